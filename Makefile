@@ -1,0 +1,46 @@
+# seqlab — two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint format bench bench-quick clean
+
+# The virtual environment, with seqlab (editable) and its test tools, installed from the
+# project's own files; torch is pinned by constraints.txt (the CPU build on these machines).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/seqlab info
+	@echo
+	$(PY) examples/many_to_one.py
+	@echo
+	$(PY) benchmarks/show.py recurrent
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	cd benchmarks && ../$(PY) recurrent.py
+
+bench-quick: $(STAMP)
+	cd benchmarks && ../$(PY) recurrent.py --quick
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,246 @@
+"""seqlab's recurrent modules side by side with torch.nn's fused kernels and a textbook loop.
+
+For every family (RNN, GRU, LSTM) and shape configuration, each repeat times every model
+once, in rotating order (the machine is noisy: A B C A B C ...), forward (inference) and
+forward+backward (training). The table reports tokens/s (median) and the ratio to torch.nn
+(seqlab tokens/s ÷ torch.nn tokens/s, median with min–max over repeats; > 1 is faster).
+
+    python benchmarks/recurrent.py                   # CPU, the issue's sizes
+    python benchmarks/recurrent.py --device cuda     # GPU
+    python benchmarks/recurrent.py --quick           # a smoke run (small, 2 repeats)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+import seqlab.nn as snn
+from _common import machine, save, summary, timer
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model in the comparison."""
+
+    family: str  # RNN / GRU / LSTM
+    name: str  # label in the table
+    build: Callable[[int, int, int, bool], nn.Module]  # (E, H, layers, bidirectional)
+    peer: bool = False  # the torch.nn model the ratios are taken against
+
+
+def entries() -> list[Entry]:
+    """The models compared, per family, the torch.nn peer first."""
+    return [
+        Entry("RNN", "torch.nn.RNN", lambda e, h, n, b: nn.RNN(e, h, n, bidirectional=b), True),
+        Entry(
+            "RNN", "seqlab RNN (auto: fused)", lambda e, h, n, b: snn.RNN(e, h, n, bidirectional=b)
+        ),
+        Entry(
+            "RNN",
+            "seqlab RNN impl=bptt",
+            lambda e, h, n, b: snn.RNN(e, h, n, bidirectional=b, impl="bptt"),
+        ),
+        Entry(
+            "RNN",
+            "textbook loop",
+            lambda e, h, n, b: snn.RNN(e, h, n, bidirectional=b, impl="loop"),
+        ),
+        Entry("GRU", "torch.nn.GRU", lambda e, h, n, b: nn.GRU(e, h, n, bidirectional=b), True),
+        Entry(
+            "GRU", "seqlab GRU (auto: fused)", lambda e, h, n, b: snn.GRU(e, h, n, bidirectional=b)
+        ),
+        Entry(
+            "GRU",
+            "seqlab GRU impl=bptt",
+            lambda e, h, n, b: snn.GRU(e, h, n, bidirectional=b, impl="bptt"),
+        ),
+        Entry(
+            "GRU",
+            "seqlab GRU reset_after=False (bptt)",
+            lambda e, h, n, b: snn.GRU(e, h, n, bidirectional=b, reset_after=False),
+        ),
+        Entry(
+            "GRU",
+            "textbook loop, reset_after=False",
+            lambda e, h, n, b: snn.GRU(e, h, n, bidirectional=b, reset_after=False, impl="loop"),
+        ),
+        Entry("LSTM", "torch.nn.LSTM", lambda e, h, n, b: nn.LSTM(e, h, n, bidirectional=b), True),
+        Entry(
+            "LSTM",
+            "seqlab LSTM (auto: fused)",
+            lambda e, h, n, b: snn.LSTM(e, h, n, bidirectional=b),
+        ),
+        Entry(
+            "LSTM",
+            "seqlab LSTM impl=bptt",
+            lambda e, h, n, b: snn.LSTM(e, h, n, bidirectional=b, impl="bptt"),
+        ),
+        Entry(
+            "LSTM",
+            "seqlab LSTM peephole=True (bptt)",
+            lambda e, h, n, b: snn.LSTM(e, h, n, bidirectional=b, peephole=True),
+        ),
+        Entry(
+            "LSTM",
+            "textbook loop, peephole=True",
+            lambda e, h, n, b: snn.LSTM(e, h, n, bidirectional=b, peephole=True, impl="loop"),
+        ),
+    ]
+
+
+def fwd(model: nn.Module, x: torch.Tensor) -> None:
+    """Inference: forward only, no graph."""
+    with torch.no_grad():
+        model.eval()(x)
+
+
+def fwdbwd(model: nn.Module, x: torch.Tensor) -> None:
+    """Training: forward and backward of a sum loss."""
+    out, _ = model.train()(x)
+    out.sum().backward()
+    model.zero_grad(set_to_none=True)
+
+
+def time_family(
+    models: dict[str, nn.Module], x: torch.Tensor, repeats: int, device: str
+) -> dict[str, dict[str, list[float]]]:
+    """Seconds per call for every model and phase, models interleaved in rotating order."""
+    tick = timer(device)
+    times: dict[str, dict[str, list[float]]] = {n: {"fwd": [], "fwdbwd": []} for n in models}
+    for m in models.values():  # warm-up: allocator, oneDNN weight reorders, cuDNN plans
+        fwd(m, x)
+        fwdbwd(m, x)
+    names = list(models)
+    for r in range(repeats):
+        for n in names[r % len(names) :] + names[: r % len(names)]:
+            m = models[n]
+            times[n]["fwd"].append(tick(lambda m=m: fwd(m, x)))
+            times[n]["fwdbwd"].append(tick(lambda m=m: fwdbwd(m, x)))
+    return times
+
+
+def measure(args: argparse.Namespace) -> dict[str, object]:
+    """Run every configuration; return the results as a JSON-able dict."""
+    torch.manual_seed(0)
+    tokens = args.batch * args.steps
+    rows = []
+    for layers, bidirectional in args.configs:
+        x = torch.randn(args.steps, args.batch, args.input, device=args.device)
+        for family in ("RNN", "GRU", "LSTM"):
+            group = [e for e in entries() if e.family == family]
+            group = [e for e in group if e.peer or not args.only or e.name in args.only]
+            models = {
+                e.name: e.build(args.input, args.hidden, layers, bidirectional).to(args.device)
+                for e in group
+            }
+            times = time_family(models, x, args.repeats, args.device)
+            peer = next(e.name for e in group if e.peer)
+            for e in group:
+                row: dict[str, object] = {
+                    "family": family,
+                    "layers": layers,
+                    "bidirectional": bidirectional,
+                    "model": e.name,
+                }
+                for phase in ("fwd", "fwdbwd"):
+                    ts = times[e.name][phase]
+                    ratios = [p / t for p, t in zip(times[peer][phase], ts, strict=True)]
+                    row[phase] = {
+                        "seconds": summary(ts),
+                        "tokens_per_s": tokens / statistics.median(ts),
+                        "ratio_to_torch": summary(ratios),
+                    }
+                rows.append(row)
+                print_row(row)
+    return {
+        "benchmark": "recurrent",
+        "device": args.device,
+        "sizes": {
+            "batch": args.batch,
+            "steps": args.steps,
+            "input": args.input,
+            "hidden": args.hidden,
+        },
+        "repeats": args.repeats,
+        "machine": machine(),
+        "rows": rows,
+    }
+
+
+def print_row(row: dict) -> None:
+    cfg = f"{row['layers']}L{'x2 bi' if row['bidirectional'] else ''}"
+    f, fb = row["fwd"], row["fwdbwd"]
+    print(
+        f"{cfg:8s} {row['model']:38s} fwd {f['tokens_per_s']:9.0f} tok/s "
+        f"x{f['ratio_to_torch']['median']:.2f}  fwd+bwd {fb['tokens_per_s']:9.0f} tok/s "
+        f"x{fb['ratio_to_torch']['median']:.2f}",
+        flush=True,
+    )
+
+
+def markdown(result: dict) -> str:
+    """The README table."""
+    lines = [
+        "| config | model | fwd tok/s | fwd ratio (min–max) "
+        "| fwd+bwd tok/s | fwd+bwd ratio (min–max) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        cfg = f"{row['layers']} layer{'s' if row['layers'] > 1 else ''}" + (
+            ", bidirectional" if row["bidirectional"] else ""
+        )
+        cells = []
+        for phase in ("fwd", "fwdbwd"):
+            r = row[phase]["ratio_to_torch"]
+            cells += [
+                f"{row[phase]['tokens_per_s']:,.0f}",
+                f"{r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})",
+            ]
+        lines.append(f"| {cfg} | {row['model']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--input", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--only", default="", help="comma-separated model names to keep")
+    p.add_argument("--quick", action="store_true", help="small sizes, 2 repeats (smoke test)")
+    p.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/")
+    args = p.parse_args(argv)
+    args.configs = [(1, False), (2, True)]
+    if args.quick:
+        args.batch, args.steps, args.input, args.hidden, args.repeats = 8, 10, 16, 32, 2
+    args.only = {s.strip() for s in args.only.split(",") if s.strip()}
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda given but torch sees no CUDA device")
+    result = measure(args)
+    print()
+    print(markdown(result))
+    if not args.no_save and not args.quick:
+        suffix = "cpu" if args.device == "cpu" else "cuda"
+        print(f"\nsaved {save(f'recurrent-{suffix}', result)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""``seqlab info``: what seqlab runs on."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+
+import typer
+
+
+def collect() -> dict[str, object]:
+    """Versions, devices and threads, as a dict."""
+    import numpy
+    import torch
+
+    import seqlab
+    from seqlab.functional._gemm import onednn_enabled
+
+    devices: list[dict[str, object]] = [
+        {"type": "cpu", "name": platform.processor() or platform.machine()}
+    ]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            devices.append(
+                {
+                    "type": "cuda",
+                    "index": i,
+                    "name": p.name,
+                    "memory_gib": round(p.total_memory / 2**30, 1),
+                }
+            )
+    return {
+        "seqlab": seqlab.__version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "devices": devices,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda,
+        "onednn_gemm": onednn_enabled(torch.empty(0)),
+    }
+
+
+def info(json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON.")) -> None:
+    """Print the versions of seqlab, torch, numpy and Python, the devices and thread count."""
+    facts = collect()
+    if json_out:
+        typer.echo(json.dumps(facts, indent=2))
+        return
+    width = max(len(k) for k in facts)
+    for key, value in facts.items():
+        if key == "devices":
+            assert isinstance(value, list)
+            shown = "; ".join(
+                f"{d['type']}" + (f":{d['index']}" if "index" in d else "") + f" {d['name']}"
+                for d in value
+            )
+            typer.echo(f"{'devices':<{width}}  {shown}")
+        else:
+            typer.echo(f"{key:<{width}}  {value}")

@@ -1,0 +1,95 @@
+"""Matrix products for the BPTT kernels, on the fastest CPU GEMM torch ships.
+
+On CPU, torch's ``addmm`` goes through MKL, which on some processors (AMD EPYC among them,
+the machines seqlab is developed on) runs these skinny products at half the speed of
+oneDNN — the library torch's own fused LSTM uses. For float32 CPU tensors these helpers
+call oneDNN through ``torch.ops.mkldnn._linear_pointwise`` (the op torch's compiler uses for
+linear layers), with the recurrent weight reordered once per sequence. Everything else
+(float64, CUDA, a torch build without oneDNN) uses ordinary ``torch.addmm``. A one-time self
+check compares both on a small product and falls back to ``addmm`` if the op is missing or
+disagrees; ``SEQLAB_GEMM=torch`` forces the fallback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import torch
+from torch import Tensor
+
+__all__ = ["Weight", "grad_weight", "linear", "onednn_enabled"]
+
+
+@functools.cache
+def _onednn_works() -> bool:
+    """Check once, on small products of the shapes used here, that oneDNN agrees with addmm."""
+    if os.environ.get("SEQLAB_GEMM", "").lower() == "torch":
+        return False
+    try:
+        if not torch.backends.mkldnn.is_available():
+            return False
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(12, 16, generator=g)  # (N, in)
+        w = torch.randn(24, 16, generator=g)  # (out, in)
+        b = torch.randn(24, generator=g)
+        dy = torch.randn(12, 24, generator=g)  # (N, out)
+        checks = [
+            (_onednn_packed(x, w, b, 12), torch.addmm(b, x, w.t())),
+            (_onednn_linear(x, w, None), x @ w.t()),
+            (_onednn_linear(dy, w.t(), None), dy @ w),
+            (_onednn_grad_weight(dy, x), dy.t() @ x),
+        ]
+        return all(torch.allclose(a, e, rtol=1e-4, atol=1e-4) for a, e in checks)
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _onednn_linear(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+
+
+def _onednn_packed(x: Tensor, w: Tensor, b: Tensor | None, rows: int) -> Tensor:
+    packed = torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), rows)
+    return _onednn_linear(x, packed, b)
+
+
+def _onednn_grad_weight(dy: Tensor, x: Tensor) -> Tensor:
+    # oneDNN is fast with the reduction dimension innermost: (in, N) x (N, out) -> (in, out)
+    return _onednn_linear(x.t().contiguous(), dy.t(), None).t()
+
+
+def onednn_enabled(t: Tensor) -> bool:
+    """True where the oneDNN path serves ``t`` (float32 on CPU, oneDNN present and sane)."""
+    return t.device.type == "cpu" and t.dtype == torch.float32 and _onednn_works()
+
+
+class Weight:
+    """A weight ``W`` (out, in) prepared for many products ``x W^T`` with ``x`` of ``rows`` rows."""
+
+    def __init__(self, w: Tensor, rows: int) -> None:
+        self.w = w
+        self.fast = onednn_enabled(w)
+        self.packed = (
+            torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), rows) if self.fast else w
+        )
+
+    def __call__(self, x: Tensor, b: Tensor | None = None) -> Tensor:
+        """x W^T + b.  (N, in) -> (N, out)"""
+        if self.fast:
+            return _onednn_linear(x, self.packed, b)
+        return torch.mm(x, self.w.t()) if b is None else torch.addmm(b, x, self.w.t())
+
+
+def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
+    """x W^T + b for a one-off product.  (N, in) x (out, in) -> (N, out)"""
+    if onednn_enabled(x):
+        return _onednn_linear(x, w, b)
+    return torch.mm(x, w.t()) if b is None else torch.addmm(b, x, w.t())
+
+
+def grad_weight(dy: Tensor, x: Tensor) -> Tensor:
+    """sum_n dy_n^T x_n, the gradient of a weight W in y = x W^T.  (N, out), (N, in) -> (out, in)"""
+    if onednn_enabled(x):
+        return _onednn_grad_weight(dy, x)
+    return dy.t() @ x

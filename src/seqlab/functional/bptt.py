@@ -1,0 +1,317 @@
+"""Whole-sequence recurrences with a hand-written backward pass through time.
+
+The readable way to run a cell is a Python loop of ``functional.recurrent`` steps under
+autograd: correct, but every step records a dozen graph nodes and the weight gradients
+are summed one small product at a time. These kernels run the same equations with
+autograd switched off, keep what the backward pass needs in preallocated buffers, and in
+backward compute the per-step gate gradients by hand (the chain rule through the course's
+equations, written out below) and the weight gradients with one large matrix product over
+all time steps. The input projection ``W_ih x<t> + b_ih`` of all steps is one GEMM, and so
+are its two gradients.
+
+Masks implement variable lengths (``PackedSequence``): where ``mask[t, b]`` is false the
+state of sequence ``b`` is carried through unchanged and its output is zero.
+
+Every kernel is checked against the autograd loop and the NumPy oracle in
+``tests/reference/numpy_rnn.py``, and with ``torch.autograd.gradcheck``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+from seqlab.functional._gemm import Weight, grad_weight, linear
+
+__all__ = ["Mode", "scan"]
+
+Mode = Literal["rnn_tanh", "rnn_relu", "gru", "gru_reset_before", "lstm", "lstm_peephole"]
+
+
+def _tanh(x: Tensor, out: Tensor | None = None) -> Tensor:
+    """tanh(x) = 2σ(2x) − 1: torch's CPU sigmoid is several times faster than its tanh."""
+    y = torch.mul(x, 2.0, out=out) if out is not None else x * 2.0
+    return y.sigmoid_().mul_(2.0).sub_(1.0)
+
+
+def _tanh_(x: Tensor) -> Tensor:
+    """In-place :func:`_tanh`."""
+    return x.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+
+
+def _carry(new: Tensor, old: Tensor, m: Tensor | None) -> Tensor:
+    """The next state: ``new`` where the step is valid, else ``old`` unchanged."""
+    return new if m is None else torch.where(m, new, old)
+
+
+def _split_grad(g: Tensor, m: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Split the gradient of a carried state into (into the cell, straight to the past)."""
+    if m is None:
+        return g, None
+    return torch.where(m, g, 0.0), torch.where(m, 0.0, g)
+
+
+def _weight_grads(dpre: Tensor, inputs: Tensor) -> Tensor:
+    """sum_t dpre_t^T inputs_t as one GEMM.  (T, B, G*H), (T, B, H) -> (G*H, H)"""
+    return grad_weight(dpre.reshape(-1, dpre.shape[-1]), inputs.reshape(-1, inputs.shape[-1]))
+
+
+class _Scan(torch.autograd.Function):
+    """Autograd function for one layer in one direction; see :func:`scan`."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx,
+        mode: Mode,
+        x: Tensor,
+        h0: Tensor,
+        c0: Tensor | None,
+        w_ih: Tensor,
+        b_ih: Tensor | None,
+        w_hh: Tensor,
+        b_hh: Tensor | None,
+        w_ch: Tensor | None,
+        mask: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
+        gsize = w_hh.shape[0]
+        # W_ih x<t> + b_ih for every step at once
+        xp = linear(x.reshape(steps * batch, -1), w_ih, b_ih).view(steps, batch, gsize)
+        states = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
+        states[0] = h0
+        saved: dict[str, Tensor] = {}
+        cells = None
+        masks = [None] * steps if mask is None else mask.unbind(0)
+        if mode in ("rnn_tanh", "rnn_relu"):
+            whh = Weight(w_hh, batch)
+            acts = x.new_empty(steps, batch, hidden)  # (T, B, H)
+            for t, (xt, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
+                # a<t> = g(W_aa a<t-1> + W_ax x<t> + b)
+                a = torch.add(whh(states[t], b_hh), xt, out=acts[t])  # (B, H)
+                _tanh_(a) if mode == "rnn_tanh" else a.relu_()
+                states[t + 1] = _carry(a, states[t], m)
+            saved["acts"] = acts
+        elif mode == "gru":
+            # torch's GRU: the reset gate multiplies (W_hn h + b_hn)
+            whh = Weight(w_hh, batch)
+            hn_all = x.new_empty(steps, batch, hidden)  # (T, B, H): W_hn h + b_hn
+            gates = x.new_empty(steps, batch, 3 * hidden)  # (T, B, 3H): r, z, n
+            for t, (xt, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
+                h = states[t]
+                hp = whh(h, b_hh)  # (B, 3H)
+                g3 = gates[t]
+                rz = torch.add(xt[:, : 2 * hidden], hp[:, : 2 * hidden], out=g3[:, : 2 * hidden])
+                rz.sigmoid_()  # r, z = σ(W_i x + W_h h + b)
+                r, z = rz[:, :hidden], rz[:, hidden:]
+                hn = hn_all[t].copy_(hp[:, 2 * hidden :])
+                # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+                n = _tanh_(torch.addcmul(xt[:, 2 * hidden :], r, hn, out=g3[:, 2 * hidden :]))
+                # h' = (1 − z) ⊙ n + z ⊙ h
+                states[t + 1] = _carry(torch.lerp(n, h, z), h, m)
+            saved["hn"], saved["gates"] = hn_all, gates
+        elif mode == "gru_reset_before":
+            # the original GRU: the reset gate multiplies h before the product with W_hn
+            w_rz = Weight(w_hh[: 2 * hidden], batch)
+            w_n = Weight(w_hh[2 * hidden :], batch)
+            b_rz = None if b_hh is None else b_hh[: 2 * hidden]
+            b_n = None if b_hh is None else b_hh[2 * hidden :]
+            gates = x.new_empty(steps, batch, 3 * hidden)  # (T, B, 3H): r, z, n
+            rh_all = x.new_empty(steps, batch, hidden)  # (T, B, H): Γr ⊙ c<t-1>
+            for t, (xt, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
+                h = states[t]
+                g3 = gates[t]
+                rz = torch.add(w_rz(h, b_rz), xt[:, : 2 * hidden], out=g3[:, : 2 * hidden])
+                rz.sigmoid_()  # Γr, z = σ(W_i x + W_h c + b)
+                r, z = rz[:, :hidden], rz[:, hidden:]
+                rh = torch.mul(r, h, out=rh_all[t])  # Γr ⊙ c<t-1>
+                # c̃ = tanh(W_in x + b_in + W_hn (Γr ⊙ c) + b_hn)
+                n = torch.add(w_n(rh, b_n), xt[:, 2 * hidden :], out=g3[:, 2 * hidden :])
+                _tanh_(n)
+                # c<t> = Γu ⊙ c̃ + (1 − Γu) ⊙ c<t-1>, with z = 1 − Γu
+                states[t + 1] = _carry(torch.lerp(n, h, z), h, m)
+            saved["gates"], saved["rh"] = gates, rh_all
+        else:  # lstm, lstm_peephole
+            assert c0 is not None
+            whh = Weight(w_hh, batch)
+            peep = w_ch.chunk(3) if mode == "lstm_peephole" and w_ch is not None else None
+            cells = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
+            cells[0] = c0
+            gates = x.new_empty(steps, batch, 4 * hidden)  # (T, B, 4H): i, f, g, o
+            tanh_c = x.new_empty(steps, batch, hidden)  # (T, B, H): tanh(c<t>)
+            for t, (xt, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
+                h, c = states[t], cells[t]
+                g4 = torch.add(whh(h, b_hh), xt, out=gates[t])  # (B, 4H)
+                if peep is not None:
+                    g4[:, :hidden].addcmul_(peep[0], c)
+                    g4[:, hidden : 2 * hidden].addcmul_(peep[1], c)
+                i, f = g4[:, :hidden], g4[:, hidden : 2 * hidden]
+                g, o = g4[:, 2 * hidden : 3 * hidden], g4[:, 3 * hidden :]
+                g4[:, : 2 * hidden].sigmoid_()  # Γu, Γf = σ(W [a, x] + b (+ p ⊙ c<t-1>))
+                _tanh_(g)  # c̃ = tanh(W_c [a, x] + b_c)
+                # c<t> = Γu ⊙ c̃ + Γf ⊙ c<t-1>
+                c_new = torch.mul(f, c, out=cells[t + 1]).addcmul_(i, g)
+                if peep is not None:
+                    o.addcmul_(peep[2], c_new)
+                o.sigmoid_()  # Γo = σ(W_o [a, x] + b_o (+ p_o ⊙ c<t>))
+                tc = _tanh(c_new, out=tanh_c[t])
+                # a<t> = Γo ⊙ tanh(c<t>)
+                if m is None:
+                    torch.mul(o, tc, out=states[t + 1])
+                else:
+                    states[t + 1] = torch.where(m, o * tc, h)
+                    cells[t + 1] = torch.where(m, c_new, c)
+            saved["gates"], saved["tanh_c"] = gates, tanh_c
+        out = states[1:] if mask is None else states[1:] * mask  # (T, B, H)
+        ctx.mode = mode
+        ctx.keys = list(saved)
+        ctx.save_for_backward(
+            x, states, cells, w_ih, w_hh, b_hh, w_ch, mask, *(saved[k] for k in ctx.keys)
+        )
+        ctx.has_b_ih = b_ih is not None
+        c_last = None if cells is None else cells[-1].clone()
+        return out, states[-1].clone(), c_last
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any, d_out: Tensor | None, d_hn: Tensor | None, d_cn: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        x, states, cells, w_ih, w_hh, b_hh, w_ch, mask, *rest = ctx.saved_tensors
+        saved = dict(zip(ctx.keys, rest, strict=True))
+        mode: Mode = ctx.mode
+        steps, batch, hidden = states.shape[0] - 1, states.shape[1], states.shape[2]
+        gsize = w_hh.shape[0]
+        dh = torch.zeros_like(states[0]) if d_hn is None else d_hn.clone()  # (B, H)
+        if d_out is not None and mask is not None:
+            d_out = d_out * mask  # out_t = m_t ⊙ state_t
+        dxp = states.new_empty(steps, batch, gsize)  # (T, B, G*H): d pre-activations
+        dhp = dxp  # gradient of W_hh h + b_hh (differs from dxp only in torch's GRU)
+        dc = None
+        if mode in ("lstm", "lstm_peephole"):
+            dc = torch.zeros_like(states[0]) if d_cn is None else d_cn.clone()
+        if mode == "gru":
+            dhp = states.new_empty(steps, batch, gsize)
+        peep = w_ch.chunk(3) if mode == "lstm_peephole" else None
+        if mode == "gru_reset_before":
+            w_rz_t = Weight(w_hh[: 2 * hidden].t(), batch)  # products d · W_rz
+            w_n_t = Weight(w_hh[2 * hidden :].t(), batch)  # products d · W_hn
+        else:
+            w_hh_t = Weight(w_hh.t(), batch)  # products d · W_hh
+        for t in range(steps - 1, -1, -1):
+            if d_out is not None:
+                dh.add_(d_out[t])
+            m = None if mask is None else mask[t]
+            dnew, dh_prev = _split_grad(dh, m)  # into the cell / straight to a<t-1>
+            h = states[t]
+            if mode in ("rnn_tanh", "rnn_relu"):
+                a = saved["acts"][t]
+                # tanh' = 1 − a², relu' = [a > 0]
+                da = torch.mul(dnew, 1 - a * a if mode == "rnn_tanh" else (a > 0), out=dxp[t])
+                dh = w_hh_t(da)  # (B, H) x (H, H) -> (B, H)
+            elif mode == "gru":
+                r, z, n = saved["gates"][t].split(hidden, dim=1)
+                hn = saved["hn"][t]  # W_hn h + b_hn
+                dn = dnew * (1 - z)
+                dz = dnew * (h - n)
+                dan = torch.mul(dn, 1 - n * n, out=dxp[t, :, 2 * hidden :])
+                torch.mul(dan, r, out=dhp[t, :, 2 * hidden :])
+                torch.mul(dan * hn, r * (1 - r), out=dxp[t, :, :hidden])
+                torch.mul(dz, z * (1 - z), out=dxp[t, :, hidden : 2 * hidden])
+                dhp[t, :, : 2 * hidden] = dxp[t, :, : 2 * hidden]
+                dh = w_hh_t(dhp[t]).addcmul_(dnew, z)  # (B, 3H) x (3H, H) -> (B, H)
+            elif mode == "gru_reset_before":
+                r, z, n = saved["gates"][t].split(hidden, dim=1)
+                dn = dnew * (1 - z)
+                dz = dnew * (h - n)
+                dan = torch.mul(dn, 1 - n * n, out=dxp[t, :, 2 * hidden :])
+                drh = w_n_t(dan)  # d(Γr ⊙ c<t-1>)   (B, H) x (H, H) -> (B, H)
+                torch.mul(drh * h, r * (1 - r), out=dxp[t, :, :hidden])
+                torch.mul(dz, z * (1 - z), out=dxp[t, :, hidden : 2 * hidden])
+                dh = w_rz_t(dxp[t, :, : 2 * hidden])  # (B, 2H) x (2H, H) -> (B, H)
+                dh.addcmul_(dnew, z).addcmul_(drh, r)
+            else:
+                assert dc is not None
+                i, f, g, o = saved["gates"][t].split(hidden, dim=1)
+                tc = saved["tanh_c"][t]
+                c_prev = cells[t]
+                dcnew, dc_prev = _split_grad(dc, m)
+                # a = o ⊙ tanh(c): dc += da ⊙ o ⊙ (1 − tanh²c)
+                dcnew = dcnew + dnew * o * (1 - tc * tc)
+                dao = torch.mul(dnew * tc, o * (1 - o), out=dxp[t, :, 3 * hidden :])
+                if peep is not None:
+                    dcnew.addcmul_(dao, peep[2])
+                # c = f ⊙ c_prev + i ⊙ g
+                torch.mul(dcnew * g, i * (1 - i), out=dxp[t, :, :hidden])
+                torch.mul(dcnew * c_prev, f * (1 - f), out=dxp[t, :, hidden : 2 * hidden])
+                torch.mul(dcnew * i, 1 - g * g, out=dxp[t, :, 2 * hidden : 3 * hidden])
+                dc = dcnew * f
+                if peep is not None:
+                    dc.addcmul_(dxp[t, :, :hidden], peep[0]).addcmul_(
+                        dxp[t, :, hidden : 2 * hidden], peep[1]
+                    )
+                if dc_prev is not None:
+                    dc.add_(dc_prev)
+                dh = w_hh_t(dxp[t])  # (B, 4H) x (4H, H) -> (B, H)
+            if dh_prev is not None:
+                dh.add_(dh_prev)
+        prev = states[:-1]  # (T, B, H): a<t-1> for every step
+        if mode == "gru_reset_before":
+            d_whh = torch.cat(
+                [
+                    _weight_grads(dxp[..., : 2 * hidden], prev),
+                    _weight_grads(dxp[..., 2 * hidden :], saved["rh"]),
+                ]
+            )
+        else:
+            d_whh = _weight_grads(dhp, prev)  # (G*H, H)
+        d_bhh = None if b_hh is None else dhp.sum((0, 1))
+        d_wch = None
+        if peep is not None:
+            d_wch = torch.cat(
+                [
+                    (dxp[..., :hidden] * cells[:-1]).sum((0, 1)),
+                    (dxp[..., hidden : 2 * hidden] * cells[:-1]).sum((0, 1)),
+                    (dxp[..., 3 * hidden :] * cells[1:]).sum((0, 1)),
+                ]
+            )
+        flat = dxp.view(steps * batch, gsize)  # (T*B, G*H)
+        dx = linear(flat, w_ih.t()).view(x.shape)  # (T*B, G*H) x (G*H, E) -> (T, B, E)
+        d_wih = grad_weight(flat, x.reshape(steps * batch, -1))  # (G*H, E)
+        d_bih = dxp.sum((0, 1)) if ctx.has_b_ih else None
+        return None, dx, dh, dc, d_wih, d_bih, d_whh, d_bhh, d_wch, None
+
+
+def scan(
+    mode: Mode,
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    w_ih: Tensor,
+    b_ih: Tensor | None,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    w_ch: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Run one recurrent layer in one direction over a whole sequence.
+
+    Args:
+        mode: the cell's equations (``"gru"`` is torch's reset-after GRU,
+            ``"gru_reset_before"`` the original one).
+        x: the layer's input at every step.
+        h0, c0: initial states (``c0`` for the LSTM modes only).
+        w_ih, b_ih, w_hh, b_hh, w_ch: weights, biases and peepholes, torch.nn layout.
+        mask: ``mask[t, b]`` is true where step ``t`` of sequence ``b`` is valid.
+
+    Returns:
+        ``(out, h_T, c_T)``; ``out`` is zero at masked steps, ``c_T`` is None unless LSTM.
+
+    Shape:
+        x: (T, B, E), h0/c0: (B, H), mask: (T, B, 1) -> out (T, B, H), (B, H), (B, H)
+    """
+    return _Scan.apply(  # type: ignore[no-any-return]
+        mode, x.contiguous(), h0, c0, w_ih, b_ih, w_hh, b_hh, w_ch, mask
+    )

@@ -1,0 +1,483 @@
+"""Deep and bidirectional ``RNN``, ``GRU`` and ``LSTM`` with torch.nn's contract.
+
+Arguments, return values, parameter names (``weight_ih_l0``, ``bias_hh_l1_reverse``), gate
+order, initialisation, ``PackedSequence`` (sorted or not) and unbatched input all follow
+``torch.nn.RNN/GRU/LSTM``, so ``load_state_dict`` works both ways. The course's variants are
+options: ``GRU(reset_after=False)`` is the original GRU, ``LSTM(peephole=True)`` adds
+diagonal peepholes (parameters ``weight_ch_l{k}``).
+
+Three implementations compute the same function (``impl``):
+
+* ``"fused"``: torch's own kernels (``torch.lstm`` & co., cuDNN on GPU); only where the
+  equations are torch's (RNN, GRU with ``reset_after=True``, LSTM without peepholes).
+* ``"bptt"``: seqlab's kernels with a hand-written backward through time
+  (:mod:`seqlab.functional.bptt`); every variant.
+* ``"loop"``: the readable one — a Python loop of the cell equations under autograd.
+
+``"auto"`` (default) takes ``"fused"`` where it applies and ``"bptt"`` otherwise. Tested
+against torch.nn (every option combination) and the NumPy BPTT oracle.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from seqlab.functional.bptt import Mode, scan
+from seqlab.functional.recurrent import gru_cell, lstm_cell, rnn_cell
+from seqlab.nn._sequence import from_time_major, length_mask, reverse_time, to_time_major
+from seqlab.shapes import check_shape
+
+__all__ = ["GRU", "LSTM", "RNN", "RNNBase"]
+
+Impl = Literal["auto", "fused", "bptt", "loop"]
+State = Tensor | tuple[Tensor, Tensor]
+
+
+class RNNBase(nn.Module):
+    """Shared machinery of :class:`RNN`, :class:`GRU` and :class:`LSTM` (not used directly)."""
+
+    gates: int = 1
+    has_cell_state: bool = False
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        impl: Impl = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
+            raise ValueError(
+                "input_size, hidden_size and num_layers must be positive, got "
+                f"{input_size}, {hidden_size}, {num_layers}"
+            )
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be in [0, 1], got {dropout}")
+        if impl not in ("auto", "fused", "bptt", "loop"):
+            raise ValueError(f"impl must be 'auto', 'fused', 'bptt' or 'loop', got {impl!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.impl = impl
+        kw = {"device": device, "dtype": dtype}
+        g = self.gates * hidden_size
+        for layer in range(num_layers):
+            layer_in = input_size if layer == 0 else hidden_size * self.num_directions
+            for suffix in self._suffixes():
+                name = f"l{layer}{suffix}"
+                self.register_parameter(
+                    f"weight_ih_{name}", nn.Parameter(torch.empty(g, layer_in, **kw))
+                )  # (G*H, E)
+                self.register_parameter(
+                    f"weight_hh_{name}", nn.Parameter(torch.empty(g, hidden_size, **kw))
+                )  # (G*H, H)
+                if bias:
+                    self.register_parameter(f"bias_ih_{name}", nn.Parameter(torch.empty(g, **kw)))
+                    self.register_parameter(f"bias_hh_{name}", nn.Parameter(torch.empty(g, **kw)))
+                if self._peephole():
+                    self.register_parameter(
+                        f"weight_ch_{name}", nn.Parameter(torch.empty(3 * hidden_size, **kw))
+                    )  # (3H,)
+        self.reset_parameters()
+
+    # -- configuration -----------------------------------------------------------------
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def _suffixes(self) -> tuple[str, ...]:
+        return ("", "_reverse") if self.bidirectional else ("",)
+
+    def _peephole(self) -> bool:
+        return False
+
+    def _mode(self) -> Mode:
+        raise NotImplementedError
+
+    def _fusable(self) -> bool:
+        """True where torch's fused kernels compute these equations."""
+        return self._mode() in ("rnn_tanh", "rnn_relu", "gru", "lstm")
+
+    def resolved_impl(self) -> Literal["fused", "bptt", "loop"]:
+        """The implementation ``forward`` will run."""
+        if self.impl == "auto":
+            return "fused" if self._fusable() else "bptt"
+        if self.impl == "fused" and not self._fusable():
+            raise ValueError(
+                f"impl='fused' needs torch's equations; {self._describe()} has no fused kernel "
+                "(use impl='bptt' or 'auto')"
+            )
+        return self.impl
+
+    def _describe(self) -> str:
+        return type(self).__name__
+
+    def reset_parameters(self) -> None:
+        """U(−1/√H, 1/√H) for every parameter, as torch.nn does."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def _layer_params(self, layer: int, suffix: str) -> tuple[Tensor | None, ...]:
+        name = f"l{layer}{suffix}"
+        get = self.__dict__["_parameters"].get
+        return (
+            get(f"weight_ih_{name}"),
+            get(f"weight_hh_{name}"),
+            get(f"bias_ih_{name}"),
+            get(f"bias_hh_{name}"),
+            get(f"weight_ch_{name}"),
+        )
+
+    def flatten_parameters(self) -> None:
+        """No-op, for code written for torch.nn (seqlab keeps no flattened weight copy)."""
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """Parameters per layer and direction, as ``torch.nn.RNNBase.all_weights``."""
+        return [
+            [p for p in self._layer_params(layer, suffix) if p is not None]
+            for layer in range(self.num_layers)
+            for suffix in self._suffixes()
+        ]
+
+    def _flat_weights(self) -> list[Tensor]:
+        out: list[Tensor] = []
+        for layer in range(self.num_layers):
+            for suffix in self._suffixes():
+                w_ih, w_hh, b_ih, b_hh, _ = self._layer_params(layer, suffix)
+                out += [w for w in (w_ih, w_hh, b_ih, b_hh) if w is not None]
+        return out
+
+    # -- forward -----------------------------------------------------------------------
+    def _check_state(
+        self, hx: State | None, batch: int, unbatched: bool, x: Tensor
+    ) -> list[Tensor]:
+        """Validate the initial state(s); return them as (L*D, B, H) tensors."""
+        n = self.num_layers * self.num_directions
+        count = 2 if self.has_cell_state else 1
+        if hx is None:
+            zeros = x.new_zeros(n, batch, self.hidden_size)  # (L*D, B, H)
+            return [zeros] * count
+        parts = list(hx) if isinstance(hx, tuple | list) else [hx]
+        if len(parts) != count:
+            raise ValueError(
+                f"{type(self).__name__} expects "
+                + ("an (h_0, c_0) tuple" if self.has_cell_state else "one h_0 tensor")
+            )
+        want: tuple[int | str, ...] = (
+            (f"L*D={n}", f"H={self.hidden_size}")
+            if unbatched
+            else (f"L*D={n}", f"B={batch}", f"H={self.hidden_size}")
+        )
+        for p in parts:
+            check_shape(p, want, "hidden state")
+        return [p.unsqueeze(1) if unbatched else p for p in parts]  # (L*D, B, H)
+
+    def forward(
+        self, input: Tensor | PackedSequence, hx: State | None = None
+    ) -> tuple[Tensor | PackedSequence, State]:
+        """Run the network over a whole sequence.
+
+        Args:
+            input: the sequence; padded, packed (``torch.nn.utils.rnn.pack_*``) or unbatched.
+            hx: initial state ``h_0`` (``(h_0, c_0)`` for the LSTM); zeros when omitted.
+
+        Returns:
+            ``(output, h_n)`` (``(output, (h_n, c_n))`` for the LSTM); ``output`` holds the
+            last layer's states at every step, both directions concatenated.
+
+        Shape:
+            input: (T, B, E), or (B, T, E) with ``batch_first``, or (T, E), or packed
+            hx: (L*D, B, H), or (L*D, H) for unbatched input
+            output: (T, B, D*H) laid out like the input; h_n, c_n: (L*D, B, H)
+        """
+        impl = self.resolved_impl()
+        x, lengths, info = to_time_major(input, self.batch_first, self.input_size)
+        states = self._check_state(hx, x.shape[1], info.unbatched, x)
+        if impl == "fused":
+            out, finals = self._fused(input, x, states, info)
+        else:
+            out, finals = self._unfused(x, lengths, states, impl)
+            out = from_time_major(out, lengths, info)
+        if info.unbatched:
+            finals = [f.squeeze(1) for f in finals]  # (L*D, H)
+        state: State = (finals[0], finals[1]) if self.has_cell_state else finals[0]
+        return out, state
+
+    def _fused(
+        self, input: Tensor | PackedSequence, x: Tensor, states: list[Tensor], info
+    ) -> tuple[Tensor | PackedSequence, list[Tensor]]:
+        """torch's own kernels, called exactly as torch.nn does."""
+        mode = self._mode()
+        hx: Tensor | tuple[Tensor, ...] = tuple(states) if self.has_cell_state else states[0]
+        args = (self._flat_weights(), self.bias, self.num_layers, self.dropout, self.training)
+        if isinstance(input, PackedSequence):
+            if input.sorted_indices is not None:
+                idx = input.sorted_indices
+                hx = (
+                    tuple(s.index_select(1, idx) for s in states)
+                    if self.has_cell_state
+                    else (states[0].index_select(1, idx))
+                )
+            data, bs = input.data, input.batch_sizes
+            if mode == "lstm":
+                res = torch.lstm(data, bs, hx, *args, self.bidirectional)
+            elif mode == "gru":
+                res = torch.gru(data, bs, hx, *args, self.bidirectional)
+            elif mode == "rnn_tanh":
+                res = torch.rnn_tanh(data, bs, hx, *args, self.bidirectional)
+            else:
+                res = torch.rnn_relu(data, bs, hx, *args, self.bidirectional)
+            out = PackedSequence(res[0], bs, input.sorted_indices, input.unsorted_indices)
+            finals = list(res[1:])
+            if input.unsorted_indices is not None:
+                finals = [f.index_select(1, input.unsorted_indices) for f in finals]
+            return out, finals
+        inp = x if info.unbatched else input  # unbatched: run the (T, 1, E) view
+        bf = self.batch_first and not info.unbatched
+        fn = {"lstm": torch.lstm, "gru": torch.gru, "rnn_tanh": torch.rnn_tanh}.get(
+            mode, torch.rnn_relu
+        )
+        res = fn(inp, hx, *args, self.bidirectional, bf)
+        out = res[0].squeeze(1) if info.unbatched else res[0]
+        return out, list(res[1:])
+
+    def _unfused(
+        self, x: Tensor, lengths: Tensor | None, states: list[Tensor], impl: str
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Layer by layer, direction by direction, with seqlab's kernels or the loop."""
+        mask = length_mask(lengths, x.shape[0])  # (T, B, 1)
+        finals: list[list[Tensor]] = [[] for _ in states]
+        layer_input = x  # (T, B, E)
+        for layer in range(self.num_layers):
+            outs = []
+            for d, suffix in enumerate(self._suffixes()):
+                w_ih, w_hh, b_ih, b_hh, w_ch = self._layer_params(layer, suffix)
+                k = layer * self.num_directions + d
+                init = [s[k] for s in states]  # (B, H) each
+                xin = layer_input if d == 0 else reverse_time(layer_input, lengths)
+                if impl == "bptt":
+                    c0 = init[1] if self.has_cell_state else None
+                    out, h_last, c_last = scan(
+                        self._mode(), xin, init[0], c0, w_ih, b_ih, w_hh, b_hh, w_ch, mask
+                    )
+                    last = [h_last] if c_last is None else [h_last, c_last]
+                else:
+                    out, last = self._loop(xin, init, (w_ih, w_hh, b_ih, b_hh, w_ch), mask)
+                outs.append(out if d == 0 else reverse_time(out, lengths))
+                for f, s in zip(finals, last, strict=True):
+                    f.append(s)
+            layer_input = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]  # (T, B, D*H)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        return layer_input, [torch.stack(f) for f in finals]  # (L*D, B, H)
+
+    def _loop(
+        self, x: Tensor, init: list[Tensor], params: tuple, mask: Tensor | None
+    ) -> tuple[Tensor, list[Tensor]]:
+        """The readable implementation: one cell step per time step, under autograd."""
+        w_ih, w_hh, b_ih, b_hh, w_ch = params
+        state = list(init)
+        outs = []
+        for t, xt in enumerate(x.unbind(0)):
+            new = self._step(xt, state, w_ih, w_hh, b_ih, b_hh, w_ch)
+            if mask is not None:
+                new = [torch.where(mask[t], n, s) for n, s in zip(new, state, strict=True)]
+            state = new
+            outs.append(state[0] if mask is None else state[0] * mask[t])
+        return torch.stack(outs), state  # (T, B, H)
+
+    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch) -> list[Tensor]:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.impl != "auto":
+            s += f", impl={self.impl!r}"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN: a<t> = g(W_aa a<t-1> + W_ax x<t> + b_a), ``nonlinearity`` tanh or relu.
+
+    Drop-in for ``torch.nn.RNN``; see :class:`RNNBase.forward` for shapes.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: Literal["tanh", "relu"] = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        impl: Impl = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            impl=impl,
+            device=device,
+            dtype=dtype,
+        )
+
+    def _mode(self) -> Mode:
+        return "rnn_tanh" if self.nonlinearity == "tanh" else "rnn_relu"
+
+    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch) -> list[Tensor]:
+        return [rnn_cell(xt, state[0], w_ih, w_hh, b_ih, b_hh, self.nonlinearity)]
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit network; ``reset_after=False`` gives the course's original GRU.
+
+    Drop-in for ``torch.nn.GRU`` (with the default ``reset_after=True``); see
+    :func:`seqlab.functional.gru_cell` for the equations and :class:`RNNBase.forward` for
+    shapes.
+    """
+
+    gates = 3
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        reset_after: bool = True,
+        impl: Impl = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        self.reset_after = reset_after
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            impl=impl,
+            device=device,
+            dtype=dtype,
+        )
+
+    def _mode(self) -> Mode:
+        return "gru" if self.reset_after else "gru_reset_before"
+
+    def _describe(self) -> str:
+        return "GRU(reset_after=False)"
+
+    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch) -> list[Tensor]:
+        return [gru_cell(xt, state[0], w_ih, w_hh, b_ih, b_hh, self.reset_after)]
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")
+
+
+class LSTM(RNNBase):
+    """Long short-term memory network; ``peephole=True`` adds diagonal peepholes.
+
+    Drop-in for ``torch.nn.LSTM`` (without ``proj_size``); see
+    :func:`seqlab.functional.lstm_cell` for the equations and :class:`RNNBase.forward` for
+    shapes. Returns ``(output, (h_n, c_n))``.
+    """
+
+    gates = 4
+    has_cell_state = True
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        peephole: bool = False,
+        impl: Impl = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        self.peephole = peephole
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            impl=impl,
+            device=device,
+            dtype=dtype,
+        )
+
+    def _peephole(self) -> bool:
+        return self.peephole
+
+    def _mode(self) -> Mode:
+        return "lstm_peephole" if self.peephole else "lstm"
+
+    def _describe(self) -> str:
+        return "LSTM(peephole=True)"
+
+    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch) -> list[Tensor]:
+        h, c = lstm_cell(xt, (state[0], state[1]), w_ih, w_hh, b_ih, b_hh, w_ch)
+        return [h, c]
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", peephole=True" if self.peephole else "")
