@@ -23,7 +23,9 @@ def test_info_json_reports_versions_and_threads(capsys: pytest.CaptureFixture[st
     assert facts["python"] == sys.version.split()[0]
     assert facts["torch_threads"] == torch.get_num_threads()
     assert facts["devices"][0]["type"] == "cpu"
-    assert len(facts["devices"]) == 1 + (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    assert len(facts["devices"]) == 1 + (
+        torch.cuda.device_count() if torch.cuda.is_available() else 0
+    )
 
 
 def test_info_human_output_names_every_fact(capsys: pytest.CaptureFixture[str]) -> None:

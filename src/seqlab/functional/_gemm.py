@@ -55,8 +55,9 @@ def _onednn_packed(x: Tensor, w: Tensor, b: Tensor | None, rows: int) -> Tensor:
 
 
 def _onednn_grad_weight(dy: Tensor, x: Tensor) -> Tensor:
-    # oneDNN is fast with the reduction dimension innermost: (in, N) x (N, out) -> (in, out)
-    return _onednn_linear(x.t().contiguous(), dy.t(), None).t()
+    # oneDNN is fast with the reduction dimension innermost: (in, N) x (N, out) -> (in, out);
+    # a strided dy (a slice of the gate gradients) is copied first: oneDNN is slow on it
+    return _onednn_linear(x.t().contiguous(), dy.contiguous().t(), None).t()
 
 
 def onednn_enabled(t: Tensor) -> bool:
@@ -77,7 +78,8 @@ class Weight:
     def __call__(self, x: Tensor, b: Tensor | None = None) -> Tensor:
         """x W^T + b.  (N, in) -> (N, out)"""
         if self.fast:
-            return _onednn_linear(x, self.packed, b)
+            # a strided input makes oneDNN build a new primitive per call: copy it instead
+            return _onednn_linear(x.contiguous(), self.packed, b)
         return torch.mm(x, self.w.t()) if b is None else torch.addmm(b, x, self.w.t())
 
 

@@ -43,6 +43,25 @@ def _zero_state(cell: nn.Module, batch: int, like: Tensor) -> State:
     return (zeros, zeros.clone()) if isinstance(cell, nn.LSTMCell) else zeros
 
 
+def _map_state(fn: Any, state: Any) -> Any:
+    """Apply ``fn`` to every tensor of a (nested) state."""
+    if state is None:
+        return None
+    if isinstance(state, tuple | list):
+        return type(state)(_map_state(fn, s) for s in state)
+    return fn(state)
+
+
+def _batched(state: Any, info: Any) -> Any:
+    """Give an unbatched caller's state its batch dim: (H,) -> (1, H)."""
+    return _map_state(lambda s: s.unsqueeze(0), state) if info.unbatched else state
+
+
+def _unbatched(state: Any, info: Any) -> Any:
+    """Drop the batch dim again for an unbatched caller: (1, H) -> (H,)."""
+    return _map_state(lambda s: s.squeeze(0), state) if info.unbatched else state
+
+
 def _output_of(state: State) -> Tensor:
     return state[0] if isinstance(state, tuple | list) else state
 
@@ -68,7 +87,7 @@ class Recurrent(nn.Module):
 
     Shape:
         input: (T, B, E) | (B, T, E) with batch_first | (T, E) | PackedSequence
-        state: the cell's state for a batch, zeros when omitted
+        state: the cell's state for a batch ((H,) for unbatched input), zeros when omitted
         output: (T, B, H) laid out like the input; final state: the cell's state
     """
 
@@ -93,8 +112,8 @@ class Recurrent(nn.Module):
         x, lengths, info = to_time_major(
             input, self.batch_first, size if size is not None else _feature_size(input)
         )
-        out, final = self.run(x, lengths, state)
-        return from_time_major(out, lengths, info), final
+        out, final = self.run(x, lengths, _batched(state, info))
+        return from_time_major(out, lengths, info), _unbatched(final, info)
 
     def run(
         self, x: Tensor, lengths: Tensor | None, state: State | None = None
@@ -162,8 +181,8 @@ class Bidirectional(nn.Module):
         x, lengths, info = to_time_major(
             input, self.batch_first, size if size is not None else _feature_size(input)
         )
-        out, final = self.run(x, lengths, state)
-        return from_time_major(out, lengths, info), final
+        out, final = self.run(x, lengths, _batched(state, info))
+        return from_time_major(out, lengths, info), _unbatched(final, info)
 
     def run(
         self, x: Tensor, lengths: Tensor | None, state: tuple[State, State] | None = None
@@ -208,10 +227,11 @@ class Stacked(nn.Module):
         )
         if state is not None and len(state) != len(self.layers):
             raise ValueError(f"expected {len(self.layers)} layer states, got {len(state)}")
+        state = _batched(state, info)
         finals = []
         for k, layer in enumerate(self.layers):
             x, fin = layer.run(x, lengths, None if state is None else state[k])  # (T, B, ·)
             finals.append(fin)
             if self.dropout > 0 and self.training and k < len(self.layers) - 1:
                 x = F.dropout(x, self.dropout, training=True)
-        return from_time_major(x, lengths, info), finals
+        return from_time_major(x, lengths, info), _unbatched(finals, info)

@@ -77,6 +77,7 @@ class RNNBase(nn.Module):
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
         self.impl = impl
+        self.resolved_impl()  # rejects impl="fused" where torch has no kernel for the equations
         kw = {"device": device, "dtype": dtype}
         g = self.gates * hidden_size
         for layer in range(num_layers):
