@@ -17,7 +17,7 @@ def show(name: str) -> int:
     if not files:
         print(f"no stored results for {name!r} in {RESULTS} (run `make bench`)", file=sys.stderr)
         return 2
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     for path in files:
         result = json.loads(path.read_text())
         m = result["machine"]
@@ -25,19 +25,17 @@ def show(name: str) -> int:
         table = Table(
             title=f"{name} on {result['device']} ({m.get('gpu') or m['cpu']}, "
             f"{m['torch_threads']} threads, torch {m['torch']}, {m['date'][:10]})\n{sizes}; "
-            "ratio = seqlab tokens/s ÷ torch.nn tokens/s, median (min–max)",
+            "× torch = seqlab tokens/s ÷ torch.nn tokens/s (median; min–max in the JSON)",
         )
-        for col in ("config", "model", "fwd tok/s", "ratio", "fwd+bwd tok/s", "ratio"):
-            table.add_column(col, justify="left" if col in ("config", "model") else "right")
+        for col in ("config", "model", "fwd tok/s", "× torch", "fwd+bwd tok/s", "× torch"):
+            left = col in ("config", "model")
+            table.add_column(col, justify="left" if left else "right", no_wrap=True)
         for row in result["rows"]:
             cfg = f"{row['layers']}L" + (" bi" if row["bidirectional"] else "")
             cells = []
             for phase in ("fwd", "fwdbwd"):
                 r = row[phase]["ratio_to_torch"]
-                cells += [
-                    f"{row[phase]['tokens_per_s']:,.0f}",
-                    f"{r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})",
-                ]
+                cells += [f"{row[phase]['tokens_per_s']:,.0f}", f"{r['median']:.2f}"]
             table.add_row(cfg, row["model"], *cells)
         console.print(table)
     return 0

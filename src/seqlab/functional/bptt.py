@@ -85,65 +85,57 @@ class _Scan(torch.autograd.Function):
         saved: dict[str, Tensor] = {}
         cells = None
         masks = [None] * steps if mask is None else mask.unbind(0)
+        # the pre-activations of step t are accumulated in place in xp[t], which then holds
+        # the gate activations that backward needs: no second (T, B, G*H) buffer
         if mode in ("rnn_tanh", "rnn_relu"):
             whh = Weight(w_hh, batch)
-            acts = x.new_empty(steps, batch, hidden)  # (T, B, H)
-            for t, (xt, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
+            for t, (a, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
                 # a<t> = g(W_aa a<t-1> + W_ax x<t> + b)
-                a = torch.add(whh(states[t], b_hh), xt, out=acts[t])  # (B, H)
+                a.add_(whh(states[t], b_hh))  # (B, H)
                 _tanh_(a) if mode == "rnn_tanh" else a.relu_()
                 states[t + 1] = _carry(a, states[t], m)
-            saved["acts"] = acts
         elif mode == "gru":
             # torch's GRU: the reset gate multiplies (W_hn h + b_hn)
             whh = Weight(w_hh, batch)
             hn_all = x.new_empty(steps, batch, hidden)  # (T, B, H): W_hn h + b_hn
-            gates = x.new_empty(steps, batch, 3 * hidden)  # (T, B, 3H): r, z, n
-            for t, (xt, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
+            for t, (g3, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
                 h = states[t]
                 hp = whh(h, b_hh)  # (B, 3H)
-                g3 = gates[t]
-                rz = torch.add(xt[:, : 2 * hidden], hp[:, : 2 * hidden], out=g3[:, : 2 * hidden])
-                rz.sigmoid_()  # r, z = σ(W_i x + W_h h + b)
-                r, z = rz[:, :hidden], rz[:, hidden:]
+                rz = g3[:, : 2 * hidden].add_(hp[:, : 2 * hidden]).sigmoid_()
+                r, z = rz[:, :hidden], rz[:, hidden:]  # r, z = σ(W_i x + W_h h + b)
                 hn = hn_all[t].copy_(hp[:, 2 * hidden :])
                 # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
-                n = _tanh_(torch.addcmul(xt[:, 2 * hidden :], r, hn, out=g3[:, 2 * hidden :]))
+                n = _tanh_(g3[:, 2 * hidden :].addcmul_(r, hn))
                 # h' = (1 − z) ⊙ n + z ⊙ h
                 states[t + 1] = _carry(torch.lerp(n, h, z), h, m)
-            saved["hn"], saved["gates"] = hn_all, gates
+            saved["hn"] = hn_all
         elif mode == "gru_reset_before":
             # the original GRU: the reset gate multiplies h before the product with W_hn
             w_rz = Weight(w_hh[: 2 * hidden], batch)
             w_n = Weight(w_hh[2 * hidden :], batch)
             b_rz = None if b_hh is None else b_hh[: 2 * hidden]
             b_n = None if b_hh is None else b_hh[2 * hidden :]
-            gates = x.new_empty(steps, batch, 3 * hidden)  # (T, B, 3H): r, z, n
             rh_all = x.new_empty(steps, batch, hidden)  # (T, B, H): Γr ⊙ c<t-1>
-            for t, (xt, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
+            for t, (g3, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
                 h = states[t]
-                g3 = gates[t]
-                rz = torch.add(w_rz(h, b_rz), xt[:, : 2 * hidden], out=g3[:, : 2 * hidden])
-                rz.sigmoid_()  # Γr, z = σ(W_i x + W_h c + b)
-                r, z = rz[:, :hidden], rz[:, hidden:]
+                rz = g3[:, : 2 * hidden].add_(w_rz(h, b_rz)).sigmoid_()
+                r, z = rz[:, :hidden], rz[:, hidden:]  # Γr, z = σ(W_i x + W_h c + b)
                 rh = torch.mul(r, h, out=rh_all[t])  # Γr ⊙ c<t-1>
                 # c̃ = tanh(W_in x + b_in + W_hn (Γr ⊙ c) + b_hn)
-                n = torch.add(w_n(rh, b_n), xt[:, 2 * hidden :], out=g3[:, 2 * hidden :])
-                _tanh_(n)
+                n = _tanh_(g3[:, 2 * hidden :].add_(w_n(rh, b_n)))
                 # c<t> = Γu ⊙ c̃ + (1 − Γu) ⊙ c<t-1>, with z = 1 − Γu
                 states[t + 1] = _carry(torch.lerp(n, h, z), h, m)
-            saved["gates"], saved["rh"] = gates, rh_all
+            saved["rh"] = rh_all
         else:  # lstm, lstm_peephole
             assert c0 is not None
             whh = Weight(w_hh, batch)
             peep = w_ch.chunk(3) if mode == "lstm_peephole" and w_ch is not None else None
             cells = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
             cells[0] = c0
-            gates = x.new_empty(steps, batch, 4 * hidden)  # (T, B, 4H): i, f, g, o
             tanh_c = x.new_empty(steps, batch, hidden)  # (T, B, H): tanh(c<t>)
-            for t, (xt, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
+            for t, (g4, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
                 h, c = states[t], cells[t]
-                g4 = torch.add(whh(h, b_hh), xt, out=gates[t])  # (B, 4H)
+                g4.add_(whh(h, b_hh))  # (B, 4H)
                 if peep is not None:
                     g4[:, :hidden].addcmul_(peep[0], c)
                     g4[:, hidden : 2 * hidden].addcmul_(peep[1], c)
@@ -163,7 +155,8 @@ class _Scan(torch.autograd.Function):
                 else:
                     states[t + 1] = torch.where(m, o * tc, h)
                     cells[t + 1] = torch.where(m, c_new, c)
-            saved["gates"], saved["tanh_c"] = gates, tanh_c
+            saved["tanh_c"] = tanh_c
+        saved["gates"] = xp
         out = states[1:] if mask is None else states[1:] * mask  # (T, B, H)
         ctx.mode = mode
         ctx.keys = list(saved)
@@ -200,61 +193,72 @@ class _Scan(torch.autograd.Function):
             w_n_t = Weight(w_hh[2 * hidden :].t(), batch)  # products d · W_hn
         else:
             w_hh_t = Weight(w_hh.t(), batch)  # products d · W_hh
+        one = states.new_ones(())
+        gates = saved["gates"]
+        if peep is not None:
+            acc = states.new_zeros(3, batch, hidden)  # Σ_t of dpre ⊙ c for the peepholes
         for t in range(steps - 1, -1, -1):
             if d_out is not None:
                 dh.add_(d_out[t])
             m = None if mask is None else mask[t]
             dnew, dh_prev = _split_grad(dh, m)  # into the cell / straight to a<t-1>
             h = states[t]
+            dpre = dxp[t]  # (B, G*H)
             if mode in ("rnn_tanh", "rnn_relu"):
-                a = saved["acts"][t]
+                a = gates[t]
                 # tanh' = 1 − a², relu' = [a > 0]
-                da = torch.mul(dnew, 1 - a * a if mode == "rnn_tanh" else (a > 0), out=dxp[t])
-                dh = w_hh_t(da)  # (B, H) x (H, H) -> (B, H)
+                if mode == "rnn_tanh":
+                    torch.mul(dnew, torch.addcmul(one, a, a, value=-1), out=dpre)
+                else:
+                    torch.mul(dnew, a > 0, out=dpre)
+                dh = w_hh_t(dpre)  # (B, H) x (H, H) -> (B, H)
             elif mode == "gru":
-                r, z, n = saved["gates"][t].split(hidden, dim=1)
+                r, z, n = gates[t].split(hidden, dim=1)
+                d_r, d_z, d_n = dpre.split(hidden, dim=1)
                 hn = saved["hn"][t]  # W_hn h + b_hn
-                dn = dnew * (1 - z)
-                dz = dnew * (h - n)
-                dan = torch.mul(dn, 1 - n * n, out=dxp[t, :, 2 * hidden :])
-                torch.mul(dan, r, out=dhp[t, :, 2 * hidden :])
-                torch.mul(dan * hn, r * (1 - r), out=dxp[t, :, :hidden])
-                torch.mul(dz, z * (1 - z), out=dxp[t, :, hidden : 2 * hidden])
-                dhp[t, :, : 2 * hidden] = dxp[t, :, : 2 * hidden]
+                # h' = (1 − z) n + z h;  n = tanh(·): dn_pre = dh' (1 − z)(1 − n²)
+                torch.mul(dnew, torch.addcmul(one, n, n, value=-1), out=d_n).mul_(1 - z)
+                torch.mul(d_n, r, out=dhp[t, :, 2 * hidden :])
+                # r = σ(·): dr_pre = dn_pre ⊙ hn ⊙ r(1 − r)
+                torch.mul(d_n, hn, out=d_r).mul_(torch.addcmul(r, r, r, value=-1))
+                # z = σ(·): dz_pre = dh' ⊙ (h − n) ⊙ z(1 − z)
+                torch.mul(dnew, h - n, out=d_z).mul_(torch.addcmul(z, z, z, value=-1))
+                dhp[t, :, : 2 * hidden] = dpre[:, : 2 * hidden]
                 dh = w_hh_t(dhp[t]).addcmul_(dnew, z)  # (B, 3H) x (3H, H) -> (B, H)
             elif mode == "gru_reset_before":
-                r, z, n = saved["gates"][t].split(hidden, dim=1)
-                dn = dnew * (1 - z)
-                dz = dnew * (h - n)
-                dan = torch.mul(dn, 1 - n * n, out=dxp[t, :, 2 * hidden :])
-                drh = w_n_t(dan)  # d(Γr ⊙ c<t-1>)   (B, H) x (H, H) -> (B, H)
-                torch.mul(drh * h, r * (1 - r), out=dxp[t, :, :hidden])
-                torch.mul(dz, z * (1 - z), out=dxp[t, :, hidden : 2 * hidden])
-                dh = w_rz_t(dxp[t, :, : 2 * hidden])  # (B, 2H) x (2H, H) -> (B, H)
+                r, z, n = gates[t].split(hidden, dim=1)
+                d_r, d_z, d_n = dpre.split(hidden, dim=1)
+                torch.mul(dnew, torch.addcmul(one, n, n, value=-1), out=d_n).mul_(1 - z)
+                drh = w_n_t(d_n)  # d(Γr ⊙ c<t-1>)   (B, H) x (H, H) -> (B, H)
+                torch.mul(drh, h, out=d_r).mul_(torch.addcmul(r, r, r, value=-1))
+                torch.mul(dnew, h - n, out=d_z).mul_(torch.addcmul(z, z, z, value=-1))
+                dh = w_rz_t(dpre[:, : 2 * hidden])  # (B, 2H) x (2H, H) -> (B, H)
                 dh.addcmul_(dnew, z).addcmul_(drh, r)
             else:
                 assert dc is not None
-                i, f, g, o = saved["gates"][t].split(hidden, dim=1)
+                i, f, g, o = gates[t].split(hidden, dim=1)
+                d_i, d_f, d_g, d_o = dpre.split(hidden, dim=1)
                 tc = saved["tanh_c"][t]
                 c_prev = cells[t]
                 dcnew, dc_prev = _split_grad(dc, m)
-                # a = o ⊙ tanh(c): dc += da ⊙ o ⊙ (1 − tanh²c)
-                dcnew = dcnew + dnew * o * (1 - tc * tc)
-                dao = torch.mul(dnew * tc, o * (1 - o), out=dxp[t, :, 3 * hidden :])
+                # a = o ⊙ tanh(c): dc += da ⊙ o ⊙ (1 − tanh²c), do_pre = da ⊙ tanh(c) ⊙ o(1 − o)
+                dcnew = torch.addcmul(dcnew, dnew * o, torch.addcmul(one, tc, tc, value=-1))
+                torch.mul(dnew, tc, out=d_o).mul_(torch.addcmul(o, o, o, value=-1))
                 if peep is not None:
-                    dcnew.addcmul_(dao, peep[2])
+                    dcnew.addcmul_(d_o, peep[2])
                 # c = f ⊙ c_prev + i ⊙ g
-                torch.mul(dcnew * g, i * (1 - i), out=dxp[t, :, :hidden])
-                torch.mul(dcnew * c_prev, f * (1 - f), out=dxp[t, :, hidden : 2 * hidden])
-                torch.mul(dcnew * i, 1 - g * g, out=dxp[t, :, 2 * hidden : 3 * hidden])
-                dc = dcnew * f
+                torch.mul(dcnew, g, out=d_i).mul_(torch.addcmul(i, i, i, value=-1))
+                torch.mul(dcnew, c_prev, out=d_f).mul_(torch.addcmul(f, f, f, value=-1))
+                torch.mul(dcnew, i, out=d_g).mul_(torch.addcmul(one, g, g, value=-1))
+                dc = dcnew.mul_(f)
                 if peep is not None:
-                    dc.addcmul_(dxp[t, :, :hidden], peep[0]).addcmul_(
-                        dxp[t, :, hidden : 2 * hidden], peep[1]
-                    )
+                    dc.addcmul_(d_i, peep[0]).addcmul_(d_f, peep[1])
+                    acc[0].addcmul_(d_i, c_prev)
+                    acc[1].addcmul_(d_f, c_prev)
+                    acc[2].addcmul_(d_o, cells[t + 1])
                 if dc_prev is not None:
                     dc.add_(dc_prev)
-                dh = w_hh_t(dxp[t])  # (B, 4H) x (4H, H) -> (B, H)
+                dh = w_hh_t(dpre)  # (B, 4H) x (4H, H) -> (B, H)
             if dh_prev is not None:
                 dh.add_(dh_prev)
         prev = states[:-1]  # (T, B, H): a<t-1> for every step
@@ -268,19 +272,13 @@ class _Scan(torch.autograd.Function):
         else:
             d_whh = _weight_grads(dhp, prev)  # (G*H, H)
         d_bhh = None if b_hh is None else dhp.sum((0, 1))
-        d_wch = None
-        if peep is not None:
-            d_wch = torch.cat(
-                [
-                    (dxp[..., :hidden] * cells[:-1]).sum((0, 1)),
-                    (dxp[..., hidden : 2 * hidden] * cells[:-1]).sum((0, 1)),
-                    (dxp[..., 3 * hidden :] * cells[1:]).sum((0, 1)),
-                ]
-            )
+        d_wch = acc.sum(1).view(-1) if peep is not None else None  # (3H,)
         flat = dxp.view(steps * batch, gsize)  # (T*B, G*H)
         dx = linear(flat, w_ih.t()).view(x.shape)  # (T*B, G*H) x (G*H, E) -> (T, B, E)
         d_wih = grad_weight(flat, x.reshape(steps * batch, -1))  # (G*H, E)
-        d_bih = dxp.sum((0, 1)) if ctx.has_b_ih else None
+        d_bih = None
+        if ctx.has_b_ih:
+            d_bih = d_bhh.clone() if d_bhh is not None and dhp is dxp else dxp.sum((0, 1))
         return None, dx, dh, dc, d_wih, d_bih, d_whh, d_bhh, d_wch, None
 
 
