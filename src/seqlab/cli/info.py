@@ -10,6 +10,18 @@ import sys
 import typer
 
 
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux), else the architecture."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def collect() -> dict[str, object]:
     """Versions, devices and threads, as a dict."""
     import numpy
@@ -42,7 +54,8 @@ def collect() -> dict[str, object]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.version.cuda,
-        "onednn_gemm": onednn_enabled(torch.empty(0)),
+        # the GEMM library seqlab's BPTT kernels use for float32 on the CPU
+        "cpu_gemm": "oneDNN" if onednn_enabled(torch.empty(0)) else "torch (addmm)",
     }
 
 

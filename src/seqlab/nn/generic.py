@@ -108,12 +108,7 @@ class Recurrent(nn.Module):
     def forward(
         self, input: Tensor | PackedSequence, state: State | None = None
     ) -> tuple[Tensor | PackedSequence, State]:
-        size = self.input_size
-        x, lengths, info = to_time_major(
-            input, self.batch_first, size if size is not None else _feature_size(input)
-        )
-        out, final = self.run(x, lengths, _batched(state, info))
-        return from_time_major(out, lengths, info), _unbatched(final, info)
+        return _forward_via_run(self, input, state)
 
     def run(
         self, x: Tensor, lengths: Tensor | None, state: State | None = None
@@ -131,6 +126,16 @@ class Recurrent(nn.Module):
             outs.append(out if mask is None else out * mask[t])
         out = torch.stack(outs)  # (T, B, H)
         return (reverse_time(out, lengths) if self.reverse else out), state
+
+
+def _forward_via_run(module: Any, input: Tensor | PackedSequence, state: Any) -> tuple[Any, Any]:
+    """Lay the caller's input out time-major, call ``module.run``, lay the result out back."""
+    size = module.input_size
+    x, lengths, info = to_time_major(
+        input, module.batch_first, size if size is not None else _feature_size(input)
+    )
+    out, final = module.run(x, lengths, _batched(state, info))
+    return from_time_major(out, lengths, info), _unbatched(final, info)
 
 
 def _feature_size(input: Tensor | PackedSequence) -> int:
@@ -177,12 +182,7 @@ class Bidirectional(nn.Module):
     def forward(
         self, input: Tensor | PackedSequence, state: tuple[State, State] | None = None
     ) -> tuple[Tensor | PackedSequence, tuple[State, State]]:
-        size = self.input_size
-        x, lengths, info = to_time_major(
-            input, self.batch_first, size if size is not None else _feature_size(input)
-        )
-        out, final = self.run(x, lengths, _batched(state, info))
-        return from_time_major(out, lengths, info), _unbatched(final, info)
+        return _forward_via_run(self, input, state)
 
     def run(
         self, x: Tensor, lengths: Tensor | None, state: tuple[State, State] | None = None
