@@ -11,6 +11,7 @@ import sys
 import typer
 
 from seqlab.cli.info import info
+from seqlab.cli.lm import app as lm_app
 
 app = typer.Typer(
     name="seqlab",
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("info", help="Versions of seqlab, torch, numpy and Python; devices and threads.")(info)
+app.add_typer(lm_app, name="lm")
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,51 @@
+"""What every subcommand shares: one-line errors with exit status 2, JSON output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` on stderr; return the exit (status 2) to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def user_errors(fn: F) -> F:
+    """Turn a user's mistake (bad file, bad value) into a one-line error and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from seqlab._io import DataError
+
+        try:
+            return fn(*args, **kwargs)
+        except (
+            DataError,
+            ValueError,
+            FileNotFoundError,
+            FileExistsError,
+            IsADirectoryError,
+        ) as exc:
+            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        except RuntimeError as exc:
+            from seqlab.train import TrainingDiverged
+
+            if isinstance(exc, TrainingDiverged):
+                raise fail(str(exc)) from None
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")

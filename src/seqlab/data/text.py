@@ -1,0 +1,174 @@
+"""Reading text files safely and cutting text into character or word sequences.
+
+:func:`read_text` is the one reader of user text files: it reports a missing file, a folder,
+an empty file, a binary file or a non-UTF-8 file as a one-line :class:`~seqlab.data.DataError`
+naming the file and line, and returns text with ``\\n`` line ends.
+
+Word tokenisation (:func:`tokenize_words`) keeps punctuation as separate tokens and splits
+contractions and possessives before the apostrophe, as the Penn Treebank does for ``'s``:
+``"don't"`` -> ``["don", "'t"]``, ``"world's"`` -> ``["world", "'s"]``. This keeps the
+vocabulary small (``'s`` is one token for every possessive) and :meth:`Vocab.join` glues the
+pieces back together.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal, get_args
+
+from seqlab._io import DataError, PathLike
+from seqlab.data.vocab import EOS, Level
+
+__all__ = ["Unit", "read_lines", "read_text", "sequences", "tokenize", "tokenize_words"]
+
+Unit = Literal["line", "text"]
+
+_BOM = b"\xef\xbb\xbf"
+_UTF8_HINT = "convert it to UTF-8, e.g. `iconv -f latin1 -t utf-8 {name} > {name}.utf8`"
+
+# One token: a number with inner separators, a word (letters/digits, inner hyphens), a clitic
+# (apostrophe + letters right after a letter: 's 't 'll), or one punctuation mark ('...' and
+# '--' are single tokens). Everything else (spaces) separates tokens.
+_WORD_RE = re.compile(
+    r"""
+    \d+(?:[.,:]\d+)+                  # 3.14  1,000  12:30
+  | [^\W_]+(?:-[^\W_]+)*              # word, self-substantial, all-eating
+  | (?<=[^\W_])['’][^\W_]+            # clitic after a letter: 't 's 'll 'st
+  | \.\.\.|--                         # ellipsis, dash
+  | [^\w\s]|_                         # any other single mark
+    """,
+    re.VERBOSE,
+)
+
+
+def tokenize_words(text: str) -> list[str]:
+    """Words and punctuation marks of ``text``, in order; whitespace is dropped.
+
+    >>> tokenize_words("The apple and pear salad.")
+    ['The', 'apple', 'and', 'pear', 'salad', '.']
+    >>> tokenize_words("Don't stop (yet), world's end...")
+    ['Don', "'t", 'stop', '(', 'yet', ')', ',', 'world', "'s", 'end', '...']
+    """
+    return _WORD_RE.findall(text)
+
+
+def _check_literal(name: str, value: object, options: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``options``."""
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+
+
+def tokenize(text: str, level: Level) -> list[str]:
+    """Characters (``level="char"``, whitespace and newlines kept) or words of ``text``."""
+    _check_literal("level", level, get_args(Level))
+    return list(text) if level == "char" else tokenize_words(text)
+
+
+def _line_of(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line number and 0-based byte column of byte ``offset`` in ``data``."""
+    line = data.count(b"\n", 0, offset) + 1
+    start = data.rfind(b"\n", 0, offset) + 1
+    return line, offset - start
+
+
+def _read_bytes(file: Path) -> bytes:
+    """The file's bytes, or a :class:`DataError` for a missing file, a folder, no permission."""
+    try:
+        return file.read_bytes()
+    except FileNotFoundError:
+        raise DataError(file, "no such file", hint="check the path") from None
+    except IsADirectoryError:
+        raise DataError(
+            file, "is a directory, not a text file", hint="give the path of a file inside it"
+        ) from None
+    except PermissionError:
+        raise DataError(
+            file, "permission denied", hint="check the file's permissions (ls -l)"
+        ) from None
+    except OSError as err:
+        raise DataError(file, f"cannot read it ({err.strerror})", hint="check the path") from None
+
+
+def _decode(file: Path, data: bytes) -> str:
+    """Strict UTF-8 decoding with a :class:`DataError` naming the line of a NUL or bad byte."""
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line, col = _line_of(data, nul)
+        raise DataError(
+            file,
+            f"binary file (NUL byte at byte offset {nul}, column {col + 1})",
+            hint="give a plain UTF-8 text file",
+            line=line,
+        )
+    skip = len(_BOM) if data.startswith(_BOM) else 0
+    try:
+        return data[skip:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        offset = err.start + skip
+        line, col = _line_of(data, offset)
+        raise DataError(
+            file,
+            f"not valid UTF-8 (byte 0x{data[offset]:02X} at byte offset {offset}, "
+            f"column {col + 1})",
+            hint=_UTF8_HINT.format(name=file.name),
+            line=line,
+        ) from None
+
+
+def read_text(path: PathLike) -> str:
+    """The UTF-8 text of ``path`` with ``\\r\\n`` (and a lone ``\\r``) turned into ``\\n``.
+
+    A leading UTF-8 byte-order mark is dropped. Raises :class:`~seqlab.data.DataError` (one line,
+    file and line named, with what to do) for a missing file, a directory, an unreadable file,
+    an empty or whitespace-only file, a binary file (a NUL byte) or bytes that are not UTF-8.
+    """
+    file = Path(path)
+    data = _read_bytes(file)
+    text = _decode(file, data)
+    if not text.strip():
+        problem = "file is empty" if not text else "file holds only whitespace"
+        raise DataError(file, problem, hint="give a file with some text in it")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_lines(path: PathLike) -> list[str]:
+    """The non-empty lines of ``path``, stripped of surrounding whitespace."""
+    return [s for line in read_text(path).split("\n") if (s := line.strip())]
+
+
+def _lines(text: str) -> list[str]:
+    """Lines of ``text`` split on ``\\n``; a final line end does not start an empty line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def sequences(text: str, level: Level, *, unit: Unit) -> list[list[str]]:
+    """Token sequences for a language model.
+
+    ``unit="line"``: every non-empty line (stripped) is one example, its tokens followed by
+    ``"<EOS>"`` — the course's dinosaur names, one name per example.
+
+    ``unit="text"``: the whole text is one stream, returned as a single sequence. At char
+    level it is every character, newlines kept as ``"\\n"`` (no ``"<EOS>"``); at word level it
+    is each line's words followed by ``"<EOS>"`` (a blank line gives a lone ``"<EOS>"``, so
+    paragraph breaks survive).
+
+    >>> sequences("ab\\n\\nc\\n", "char", unit="line")
+    [['a', 'b', '<EOS>'], ['c', '<EOS>']]
+    >>> sequences("Hi, you.\\nBye", "word", unit="text")
+    [['Hi', ',', 'you', '.', '<EOS>', 'Bye', '<EOS>']]
+    """
+    _check_literal("level", level, get_args(Level))
+    _check_literal("unit", unit, get_args(Unit))
+    if unit == "line":
+        return [[*tokenize(s, level), EOS] for line in text.split("\n") if (s := line.strip())]
+    if level == "char":
+        return [list(text)]
+    stream: list[str] = []
+    for line in _lines(text):
+        stream.extend(tokenize_words(line))
+        stream.append(EOS)
+    return [stream]

@@ -1,0 +1,444 @@
+"""``LanguageModel``: train, sample, score and evaluate a recurrent language model.
+
+The user-facing API of the course's language-model topics, mirrored by ``seqlab lm``:
+
+* :meth:`LanguageModel.train` — character- or word-level, on a built-in corpus (``dinos``,
+  ``sonnets``, ``tinyshakespeare``) or any UTF-8 text file, with :class:`seqlab.train.Trainer`
+  (checkpoints, ``resume``, time budget, early stopping, metrics, loss curve, DDP);
+* :meth:`LanguageModel.sample` — novel sequences, one token at a time (temperature, top-k,
+  top-p, never ``<UNK>`` by default), stopping at ``<EOS>``;
+* :meth:`LanguageModel.score` — log P(sentence) = Σ_t log P(y<t> | y<1..t-1>), with the
+  surprisal of every token and the perplexity;
+* :meth:`LanguageModel.evaluate` — loss, perplexity and bits per character on held-out text.
+
+A trained model is a directory: ``config.json``, ``model.safetensors``, ``vocab.json``,
+``metrics.jsonl``, ``loss_curve.png`` (and ``checkpoint/`` while training).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from seqlab._io import DataError, atomic_write_json
+from seqlab.data import Vocab
+from seqlab.data.datasets import Corpus, load_dataset
+from seqlab.data.text import sequences, tokenize
+from seqlab.decoding import sample_next
+from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel
+from seqlab.train import TrainConfig, Trainer, TrainResult
+from seqlab.train.checkpoint import load_weights, save_weights
+
+__all__ = ["LMTaskConfig", "LanguageModel", "SentenceScore"]
+
+Level = Literal["char", "word"]
+Unit = Literal["line", "text"]
+FORMAT = 1  # version of the model-directory layout
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMTaskConfig:
+    """How a language model reads its corpus; saved as ``config.json`` with the model's."""
+
+    level: Level  # "char" or "word" tokens
+    unit: Unit  # "line": each line is one sequence (names); "text": one running stream
+    model: LMConfig  # the network
+    bptt: int = 100  # truncated-BPTT window: tokens per training sequence ("text" unit)
+    batch_size: int = 32  # sequences per step
+    min_count: int = 1  # rarer tokens map to <UNK>
+    max_vocab: int | None = None  # keep only the most frequent tokens (None = all)
+    corpus: str = ""  # where the training text came from (dataset name or file)
+
+    def __post_init__(self) -> None:
+        if self.level not in ("char", "word"):
+            raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
+        if self.unit not in ("line", "text"):
+            raise ValueError(f"unit must be 'line' or 'text', got {self.unit!r}")
+        if self.bptt < 1 or self.batch_size < 1:
+            raise ValueError("bptt and batch_size must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {"task": "language_model", "format": FORMAT, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LMTaskConfig:
+        d = {k: v for k, v in d.items() if k not in ("task", "format")}
+        return cls(**{**d, "model": LMConfig(**d["model"])})
+
+
+@dataclass(frozen=True)
+class SentenceScore:
+    """log P of a token sequence under the model, token by token."""
+
+    text: str  # the sentence as given
+    tokens: list[str]  # what was scored (including <EOS> for line-unit models)
+    log_probs: list[float] = field(repr=False)  # natural-log P of each token given the past
+
+    @property
+    def log_prob(self) -> float:
+        """log P(sentence) = Σ_t log P(y<t> | y<1..t-1>) (nats)."""
+        return float(sum(self.log_probs))
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(-self.log_prob / max(len(self.tokens), 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "log_prob": self.log_prob,
+            "log10_prob": self.log_prob / math.log(10),
+            "perplexity": self.perplexity,
+            "tokens": [
+                {"token": t, "log_prob": lp, "surprisal_bits": -lp / math.log(2)}
+                for t, lp in zip(self.tokens, self.log_probs, strict=True)
+            ],
+        }
+
+
+class _TrainingData:
+    """The :class:`seqlab.train.Task` adapter: batches of token ids and the loss."""
+
+    def __init__(self, lm: LanguageModel, train: list[list[int]], valid: list[list[int]]):
+        self.lm = lm
+        self.model = lm.model
+        self.config = lm.config
+        self.train_seqs = train
+        self.valid_seqs = valid
+        self.stream = torch.tensor([i for s in train for i in s], dtype=torch.long)  # (N,)
+        if self.config.unit == "text" and self.stream.numel() < 2:
+            raise DataError(
+                self.config.corpus or "corpus",
+                "the training text has fewer than 2 tokens",
+                hint="give a longer text",
+            )
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Tensor]:
+        del epoch
+        cfg = self.config
+        if cfg.unit == "text":
+            length = min(cfg.bptt, self.stream.numel() - 1)
+            last = self.stream.numel() - length - 1
+            starts = torch.arange(0, last + 1, length)
+            shift = int(torch.randint(0, length, (1,), generator=generator)) if last else 0
+            starts = (starts + shift).clamp(max=last)
+            order = starts[torch.randperm(len(starts), generator=generator)]
+            offsets = torch.arange(length + 1)
+            for i in range(0, len(order), cfg.batch_size):
+                idx = order[i : i + cfg.batch_size, None] + offsets  # (B, L+1)
+                yield self.stream[idx]
+        else:
+            order = torch.randperm(len(self.train_seqs), generator=generator).tolist()
+            for i in range(0, len(order), cfg.batch_size):
+                yield self.lm._pad([self.train_seqs[j] for j in order[i : i + cfg.batch_size]])
+
+    def training_loss(self, batch: Tensor) -> tuple[Tensor, int]:
+        inputs, targets = self.lm._split(batch)  # (B, T), (B, T)
+        logits, _ = self.model(inputs)  # (B, T, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        return loss, int((targets != -100).sum())
+
+    def validate(self) -> dict[str, float]:
+        if not self.valid_seqs:
+            return {}
+        return self.lm._evaluate_ids(self.valid_seqs, max_tokens=200_000)
+
+
+def _check_out_dir(out: Path, lm: LanguageModel, resume: bool) -> None:
+    """Refuse to overwrite a model; on resume, refuse changed data or options."""
+    cfg_path = out / "config.json"
+    if not resume:
+        if cfg_path.exists() or (out / "checkpoint").exists():
+            raise FileExistsError(
+                f"{out} already holds a model: continue it with --resume (resume=True), "
+                "or choose another output folder"
+            )
+        return
+    if not cfg_path.is_file():
+        raise DataError(out, "nothing to resume (no config.json)", hint="train without --resume")
+    saved_cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    saved_vocab = out / "vocab.json"
+    same_vocab = saved_vocab.is_file() and Vocab.load(saved_vocab).to_dict() == lm.vocab.to_dict()
+    if saved_cfg != lm.config.to_dict() or not same_vocab:
+        raise DataError(
+            cfg_path,
+            "the corpus or model options differ from the run being resumed",
+            hint="resume with the same data and options, or use a new --out",
+        )
+
+
+class LanguageModel:
+    """A trained (or freshly built) recurrent language model with its vocabulary."""
+
+    def __init__(
+        self, model: RNNLanguageModel, vocab: Vocab, config: LMTaskConfig, path: Path | None = None
+    ) -> None:
+        if model.config.vocab_size != len(vocab):
+            raise ValueError(
+                f"model has {model.config.vocab_size} outputs but the vocabulary {len(vocab)}"
+            )
+        self.model = model
+        self.vocab = vocab
+        self.config = config
+        self.path = path
+
+    # -- building and training -----------------------------------------------------------
+    @classmethod
+    def build(cls, corpus: Corpus, config: LMTaskConfig) -> tuple[LanguageModel, list, list]:
+        """A fresh model and vocabulary for ``corpus``; returns (lm, train ids, valid ids)."""
+        train_tok = sequences(corpus.train, config.level, unit=config.unit)
+        valid_tok = sequences(corpus.valid, config.level, unit=config.unit) if corpus.valid else []
+        specials = ("<UNK>", "<EOS>")
+        vocab = Vocab.build(
+            train_tok,
+            level=config.level,
+            min_count=config.min_count,
+            max_size=config.max_vocab,
+            specials=specials,
+        )
+        model_cfg = LMConfig(**{**config.model.to_dict(), "vocab_size": len(vocab)})
+        config = LMTaskConfig(**{**asdict(config), "model": model_cfg})
+        lm = cls(RNNLanguageModel(model_cfg), vocab, config)
+        start = lm._start_ids()
+        encode = vocab.encode
+        train_ids = [start + encode(s) for s in train_tok]
+        valid_ids = [start + encode(s) for s in valid_tok]
+        return lm, train_ids, valid_ids
+
+    @classmethod
+    def train(
+        cls,
+        corpus: Corpus | str,
+        out_dir: str | Path,
+        config: LMTaskConfig,
+        train_config: TrainConfig,
+        *,
+        resume: bool = False,
+    ) -> tuple[LanguageModel, TrainResult]:
+        """Train on ``corpus`` (a :class:`Corpus` or a built-in dataset's name) into ``out_dir``.
+
+        With ``resume=True`` an interrupted run continues from ``out_dir/checkpoint``.
+        """
+        if isinstance(corpus, str):
+            corpus = load_dataset(corpus)
+        out = Path(out_dir)
+        torch.manual_seed(train_config.seed)
+        lm, train_ids, valid_ids = cls.build(corpus, config)
+        lm.path = out
+        _check_out_dir(out, lm, resume)
+        lm.model.to(train_config.device)
+        out.mkdir(parents=True, exist_ok=True)
+        lm._save_meta(out)
+        result = Trainer(_TrainingData(lm, train_ids, valid_ids), train_config, out).fit(
+            resume=resume
+        )
+        best = out / "model.safetensors"
+        if best.exists():
+            load_weights(best, lm.model)
+        lm.model.eval()
+        return lm, result
+
+    # -- saving and loading ---------------------------------------------------------------
+    def _save_meta(self, out: Path) -> None:
+        atomic_write_json(out / "config.json", self.config.to_dict())
+        self.vocab.save(out / "vocab.json")
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write the model directory (config.json, model.safetensors, vocab.json)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self._save_meta(out)
+        save_weights(out / "model.safetensors", self.model)
+        self.path = out
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> LanguageModel:
+        """Load a model directory written by :meth:`train` or :meth:`save`."""
+        root = Path(path)
+        cfg_path = root / "config.json"
+        if not cfg_path.is_file():
+            raise DataError(
+                root, "not a seqlab model directory (no config.json)", hint="train one first"
+            )
+        try:
+            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+            config = LMTaskConfig.from_dict(raw)
+        except (json.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
+            raise DataError(
+                cfg_path, f"not a language-model config ({exc})", hint="retrain the model"
+            ) from exc
+        if raw.get("task") != "language_model":
+            raise DataError(
+                cfg_path,
+                f"a {raw.get('task')!r} model, not a language model",
+                hint="use the matching seqlab command",
+            )
+        vocab = Vocab.load(root / "vocab.json")
+        model = RNNLanguageModel(config.model)
+        weights = root / "model.safetensors"
+        if not weights.is_file():
+            raise DataError(
+                root,
+                "no model.safetensors (training has not saved a model yet)",
+                hint="train with `seqlab lm train`, or --resume an interrupted run",
+            )
+        try:
+            load_weights(weights, model)
+        except RuntimeError as exc:
+            raise DataError(
+                weights,
+                "the weights do not match config.json",
+                hint="the directory was modified; retrain or restore it",
+            ) from exc
+        model.to(device).eval()
+        return cls(model, vocab, config, root)
+
+    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _start_ids(self) -> list[int]:
+        """The context before a sequence's first token."""
+        if self.config.unit == "text" and self.config.level == "char" and "\n" in self.vocab:
+            return [self.vocab["\n"]]
+        return [self.vocab.eos_id]
+
+    def _pad(self, seqs: Sequence[Sequence[int]]) -> Tensor:
+        """Right-pad id lists to one (B, T+1) batch; padding targets become -100."""
+        width = max(len(s) for s in seqs)
+        batch = torch.full((len(seqs), width), -100, dtype=torch.long)
+        for row, s in enumerate(seqs):
+            batch[row, : len(s)] = torch.as_tensor(s)
+        return batch
+
+    def _split(self, batch: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T+1) ids -> inputs (B, T) (padding read as <EOS>), targets (B, T)."""
+        batch = batch.to(self.device)
+        inputs = batch[:, :-1].clamp(min=0)
+        inputs = torch.where(batch[:, :-1] < 0, self.vocab.eos_id, inputs)
+        return inputs, batch[:, 1:]
+
+    @torch.no_grad()
+    def _evaluate_ids(self, seqs: list[list[int]], max_tokens: int | None = None) -> dict:
+        """Mean NLL per predicted token over ``seqs`` (state carried through "text" streams)."""
+        was_training = self.model.training
+        self.model.eval()
+        total, count = 0.0, 0
+        if self.config.unit == "text":
+            stream = torch.tensor([i for s in seqs for i in s], dtype=torch.long)
+            if max_tokens is not None:
+                stream = stream[: max_tokens + 1]
+            lanes = max(1, min(self.config.batch_size, (stream.numel() - 1) // 2))
+            per = (stream.numel() - 1) // lanes
+            x = stream[: lanes * per].view(lanes, per).to(self.device)  # (B, N/B)
+            y = stream[1 : lanes * per + 1].view(lanes, per).to(self.device)
+            state = None
+            for i in range(0, per, self.config.bptt):
+                logits, state = self.model(x[:, i : i + self.config.bptt], state)
+                total += F.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]),
+                    y[:, i : i + self.config.bptt].reshape(-1),
+                    reduction="sum",
+                ).item()
+            count = x.numel()
+        else:
+            for i in range(0, len(seqs), 64):
+                inputs, targets = self._split(self._pad(seqs[i : i + 64]))
+                logits, _ = self.model(inputs)
+                total += F.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"
+                ).item()
+                count += int((targets != -100).sum())
+        self.model.train(was_training)
+        loss = total / max(count, 1)
+        result = {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "tokens": float(count)}
+        if self.config.level == "char":
+            result["bits_per_char"] = loss / math.log(2)
+        return result
+
+    # -- the course's uses -----------------------------------------------------------------
+    def evaluate(self, text: str) -> dict[str, float]:
+        """Loss (nats/token), perplexity and, at char level, bits per character on ``text``."""
+        toks = sequences(text, self.config.level, unit=self.config.unit)
+        start = self._start_ids()
+        return self._evaluate_ids([start + self.vocab.encode(s) for s in toks])
+
+    @torch.no_grad()
+    def score(self, text: str) -> SentenceScore:
+        """log P(text) token by token (line-unit models also score the closing ``<EOS>``)."""
+        tokens = tokenize(text.strip(), self.config.level)
+        if self.config.unit == "line" or self.config.level == "word":
+            tokens = [*tokens, "<EOS>"]
+        if not tokens:
+            raise ValueError("nothing to score: the sentence is empty")
+        ids = self._start_ids() + self.vocab.encode(tokens)
+        x = torch.tensor([ids[:-1]], device=self.device)
+        logits, _ = self.model.eval()(x)  # (1, T, V)
+        logp = logits[0].log_softmax(-1)  # (T, V)
+        picked = logp.gather(1, torch.tensor(ids[1:], device=self.device)[:, None])[:, 0]
+        shown = [t if t in self.vocab else f"{t} (<UNK>)" for t in tokens]
+        return SentenceScore(text, shown, picked.tolist())
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int = 10,
+        *,
+        max_length: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        prefix: str = "",
+        seed: int | None = None,
+        no_unk: bool = True,
+        greedy: bool = False,
+    ) -> list[str]:
+        """``n`` novel sequences, drawn token by token until ``<EOS>`` or ``max_length``."""
+        if n < 1 or max_length < 1:
+            raise ValueError("n and max_length must be >= 1")
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        self.model.eval()
+        prefix_tokens = tokenize(prefix, self.config.level) if prefix else []
+        context = self._start_ids() + self.vocab.encode(prefix_tokens)
+        x = torch.tensor([context] * n, device=self.device)  # (n, P)
+        logits, state = self.model(x)
+        last = logits[:, -1]  # (n, V)
+        banned = [self.vocab.unk_id] if no_unk and self.vocab.unk_id is not None else []
+        out: list[list[int]] = [[] for _ in range(n)]
+        done = torch.zeros(n, dtype=torch.bool)
+        for _ in range(max_length):
+            nxt = sample_next(
+                last.cpu(),
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                banned=banned,
+                greedy=greedy,
+                generator=gen,
+            )  # (n,)
+            for row, tok in enumerate(nxt.tolist()):
+                if not done[row]:
+                    if tok == self.vocab.eos_id:
+                        done[row] = True
+                    else:
+                        out[row].append(tok)
+            if bool(done.all()):
+                break
+            logits, state = self.model(nxt[:, None].to(self.device), state)
+            last = logits[:, -1]
+        return [
+            self.vocab.join(prefix_tokens + self.vocab.decode(ids, skip_specials=True))
+            for ids in out
+        ]

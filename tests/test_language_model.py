@@ -1,0 +1,213 @@
+"""LanguageModel end to end on the shipped dinosaur names, and the `seqlab lm` CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import seqlab
+from seqlab._io import DataError
+from seqlab.cli import main
+from seqlab.data.datasets import load_dataset
+from seqlab.models.rnn_lm import LMConfig
+from seqlab.tasks import LanguageModel, LMTaskConfig
+from seqlab.train import TrainConfig
+
+TINY = LMConfig(vocab_size=2, cell="gru", embedding_dim=16, hidden_size=48, num_layers=1)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def train_dinos(out: Path, steps: int = 150, **train_kw) -> tuple[LanguageModel, object]:
+    config = LMTaskConfig(level="char", unit="line", model=TINY, batch_size=32, corpus="dinos")
+    tc = TrainConfig(max_steps=steps, eval_every=50, progress=False, seed=0, **train_kw)
+    return LanguageModel.train("dinos", out, config, tc)
+
+
+@pytest.fixture(scope="module")
+def dinos_model(tmp_path_factory: pytest.TempPathFactory) -> LanguageModel:
+    torch.set_num_threads(1)
+    lm, _ = train_dinos(tmp_path_factory.mktemp("dinos") / "model")
+    return lm
+
+
+def test_training_lowers_validation_loss_below_calibrated_bound(dinos_model) -> None:
+    # uniform over 28 symbols is ln 28 = 3.33 nats; 150 steps of this tiny GRU reached
+    # 1.92-1.98 nats/char on the dinos validation names (seeds 0-3, one thread); bound 2.3
+    result = dinos_model.evaluate(load_dataset("dinos").valid)
+    assert result["loss"] < 2.3, result
+    assert result["bits_per_char"] == pytest.approx(result["loss"] / math.log(2))
+    assert result["perplexity"] == pytest.approx(math.exp(result["loss"]))
+
+
+def test_model_directory_files(dinos_model) -> None:
+    root = dinos_model.path
+    for name in ("config.json", "model.safetensors", "vocab.json", "metrics.jsonl"):
+        assert (root / name).is_file(), name
+    assert (root / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cfg = json.loads((root / "config.json").read_text())
+    assert cfg["task"] == "language_model" and cfg["model"]["vocab_size"] == 28
+
+
+def test_score_is_sum_of_stepwise_log_probs(dinos_model) -> None:
+    s = dinos_model.score("tyrannosaurus")
+    assert s.tokens[-1] == "<EOS>" and len(s.tokens) == len("tyrannosaurus") + 1
+    vocab, model = dinos_model.vocab, dinos_model.model
+    state = model.init_state(1)
+    ids = [vocab.eos_id, *vocab.encode(list("tyrannosaurus")), vocab.eos_id]
+    total = 0.0
+    for prev, nxt in itertools.pairwise(ids):
+        log_probs, state = model.step(torch.tensor([prev]), state)
+        total += log_probs[0, nxt].item()
+    assert s.log_prob == pytest.approx(total, abs=1e-4)
+    assert s.perplexity == pytest.approx(math.exp(-total / len(s.tokens)), rel=1e-4)
+
+
+def test_real_names_score_higher_than_noise(dinos_model) -> None:
+    assert dinos_model.score("stegosaurus").log_prob > dinos_model.score("qxzkvw").log_prob
+
+
+def test_sampling_is_reproducible_and_never_emits_unk(dinos_model) -> None:
+    a = dinos_model.sample(20, seed=3, max_length=30)
+    b = dinos_model.sample(20, seed=3, max_length=30)
+    assert a == b and len(a) == 20
+    assert a != dinos_model.sample(20, seed=4, max_length=30)
+    assert all("<" not in name and len(name) <= 30 for name in a)
+    assert all(name.startswith("tri") for name in dinos_model.sample(5, seed=1, prefix="tri"))
+
+
+def test_save_load_round_trip(dinos_model, tmp_path: Path) -> None:
+    dinos_model.save(tmp_path / "copy")
+    again = seqlab.load(tmp_path / "copy")
+    assert isinstance(again, LanguageModel)
+    assert again.score("raptor").log_prob == pytest.approx(dinos_model.score("raptor").log_prob)
+    assert again.sample(3, seed=0) == dinos_model.sample(3, seed=0)
+
+
+def test_refuses_to_overwrite_and_to_resume_with_other_options(tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    train_dinos(out, steps=4)
+    before = (out / "config.json").read_bytes()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_dinos(out, steps=4)
+    assert (out / "config.json").read_bytes() == before  # nothing was overwritten
+    other = LMTaskConfig(level="char", unit="line", model=TINY, batch_size=8, corpus="dinos")
+    with pytest.raises(DataError, match="differ"):
+        LanguageModel.train(
+            "dinos", out, other, TrainConfig(max_steps=8, progress=False), resume=True
+        )
+
+
+def test_resume_continues_to_max_steps(tmp_path: Path) -> None:
+    straight, _ = train_dinos(tmp_path / "a", steps=20, checkpoint_every_steps=10)
+    train_dinos(tmp_path / "b", steps=10, checkpoint_every_steps=10)
+    resumed, result = LanguageModel.train(
+        "dinos",
+        tmp_path / "b",
+        LMTaskConfig(level="char", unit="line", model=TINY, batch_size=32, corpus="dinos"),
+        TrainConfig(max_steps=20, eval_every=50, progress=False, seed=0, checkpoint_every_steps=10),
+        resume=True,
+    )
+    assert result.steps == 20
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_text_unit_word_level(tmp_path: Path) -> None:
+    text = "the cat sat on the mat .\nthe dog sat on the log .\n" * 40
+    path = tmp_path / "corpus.txt"
+    path.write_text(text)
+    from seqlab.data.datasets import Corpus
+
+    config = LMTaskConfig(level="word", unit="text", model=TINY, bptt=8, batch_size=8)
+    lm, _ = LanguageModel.train(
+        Corpus.from_file(path, unit="text"),
+        tmp_path / "w",
+        config,
+        TrainConfig(max_steps=120, eval_every=60, progress=False),
+    )
+    # calibrated: 120 steps reached 0.175-0.202 nats/word on this corpus (seeds 0-3)
+    assert lm.evaluate(text)["loss"] < 0.8
+    assert lm.score("the cat sat on the mat .").log_prob > lm.score("mat the on sat .").log_prob
+    assert all("<EOS>" not in s for s in lm.sample(3, seed=0, max_length=10))
+
+
+# -- CLI ----------------------------------------------------------------------------------
+def test_cli_train_sample_score_evaluate(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "cli"
+    args = ["lm", "train", "--dataset", "dinos", "--cell", "gru", "--reset-before"]
+    args += ["--layers", "1", "--hidden", "32", "--embedding", "16", "--steps", "30"]
+    args += ["--eval-every", "15", "--out", str(out), "--no-progress", "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 30 and summary["vocab_size"] == 28
+    assert json.loads((out / "config.json").read_text())["model"]["reset_after"] is False
+
+    assert main(["lm", "sample", str(out), "-n", "4", "--seed", "2", "--json"]) == 0
+    names = json.loads(capsys.readouterr().out)
+    assert len(names) == 4
+    assert main(["lm", "sample", str(out), "-n", "4", "--seed", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == names
+
+    assert main(["lm", "score", str(out), "raptor", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)[0]
+    assert scored["log_prob"] == pytest.approx(sum(t["log_prob"] for t in scored["tokens"]))
+
+    assert main(["lm", "score", str(out), "raptor", "zzzzq", "--compare"]) == 0
+    assert "rank" in capsys.readouterr().out
+
+    held = tmp_path / "held.txt"
+    held.write_text("raptor\nstegosaurus\n")
+    assert main(["lm", "evaluate", str(out), "--text", str(held), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"] == len("raptor\nstegosaurus\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lm", "sample", "{tmp}/missing"], "not a seqlab model directory"),
+        (["lm", "train", "--out", "{tmp}/x"], "exactly one of --dataset"),
+        (["lm", "train", "--dataset", "nope", "--out", "{tmp}/x"], "unknown dataset"),
+        (["lm", "train", "--text", "{tmp}/absent.txt", "--out", "{tmp}/x"], "absent.txt"),
+        (["lm", "train", "--text", "{tmp}/empty.txt", "--out", "{tmp}/x"], "empty.txt"),
+        (["lm", "train", "--text", "{tmp}/latin1.txt", "--out", "{tmp}/x"], "latin1.txt:2"),
+        (
+            ["lm", "train", "--dataset", "dinos", "--time-budget", "soon", "--out", "{tmp}/x"],
+            "soon",
+        ),
+    ],
+)
+def test_cli_bad_input_one_line_exit_2(tmp_path: Path, capsys, args, message) -> None:
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "latin1.txt").write_bytes(b"fine\ncaf\xe9\n")
+    code = main([a.replace("{tmp}", str(tmp_path)) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_subprocess_seqlab_lm_help() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqlab", "lm", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for verb in ("train", "sample", "score", "evaluate"):
+        assert verb in proc.stdout
