@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import typer
@@ -100,6 +101,8 @@ def train(
         progress=progress,
     )
     lm, result = LanguageModel.train(corpus, out, config, train_config, resume=resume)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
+        return
     summary = {
         "out": str(out),
         "steps": result.steps,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -141,6 +142,11 @@ class _TrainingData:
             for i in range(0, len(order), cfg.batch_size):
                 yield self.lm._pad([self.train_seqs[j] for j in order[i : i + cfg.batch_size]])
 
+    def shard(self, batch: Tensor, rank: int, world_size: int) -> Tensor:
+        """This rank's rows of a global batch under DDP (a short last batch splits unevenly)."""
+        parts = batch.tensor_split(world_size)
+        return parts[rank] if parts[rank].shape[0] else parts[0]
+
     def training_loss(self, batch: Tensor) -> tuple[Tensor, int]:
         inputs, targets = self.lm._split(batch)  # (B, T), (B, T)
         logits, _ = self.model(inputs)  # (B, T, V)
@@ -234,10 +240,11 @@ class LanguageModel:
         torch.manual_seed(train_config.seed)
         lm, train_ids, valid_ids = cls.build(corpus, config)
         lm.path = out
-        _check_out_dir(out, lm, resume)
         lm.model.to(train_config.device)
-        out.mkdir(parents=True, exist_ok=True)
-        lm._save_meta(out)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes files
+            _check_out_dir(out, lm, resume)
+            out.mkdir(parents=True, exist_ok=True)
+            lm._save_meta(out)
         result = Trainer(_TrainingData(lm, train_ids, valid_ids), train_config, out).fit(
             resume=resume
         )
