@@ -106,7 +106,7 @@ def main() -> None:
         "machine": machine(),
         "rows": rows,
     }
-    print(f"\nsaved {save('char_lm-cpu', payload)}")
+    print(f"\nsaved {save(f'char_lm-cpu-{int(budget)}s', payload)}")
 
 
 if __name__ == "__main__":
