@@ -18,9 +18,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/seqlab info
 	@echo
-	$(PY) examples/many_to_one.py
+	$(PY) examples/dates.py --out out/demo/dates
 	@echo
-	$(PY) benchmarks/show.py recurrent
+	$(VENV)/bin/seqlab translate decode out/demo/dates "3 May 1979" "sat 29 feb 2020" --beam 3
+	@echo
+	@mkdir -p out/demo
+	@printf 'The cat is on the mat.\nThere is a cat on the mat.\n' > out/demo/bleu-ref.txt
+	@printf 'The cat sat on the mat.\nThere is cat on the mat.\n' > out/demo/bleu-hyp.txt
+	$(VENV)/bin/seqlab bleu out/demo/bleu-ref.txt -i out/demo/bleu-hyp.txt
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q

@@ -42,4 +42,8 @@ def load(path: str | Path, **kwargs: Any) -> Any:
         from seqlab.tasks.language_model import LanguageModel
 
         return LanguageModel.load(path, **kwargs)
+    if task == "translator":
+        from seqlab.tasks.translator import Translator
+
+        return Translator.load(path, **kwargs)
     raise DataError(cfg, f"unknown task {task!r}", hint="was it written by a newer seqlab?")

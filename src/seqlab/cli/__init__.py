@@ -10,8 +10,11 @@ import sys
 
 import typer
 
+from seqlab.cli.bleu import bleu
+from seqlab.cli.embed import app as embed_app
 from seqlab.cli.info import info
 from seqlab.cli.lm import app as lm_app
+from seqlab.cli.translate import app as translate_app
 
 app = typer.Typer(
     name="seqlab",
@@ -21,7 +24,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("info", help="Versions of seqlab, torch, numpy and Python; devices and threads.")(info)
+app.command("bleu", help="BLEU against reference files, sacreBLEU-compatible (stdin or -i).")(bleu)
 app.add_typer(lm_app, name="lm")
+app.add_typer(embed_app, name="embed")
+app.add_typer(translate_app, name="translate")
 
 
 def _print_version(value: bool) -> None:

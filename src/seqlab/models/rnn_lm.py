@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlab.decoding.protocol import select_rows
 from seqlab.models.basic import RNNConfig, make_rnn
 from seqlab.shapes import check_shape
 
@@ -114,3 +115,11 @@ class RNNLanguageModel(nn.Module):
         check_shape(tokens, ("B",), "tokens")
         logits, state = self(tokens[:, None], state)  # (B, 1, V)
         return logits[:, 0].log_softmax(dim=-1), state  # (B, V)
+
+    def reorder_state(self, state: State, index: Tensor) -> State:
+        """The state's batch rows ``index`` (beam search's expand and back-pointers).
+
+        Shape:
+            state (L*D, B, H) or its (h, c) pair, index: (B',) -> (L*D, B', H) or the pair
+        """
+        return select_rows(state, index, dim=1)  # None (zeros) stays None

@@ -1,0 +1,332 @@
+"""``seqlab translate train|decode|evaluate|analyze``: attentive encoder–decoder models."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from seqlab.cli._common import fail, print_json, user_errors
+
+app = typer.Typer(
+    help="Translation and date normalisation with an attentive encoder-decoder: train, "
+    "decode (greedy/beam, attention heatmaps), evaluate (exact match, BLEU), analyze "
+    "(beam-search error analysis).",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+@user_errors
+def train(
+    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
+    dataset: str | None = typer.Option(None, help="Built-in task: dates (date normalisation)."),
+    src: Path | None = typer.Option(None, help="Training sources, one per line (.gz ok)."),
+    tgt: Path | None = typer.Option(None, help="Training targets, line-aligned with --src."),
+    valid_src: Path | None = typer.Option(None, help="Validation sources."),
+    valid_tgt: Path | None = typer.Option(None, help="Validation targets."),
+    level: str | None = typer.Option(None, help="Tokens: char or word [dates: char; text: word]."),
+    lowercase: bool = typer.Option(False, help="Lower-case both sides."),
+    cell: str = typer.Option("gru", help="gru or lstm."),
+    attention: str = typer.Option(
+        "bahdanau", help="bahdanau, luong-dot, luong-general or none (no attention)."
+    ),
+    unidirectional: bool = typer.Option(False, help="One-direction encoder."),
+    reset_before: bool = typer.Option(
+        False, "--reset-before", help="GRU: the course's original GRU (reset before the product)."
+    ),
+    hidden: int | None = typer.Option(None, help="Hidden size H [dates 64, text 256]."),
+    embedding: int | None = typer.Option(None, help="Embedding size E [dates 32, text 256]."),
+    attention_dim: int | None = typer.Option(None, help="Bahdanau scoring width."),
+    encoder_layers: int = typer.Option(1, help="Stacked encoder layers."),
+    decoder_layers: int = typer.Option(1, help="Stacked decoder layers."),
+    dropout: float | None = typer.Option(None, help="Dropout [dates 0, text 0.2]."),
+    batch_size: int | None = typer.Option(None, help="Sentence pairs per step."),
+    min_count: int | None = typer.Option(None, help="Rarer tokens become <UNK> [text: 2]."),
+    max_vocab: int | None = typer.Option(None, help="Keep the most frequent tokens per side."),
+    max_length: int | None = typer.Option(None, help="Drop longer training pairs (tokens)."),
+    label_smoothing: float | None = typer.Option(None, help="Label smoothing [text: 0.1]."),
+    train_size: int | None = typer.Option(None, help="dates: generated training pairs."),
+    steps: int | None = typer.Option(None, help="Training steps [dates 3000, text 20000]."),
+    lr: float | None = typer.Option(None, help="Peak learning rate."),
+    schedule: str | None = typer.Option(None, help="constant, cosine or linear."),
+    warmup: int | None = typer.Option(None, help="Warmup steps."),
+    eval_every: int | None = typer.Option(None, help="Validate every N steps."),
+    time_budget: str | None = typer.Option(
+        None, help="Stop after this long, e.g. 10m [dates: 5m]; 'none' for no limit."
+    ),
+    seed: int = typer.Option(0, help="Random seed (data generation, init, batch order)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    threads: int | None = typer.Option(
+        None, help="torch CPU threads (default: torch's); 1 is best on a busy machine."
+    ),
+    resume: bool = typer.Option(False, help="Continue an interrupted run in --out."),
+    progress: bool = typer.Option(True, help="Progress bar on stderr."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train on --dataset dates, or on parallel files --src/--tgt."""
+    from seqlab.tasks.translator import ParallelCorpus, Translator, default_configs
+
+    if (dataset is None) == (src is None and tgt is None):
+        raise fail("give exactly one of --dataset dates or --src FILE --tgt FILE")
+    if dataset is not None and dataset != "dates":
+        raise fail(f"unknown dataset {dataset!r}; built-in: dates")
+    if dataset is None and (src is None or tgt is None):
+        raise fail("give both --src and --tgt")
+    kind = "dates" if dataset else "text"
+    if threads is not None:
+        if threads < 1:
+            raise fail(f"--threads must be >= 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
+    given: dict[str, Any] = {
+        "level": level,
+        "embedding": embedding,
+        "hidden": hidden,
+        "attention_dim": attention_dim,
+        "batch_size": batch_size,
+        "min_count": min_count,
+        "max_length": max_length,
+        "label_smoothing": label_smoothing,
+        "dropout": dropout,
+        "lr": lr,
+        "steps": steps,
+        "schedule": schedule,
+        "warmup": warmup,
+        "eval_every": eval_every,
+        "train_size": train_size,
+    }
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if time_budget is not None:
+        overrides["time_budget"] = None if time_budget.lower() == "none" else time_budget
+    config, train_config = default_configs(
+        kind,  # type: ignore[arg-type]
+        **overrides,
+        cell=cell,
+        attention=attention,
+        bidirectional=not unidirectional,
+        reset_after=not reset_before,
+        encoder_layers=encoder_layers,
+        decoder_layers=decoder_layers,
+        max_vocab=max_vocab,
+        lowercase=lowercase,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    if dataset:
+        from seqlab.tasks.translator import PRESETS
+
+        size = overrides.get("train_size", PRESETS["dates"]["train_size"])
+        corpus = ParallelCorpus.dates(size, seed=seed)
+    else:
+        assert src is not None and tgt is not None
+        corpus = ParallelCorpus.from_files(src, tgt, valid_src=valid_src, valid_tgt=valid_tgt)
+    tr, result = Translator.train(corpus, out, config, train_config, resume=resume)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
+        return
+    summary: dict[str, Any] = {
+        "out": str(out),
+        "steps": result.steps,
+        "stopped_because": result.stopped_because,
+        "seconds": round(result.seconds, 1),
+        "best_valid_loss": result.best_valid,
+        "src_vocab_size": len(tr.src_vocab),
+        "tgt_vocab_size": len(tr.tgt_vocab),
+        "train_pairs": len(corpus.train),
+    }
+    if json_out:
+        print_json(summary)
+        return
+    typer.echo(
+        f"trained {result.steps} steps in {result.seconds:.0f} s ({result.stopped_because}); "
+        f"vocabularies {len(tr.src_vocab)} -> {len(tr.tgt_vocab)}"
+    )
+    if result.best_valid is not None:
+        typer.echo(f"best validation loss {result.best_valid:.4f} nats/token")
+    typer.echo(f"model directory: {out}  (loss curve: {out / 'loss_curve.png'})")
+
+
+def _inputs(texts: list[str] | None, input_file: Path | None) -> list[str]:
+    """Sources from the arguments, from -i FILE, or from stdin (one per line)."""
+    if texts and input_file is not None:
+        raise fail("give sentences as arguments or with -i FILE, not both")
+    if texts:
+        lines = list(texts)
+    elif input_file is not None:
+        from seqlab.data.text import read_text
+
+        lines = read_text(input_file).split("\n")
+    else:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise fail("nothing to translate: give sentences, -i FILE, or lines on stdin")
+        lines = sys.stdin.read().split("\n")
+    lines = [s.strip() for s in lines if s.strip()]
+    if not lines:
+        where = str(input_file) if input_file is not None else "stdin"
+        raise fail(f"{where}: nothing to translate (no non-empty line)")
+    return lines
+
+
+def _heatmap_paths(path: Path, n: int) -> list[Path]:
+    if n == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i}{path.suffix or '.png'}") for i in range(1, n + 1)]
+
+
+@app.command()
+@user_errors
+def decode(
+    model_dir: Path = typer.Argument(..., help="A model directory from `seqlab translate train`."),
+    texts: list[str] | None = typer.Argument(None, help="Sentence(s); default: stdin lines."),
+    input_file: Path | None = typer.Option(None, "--input", "-i", help="Read lines from FILE."),
+    beam: int = typer.Option(1, "--beam", "-k", help="Beam size K (1 = greedy search)."),
+    alpha: float = typer.Option(0.7, help="Length normalisation: score = log P / Ty^alpha."),
+    n_best: int = typer.Option(1, help="Candidates per sentence (<= --beam)."),
+    heatmap: Path | None = typer.Option(
+        None, help="Write the attention heatmap (greedy) to this PNG (-1, -2 ... for several)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Translate sentences (arguments, -i FILE or stdin), one output line each."""
+    from seqlab.tasks.translator import Translator
+
+    tr = Translator.load(model_dir)
+    sources = _inputs(texts, input_file)
+    results = tr.translate(sources, beam_size=beam, alpha=alpha, n_best=n_best)
+    written: list[str] = []
+    if heatmap is not None:
+        from seqlab.viz.attention import plot_attention
+
+        for text, path in zip(sources, _heatmap_paths(heatmap, len(sources)), strict=True):
+            amap = tr.attention(text)
+            title = f"{text}  →  {amap.text}"
+            written.append(
+                str(plot_attention(amap.weights, amap.source_tokens, amap.output_tokens, path,
+                                   title=title))
+            )  # fmt: skip
+    if json_out:
+        payload = [r.to_dict() for r in results]
+        if written:
+            for item, path in zip(payload, written, strict=True):
+                item["heatmap"] = path
+        print_json(payload)
+    elif n_best == 1:
+        for r in results:
+            typer.echo(r.text)
+    else:
+        for r in results:
+            typer.echo(r.source)
+            for i, c in enumerate(r.candidates, 1):
+                typer.echo(f"  {i}. {c.text}\tscore {c.score:.4f}\tlog P {c.log_prob:.4f}")
+    for path in written if not json_out else []:
+        typer.echo(f"attention heatmap: {path}", err=True)
+
+
+def _test_files(src: Path | None, tgt: Path | None) -> tuple[list[str] | None, list[str] | None]:
+    if src is None and tgt is None:
+        return None, None
+    if src is None or tgt is None:
+        raise fail("give both --src and --tgt")
+    from seqlab.tasks.translator import read_parallel
+
+    pairs = read_parallel(src, tgt)
+    return [s for s, _ in pairs], [t for _, t in pairs]
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model_dir: Path = typer.Argument(..., help="A model directory."),
+    src: Path | None = typer.Option(None, help="Test sources (dates: the held-out set)."),
+    tgt: Path | None = typer.Option(None, help="Test references, line-aligned with --src."),
+    beam: list[int] = typer.Option([1, 5], "--beam", "-k", help="Beam sizes (repeatable)."),
+    alpha: float = typer.Option(0.7, help="Length normalisation exponent."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Exact-match accuracy (dates) or BLEU (text) for greedy and beam search."""
+    from seqlab.tasks.translator import Translator
+
+    tr = Translator.load(model_dir)
+    sources, references = _test_files(src, tgt)
+    result = tr.evaluate(sources, references, beam_sizes=beam, alpha=alpha)
+    if json_out:
+        print_json(result)
+        return
+    typer.echo(f"examples {result['examples']}  (alpha {alpha:g})")
+    for entry in result["results"]:
+        name = "greedy" if entry["beam_size"] == 1 else f"beam {entry['beam_size']}"
+        line = f"{name:<8} exact match {entry['exact_match']:.2%}"
+        if "bleu" in entry:
+            line += f"   BLEU {entry['bleu']:.2f}"
+        typer.echo(line)
+    sig = next((e["signature"] for e in result["results"] if "signature" in e), None)
+    if sig:
+        typer.echo(f"BLEU signature: {sig}")
+    errors = result["results"][0]["errors"]
+    if errors and result["results"][0]["exact_match"] < 1.0:
+        typer.echo("first errors (greedy):")
+        for e in errors[:5]:
+            typer.echo(f"  {e['source']!r}: {e['output']!r}, expected {e['reference']!r}")
+
+
+@app.command()
+@user_errors
+def analyze(
+    model_dir: Path = typer.Argument(..., help="A model directory."),
+    src: Path | None = typer.Option(None, help="Sources (dates: the held-out set)."),
+    tgt: Path | None = typer.Option(None, help="Human references, line-aligned with --src."),
+    beam: int = typer.Option(3, "--beam", "-k", help="Beam size K."),
+    alpha: float = typer.Option(0.7, help="Length normalisation exponent."),
+    csv: Path | None = typer.Option(None, help="Write every example's row to this CSV."),
+    max_rows: int = typer.Option(20, help="Rows shown in the table."),
+    errors_only: bool = typer.Option(True, "--errors-only/--all", help="Table: wrong rows."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Beam-search error analysis (course week 3): is the search or the model at fault?"""
+    from seqlab.decoding import ErrorAnalysis, format_table, write_csv
+    from seqlab.tasks.translator import Translator
+
+    tr = Translator.load(model_dir)
+    sources, references = _test_files(src, tgt)
+    analysis = tr.analyze(sources, references, beam_size=beam, alpha=alpha)
+    if csv is not None:
+        write_csv(analysis, csv)
+    summary = {
+        "examples": len(analysis.rows),
+        "correct": analysis.count("correct"),
+        "errors": analysis.errors,
+        "search_errors": analysis.count("search"),
+        "model_errors": analysis.count("model"),
+        "search_share": analysis.error_share("search"),
+        "model_share": analysis.error_share("model"),
+        "beam_size": beam,
+        "alpha": alpha,
+    }
+    if json_out:
+        print_json({**summary, "csv": str(csv) if csv else None})
+        return
+    shown = analysis
+    if errors_only:
+        rows = tuple(r for r in analysis.rows if r.verdict != "correct")
+        shown = ErrorAnalysis(rows, analysis.alpha)
+        typer.echo(f"wrong outputs ({analysis.errors} of {len(analysis.rows)}):")
+        if rows:
+            table = format_table(shown, max_rows=max_rows)
+            typer.echo(table.split("\n\n")[0])  # the rows; the totals below count everything
+        typer.echo(
+            f"\nP(·|x): length-normalised log-likelihood (1/Ty^α)·Σ log P, α = {alpha:g}\n"
+            f"examples: {len(analysis.rows)}   correct: {summary['correct']} "
+            f"({analysis.fraction('correct'):.1%})   errors: {analysis.errors}\n"
+            f"at fault: beam search {summary['search_errors']} "
+            f"({summary['search_share']:.1%} of errors), RNN model {summary['model_errors']} "
+            f"({summary['model_share']:.1%} of errors)"
+        )
+    else:
+        typer.echo(format_table(shown, max_rows=max_rows), nl=False)
+    if csv is not None:
+        typer.echo(f"csv: {csv}", err=True)

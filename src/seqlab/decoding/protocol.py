@@ -1,0 +1,147 @@
+"""The decoding step protocol, the hypothesis record and the course's length normalisation.
+
+Greedy search, sampling, beam search and the beam-search error analysis work on any model
+that exposes two methods (DESIGN.md, "Functional core, thin modules"):
+
+* ``step(tokens, state) -> (log_probs, state)`` — read one token per row (the previous output
+  y<t-1>, or ``<BOS>`` at the first step) and return log P(y<t> | x, y<1..t-1>) over the
+  vocabulary and the state after that step;
+* ``reorder_state(state, index) -> state`` — the state's batch rows picked by ``index``
+  (rows may repeat): beam search uses it to expand B rows to B·K beams and to follow its
+  back-pointers, and every search uses it to drop the rows that have finished.
+
+The initial state is the model's business (``init_state(...)``: a language model takes a
+batch size, a seq2seq model the encoded source); the searches take that state as it is.
+
+A hypothesis is scored with the course's normalised log-likelihood
+
+    score(y) = (1 / Ty^α) · Σ_{t=1..Ty} log P(y<t> | x, y<1..t-1>)
+
+where Ty counts the tokens the model emitted, ``<EOS>`` included when the hypothesis ended
+with it (α = 0: the raw sum; α = 1: the mean per token; the course suggests α ≈ 0.7).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "Hypothesis",
+    "State",
+    "StepModel",
+    "normalized_score",
+    "select_rows",
+    "state_device",
+]
+
+State = Any  # whatever the model's step carries: None, a tensor, or a nest of tensors
+
+
+@runtime_checkable
+class StepModel(Protocol):
+    """A model that decodes one token at a time (see the module docstring)."""
+
+    def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        """log P(next token) after reading ``tokens``, and the new state.
+
+        Shape:
+            tokens: (B,) int64 -> log_probs (B, V), state with B rows
+        """
+        ...
+
+    def reorder_state(self, state: State, index: Tensor) -> State:
+        """The state's batch rows ``index`` (in that order, repeats allowed).
+
+        Shape:
+            state with B rows, index: (B',) int64 -> state with B' rows
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One decoded output sequence and how the model scores it."""
+
+    tokens: list[int]  # emitted ids, without <BOS> and without the closing <EOS>
+    log_prob: float  # Σ_t log P(y<t> | x, y<1..t-1>) in nats, <EOS> included when finished
+    score: float  # log_prob / Ty^α (the normalised log-likelihood the search ranks by)
+    finished: bool  # True when the model emitted <EOS>; False when cut at max_length
+
+    @property
+    def length(self) -> int:
+        """Ty: the emitted tokens, ``<EOS>`` included when finished."""
+        return len(self.tokens) + int(self.finished)
+
+
+def normalized_score(log_prob: float, length: int, alpha: float) -> float:
+    """The course's normalised log-likelihood (1 / Ty^α) · Σ log P.
+
+    >>> normalized_score(-6.0, 4, 0.5)
+    -3.0
+    """
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    return log_prob / length**alpha
+
+
+def select_rows(state: State, index: Tensor, dim: int = 0) -> State:
+    """Every tensor in ``state`` indexed by ``index`` along ``dim``; the nest keeps its form.
+
+    Handles ``None``, tensors, tuples (named ones too), lists, mappings and dataclass
+    instances, nested to any depth. Anything else (ints, strings, ...) is shared by all rows
+    and returned as is. A model whose state holds tensors with the batch on different
+    dimensions calls this once per part.
+
+    Shape:
+        tensors (..., B at dim, ...), index: (B',) -> (..., B' at dim, ...)
+    """
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state.index_select(dim, index.to(state.device))
+    if isinstance(state, tuple) and hasattr(state, "_fields"):  # a namedtuple
+        return type(state)(*(select_rows(s, index, dim) for s in state))
+    if isinstance(state, (tuple, list)):
+        return type(state)(select_rows(s, index, dim) for s in state)
+    if isinstance(state, Mapping):
+        return {key: select_rows(value, index, dim) for key, value in state.items()}
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        changes = {
+            f.name: select_rows(getattr(state, f.name), index, dim)
+            for f in dataclasses.fields(state)
+            if f.init
+        }
+        return dataclasses.replace(state, **changes)
+    return state
+
+
+def _first_tensor(state: State) -> Tensor | None:
+    if isinstance(state, Tensor):
+        return state
+    if isinstance(state, Mapping):
+        state = list(state.values())
+    elif dataclasses.is_dataclass(state) and not isinstance(state, type):
+        state = [getattr(state, f.name) for f in dataclasses.fields(state)]
+    if isinstance(state, (tuple, list)):
+        for part in state:
+            found = _first_tensor(part)
+            if found is not None:
+                return found
+    return None
+
+
+def state_device(model: object, state: State) -> torch.device:
+    """Where the search's token tensors go: the state's device, else the model's, else CPU."""
+    found = _first_tensor(state)
+    if found is not None:
+        return found.device
+    if isinstance(model, torch.nn.Module):
+        for param in model.parameters():
+            return param.device
+    return torch.device("cpu")

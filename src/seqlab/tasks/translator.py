@@ -1,0 +1,912 @@
+"""``Translator``: train, decode, evaluate and analyse an attentive encoder–decoder.
+
+The user-facing API of the course's week 3 (sequence-to-sequence models), mirrored by
+``seqlab translate``:
+
+* :meth:`Translator.train` — on the built-in ``"dates"`` task (date normalisation,
+  :mod:`seqlab.data.dates`, character level) or on parallel text (a :class:`ParallelCorpus`,
+  e.g. read with :meth:`ParallelCorpus.from_files`; word level by default), with
+  :class:`seqlab.train.Trainer` (checkpoints, ``resume``, time budget, metrics, loss curve);
+* :meth:`Translator.translate` — greedy search (``beam_size=1``) or beam search with the
+  course's length normalisation ``1/Ty^α · Σ log P`` and an n-best list;
+* :meth:`Translator.attention` — the attention weights α<t,t'> of a greedy translation,
+  for :func:`seqlab.viz.attention.plot_attention`;
+* :meth:`Translator.evaluate` — exact-match accuracy (dates: on the fixed held-out set) and
+  corpus BLEU (:func:`seqlab.metrics.bleu.corpus_bleu`) for greedy and beam search;
+* :meth:`Translator.analyze` — the course's beam-search error analysis: is the search or the
+  model at fault for each wrong output (:mod:`seqlab.decoding.error_analysis`).
+
+A trained model is a directory: ``config.json``, ``model.safetensors``, ``src_vocab.json``,
+``vocab.json`` (the target vocabulary), ``metrics.jsonl``, ``loss_curve.png``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from seqlab._io import DataError, PathLike, atomic_write_json
+from seqlab.data import dates as dates_data
+from seqlab.data.text import _decode, _read_bytes, tokenize
+from seqlab.data.vocab import EOS, PAD, SOS, UNK, Vocab
+from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqlab.train import TrainConfig, Trainer, TrainResult
+from seqlab.train.checkpoint import load_weights, save_weights
+
+__all__ = [
+    "PRESETS",
+    "AttentionMap",
+    "Candidate",
+    "ParallelCorpus",
+    "Translation",
+    "Translator",
+    "TranslatorConfig",
+    "default_configs",
+    "read_parallel",
+]
+
+Level = Literal["char", "word"]
+Pair = tuple[str, str]
+FORMAT = 1  # version of the model-directory layout
+DATASETS = ("dates",)  # built-in parallel datasets
+_DECODE_BATCH = 128  # sentences per decoding batch
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def _read_lines(path: Path) -> list[str]:
+    """Lines of a UTF-8 text file, gzip-compressed when its name ends in ``.gz``."""
+    data = _read_bytes(path)
+    if path.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(
+                path, f"not a valid gzip file ({exc})", hint="give a .gz file or rename it"
+            ) from None
+    text = _decode(path, data).replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def read_parallel(src_path: PathLike, tgt_path: PathLike) -> list[Pair]:
+    """Sentence pairs from two line-aligned files (line i of one translates line i of the other).
+
+    Files may be gzip-compressed (``.gz``). Lines blank on both sides are skipped. Raises a
+    one-line :class:`DataError` naming both files when their line counts differ, when a line
+    is blank on one side only, or when there is no pair at all.
+    """
+    src_file, tgt_file = Path(src_path), Path(tgt_path)
+    src_lines, tgt_lines = _read_lines(src_file), _read_lines(tgt_file)
+    if len(src_lines) != len(tgt_lines):
+        raise DataError(
+            src_file,
+            f"{len(src_lines)} lines, but {tgt_file} has {len(tgt_lines)}",
+            hint="parallel files need one translation per line, in the same order",
+        )
+    pairs: list[Pair] = []
+    for number, (s, t) in enumerate(zip(src_lines, tgt_lines, strict=True), 1):
+        s, t = s.strip(), t.strip()
+        if not s and not t:
+            continue
+        if not s or not t:
+            empty, other = (src_file, tgt_file) if not s else (tgt_file, src_file)
+            raise DataError(
+                empty,
+                f"line is empty but line {number} of {other} is not",
+                hint="the files are misaligned; fix or remove that pair",
+                line=number,
+            )
+        pairs.append((s, t))
+    if not pairs:
+        raise DataError(
+            src_file,
+            f"no sentence pairs in it and {tgt_file}",
+            hint="give files with one sentence per line",
+        )
+    return pairs
+
+
+@dataclass(frozen=True)
+class ParallelCorpus:
+    """Training, validation and (optionally) test sentence pairs (source, target)."""
+
+    train: list[Pair]  # pairs to learn from
+    valid: list[Pair] = field(default_factory=list)  # held out for the validation loss
+    test: list[Pair] | None = None  # a fixed test set (the dates task's), else None
+    name: str = ""  # where the data came from (dataset name or files)
+
+    def __post_init__(self) -> None:
+        if not self.train:
+            raise ValueError(f"{self.name or 'corpus'}: no training pairs")
+
+    @classmethod
+    def from_files(
+        cls,
+        src: PathLike,
+        tgt: PathLike,
+        *,
+        valid_src: PathLike | None = None,
+        valid_tgt: PathLike | None = None,
+        valid_fraction: float = 0.02,
+    ) -> ParallelCorpus:
+        """Pairs from parallel files; without validation files the last ``valid_fraction``
+        of the training pairs (at most 2,000) are held out."""
+        train = read_parallel(src, tgt)
+        if (valid_src is None) != (valid_tgt is None):
+            raise ValueError("give both --valid-src and --valid-tgt, or neither")
+        if valid_src is not None and valid_tgt is not None:
+            valid = read_parallel(valid_src, valid_tgt)
+        else:
+            n = min(2000, int(len(train) * valid_fraction)) if len(train) >= 50 else 0
+            train, valid = (train[:-n], train[-n:]) if n else (train, [])
+        return cls(train, valid, None, f"{src} -> {tgt}")
+
+    @classmethod
+    def dates(
+        cls, train_size: int = 100_000, *, valid_size: int = 1000, seed: int = 0
+    ) -> ParallelCorpus:
+        """The date-normalisation task: generated training pairs (``seed``), the validation
+        set and the fixed held-out test set of :mod:`seqlab.data.dates`."""
+        return cls(
+            dates_data.generate_pairs(train_size, seed=seed),
+            dates_data.valid_pairs(valid_size),
+            dates_data.test_pairs(),
+            "dates",
+        )
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranslatorConfig:
+    """How a translator reads its data; saved as ``config.json`` with the network's config."""
+
+    model: Seq2SeqConfig  # the network (vocabulary sizes are set when the vocabs are built)
+    level: Level = "word"  # tokens of both sides: "char" or "word"
+    lowercase: bool = False  # lower-case both sides before tokenising
+    batch_size: int = 64  # sentence pairs per training step
+    min_count: int = 1  # rarer tokens map to <UNK>
+    max_vocab: int | None = None  # keep only the most frequent tokens per side (None: all)
+    max_length: int = 100  # training pairs with a side longer than this (tokens) are dropped
+    max_output_length: int | None = None  # decoding cap (tokens); None: set from training data
+    label_smoothing: float = 0.0  # ε of the training loss's label smoothing
+    dataset: str = ""  # where the training data came from ("dates" or the files)
+
+    def __post_init__(self) -> None:
+        if self.level not in ("char", "word"):
+            raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
+        if self.batch_size < 1 or self.min_count < 1 or self.max_length < 1:
+            raise ValueError("batch_size, min_count and max_length must be >= 1")
+        if self.max_output_length is not None and self.max_output_length < 1:
+            raise ValueError(f"max_output_length must be >= 1, got {self.max_output_length}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        return {"task": "translator", "format": FORMAT, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TranslatorConfig:
+        d = {k: v for k, v in d.items() if k not in ("task", "format")}
+        return cls(**{**d, "model": Seq2SeqConfig.from_dict(d["model"])})
+
+
+# Defaults of `seqlab translate train` per kind of data (CLI option name -> value).
+# "dates": tuned so that the held-out exact match reaches 99.9% within 5 minutes of CPU
+# training (benchmarks/dates.py); "text": a small word-level model for Multi30k-sized data.
+PRESETS: dict[str, dict[str, Any]] = {
+    "dates": {
+        "level": "char",
+        "embedding": 32,
+        "hidden": 64,
+        "attention_dim": 64,
+        "batch_size": 64,
+        "min_count": 1,
+        "max_length": 100,
+        "label_smoothing": 0.0,
+        "dropout": 0.0,
+        "lr": 2e-3,
+        "steps": 3000,
+        "schedule": "cosine",
+        "warmup": 100,
+        "eval_every": 250,
+        "time_budget": "5m",
+        "train_size": 100_000,
+    },
+    "text": {
+        "level": "word",
+        "embedding": 256,
+        "hidden": 256,
+        "attention_dim": 256,
+        "batch_size": 64,
+        "min_count": 2,
+        "max_length": 50,
+        "label_smoothing": 0.1,
+        "dropout": 0.2,
+        "lr": 1e-3,
+        "steps": 20_000,
+        "schedule": "cosine",
+        "warmup": 200,
+        "eval_every": 1000,
+        "time_budget": None,
+        "train_size": None,
+    },
+}
+
+
+def default_configs(
+    kind: Literal["dates", "text"], **overrides: Any
+) -> tuple[TranslatorConfig, TrainConfig]:
+    """The configs ``seqlab translate train`` uses for ``kind``, with CLI-named overrides
+    (``hidden=128``, ``steps=500``, ``time_budget="2m"`` ...)."""
+    from seqlab.train import parse_duration
+
+    o = {**PRESETS[kind], **overrides}
+    unknown = set(o) - set(PRESETS[kind]) - {
+        "cell", "attention", "bidirectional", "reset_after", "seed", "device", "progress",
+        "max_vocab", "lowercase", "encoder_layers", "decoder_layers",
+    }  # fmt: skip
+    if unknown:
+        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    model = Seq2SeqConfig(
+        src_vocab_size=2,  # set from the vocabularies when they are built
+        tgt_vocab_size=2,
+        embedding_dim=o["embedding"],
+        hidden_size=o["hidden"],
+        attention_dim=o["attention_dim"],
+        encoder_layers=o.get("encoder_layers", 1),
+        decoder_layers=o.get("decoder_layers", 1),
+        cell=o.get("cell", "gru"),
+        attention=o.get("attention", "bahdanau"),
+        bidirectional=o.get("bidirectional", True),
+        reset_after=o.get("reset_after", True),
+        dropout=o["dropout"],
+    )
+    config = TranslatorConfig(
+        model=model,
+        level=o["level"],
+        lowercase=o.get("lowercase", False),
+        batch_size=o["batch_size"],
+        min_count=o["min_count"],
+        max_vocab=o.get("max_vocab"),
+        max_length=o["max_length"],
+        label_smoothing=o["label_smoothing"],
+        dataset="dates" if kind == "dates" else "",
+    )
+    budget = o["time_budget"]
+    train = TrainConfig(
+        max_steps=o["steps"],
+        lr=o["lr"],
+        schedule=o["schedule"],
+        warmup_steps=min(o["warmup"], o["steps"] - 1),
+        eval_every=o["eval_every"],
+        time_budget=parse_duration(budget) if isinstance(budget, str) else budget,
+        seed=o.get("seed", 0),
+        device=o.get("device", "cpu"),
+        progress=o.get("progress", True),
+    )
+    return config, train
+
+
+# -- results -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One output of the search."""
+
+    text: str  # the output, detokenised
+    tokens: list[str]  # its tokens (no <SOS>/<EOS>)
+    log_prob: float  # log P(y | x) in nats, <EOS> included when finished
+    score: float  # log_prob / Ty^α, what beam search ranks by
+    finished: bool  # False when cut at the length cap
+
+
+@dataclass(frozen=True)
+class Translation:
+    """The translation of one source: the best candidate first."""
+
+    source: str  # the input as given
+    candidates: list[Candidate]  # n-best list, best first
+
+    @property
+    def text(self) -> str:
+        """The best output."""
+        return self.candidates[0].text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "translation": self.text,
+            "candidates": [
+                {"text": c.text, "log_prob": c.log_prob, "score": c.score, "finished": c.finished}
+                for c in self.candidates
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class AttentionMap:
+    """α<t,t'> of a greedy translation: one row per output token (<EOS> last), one column
+    per source token."""
+
+    source_tokens: list[str]  # x<1..Tx>, as the model read them
+    output_tokens: list[str]  # y<1..Ty>, with the closing "<EOS>" when it was emitted
+    weights: Tensor  # (Ty, Tx) rows sum to 1
+    text: str  # the translation, detokenised (without <EOS>)
+
+
+# -- the Task adapter ----------------------------------------------------------------------
+
+Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # src (B,T), lengths (B,), tgt_in, tgt_out (B,S)
+
+
+class _TrainingData:
+    """The :class:`seqlab.train.Task` adapter: length-bucketed batches and the loss."""
+
+    def __init__(
+        self, tr: Translator, train: list[tuple[list[int], list[int]]], valid: list[Pair]
+    ) -> None:
+        self.tr = tr
+        self.model = tr.model
+        self.config = tr.config
+        self.train_ids = train
+        self.valid = valid
+        self.valid_ids = [tr._encode_pair(s, t) for s, t in valid]
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
+        del epoch
+        size = self.config.batch_size
+        order = torch.randperm(len(self.train_ids), generator=generator).tolist()
+        # sort chunks of 50 batches by source length: little padding, still random
+        chunk = 50 * size
+        batches = []
+        for i in range(0, len(order), chunk):
+            part = sorted(order[i : i + chunk], key=lambda j: len(self.train_ids[j][0]))
+            batches += [part[k : k + size] for k in range(0, len(part), size)]
+        for b in torch.randperm(len(batches), generator=generator).tolist():
+            yield self.tr._batch([self.train_ids[j] for j in batches[b]])
+
+    def shard(self, batch: Batch, rank: int, world_size: int) -> Batch:
+        """This rank's rows of a global batch under DDP (a short last batch splits unevenly)."""
+        parts = [t.tensor_split(world_size) for t in batch]
+        pick = rank if parts[0][rank].shape[0] else 0
+        return tuple(p[pick] for p in parts)  # type: ignore[return-value]
+
+    def training_loss(self, batch: Batch) -> tuple[Tensor, int]:
+        src, lengths, tgt_in, tgt_out = batch
+        loss = self.model.loss(
+            src, lengths, tgt_in, tgt_out, label_smoothing=self.config.label_smoothing
+        )
+        return loss, int((tgt_out != self.config.model.tgt_pad_id).sum())
+
+    def validate(self) -> dict[str, float]:
+        if not self.valid_ids:
+            return {}
+        result = {"loss": self.tr._loss_ids(self.valid_ids)}
+        if self.config.level == "char":  # exact match is telling for short outputs (dates)
+            sample = self.valid[:500]
+            outs = self.tr._search([s for s, _ in sample], beam_size=1, alpha=0.0, n_best=1)
+            refs = [t.strip().lower() if self.config.lowercase else t.strip() for _, t in sample]
+            hits = sum(o[0].text == t for o, t in zip(outs, refs, strict=True))
+            result["exact_match"] = hits / len(sample)
+        return result
+
+
+def _check_out_dir(out: Path, tr: Translator, resume: bool) -> None:
+    """Refuse to overwrite a model; on resume, refuse changed data or options."""
+    cfg_path = out / "config.json"
+    if not resume:
+        if cfg_path.exists() or (out / "checkpoint").exists():
+            raise FileExistsError(
+                f"{out} already holds a model: continue it with --resume (resume=True), "
+                "or choose another output folder"
+            )
+        return
+    if not cfg_path.is_file():
+        raise DataError(out, "nothing to resume (no config.json)", hint="train without --resume")
+    saved = json.loads(cfg_path.read_text(encoding="utf-8"))
+    same = (
+        saved == tr.config.to_dict()
+        and (out / "vocab.json").is_file()
+        and (out / "src_vocab.json").is_file()
+        and Vocab.load(out / "vocab.json") == tr.tgt_vocab
+        and Vocab.load(out / "src_vocab.json") == tr.src_vocab
+    )
+    if not same:
+        raise DataError(
+            cfg_path,
+            "the data or model options differ from the run being resumed",
+            hint="resume with the same data and options, or use a new --out",
+        )
+
+
+# -- the task ------------------------------------------------------------------------------
+
+
+class Translator:
+    """A trained (or freshly built) encoder–decoder with its two vocabularies."""
+
+    def __init__(
+        self,
+        model: Seq2Seq,
+        src_vocab: Vocab,
+        tgt_vocab: Vocab,
+        config: TranslatorConfig,
+        path: Path | None = None,
+    ) -> None:
+        mc = model.config
+        if mc.src_vocab_size != len(src_vocab) or mc.tgt_vocab_size != len(tgt_vocab):
+            raise ValueError(
+                f"model has vocabularies of {mc.src_vocab_size} and {mc.tgt_vocab_size} but "
+                f"the vocabularies have {len(src_vocab)} and {len(tgt_vocab)} tokens"
+            )
+        self.model = model
+        self.src_vocab = src_vocab
+        self.tgt_vocab = tgt_vocab
+        self.config = config
+        self.path = path
+
+    # -- building and training -------------------------------------------------------------
+    @staticmethod
+    def _tokens(text: str, level: Level, lowercase: bool) -> list[str]:
+        return tokenize(text.strip().lower() if lowercase else text.strip(), level)
+
+    @classmethod
+    def build(
+        cls, corpus: ParallelCorpus, config: TranslatorConfig
+    ) -> tuple[Translator, list[tuple[list[int], list[int]]]]:
+        """A fresh model and vocabularies for ``corpus``; returns (translator, train ids)."""
+        tok = [
+            (
+                cls._tokens(s, config.level, config.lowercase),
+                cls._tokens(t, config.level, config.lowercase),
+            )
+            for s, t in corpus.train
+        ]
+        tok = [(s, t) for s, t in tok if s and t and max(len(s), len(t)) <= config.max_length]
+        if not tok:
+            raise DataError(
+                corpus.name or "corpus",
+                f"no training pair has both sides within max_length={config.max_length} tokens",
+                hint="raise max_length",
+            )
+        common = {
+            "level": config.level,
+            "min_count": config.min_count,
+            "max_size": config.max_vocab,
+        }
+        src_vocab = Vocab.build((s for s, _ in tok), specials=(PAD, UNK), **common)
+        tgt_vocab = Vocab.build((t for _, t in tok), specials=(PAD, UNK, SOS, EOS), **common)
+        longest = max(len(t) for _, t in tok)
+        model_cfg = Seq2SeqConfig.from_dict(
+            {
+                **config.model.to_dict(),
+                "src_vocab_size": len(src_vocab),
+                "tgt_vocab_size": len(tgt_vocab),
+                "src_pad_id": src_vocab.pad_id,
+                "tgt_pad_id": tgt_vocab.pad_id,
+            }
+        )
+        config = TranslatorConfig(
+            **{
+                **asdict(config),
+                "model": model_cfg,
+                "max_output_length": config.max_output_length or 2 * longest + 10,
+                "dataset": config.dataset or corpus.name,
+            }
+        )
+        tr = cls(Seq2Seq(model_cfg), src_vocab, tgt_vocab, config)
+        ids = [(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t in tok]
+        return tr, ids
+
+    @classmethod
+    def train(
+        cls,
+        data: str | ParallelCorpus | Sequence[Pair],
+        out_dir: str | Path,
+        config: TranslatorConfig,
+        train_config: TrainConfig,
+        *,
+        resume: bool = False,
+    ) -> tuple[Translator, TrainResult]:
+        """Train on ``data`` into ``out_dir``.
+
+        ``data`` is ``"dates"`` (100,000 generated pairs, see :meth:`ParallelCorpus.dates`),
+        a :class:`ParallelCorpus`, or a list of (source, target) pairs (the last 2% held out
+        for validation). With ``resume=True`` an interrupted run continues from
+        ``out_dir/checkpoint``.
+        """
+        corpus = _as_corpus(data)
+        out = Path(out_dir)
+        torch.manual_seed(train_config.seed)
+        tr, train_ids = cls.build(corpus, config)
+        tr.path = out
+        tr.model.to(train_config.device)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes files
+            _check_out_dir(out, tr, resume)
+            out.mkdir(parents=True, exist_ok=True)
+            tr._save_meta(out)
+        result = Trainer(_TrainingData(tr, train_ids, corpus.valid), train_config, out).fit(
+            resume=resume
+        )
+        best = out / "model.safetensors"
+        if best.exists():
+            load_weights(best, tr.model)
+        tr.model.eval()
+        return tr, result
+
+    # -- saving and loading ----------------------------------------------------------------
+    def _save_meta(self, out: Path) -> None:
+        atomic_write_json(out / "config.json", self.config.to_dict())
+        self.src_vocab.save(out / "src_vocab.json")
+        self.tgt_vocab.save(out / "vocab.json")
+
+    def save(self, out_dir: str | Path | None = None) -> Path:
+        """Write the model directory (config.json, model.safetensors, both vocabularies)."""
+        if out_dir is None and self.path is None:
+            raise ValueError("give a directory: this translator was never saved")
+        out = Path(out_dir) if out_dir is not None else self.path
+        assert out is not None
+        out.mkdir(parents=True, exist_ok=True)
+        self._save_meta(out)
+        save_weights(out / "model.safetensors", self.model)
+        self.path = out
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> Translator:
+        """Load a model directory written by :meth:`train` or :meth:`save`."""
+        root = Path(path)
+        cfg_path = root / "config.json"
+        if not cfg_path.is_file():
+            raise DataError(
+                root, "not a seqlab model directory (no config.json)", hint="train one first"
+            )
+        try:
+            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                cfg_path, f"invalid JSON ({exc.msg})", hint="retrain the model", line=exc.lineno
+            ) from None
+        if not isinstance(raw, dict) or raw.get("task") != "translator":
+            task = raw.get("task") if isinstance(raw, dict) else None
+            raise DataError(
+                cfg_path,
+                f"a {task!r} model, not a translator",
+                hint="use the matching seqlab command",
+            )
+        try:
+            config = TranslatorConfig.from_dict(raw)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise DataError(
+                cfg_path, f"not a translator config ({exc})", hint="retrain the model"
+            ) from None
+        src_vocab = Vocab.load(root / "src_vocab.json")
+        tgt_vocab = Vocab.load(root / "vocab.json")
+        weights = root / "model.safetensors"
+        if not weights.is_file():
+            raise DataError(
+                root,
+                "no model.safetensors (training has not saved a model yet)",
+                hint="train with `seqlab translate train`, or --resume an interrupted run",
+            )
+        model = Seq2Seq(config.model)
+        try:
+            load_weights(weights, model)
+        except RuntimeError:
+            raise DataError(
+                weights,
+                "the weights do not match config.json",
+                hint="the directory was modified; retrain or restore it",
+            ) from None
+        model.to(device).eval()
+        return cls(model, src_vocab, tgt_vocab, config, root)
+
+    # -- encoding helpers ------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _src_tokens(self, text: str) -> list[str]:
+        return self._tokens(text, self.config.level, self.config.lowercase)
+
+    def _encode_src(self, text: str) -> list[int]:
+        tokens = self._src_tokens(text)
+        if not tokens:
+            raise ValueError(f"nothing to translate: the source {text!r} is empty")
+        return self.src_vocab.encode(tokens)
+
+    def _encode_pair(self, src: str, tgt: str) -> tuple[list[int], list[int]]:
+        tgt_tokens = self._tokens(tgt, self.config.level, self.config.lowercase)
+        return self._encode_src(src), self.tgt_vocab.encode(tgt_tokens)
+
+    def _sources(self, ids: Sequence[list[int]]) -> tuple[Tensor, Tensor]:
+        """Right-padded source ids (B, T) and their lengths (B,), on the model's device."""
+        lengths = torch.tensor([len(s) for s in ids])  # (B,)
+        src = torch.full((len(ids), int(lengths.max())), self.src_vocab.pad_id or 0)  # (B, T)
+        for row, s in enumerate(ids):
+            src[row, : len(s)] = torch.tensor(s)
+        return src.to(self.device), lengths.to(self.device)
+
+    def _batch(self, pairs: Sequence[tuple[list[int], list[int]]]) -> Batch:
+        """Training tensors: source (B, T), lengths (B,), <SOS> y (B, S), y <EOS> (B, S)."""
+        src, lengths = self._sources([s for s, _ in pairs])
+        sos, eos = self.tgt_vocab.sos_id, self.tgt_vocab.eos_id
+        pad = self.config.model.tgt_pad_id
+        width = max(len(t) for _, t in pairs) + 1
+        tgt_in = torch.full((len(pairs), width), pad)  # (B, S)
+        tgt_out = torch.full((len(pairs), width), pad)  # (B, S)
+        for row, (_, t) in enumerate(pairs):
+            tgt_in[row, : len(t) + 1] = torch.tensor([sos, *t])
+            tgt_out[row, : len(t) + 1] = torch.tensor([*t, eos])
+        return src, lengths, tgt_in.to(self.device), tgt_out.to(self.device)
+
+    @torch.no_grad()
+    def _loss_ids(self, pairs: Sequence[tuple[list[int], list[int]]]) -> float:
+        """Mean teacher-forced cross-entropy per target token (nats)."""
+        was_training = self.model.training
+        self.model.eval()
+        total, count = 0.0, 0
+        for i in range(0, len(pairs), _DECODE_BATCH):
+            src, lengths, tgt_in, tgt_out = self._batch(pairs[i : i + _DECODE_BATCH])
+            n = int((tgt_out != self.config.model.tgt_pad_id).sum())
+            total += float(self.model.loss(src, lengths, tgt_in, tgt_out)) * n
+            count += n
+        self.model.train(was_training)
+        return total / max(count, 1)
+
+    def _join(self, ids: Sequence[int]) -> str:
+        return self.tgt_vocab.join(self.tgt_vocab.decode(ids))
+
+    @torch.no_grad()
+    def _search(
+        self, texts: Sequence[str], *, beam_size: int, alpha: float, n_best: int
+    ) -> list[list[Candidate]]:
+        from seqlab.decoding import beam_search, greedy_search
+
+        if beam_size < 1 or not 1 <= n_best <= beam_size:
+            raise ValueError(
+                f"need beam_size >= 1 and 1 <= n_best <= beam_size, got "
+                f"beam_size={beam_size}, n_best={n_best}"
+            )
+        was_training = self.model.training
+        self.model.eval()
+        ids = [self._encode_src(t) for t in texts]
+        out: list[list[Candidate]] = []
+        common = {
+            "bos_id": self.tgt_vocab.sos_id,
+            "eos_id": self.tgt_vocab.eos_id,
+            "max_length": self.config.max_output_length or 100,
+            "alpha": alpha,
+        }
+        for i in range(0, len(ids), _DECODE_BATCH):
+            chunk = ids[i : i + _DECODE_BATCH]
+            state = self.model.init_state(*self._sources(chunk))
+            if beam_size == 1:
+                hyps = [
+                    [h] for h in greedy_search(self.model, state, batch_size=len(chunk), **common)
+                ]
+            else:
+                hyps = beam_search(
+                    self.model,
+                    state,
+                    batch_size=len(chunk),
+                    beam_size=beam_size,
+                    n_best=n_best,
+                    **common,
+                )
+            for row in hyps:
+                out.append(
+                    [
+                        Candidate(
+                            self._join(h.tokens),
+                            self.tgt_vocab.decode(h.tokens),
+                            float(h.log_prob),
+                            float(h.score),
+                            bool(h.finished),
+                        )
+                        for h in row
+                    ]
+                )
+        self.model.train(was_training)
+        return out
+
+    # -- the course's uses -----------------------------------------------------------------
+    def loss(self, pairs: Sequence[Pair]) -> float:
+        """Mean teacher-forced cross-entropy per target token (<EOS> included), in nats."""
+        if not pairs:
+            raise ValueError("no pairs to score")
+        return self._loss_ids([self._encode_pair(s, t) for s, t in pairs])
+
+    def translate(
+        self,
+        texts: str | Sequence[str],
+        *,
+        beam_size: int = 1,
+        alpha: float = 0.7,
+        n_best: int = 1,
+    ) -> list[Translation]:
+        """Translate each text: greedy search for ``beam_size=1``, else beam search ranking by
+        ``log P(y|x) / Ty^α``; each :class:`Translation` holds ``n_best`` candidates.
+
+        A single string is translated as a list of one.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        outs = self._search(texts, beam_size=beam_size, alpha=alpha, n_best=n_best)
+        return [Translation(t, c) for t, c in zip(texts, outs, strict=True)]
+
+    @torch.no_grad()
+    def attention(self, text: str) -> AttentionMap:
+        """The greedy translation of ``text`` with the attention weights of every step."""
+        if self.model.attention is None:
+            raise ValueError("this model has no attention (trained with attention='none')")
+        self.model.eval()
+        ids = self._encode_src(text)
+        state = self.model.init_state(*self._sources([ids]))
+        token = torch.tensor([self.tgt_vocab.sos_id], device=self.device)  # (1,)
+        rows, out = [], []
+        for _ in range(self.config.max_output_length or 100):
+            log_probs, state = self.model.step(token, state)  # (1, V)
+            assert state.attention is not None
+            rows.append(state.attention[0].cpu())  # (T,)
+            token = log_probs.argmax(dim=-1)  # (1,)
+            out.append(self.tgt_vocab.token(int(token)))
+            if int(token) == self.tgt_vocab.eos_id:
+                break
+        src_tokens = [
+            self.src_vocab.token(i) if i != self.src_vocab.unk_id else tok
+            for i, tok in zip(ids, self._src_tokens(text), strict=True)
+        ]
+        words = [t for t in out if t != EOS]
+        text_out = self.tgt_vocab.join(words)
+        return AttentionMap(src_tokens, out, torch.stack(rows), text_out)  # (Ty, Tx)
+
+    def _reference_set(
+        self, sources: Sequence[str] | None, references: Sequence[str] | None
+    ) -> tuple[list[str], list[str]]:
+        if sources is None and references is None:
+            if self.config.dataset != "dates":
+                raise ValueError(
+                    "give sources and references to evaluate on (only the dates model has a "
+                    "built-in test set)"
+                )
+            test = dates_data.test_pairs()
+            return [s for s, _ in test], [t for _, t in test]
+        if sources is None or references is None:
+            raise ValueError("give both sources and references")
+        if len(sources) != len(references):
+            raise ValueError(f"{len(sources)} sources but {len(references)} references")
+        if not sources:
+            raise ValueError("nothing to evaluate: no sentences")
+        return list(sources), list(references)
+
+    def evaluate(
+        self,
+        sources: Sequence[str] | None = None,
+        references: Sequence[str] | None = None,
+        *,
+        beam_sizes: Sequence[int] = (1,),
+        alpha: float = 0.7,
+        bleu: bool | None = None,
+    ) -> dict[str, Any]:
+        """Exact-match accuracy (and corpus BLEU) per beam size.
+
+        Without ``sources``/``references`` a dates model is scored on the fixed held-out set
+        (:func:`seqlab.data.dates.test_pairs`). ``bleu`` defaults to True for word-level
+        models. Returns ``{"examples": n, "results": [{"beam_size", "exact_match", "bleu",
+        "signature", "errors"}...]}`` where ``errors`` lists up to 20 wrong outputs.
+        """
+        srcs, refs = self._reference_set(sources, references)
+        want_bleu = self.config.level == "word" if bleu is None else bleu
+        results = []
+        for k in beam_sizes:
+            outs = self.translate(srcs, beam_size=k, alpha=alpha)
+            hyps = [o.text for o in outs]
+            norm = [r.strip().lower() if self.config.lowercase else r.strip() for r in refs]
+            exact = [h == r for h, r in zip(hyps, norm, strict=True)]
+            entry: dict[str, Any] = {
+                "beam_size": k,
+                "exact_match": sum(exact) / len(exact),
+                "errors": [
+                    {"source": s, "reference": r, "output": h}
+                    for s, r, h, ok in zip(srcs, refs, hyps, exact, strict=True)
+                    if not ok
+                ][:20],
+            }
+            if want_bleu:
+                from seqlab.metrics.bleu import corpus_bleu
+
+                score = corpus_bleu(hyps, [norm])
+                entry["bleu"] = float(score.score)
+                entry["signature"] = str(score.signature)
+            results.append(entry)
+        return {"examples": len(srcs), "alpha": alpha, "results": results}
+
+    def analyze(
+        self,
+        sources: Sequence[str] | None = None,
+        references: Sequence[str] | None = None,
+        *,
+        beam_size: int = 3,
+        alpha: float = 0.7,
+    ) -> Any:
+        """The course's error analysis of beam search on (source, reference) pairs.
+
+        For each output ŷ that differs from the human y*: if P(y*|x) > P(ŷ|x) (both length
+        normalised) the search is at fault, else the model. Without pairs a dates model is
+        analysed on its held-out set. Returns an
+        :class:`seqlab.decoding.ErrorAnalysis` (``format_table``, ``write_csv``).
+        """
+        from seqlab.decoding import ErrorAnalysis, analyze_errors, beam_search
+
+        srcs, refs = self._reference_set(sources, references)
+        self.model.eval()
+        sos, eos = self.tgt_vocab.sos_id, self.tgt_vocab.eos_id
+        parts = []
+        with torch.no_grad():
+            for i in range(0, len(srcs), _DECODE_BATCH):
+                chunk_src = srcs[i : i + _DECODE_BATCH]
+                chunk_ref = refs[i : i + _DECODE_BATCH]
+                src, lengths = self._sources([self._encode_src(s) for s in chunk_src])
+                hyps = beam_search(
+                    self.model,
+                    self.model.init_state(src, lengths),
+                    batch_size=len(chunk_src),
+                    beam_size=beam_size,
+                    bos_id=sos,
+                    eos_id=eos,
+                    max_length=self.config.max_output_length or 100,
+                    alpha=alpha,
+                )
+                ref_ids = [
+                    self._encode_pair(s, r)[1] for s, r in zip(chunk_src, chunk_ref, strict=True)
+                ]
+                parts.append(
+                    analyze_errors(
+                        self.model,
+                        self.model.init_state(src, lengths),
+                        [h[0] for h in hyps],
+                        ref_ids,
+                        bos_id=sos,
+                        eos_id=eos,
+                        alpha=alpha,
+                        sources=list(chunk_src),
+                        decode=self._join,
+                    )
+                )
+        return ErrorAnalysis.concat(parts)
+
+
+def _as_corpus(data: str | ParallelCorpus | Sequence[Pair]) -> ParallelCorpus:
+    if isinstance(data, ParallelCorpus):
+        return data
+    if isinstance(data, str):
+        if data not in DATASETS:
+            raise ValueError(f"unknown dataset {data!r}; built-in: {', '.join(DATASETS)}")
+        return ParallelCorpus.dates()
+    pairs = [(str(s), str(t)) for s, t in data]
+    n = min(2000, len(pairs) // 50)
+    return ParallelCorpus(
+        pairs[: len(pairs) - n], pairs[len(pairs) - n :] if n else [], None, "pairs"
+    )

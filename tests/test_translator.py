@@ -1,0 +1,400 @@
+"""Translator end to end on generated dates, parallel-file reading, and `seqlab translate`."""
+
+from __future__ import annotations
+
+import csv as csv_module
+import gzip
+import io
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import seqlab
+from seqlab._io import DataError
+from seqlab.cli import main
+from seqlab.data import dates
+from seqlab.decoding import beam_search, greedy_search
+from seqlab.metrics.bleu import corpus_bleu
+from seqlab.models.seq2seq import Seq2SeqConfig
+from seqlab.tasks.translator import (
+    ParallelCorpus,
+    Translator,
+    TranslatorConfig,
+    default_configs,
+    read_parallel,
+)
+from seqlab.train import TrainConfig
+from seqlab.viz.attention import plot_attention
+
+TINY = Seq2SeqConfig(
+    src_vocab_size=2, tgt_vocab_size=2, embedding_dim=16, hidden_size=32, attention_dim=16
+)
+SAMPLES = ["3 May 1979", "July 20th 1969", "20.07.69", "Tuesday, 1 January 2030", "12/31/1999"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def train_dates(out: Path, *, steps: int = 200, seed: int = 0) -> tuple[Translator, object]:
+    corpus = ParallelCorpus.dates(3000, valid_size=200, seed=seed)
+    config = TranslatorConfig(level="char", model=TINY, batch_size=32, dataset="dates")
+    tc = TrainConfig(max_steps=steps, lr=5e-3, eval_every=100, progress=False, seed=seed)
+    return Translator.train(corpus, out, config, tc)
+
+
+@pytest.fixture(scope="module")
+def dates_model(tmp_path_factory: pytest.TempPathFactory) -> Translator:
+    torch.set_num_threads(1)
+    tr, _ = train_dates(tmp_path_factory.mktemp("dates") / "model")
+    return tr
+
+
+# -- learning ------------------------------------------------------------------------------
+
+
+def test_training_lowers_validation_loss_below_calibrated_bound(dates_model) -> None:
+    # uniform over the 15 target tokens is ln 15 = 2.7 nats; an untrained model is ~2.7.
+    # 200 steps of this tiny GRU (3000 pairs, batch 32, lr 5e-3, one thread) reached
+    # 0.15-0.25 nats/token on 200 validation pairs (seeds 0-3); bound 0.4
+    loss = dates_model.loss(dates.valid_pairs(200))
+    assert loss < 0.4, loss
+    assert dates_model.loss(dates.valid_pairs(200)) == loss  # deterministic in eval mode
+
+
+def test_untrained_model_is_far_from_the_bound(tmp_path: Path) -> None:
+    # the bound above is meaningful: the same model before training sits near ln 15
+    tr, _ = Translator.build(
+        ParallelCorpus.dates(3000, valid_size=10),
+        TranslatorConfig(level="char", model=TINY, dataset="dates"),
+    )
+    assert tr.loss(dates.valid_pairs(200)) > 2.0
+
+
+def test_model_directory_files(dates_model) -> None:
+    root = dates_model.path
+    for name in ("config.json", "model.safetensors", "vocab.json", "src_vocab.json"):
+        assert (root / name).is_file(), name
+    assert (root / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cfg = json.loads((root / "config.json").read_text())
+    assert cfg["task"] == "translator" and cfg["dataset"] == "dates"
+    assert cfg["model"]["tgt_vocab_size"] == 15  # <PAD> <UNK> <SOS> <EOS>, 0-9 and '-'
+    assert cfg["model"]["attention"] == "bahdanau" and cfg["model"]["bidirectional"]
+    valid = [json.loads(line) for line in (root / "metrics.jsonl").read_text().splitlines()]
+    assert any("valid_exact_match" in r for r in valid)
+
+
+# -- consistency ---------------------------------------------------------------------------
+
+
+def test_save_load_round_trip_gives_identical_translations(dates_model, tmp_path) -> None:
+    copy = dates_model.save(tmp_path / "copy")
+    loaded = Translator.load(copy)
+    assert isinstance(seqlab.load(copy), Translator)
+    for k in (1, 3):
+        before = dates_model.translate(SAMPLES, beam_size=k, n_best=k)
+        after = loaded.translate(SAMPLES, beam_size=k, n_best=k)
+        assert [t.to_dict() for t in before] == [t.to_dict() for t in after]
+
+
+def test_beam_one_equals_greedy(dates_model) -> None:
+    model, tv = dates_model.model, dates_model.tgt_vocab
+    sources = SAMPLES + [s for s, _ in dates.test_pairs(40)]
+    src, lengths = dates_model._sources([dates_model._encode_src(s) for s in sources])
+    common = dict(batch_size=len(sources), bos_id=tv.sos_id, eos_id=tv.eos_id, max_length=30)
+    with torch.no_grad():
+        greedy = greedy_search(model, model.init_state(src, lengths), **common)
+        beam = beam_search(model, model.init_state(src, lengths), beam_size=1, **common)
+    assert [h.tokens for h in greedy] == [b[0].tokens for b in beam]
+    ours = dates_model.translate(sources, beam_size=1)
+    assert [t.text for t in ours] == ["".join(tv.decode(h.tokens)) for h in greedy]
+
+
+def test_batched_translation_equals_one_by_one(dates_model) -> None:
+    together = [t.text for t in dates_model.translate(SAMPLES, beam_size=3)]
+    alone = [dates_model.translate(s, beam_size=3)[0].text for s in SAMPLES]
+    assert together == alone
+
+
+def test_n_best_lists_are_sorted_and_distinct(dates_model) -> None:
+    (t,) = dates_model.translate("3 May 1979", beam_size=5, n_best=3)
+    scores = [c.score for c in t.candidates]
+    assert len(t.candidates) == 3 and scores == sorted(scores, reverse=True)
+    assert len({c.text for c in t.candidates}) == 3
+    assert t.text == dates_model.translate("3 May 1979", beam_size=5)[0].text
+
+
+def test_attention_rows_are_distributions_over_the_source(dates_model) -> None:
+    amap = dates_model.attention("Sunday, 20 July 1969")
+    assert amap.source_tokens == list("Sunday, 20 July 1969")
+    assert amap.weights.shape == (len(amap.output_tokens), len(amap.source_tokens))
+    assert torch.allclose(amap.weights.sum(1), torch.ones(len(amap.output_tokens)), atol=1e-5)
+    assert amap.text == dates_model.translate("Sunday, 20 July 1969")[0].text
+    assert amap.output_tokens[-1] == "<EOS>"
+
+
+def test_evaluate_counts_exact_matches(dates_model) -> None:
+    test = dates.test_pairs(60)
+    srcs, refs = [s for s, _ in test], [t for _, t in test]
+    result = dates_model.evaluate(srcs, refs, beam_sizes=(1, 3))
+    outs = [t.text for t in dates_model.translate(srcs)]
+    expected = sum(o == r for o, r in zip(outs, refs, strict=True)) / len(refs)
+    assert result["results"][0]["exact_match"] == expected
+    assert result["examples"] == 60 and [r["beam_size"] for r in result["results"]] == [1, 3]
+    wrong = [e["source"] for e in result["results"][0]["errors"]]
+    assert wrong == [s for s, o, r in zip(srcs, outs, refs, strict=True) if o != r][:20]
+
+
+def test_evaluate_without_pairs_uses_the_held_out_dates(dates_model) -> None:
+    result = dates_model.evaluate(beam_sizes=(1,))
+    assert result["examples"] == dates.TEST_SIZE
+    assert 0.0 <= result["results"][0]["exact_match"] <= 1.0
+
+
+def test_analyze_attributes_every_error(dates_model) -> None:
+    test = dates.test_pairs(60)
+    analysis = dates_model.analyze([s for s, _ in test], [t for _, t in test], beam_size=3)
+    outs = [t.text for t in dates_model.translate([s for s, _ in test], beam_size=3)]
+    assert len(analysis.rows) == 60
+    for row, out, (_, ref) in zip(analysis.rows, outs, test, strict=True):
+        assert row.hypothesis_text == out and row.reference_text == ref
+        assert (row.verdict == "correct") == (out == ref)
+        if row.verdict == "search":
+            assert row.reference_score > row.hypothesis_score
+
+
+# -- figures -------------------------------------------------------------------------------
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_heatmap_png_has_the_shape_of_its_tokens(tmp_path: Path) -> None:
+    w = torch.softmax(torch.randn(11, 20), dim=1)
+    out_tokens = [*"1969-07-20", "<EOS>"]
+    small = plot_attention(w, list("Sunday, 20 July 1969"), out_tokens, tmp_path / "a.png", dpi=100)
+    # figure inches: width max(4, 1.8 + 0.32 Tx), height max(3, 1.4 + 0.32 Ty)
+    assert png_size(small) == (round(100 * (1.8 + 0.32 * 20)), round(100 * (1.4 + 0.32 * 11)))
+    wide = plot_attention(torch.ones(2, 40) / 40, ["x"] * 40, ["a", "b"], tmp_path / "b.png")
+    assert png_size(wide)[0] > png_size(small)[0] * 1.2
+    assert not list(tmp_path.glob(".*tmp"))  # atomic: no temporary left behind
+    with pytest.raises(ValueError, match="expected weights of shape"):
+        plot_attention(w, ["a"], ["b"], tmp_path / "c.png")
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def write(path: Path, lines: list[str], *, gz: bool = False) -> Path:
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def test_read_parallel_plain_and_gzip(tmp_path: Path) -> None:
+    src = write(tmp_path / "a.en.gz", ["a cat", "", "two dogs"], gz=True)
+    tgt = write(tmp_path / "a.fr", ["un chat", "", "deux chiens"])
+    assert read_parallel(src, tgt) == [("a cat", "un chat"), ("two dogs", "deux chiens")]
+
+
+def test_read_parallel_errors_name_both_files(tmp_path: Path) -> None:
+    src = write(tmp_path / "x.en", ["a", "b", "c"])
+    tgt = write(tmp_path / "x.fr", ["a", "b"])
+    with pytest.raises(DataError, match=r"x\.en: 3 lines, but .*x\.fr has 2") as err:
+        read_parallel(src, tgt)
+    assert "\n" not in str(err.value)
+    ragged = write(tmp_path / "r.fr", ["a", "", "c"])
+    with pytest.raises(DataError, match=r"r\.fr:2: line is empty but line 2 of .*x\.en"):
+        read_parallel(src, ragged)
+    bad_gz = tmp_path / "bad.gz"
+    bad_gz.write_bytes(b"not gzip")
+    with pytest.raises(DataError, match="not a valid gzip file"):
+        read_parallel(bad_gz, tgt)
+
+
+def test_default_configs_and_bad_values() -> None:
+    config, tc = default_configs("dates", steps=50, hidden=16)
+    assert config.level == "char" and config.model.hidden_size == 16 and tc.max_steps == 50
+    assert config.model.attention == "bahdanau" and config.model.bidirectional
+    with pytest.raises(ValueError, match="unknown option"):
+        default_configs("dates", hiden=3)
+    with pytest.raises(ValueError, match="level"):
+        TranslatorConfig(level="byte", model=TINY)  # type: ignore[arg-type]
+
+
+def test_training_refuses_to_overwrite_a_model(dates_model) -> None:
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_dates(dates_model.path, steps=1)
+
+
+# -- CLI -----------------------------------------------------------------------------------
+
+
+def test_cli_train_tiny_dates(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "m"
+    args = ["translate", "train", "--dataset", "dates", "--out", str(out), "--train-size", "300"]
+    args += ["--steps", "20", "--hidden", "16", "--embedding", "8", "--attention-dim", "8"]
+    args += ["--batch-size", "16", "--eval-every", "10", "--no-progress", "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 20 and summary["tgt_vocab_size"] == 15
+    assert summary["train_pairs"] == 300
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["model"]["hidden_size"] == 16 and cfg["level"] == "char"
+    assert main(args) == 2  # the folder holds a model now
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_cli_train_on_parallel_files(tmp_path: Path, capsys) -> None:
+    words = ["cat", "dog", "bird", "fish"]
+    pairs = [(f"{a} {b}", f"{b} {a}") for a in words for b in words]  # swap two words
+    src = write(tmp_path / "t.src.gz", [s for s, _ in pairs] * 4, gz=True)
+    tgt = write(tmp_path / "t.tgt", [t for _, t in pairs] * 4)
+    out = tmp_path / "m"
+    args = ["translate", "train", "--src", str(src), "--tgt", str(tgt), "--out", str(out)]
+    args += ["--steps", "5", "--hidden", "16", "--embedding", "8", "--attention-dim", "8"]
+    args += ["--no-progress", "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["src_vocab_size"] == 2 + 4  # <PAD> <UNK> and the words
+    assert json.loads((out / "config.json").read_text())["level"] == "word"
+    test_src = write(tmp_path / "test.src", [s for s, _ in pairs])
+    test_tgt = write(tmp_path / "test.tgt", [t for _, t in pairs])
+    args = ["translate", "evaluate", str(out), "--src", str(test_src), "--tgt", str(test_tgt)]
+    assert main([*args, "-k", "1", "-k", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    tr = Translator.load(out)
+    for entry in result["results"]:
+        hyps = [t.text for t in tr.translate([s for s, _ in pairs], beam_size=entry["beam_size"])]
+        expected = corpus_bleu(hyps, [[t for _, t in pairs]])
+        assert entry["bleu"] == pytest.approx(expected.score) and "tok:13a" in entry["signature"]
+
+
+def test_train_on_a_list_of_pairs_holds_out_the_last_two_percent(tmp_path: Path) -> None:
+    pairs = [(f"{i} {i + 1}", f"{i + 1} {i}") for i in range(100)]
+    config = TranslatorConfig(model=TINY, level="word")
+    tr, result = Translator.train(
+        pairs, tmp_path / "m", config, TrainConfig(max_steps=2, progress=False)
+    )
+    assert result.steps == 2 and result.best_valid is not None
+    # pairs 0-97 train, 98-99 validate: "98" is a training token, "99" is not
+    assert "98" in tr.src_vocab and "99" not in tr.src_vocab
+
+
+def test_cli_decode_arguments_stdin_json_heatmap(
+    dates_model, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    d = str(dates_model.path)
+    expected = [t.text for t in dates_model.translate(SAMPLES)]
+    assert main(["translate", "decode", d, *SAMPLES]) == 0
+    assert capsys.readouterr().out.splitlines() == expected
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(SAMPLES) + "\n\n"))
+    assert main(["translate", "decode", d, "--beam", "1"]) == 0
+    assert capsys.readouterr().out.splitlines() == expected
+    lines = write(tmp_path / "in.txt", SAMPLES[:2])
+    assert main(["translate", "decode", d, "-i", str(lines), "--beam", "4", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    beam4 = dates_model.translate(SAMPLES[:2], beam_size=4)
+    assert [p["translation"] for p in payload] == [t.text for t in beam4]
+    assert main(["translate", "decode", d, "3 May 1979", "--beam", "3", "--n-best", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    png = tmp_path / "att.png"
+    assert main(["translate", "decode", d, "3 May 1979", "--heatmap", str(png)]) == 0
+    assert str(png) in capsys.readouterr().err
+    amap = dates_model.attention("3 May 1979")
+    assert png_size(png) == (
+        round(120 * max(4, 1.8 + 0.32 * 10)),
+        round(120 * max(3, 1.4 + 0.32 * len(amap.output_tokens))),
+    )
+    assert main(["translate", "decode", d, *SAMPLES[:2], "--heatmap", str(png)]) == 0
+    assert (tmp_path / "att-1.png").is_file() and (tmp_path / "att-2.png").is_file()
+
+
+def test_cli_evaluate_and_analyze(dates_model, tmp_path: Path, capsys) -> None:
+    d = str(dates_model.path)
+    assert main(["translate", "evaluate", d, "--beam", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["examples"] == dates.TEST_SIZE
+    assert (
+        result["results"][0]["exact_match"] == dates_model.evaluate()["results"][0]["exact_match"]
+    )
+    test = dates.test_pairs(30)
+    src = write(tmp_path / "t.src", [s for s, _ in test])
+    tgt = write(tmp_path / "t.tgt", [t for _, t in test])
+    csv = tmp_path / "errors.csv"
+    args = ["translate", "analyze", d, "--src", str(src), "--tgt", str(tgt), "--beam", "3"]
+    assert main([*args, "--csv", str(csv), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["examples"] == 30
+    assert summary["search_errors"] + summary["model_errors"] == summary["errors"]
+    with csv.open(newline="") as f:
+        rows = list(csv_module.reader(f))
+    assert len(rows) == 31 and rows[0][0] == "source"
+    assert [r[0] for r in rows[1:]] == [s for s, _ in test]
+    assert [r[1] for r in rows[1:]] == [t for _, t in test]
+    assert main(args) == 0
+    assert "At fault" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["translate", "decode", "{tmp}/none", "3 May 1979"], "no config.json"),
+        (["translate", "evaluate", "{tmp}/none"], "no config.json"),
+        (
+            [
+                "translate",
+                "train",
+                "--src",
+                "{tmp}/a.en",
+                "--tgt",
+                "{tmp}/b.fr",
+                "--out",
+                "{tmp}/o",
+            ],
+            "a.en: 3 lines, but",
+        ),
+        (["translate", "train", "--out", "{tmp}/o"], "exactly one of"),
+        (["translate", "train", "--dataset", "nope", "--out", "{tmp}/o"], "unknown dataset"),
+        (["translate", "decode", "{model}", "-i", "{tmp}/empty.txt"], "empty.txt: file is empty"),
+        (["translate", "decode", "{model}", "-i", "{tmp}/blank.txt"], "only whitespace"),
+        (["translate", "decode", "{model}", "x", "--beam", "2", "--n-best", "3"], "n_best"),
+        (["translate", "evaluate", "{model}", "--src", "{tmp}/a.en"], "both --src and --tgt"),
+    ],
+)
+def test_cli_bad_input_one_line_exit_2(
+    dates_model, tmp_path: Path, capsys, args: list[str], message: str
+) -> None:
+    write(tmp_path / "a.en", ["x", "y", "z"])
+    write(tmp_path / "b.fr", ["x", "y"])
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    code = main([a.format(tmp=tmp_path, model=dates_model.path) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_cli_decode_empty_stdin_exits_2(dates_model, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n\n"))
+    assert main(["translate", "decode", str(dates_model.path)]) == 2
+    assert "stdin: nothing to translate" in capsys.readouterr().err
+
+
+def test_subprocess_decode(dates_model) -> None:
+    cmd = [sys.executable, "-m", "seqlab", "translate", "decode", str(dates_model.path), "-k", "2"]
+    proc = subprocess.run(cmd, input="3 May 1979\n", capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == dates_model.translate("3 May 1979", beam_size=2)[0].text
