@@ -10,7 +10,14 @@ Public API so far:
   and the recurrent language model.
 * :mod:`seqlab.data` — vocabularies, tokenizers, readers with clear errors, built-in corpora.
 * :mod:`seqlab.train` — the fit loop shared by every task (checkpoints, resume, DDP).
-* :mod:`seqlab.tasks` — ``LanguageModel`` (train / sample / score / evaluate / save / load).
+* :mod:`seqlab.models` — also ``seqlab.models.seq2seq.Seq2Seq`` (encoder–decoder, attention).
+* :mod:`seqlab.decoding` — greedy, sampling and beam search over any model's ``step``;
+  beam-search error analysis.
+* :mod:`seqlab.metrics` — BLEU, exactly as sacreBLEU computes it.
+* :mod:`seqlab.embeddings` — ``KeyedVectors``, word2vec / GloVe / NNLM trainers, evaluation,
+  debiasing.
+* :mod:`seqlab.tasks` — ``LanguageModel`` and ``Translator`` (train / predict / evaluate /
+  save / load).
 * :func:`seqlab.load` — a trained model directory as its task object.
 """
 

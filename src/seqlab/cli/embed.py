@@ -1,0 +1,435 @@
+"""``seqlab embed ...``: train word vectors, query them, evaluate, plot, debias, convert.
+
+Every command that reads vectors takes ``--limit N`` (read only the first N, usually the most
+frequent) and reads word2vec text/binary and GloVe files, plain or ``.gz`` (format detected).
+Unknown words are a one-line error naming them; malformed files a one-line error naming the
+file and line; both exit with status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from seqlab.cli._common import fail, print_json, user_errors
+
+if TYPE_CHECKING:
+    from seqlab.embeddings.keyed_vectors import KeyedVectors
+
+app = typer.Typer(
+    help="Word embeddings: train (word2vec, GloVe, NNLM), similar words, analogies, "
+    "evaluation, t-SNE/PCA maps, debiasing, format conversion.",
+    no_args_is_help=True,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FORMATS = ("word2vec", "word2vec-binary", "glove")
+_HEADER = re.compile(rb"\s*(\d+)[ \t]+(\d+)\s*")
+
+
+def _vector_errors(fn: F) -> F:
+    """Unknown words (``OOVError``, a ``KeyError``) and a missing t-SNE library: exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from seqlab.embeddings.keyed_vectors import OOVError
+
+        try:
+            return fn(*args, **kwargs)
+        except OOVError as exc:
+            raise fail(str(exc)) from None
+        except ImportError as exc:
+            if "pip install" in str(exc):
+                raise fail(str(exc)) from None
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(path: Path, limit: int | None, fmt: str = "auto") -> KeyedVectors:
+    from seqlab.embeddings.keyed_vectors import KeyedVectors
+
+    return KeyedVectors.load(path, format=fmt, limit=limit)  # type: ignore[arg-type]
+
+
+def _detect_format(path: Path) -> str:
+    """``word2vec``, ``word2vec-binary`` or ``glove``: the format of an existing vectors file.
+
+    The same rule as ``KeyedVectors.load(format="auto")``: no ``V E`` header line is GloVe;
+    after a header, a first record that parses as a text line is word2vec text, else binary.
+    """
+    with open(path, "rb") as raw:
+        magic = raw.read(2)
+    opener: Callable[..., Any] = gzip.open if magic == b"\x1f\x8b" else open
+    with opener(path, "rb") as fin:
+        head = fin.read(1 << 16)
+    first, _, rest = head.partition(b"\n")
+    header = _HEADER.fullmatch(first)
+    if header is None:
+        return "glove"
+    line = rest.partition(b"\n")[0]
+    parts = line.split()
+    try:
+        parts[0].decode("utf-8")
+        [float(x) for x in parts[1:]]
+    except (ValueError, IndexError):
+        return "word2vec-binary"
+    return "word2vec" if len(parts) == int(header.group(2)) + 1 else "word2vec-binary"
+
+
+def _check_format(fmt: str, option: str) -> str:
+    if fmt not in _FORMATS:
+        raise fail(f"{option} must be one of {', '.join(_FORMATS)}, got {fmt!r}")
+    return fmt
+
+
+# ---------------------------------------------------------------------------------- train
+
+
+def _config(cls: type, values: dict[str, Any]) -> Any:
+    """``cls(**values)`` keeping only the fields ``cls`` has and the values the user gave."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names and v is not None})
+
+
+@app.command()
+@user_errors
+@_vector_errors
+def train(
+    corpus: Path = typer.Option(..., "--corpus", help="Training text: one sentence per line."),
+    out: Path = typer.Option(..., "--out", "-o", help="Vectors file to write."),
+    method: str = typer.Option("skipgram", help="skipgram, cbow, glove or nnlm."),
+    objective: str = typer.Option(
+        "negative", help="word2vec output layer: negative, hierarchical or softmax."
+    ),
+    dim: int = typer.Option(100, "--dim", help="Vector size E."),
+    window: int | None = typer.Option(
+        None, help="Context words on each side (NNLM: context size); default: the method's."
+    ),
+    negative: int = typer.Option(5, help="Negative samples per positive (word2vec)."),
+    min_count: int = typer.Option(5, help="Rarer words are left out."),
+    epochs: int | None = typer.Option(None, help="Passes over the corpus; default: the method's."),
+    workers: int = typer.Option(2, help="Worker threads."),
+    seed: int = typer.Option(1, help="Random seed."),
+    device: str = typer.Option("cpu", help="cpu or cuda (where the trainer supports it)."),
+    lowercase: bool = typer.Option(False, help="Lower-case the corpus."),
+    fmt: str = typer.Option("word2vec", "--format", help="word2vec, word2vec-binary or glove."),
+    progress: bool = typer.Option(True, help="Progress bar on stderr."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train word vectors on a text file and save them."""
+    _check_format(fmt, "--format")
+    from seqlab.embeddings.corpus import Corpus
+
+    sentences = Corpus(corpus, lowercase=lowercase)
+    common = {"vector_size": dim, "min_count": min_count, "epochs": epochs, "seed": seed}
+    common |= {"device": device, "workers": workers}
+    if method in ("skipgram", "cbow"):
+        from seqlab.embeddings.word2vec import Word2VecConfig, train_word2vec
+
+        if objective not in ("negative", "hierarchical", "softmax"):
+            raise fail(f"--objective must be negative, hierarchical or softmax, got {objective!r}")
+        values = {"method": method, "objective": objective, "window": window, "negative": negative}
+        result = train_word2vec(
+            sentences, _config(Word2VecConfig, common | values), progress=progress
+        )
+    elif method == "glove":
+        from seqlab.embeddings.glove import GloVeConfig, train_glove
+
+        config = _config(GloVeConfig, common | {"window": window})
+        result = train_glove(sentences, config, progress=progress)
+    elif method == "nnlm":
+        from seqlab.embeddings.nnlm import NNLMConfig, train_nnlm
+
+        config = _config(NNLMConfig, common | {"context_size": window})
+        result = train_nnlm(sentences, config, progress=progress)
+    else:
+        raise fail(f"--method must be skipgram, cbow, glove or nnlm, got {method!r}")
+    kv = result.vectors
+    kv.save(out, format=fmt)  # type: ignore[arg-type]
+    summary = {
+        "out": str(out),
+        "format": fmt,
+        "method": method,
+        "vocab_size": len(kv),
+        "vector_size": kv.vector_size,
+        "epoch_losses": [float(x) for x in result.epoch_losses],
+        "seconds": round(float(result.seconds), 3),
+        "words_per_second": round(float(result.words_per_second), 1),
+    }
+    if json_out:
+        print_json(summary)
+        return
+    for i, loss in enumerate(result.epoch_losses, 1):
+        typer.echo(f"epoch {i:>3}  loss {loss:.4f}")
+    typer.echo(
+        f"trained {method} vectors: {len(kv):,} words x {kv.vector_size} dims in "
+        f"{result.seconds:.1f} s ({result.words_per_second:,.0f} words/s)"
+    )
+    typer.echo(f"wrote {out} ({fmt})")
+
+
+# -------------------------------------------------------------------------------- queries
+
+
+@app.command()
+@user_errors
+@_vector_errors
+def similar(
+    vectors: Path = typer.Argument(..., help="A vectors file."),
+    word: str = typer.Argument(..., help="The query word."),
+    topn: int = typer.Option(10, help="How many neighbours."),
+    restrict_vocab: int | None = typer.Option(None, help="Search only the N most frequent words."),
+    limit: int | None = typer.Option(None, help="Read only the first N vectors."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The nearest words by cosine similarity."""
+    kv = _load(vectors, limit)
+    hits = kv.most_similar(positive=[word], topn=topn, restrict_vocab=restrict_vocab)
+    if json_out:
+        print_json([{"word": w, "similarity": s} for w, s in hits])
+        return
+    width = max([len(w) for w, _ in hits] + [4])
+    typer.echo(f"{'word':<{width}}  cosine")
+    for w, s in hits:
+        typer.echo(f"{w:<{width}}  {s:.4f}")
+
+
+@app.command()
+@user_errors
+@_vector_errors
+def analogy(
+    vectors: Path = typer.Argument(..., help="A vectors file."),
+    a: str = typer.Argument(..., help="a in a : b :: c : ?"),
+    b: str = typer.Argument(..., help="b"),
+    c: str = typer.Argument(..., help="c"),
+    method: str = typer.Option("3cosadd", help="3cosadd or 3cosmul."),
+    topn: int = typer.Option(1, help="How many answers."),
+    restrict_vocab: int | None = typer.Option(None, help="Search only the N most frequent words."),
+    limit: int | None = typer.Option(None, help="Read only the first N vectors."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Solve a : b :: c : ? (man : woman :: king : queen)."""
+    kv = _load(vectors, limit)
+    answers = kv.analogy(
+        a,
+        b,
+        c,
+        method=method,  # type: ignore[arg-type]
+        topn=topn,
+        restrict_vocab=restrict_vocab,
+    )
+    if json_out:
+        print_json(
+            {"a": a, "b": b, "c": c, "method": method}
+            | {"answers": [{"word": w, "score": s} for w, s in answers]}
+        )
+        return
+    for w, s in answers:
+        typer.echo(f"{a} : {b} :: {c} : {w} ({s:.2f})")
+
+
+@app.command()
+@user_errors
+@_vector_errors
+def evaluate(
+    vectors: Path = typer.Argument(..., help="A vectors file."),
+    analogies: Path | None = typer.Option(
+        None, help="Analogy questions (questions-words format); default: the shipped file."
+    ),
+    similarity: list[str] | None = typer.Option(
+        None, help="wordsim353, simlex999 or a file of 'w1 w2 score' lines (repeatable)."
+    ),
+    restrict_vocab: int = typer.Option(300000, help="Analogies: search the N most frequent."),
+    method: str = typer.Option("3cosadd", help="Analogies: 3cosadd or 3cosmul."),
+    limit: int | None = typer.Option(None, help="Read only the first N vectors."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Analogy accuracy and word-similarity Spearman correlations.
+
+    With neither --analogies nor --similarity: the shipped analogy questions, WordSim-353 and
+    SimLex-999. With only --similarity: those similarity sets only.
+    """
+    from seqlab.embeddings.evaluate import evaluate_analogies, evaluate_similarity
+
+    kv = _load(vectors, limit)
+    run_analogies = analogies is not None or not similarity
+    datasets = list(similarity) if similarity else []
+    if analogies is None and not similarity:
+        datasets = ["wordsim353", "simlex999"]
+    out: dict[str, Any] = {}
+    lines: list[str] = []
+    if run_analogies:
+        res = evaluate_analogies(kv, analogies, restrict_vocab=restrict_vocab, method=method)
+        out["analogies"] = res.to_dict()
+        lines.append(res.format())
+    for name in datasets:
+        arg: str | Path = name if name in ("wordsim353", "simlex999") else Path(name)
+        sim = evaluate_similarity(kv, arg, restrict_vocab=restrict_vocab)  # type: ignore[arg-type]
+        out.setdefault("similarity", {})[name] = sim.to_dict()
+        lines.append(f"{name}: Spearman {sim.spearman:.4f}")
+    if json_out:
+        print_json(out)
+        return
+    typer.echo("\n".join(lines))
+
+
+# ------------------------------------------------------------------------------ pictures
+
+
+def _split_words(text: str) -> list[str]:
+    return [w.strip() for w in text.split(",") if w.strip()]
+
+
+def _parse_arrows(text: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in _split_words(text):
+        parts = item.split(":")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise fail(f"--arrows takes pairs like man:woman,king:queen; got {item!r}")
+        pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+@app.command()
+@user_errors
+@_vector_errors
+def plot(
+    vectors: Path = typer.Argument(..., help="A vectors file."),
+    out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
+    words: str | None = typer.Option(None, help="Comma-separated words to plot."),
+    top: int | None = typer.Option(None, help="Plot the N most frequent words."),
+    method: str = typer.Option("tsne", help="tsne (scikit-learn) or pca."),
+    arrows: str | None = typer.Option(
+        None, help="Analogy arrows a:b,c:d (default man:woman,king:queen where known)."
+    ),
+    seed: int = typer.Option(0, help="t-SNE random state."),
+    title: str | None = typer.Option(None, help="Figure title."),
+    limit: int | None = typer.Option(None, help="Read only the first N vectors."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A 2-D map (t-SNE or PCA) of word vectors with analogy arrows."""
+    from seqlab.viz.embeddings import plot_embeddings
+
+    if (words is None) == (top is None):
+        raise fail("give exactly one of --words w1,w2,... or --top N")
+    if method not in ("tsne", "pca"):
+        raise fail(f"--method must be tsne or pca, got {method!r}")
+    pairs = _parse_arrows(arrows) if arrows is not None else None
+    kv = _load(vectors, limit)
+    chosen = _split_words(words) if words is not None else None
+    path = plot_embeddings(
+        kv,
+        chosen,
+        top=top,
+        method=method,  # type: ignore[arg-type]
+        arrows=pairs,
+        seed=seed,
+        out=out,
+        title=title,
+    )
+    if json_out:
+        print_json({"out": str(path), "method": method})
+        return
+    typer.echo(f"wrote {path} ({'t-SNE' if method == 'tsne' else 'PCA'} map)")
+
+
+# -------------------------------------------------------------------------------- debias
+
+
+@app.command()
+@user_errors
+@_vector_errors
+def debias(
+    vectors: Path = typer.Argument(..., help="A vectors file."),
+    out: Path = typer.Option(..., "--out", "-o", help="Debiased vectors file to write."),
+    method: str = typer.Option("average", help="Bias direction: average (course) or pca (paper)."),
+    equalize_formula: str = typer.Option("course", help="Equalize formula: course or paper."),
+    normalize: bool = typer.Option(
+        True, "--normalize/--no-normalize", help="Scale vectors to unit length first."
+    ),
+    analogies: bool = typer.Option(
+        True, "--analogies/--no-analogies", help="Analogy accuracy before and after."
+    ),
+    restrict_vocab: int = typer.Option(30000, help="Analogies: search the N most frequent."),
+    limit: int | None = typer.Option(None, help="Read only the first N vectors."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Neutralize and equalize (Bolukbasi et al. 2016); print the before/after report.
+
+    The debiased vectors are written in the input file's format.
+    """
+    from seqlab.embeddings.debias import debias as run_debias
+
+    if method not in ("average", "pca"):
+        raise fail(f"--method must be average or pca, got {method!r}")
+    if equalize_formula not in ("course", "paper"):
+        raise fail(f"--equalize-formula must be course or paper, got {equalize_formula!r}")
+    kv = _load(vectors, limit)
+    fmt = _detect_format(vectors)
+    debiased, report = run_debias(
+        kv,
+        method=method,  # type: ignore[arg-type]
+        equalize_formula=equalize_formula,  # type: ignore[arg-type]
+        normalize=normalize,
+        analogies=analogies,
+        restrict_vocab=restrict_vocab,
+    )
+    debiased.save(out, format=fmt)  # type: ignore[arg-type]
+    if json_out:
+        print_json(report.to_dict() | {"out": str(out), "format": fmt})
+        return
+    typer.echo(report.format())
+    typer.echo(f"\nwrote {out} ({fmt})")
+
+
+# ------------------------------------------------------------------------------- formats
+
+
+@app.command()
+@user_errors
+@_vector_errors
+def convert(
+    src: Path = typer.Argument(..., metavar="IN", help="A vectors file."),
+    dest: Path = typer.Argument(..., metavar="OUT", help="The file to write."),
+    to: str = typer.Option(..., "--to", help="word2vec, word2vec-binary or glove."),
+    from_: str = typer.Option("auto", "--from", help="Input format (default: detected)."),
+    limit: int | None = typer.Option(None, help="Read only the first N vectors."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Convert between word2vec text, word2vec binary and GloVe text (``.gz`` either way)."""
+    _check_format(to, "--to")
+    if from_ != "auto":
+        _check_format(from_, "--from")
+    kv = _load(src, limit, from_)
+    kv.save(dest, format=to)  # type: ignore[arg-type]
+    if json_out:
+        print_json({"out": str(dest), "format": to, "words": len(kv), "dim": kv.vector_size})
+        return
+    typer.echo(f"wrote {dest} ({to}): {len(kv):,} words x {kv.vector_size} dims")
+
+
+@app.command("export-projector")
+@user_errors
+@_vector_errors
+def export_projector(
+    vectors: Path = typer.Argument(..., help="A vectors file."),
+    folder: Path = typer.Argument(..., metavar="DIR", help="Folder for vectors.tsv/metadata.tsv."),
+    limit: int | None = typer.Option(None, help="Read only the first N vectors."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """TensorBoard Embedding Projector files (load them at projector.tensorflow.org)."""
+    kv = _load(vectors, limit)
+    vec_path, meta_path = kv.save_projector(folder)
+    if json_out:
+        print_json({"vectors": str(vec_path), "metadata": str(meta_path), "words": len(kv)})
+        return
+    typer.echo(f"wrote {vec_path} and {meta_path} ({len(kv):,} words)")

@@ -1,0 +1,372 @@
+"""Numba kernels behind :mod:`seqlab.embeddings.word2vec` (Hogwild SGD, as word2vec.c).
+
+One call of :func:`train_chunk` trains on a chunk of whole sentences (int32 ids, concatenated):
+it subsamples frequent words, draws each center word's dynamic window ``b = rand % window`` and
+makes one SGD step per example, exactly as word2vec.c's ``TrainModelThread``:
+
+- skip-gram: each (center, context) pair trains the context word's input vector ``syn0[ctx]``
+  to predict the center word (word2vec.c's and gensim's order of the pair);
+- CBOW: the mean (or sum) ``h`` of the window's input vectors predicts the center word, and
+  every context word's input vector receives the full error ``neu1e``, as word2vec.c does
+  for both (gensim too for the mean; for the sum gensim divides ``neu1e`` by ``count``). For
+  the sum this is the true gradient, for the mean ``count`` times it.
+
+The objectives, for a hidden vector ``h`` (``syn0[ctx]`` or the CBOW mean) and target ``o``:
+
+- negative sampling: ``L = -log σ(u_o·h) - Σ_k log σ(-u_k·h)``, ``u = syn1neg``, noise words
+  ``k`` drawn from unigram^ns_exponent with Walker's alias method (O(1) per draw, exact up to
+  2^-32; a noise word equal to ``o`` is skipped, as word2vec.c does);
+- hierarchical softmax: ``L = -Σ_j log σ((1 - 2 code_j) · u_{point_j}·h)`` along the Huffman
+  path of ``o`` (``u = syn1``, the V-1 inner nodes);
+- full softmax: ``L = -log softmax(U h)_o`` over all V output vectors.
+
+Sigmoids and log-sigmoids are exact float32 expressions (``exp``/``log1p``, numerically
+stable), not word2vec.c's clipped 1000-entry table, so the loss is the true loss and one step
+equals a torch SGD step on the same formula (tests/test_word2vec.py). Dot products run in
+float32 (vectorised by LLVM); per-example losses are summed in float64. Matrices are indexed
+``m[row, k]`` (no row views: a view costs two atomic reference-count updates) and the
+per-example helpers are inlined into :func:`train_chunk`. Randomness is word2vec.c's 48-bit
+linear congruential generator ``r = r * 25214903917 + 11``, seeded per chunk by the caller.
+All kernels release the GIL, so Python threads run them in parallel on different chunks over
+shared matrices (Hogwild).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Let LLVM reassociate sums (vectorised dot products) but keep NaN/inf semantics.
+_FAST = {"reassoc", "contract", "arcp", "nsz"}
+_MASK48 = (1 << 48) - 1
+_LCG_MUL = 25214903917
+_LCG_ADD = 11
+_TWO32 = 4294967296.0
+_TWO31 = 2147483648
+
+OBJECTIVE_NEGATIVE = 0
+OBJECTIVE_HIERARCHICAL = 1
+OBJECTIVE_SOFTMAX = 2
+
+
+_ONE = np.float32(1.0)
+_ZERO = np.float32(0.0)
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True, inline="always")
+def _step(
+    hmat: np.ndarray,  # (*, E) float32 matrix holding the hidden vector
+    hrow: int,  # row of hmat that is the hidden vector h
+    out: np.ndarray,  # (*, E) float32 output vectors, updated in place
+    orow: int,  # row of out: the output vector u
+    label: float,  # 1.0 (target) or 0.0 (noise / bit 1)
+    alpha: float,  # learning rate
+    neu1e: np.ndarray,  # (E,) float32 accumulates g u (before u's update)
+) -> float:
+    """One logistic step on ``f = u·h``; returns ``-log σ(±f)`` (float32 math)."""
+    size = neu1e.shape[0]
+    f = _ZERO
+    for k in range(size):
+        f += hmat[hrow, k] * out[orow, k]
+    x = f if label == 1.0 else -f  # the loss is -log σ(x)
+    e = np.exp(-abs(x))  # in (0, 1]: no overflow
+    loss = np.log1p(e) - min(x, _ZERO)  # -log σ(x), stable
+    sig = _ONE / (_ONE + e) if x >= _ZERO else e / (_ONE + e)  # σ(x)
+    p = sig if label == 1.0 else _ONE - sig  # σ(f)
+    g = np.float32((label - p) * alpha)  # g = (label - σ(u·h)) · alpha
+    for k in range(size):
+        neu1e[k] += g * out[orow, k]
+        out[orow, k] += g * hmat[hrow, k]
+    return loss
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True, inline="always")
+def pair_negative(
+    hmat: np.ndarray,  # (*, E) float32 matrix holding h (syn0, or a CBOW buffer)
+    hrow: int,  # row of hmat that is h
+    syn1neg: np.ndarray,  # (V, E) float32 output vectors, updated in place
+    target: int,  # the word to predict (label 1)
+    noise: np.ndarray,  # (>= n_noise,) int32 noise words (label 0)
+    n_noise: int,  # how many of ``noise`` to use; those equal to target are skipped
+    alpha: float,  # learning rate
+    neu1e: np.ndarray,  # (E,) float32 accumulates alpha * -dL/dh (caller zeroes it)
+) -> float:
+    """One negative-sampling SGD step on the output side; returns the example's loss.
+
+    L = -log σ(u_o·h) - Σ_k log σ(-u_k·h);  g = (label - σ(u·h)) · alpha;
+    neu1e += g u (before u's update);  u += g h.  The caller then adds neu1e to h's rows.
+    """
+    loss = _step(hmat, hrow, syn1neg, target, 1.0, alpha, neu1e)
+    for d in range(n_noise):
+        word = noise[d]
+        if word != target:
+            loss += _step(hmat, hrow, syn1neg, word, 0.0, alpha, neu1e)
+    return loss
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True, inline="always")
+def pair_hierarchical(
+    hmat: np.ndarray,  # (*, E) float32 matrix holding h
+    hrow: int,  # row of hmat that is h
+    syn1: np.ndarray,  # (V-1, E) float32 inner-node vectors, updated in place
+    codes: np.ndarray,  # (V, L) uint8 Huffman bits, root first
+    points: np.ndarray,  # (V, L) int32 inner nodes, root first
+    lengths: np.ndarray,  # (V,) int32 code lengths
+    target: int,  # the word to predict
+    alpha: float,  # learning rate
+    neu1e: np.ndarray,  # (E,) float32 accumulates alpha * -dL/dh
+) -> float:
+    """One hierarchical-softmax SGD step; returns the example's loss.
+
+    L = -Σ_j log σ((1 - 2 c_j) u_j·h);  g_j = (1 - c_j - σ(u_j·h)) · alpha  (word2vec.c).
+    """
+    loss = 0.0
+    for j in range(lengths[target]):
+        label = 1.0 - np.float64(codes[target, j])
+        loss += _step(hmat, hrow, syn1, points[target, j], label, alpha, neu1e)
+    return loss
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True)
+def pair_softmax(
+    hmat: np.ndarray,  # (*, E) float32 matrix holding h
+    hrow: int,  # row of hmat that is h
+    out: np.ndarray,  # (V, E) float32 output vectors, updated in place
+    target: int,  # the word to predict
+    alpha: float,  # learning rate
+    neu1e: np.ndarray,  # (E,) float32 accumulates alpha * -dL/dh
+    scores: np.ndarray,  # (V,) float64 work buffer
+) -> float:
+    """One full-softmax SGD step; returns the example's loss.
+
+    L = logsumexp(U h) - u_o·h;  g_j = (1[j = o] - softmax(U h)_j) · alpha.
+    """
+    size = neu1e.shape[0]
+    n_words = out.shape[0]
+    top = -np.inf
+    for j in range(n_words):
+        f = _ZERO
+        for k in range(size):
+            f += hmat[hrow, k] * out[j, k]
+        scores[j] = f
+        top = max(top, scores[j])
+    total = 0.0
+    for j in range(n_words):
+        total += np.exp(scores[j] - top)
+    lse = top + np.log(total)
+    loss = lse - scores[target]
+    for j in range(n_words):
+        p = np.exp(scores[j] - lse)
+        label = 1.0 if j == target else 0.0
+        g = np.float32((label - p) * alpha)
+        for k in range(size):
+            neu1e[k] += g * out[j, k]
+            out[j, k] += g * hmat[hrow, k]
+    return loss
+
+
+@njit(nogil=True, cache=True)
+def alias_table(probs: np.ndarray) -> np.ndarray:
+    """Walker's alias table (Vose's construction) of ``probs`` (V,), packed in int64.
+
+    Entry ``i`` holds ``threshold << 32 | alias`` (threshold in units of 2^-31, < 2^31, so the
+    entry stays positive): a uniform bucket ``i`` yields word ``i`` when a 31-bit draw is
+    below ``threshold`` and word ``alias`` otherwise, so each draw costs
+    two random numbers and one memory access (word2vec.c's 1e8-entry table: 400 MB).
+    """
+    n = probs.shape[0]
+    scaled = probs * n / probs.sum()  # (V,) mean 1
+    small = np.empty(n, dtype=np.int64)
+    large = np.empty(n, dtype=np.int64)
+    n_small = 0
+    n_large = 0
+    for i in range(n):
+        if scaled[i] < 1.0:
+            small[n_small] = i
+            n_small += 1
+        else:
+            large[n_large] = i
+            n_large += 1
+    threshold = np.ones(n, dtype=np.float64)
+    alias = np.arange(n)
+    while n_small > 0 and n_large > 0:
+        n_small -= 1
+        a = small[n_small]
+        b = large[n_large - 1]
+        threshold[a] = scaled[a]
+        alias[a] = b
+        scaled[b] -= 1.0 - scaled[a]
+        if scaled[b] < 1.0:
+            n_large -= 1
+            small[n_small] = b
+            n_small += 1
+    table = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        t = min(np.int64(np.round(threshold[i] * _TWO31)), np.int64(_TWO31 - 1))
+        table[i] = (t << 32) | alias[i]
+    return table
+
+
+@njit(nogil=True, cache=True)
+def alias_probabilities(table: np.ndarray) -> np.ndarray:
+    """The distribution an alias table draws from (float64), for tests."""
+    n = table.shape[0]
+    probs = np.zeros(n, dtype=np.float64)
+    for i in range(n):
+        keep = (table[i] >> 32) / _TWO31
+        probs[i] += keep / n
+        probs[table[i] & 0xFFFFFFFF] += (1.0 - keep) / n
+    return probs
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _next(state: int) -> int:
+    """word2vec.c's LCG on 48 bits; ``state >> 16`` is the 32-bit draw."""
+    return (state * _LCG_MUL + _LCG_ADD) & _MASK48
+
+
+@njit(nogil=True, cache=True, inline="always")
+def draw_noise(table: np.ndarray, state: int) -> tuple[int, int]:
+    """One word from the alias table; returns (word, new LCG state)."""
+    state = _next(state)
+    bucket = ((state >> 16) * table.shape[0]) >> 32  # uniform in [0, V) without division
+    entry = table[bucket]
+    state = _next(state)
+    word = bucket if (state >> 17) < (entry >> 32) else entry & 0xFFFFFFFF
+    return word, state
+
+
+@njit(nogil=True, cache=True)
+def draw_many(table: np.ndarray, seed: int, n: int) -> np.ndarray:
+    """``n`` noise words (int64) from the alias table, for tests."""
+    out = np.empty(n, dtype=np.int64)
+    state = seed & _MASK48
+    for i in range(n):
+        out[i], state = draw_noise(table, state)
+    return out
+
+
+@njit(nogil=True, cache=True, inline="always")
+def subsample(
+    ids: np.ndarray,  # (N,) int32 word ids
+    begin: int,  # first position of the sentence in ids
+    end: int,  # one past its last position
+    keep_prob: np.ndarray,  # (V,) float64 probability of keeping each word
+    state: int,  # LCG state
+    out: np.ndarray,  # (>= end - begin,) int32 receives the kept ids
+) -> tuple[int, int]:
+    """Keep ``ids[i]`` with probability ``keep_prob[ids[i]]``; returns (kept, state)."""
+    n = 0
+    for i in range(begin, end):
+        word = ids[i]
+        keep = keep_prob[word]
+        if keep < 1.0:
+            state = _next(state)
+            if (state >> 16) / _TWO32 >= keep:  # word2vec.c: discard when keep < uniform
+                continue
+        out[n] = word
+        n += 1
+    return n, state
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True)
+def train_chunk(
+    syn0: np.ndarray,  # (V, E) float32 input vectors, updated in place
+    syn1: np.ndarray,  # (V, E) or (V-1, E) float32 output vectors of the objective
+    ids: np.ndarray,  # (N,) int32 ids of whole sentences, concatenated
+    bounds: np.ndarray,  # (S+1,) int64 sentence offsets into ids
+    keep_prob: np.ndarray,  # (V,) float64 subsampling keep probability per word
+    noise_table: np.ndarray,  # (V,) int64 alias table of the noise distribution
+    codes: np.ndarray,  # (V, L) uint8 Huffman codes (hierarchical softmax)
+    points: np.ndarray,  # (V, L) int32 Huffman paths (hierarchical softmax)
+    code_lengths: np.ndarray,  # (V,) int32 Huffman code lengths (hierarchical softmax)
+    skipgram: bool,  # True: skip-gram, False: CBOW
+    objective: int,  # OBJECTIVE_NEGATIVE / _HIERARCHICAL / _SOFTMAX
+    window: int,  # maximum window radius
+    negative: int,  # noise words per example
+    cbow_mean: bool,  # CBOW hidden vector: mean (True) or sum (False) of the context
+    alpha_start: float,  # learning rate at the chunk's first word ...
+    alpha_end: float,  # ... decaying linearly to this at its end
+    seed: int,  # LCG seed of this chunk
+) -> tuple[float, int, int]:
+    """Train on one chunk; returns (summed loss, examples, words kept after subsampling)."""
+    size = syn0.shape[1]
+    n_total = ids.shape[0]
+    state = seed & _MASK48
+    buf = np.empty(n_total, dtype=np.int32)
+    neu1 = np.empty((1, size), dtype=np.float32)  # CBOW hidden vector, as row 0
+    neu1e = np.empty(size, dtype=np.float32)
+    noise = np.empty(max(negative, 1), dtype=np.int32)
+    scores = np.empty(syn1.shape[0] if objective == OBJECTIVE_SOFTMAX else 1, dtype=np.float64)
+    loss = 0.0
+    examples = 0
+    kept = 0
+    for s in range(bounds.shape[0] - 1):
+        begin = bounds[s]
+        n, state = subsample(ids, begin, bounds[s + 1], keep_prob, state, buf)
+        kept += n
+        alpha = alpha_start + (alpha_end - alpha_start) * (begin - bounds[0]) / max(n_total, 1)
+        for pos in range(n):
+            state = _next(state)
+            reduced = window - (state >> 16) % window  # word2vec.c: b = rand % window
+            lo = max(0, pos - reduced)
+            hi = min(n, pos + reduced + 1)
+            center = buf[pos]
+            if skipgram:
+                for c in range(lo, hi):
+                    if c == pos:
+                        continue
+                    context = buf[c]
+                    for k in range(size):
+                        neu1e[k] = 0.0
+                    if objective == OBJECTIVE_NEGATIVE:
+                        for d in range(negative):
+                            noise[d], state = draw_noise(noise_table, state)
+                        loss += pair_negative(
+                            syn0, context, syn1, center, noise, negative, alpha, neu1e
+                        )
+                    elif objective == OBJECTIVE_HIERARCHICAL:
+                        loss += pair_hierarchical(
+                            syn0, context, syn1, codes, points, code_lengths, center, alpha, neu1e
+                        )
+                    else:
+                        loss += pair_softmax(syn0, context, syn1, center, alpha, neu1e, scores)
+                    for k in range(size):
+                        syn0[context, k] += neu1e[k]
+                    examples += 1
+            else:
+                count = 0
+                for k in range(size):
+                    neu1[0, k] = 0.0
+                    neu1e[k] = 0.0
+                for c in range(lo, hi):
+                    if c == pos:
+                        continue
+                    context = buf[c]
+                    for k in range(size):
+                        neu1[0, k] += syn0[context, k]
+                    count += 1
+                if count == 0:
+                    continue
+                if cbow_mean:
+                    inv = np.float32(1.0 / count)
+                    for k in range(size):
+                        neu1[0, k] *= inv
+                if objective == OBJECTIVE_NEGATIVE:
+                    for d in range(negative):
+                        noise[d], state = draw_noise(noise_table, state)
+                    loss += pair_negative(neu1, 0, syn1, center, noise, negative, alpha, neu1e)
+                elif objective == OBJECTIVE_HIERARCHICAL:
+                    loss += pair_hierarchical(
+                        neu1, 0, syn1, codes, points, code_lengths, center, alpha, neu1e
+                    )
+                else:
+                    loss += pair_softmax(neu1, 0, syn1, center, alpha, neu1e, scores)
+                for c in range(lo, hi):
+                    if c == pos:
+                        continue
+                    context = buf[c]
+                    for k in range(size):
+                        syn0[context, k] += neu1e[k]
+                examples += 1
+    return loss, examples, kept

@@ -1,0 +1,568 @@
+"""word2vec: skip-gram and CBOW with negative sampling, hierarchical softmax or full softmax.
+
+Mikolov et al. (2013), "Efficient Estimation of Word Representations in Vector Space" and
+"Distributed Representations of Words and Phrases and their Compositionality"; the reference
+behaviour is word2vec.c and gensim's ``Word2Vec`` (what the course's notebooks use).
+
+Skip-gram maximises ``log p(o | c)`` for every context word ``o`` within the window of a center
+word ``c``, with ``p(o | c) = softmax(U v_c)_o`` (``v = syn0`` input vectors, ``U`` output
+vectors). The three objectives (see :mod:`seqlab.embeddings._w2v_kernels` for the formulas):
+
+- ``"softmax"``: the full V-way softmax (exact, O(V) per example: small vocabularies only);
+- ``"hierarchical"``: binary decisions along the word's Huffman path (:mod:`.huffman`);
+- ``"negative"``: ``log σ(u_o·v_c) + Σ_{k=1..K} log σ(-u_k·v_c)`` with ``K = negative`` noise
+  words drawn from ``P(w) ∝ count(w)^ns_exponent`` (3/4 in the paper).
+
+Like word2vec.c/gensim, the pair is trained in the order "context word's input vector predicts
+the center word", frequent words are discarded with probability ``1 - (sqrt(t/f) + t/f)``
+(``f`` = word frequency, ``t = sample``), each center word draws a window radius uniformly in
+``1..window``, and the learning rate decays linearly from ``alpha`` to ``min_alpha`` over
+``epochs × words``. Input vectors start uniform in ``[-0.5/E, 0.5/E)``, output vectors at zero.
+
+Engines: ``"numba"`` (CPU) runs :func:`~seqlab.embeddings._w2v_kernels.train_chunk` on chunks of
+``chunk_words`` words in ``workers`` Python threads over shared matrices (Hogwild, lock-free, as
+word2vec.c and gensim), fed by a streaming reader: the corpus is never held in memory. With
+``workers=1`` and a fixed seed training is deterministic; with more workers the interleaving of
+updates is not (as in gensim). ``"torch"`` (the default on a non-CPU device) trains skip-gram
+with negative sampling on minibatches of examples (same subsampling, windows and noise
+distribution; each minibatch's updates are summed, so it is not the sequential SGD of the
+numba engine).
+
+Choices against gensim: exact sigmoids instead of a clipped table (gensim skips an update when
+``|u·h| >= 6``); ``epoch_losses`` holds the true mean loss per example (per (center, context)
+pair for skip-gram, per center word for CBOW) accumulated in float64; gensim's
+``get_latest_training_loss`` sums in float32, saturates, and each worker overwrites the total.
+Noise words are drawn with Walker's alias method (O(1), exact up to 2^-32) instead of a binary
+search in a cumulative table (gensim) or word2vec.c's 1e8-entry table.
+
+Tested in ``tests/test_word2vec.py``: one kernel step against torch autograd for every
+objective, Huffman optimality, the noise table, subsampling, learning on a planted corpus.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from seqlab.embeddings import _w2v_kernels as K
+from seqlab.embeddings.corpus import Corpus, build_vocab
+from seqlab.embeddings.huffman import HuffmanTree, build_huffman
+from seqlab.embeddings.keyed_vectors import KeyedVectors
+from seqlab.embeddings.result import EmbeddingResult
+
+__all__ = [
+    "Word2VecConfig",
+    "keep_probabilities",
+    "noise_distribution",
+    "train_word2vec",
+]
+
+Method = Literal["skipgram", "cbow"]
+Objective = Literal["negative", "hierarchical", "softmax"]
+Engine = Literal["auto", "numba", "torch"]
+
+_OBJECTIVE_CODE = {
+    "negative": K.OBJECTIVE_NEGATIVE,
+    "hierarchical": K.OBJECTIVE_HIERARCHICAL,
+    "softmax": K.OBJECTIVE_SOFTMAX,
+}
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Word2VecConfig:
+    """Hyper-parameters of :func:`train_word2vec` (defaults: gensim's / word2vec.c's)."""
+
+    method: Method = "skipgram"  # "skipgram" (context from center) or "cbow" (center from context)
+    objective: Objective = "negative"  # "negative" sampling, "hierarchical" or full "softmax"
+    vector_size: int = 100  # E, dimension of the word vectors
+    window: int = 5  # maximum distance between center and context word (dynamic: 1..window)
+    negative: int = 5  # noise words per example (objective "negative"; 5-20 small corpora)
+    ns_exponent: float = 0.75  # noise distribution P(w) ∝ count(w)^ns_exponent (paper: 3/4)
+    sample: float = 1e-3  # subsampling threshold t (0: keep every word)
+    min_count: int = 5  # drop words seen fewer times than this
+    max_vocab_size: int | None = None  # keep only the most frequent N words (None: all)
+    epochs: int = 5  # passes over the corpus
+    alpha: float = 0.025  # initial learning rate (gensim: 0.025 for both methods;
+    # word2vec.c uses 0.05 for CBOW)
+    min_alpha: float = 1e-4  # final learning rate (linear decay over epochs × words)
+    cbow_mean: bool = True  # CBOW hidden vector is the mean (True) or sum (False) of context
+    workers: int = 2  # Hogwild threads of the numba engine (1: deterministic with a seed)
+    seed: int = 1  # seed of initialisation, subsampling, windows and noise draws
+    device: str = "cpu"  # torch device of the torch engine ("auto" engine: numba on "cpu")
+    engine: Engine = "auto"  # "numba" (CPU threads), "torch" (minibatches, any device), "auto"
+    batch_size: int = 4096  # examples per minibatch of the torch engine
+    chunk_words: int = 10000  # words per job handed to a worker (the lr is fixed per sentence)
+    max_cached_words: int = 250_000_000  # keep the encoded corpus (int32 ids, 4 bytes a word)
+    # in memory after epoch 1 when it has at most this many words (0: re-read every epoch)
+
+    def __post_init__(self) -> None:
+        _require(
+            self.method in ("skipgram", "cbow"),
+            f"method must be 'skipgram' or 'cbow', got {self.method!r}",
+        )
+        _require(
+            self.objective in _OBJECTIVE_CODE,
+            f"objective must be 'negative', 'hierarchical' or 'softmax', got {self.objective!r}",
+        )
+        for name in ("vector_size", "window", "min_count", "epochs", "workers", "batch_size"):
+            value = getattr(self, name)
+            _require(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                f"{name} must be an integer >= 1, got {value!r}",
+            )
+        _require(
+            isinstance(self.chunk_words, int) and self.chunk_words >= 1,
+            f"chunk_words must be an integer >= 1, got {self.chunk_words!r}",
+        )
+        _require(
+            isinstance(self.max_cached_words, int) and self.max_cached_words >= 0,
+            f"max_cached_words must be an integer >= 0, got {self.max_cached_words!r}",
+        )
+        _require(
+            isinstance(self.negative, int) and self.negative >= 0,
+            f"negative must be an integer >= 0, got {self.negative!r}",
+        )
+        _require(
+            not (self.objective == "negative" and self.negative == 0),
+            "objective 'negative' needs negative >= 1 noise words",
+        )
+        _require(
+            self.max_vocab_size is None or self.max_vocab_size >= 1,
+            f"max_vocab_size must be None or >= 1, got {self.max_vocab_size!r}",
+        )
+        _require(math.isfinite(self.ns_exponent), f"ns_exponent must be finite: {self.ns_exponent}")
+        _require(self.sample >= 0.0, f"sample must be >= 0, got {self.sample}")
+        _require(
+            math.isfinite(self.alpha) and self.alpha > 0.0, f"alpha must be > 0, got {self.alpha}"
+        )
+        _require(
+            0.0 <= self.min_alpha <= self.alpha,
+            f"min_alpha must be in [0, alpha={self.alpha}], got {self.min_alpha}",
+        )
+        _require(
+            self.engine in ("auto", "numba", "torch"),
+            f"engine must be 'auto', 'numba' or 'torch', got {self.engine!r}",
+        )
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(f"device {self.device!r} is not a torch device: {e}") from None
+        _require(
+            not (self.engine == "numba" and device.type != "cpu"),
+            f"engine 'numba' runs on the CPU only, got device {self.device!r}",
+        )
+        _require(
+            not (self.resolved_engine == "torch" and self.objective != "negative"),
+            f"the torch engine trains objective 'negative' only, got {self.objective!r} "
+            "(use engine='numba' on the CPU)",
+        )
+        _require(
+            not (self.resolved_engine == "torch" and self.method == "cbow"),
+            "the torch engine trains skip-gram only (use engine='numba' on the CPU for CBOW)",
+        )
+
+    @property
+    def resolved_engine(self) -> Literal["numba", "torch"]:
+        """The engine that runs: "auto" is numba on the CPU and torch elsewhere."""
+        if self.engine != "auto":
+            return self.engine
+        return "numba" if torch.device(self.device).type == "cpu" else "torch"
+
+
+# ----------------------------------------------------------------------------- distributions
+
+
+def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
+    """Probability of keeping each word when subsampling, word2vec.c's formula.
+
+    With ``f = count / total`` and ``t = sample``: ``keep = sqrt(t/f) + t/f`` (capped at 1),
+    i.e. word2vec.c's ``(sqrt(cn / (t·total)) + 1) · (t·total) / cn``; ``sample = 0`` keeps all.
+    """
+    counts = np.asarray(counts, dtype=np.float64)  # (V,)
+    if sample <= 0.0:
+        return np.ones_like(counts)
+    ratio = sample * counts.sum() / np.maximum(counts, 1.0)  # t / f
+    return np.minimum(np.sqrt(ratio) + ratio, 1.0)  # (V,)
+
+
+def noise_distribution(counts: np.ndarray, ns_exponent: float) -> np.ndarray:
+    """The negative-sampling distribution ``P(w) = count(w)^ns_exponent / Σ count^ns_exponent``.
+
+    The numba engine draws from it with an alias table (``_w2v_kernels.alias_table``), the
+    torch engine by inverting its cumulative sum.
+    """
+    weights = np.asarray(counts, dtype=np.float64) ** ns_exponent  # (V,)
+    return weights / weights.sum()  # (V,)
+
+
+# ----------------------------------------------------------------------------- corpus chunks
+
+
+def _as_corpus(corpus: Any) -> Corpus:
+    if isinstance(corpus, Corpus):
+        return corpus
+    return Corpus(corpus)
+
+
+def _chunks(sentences: Iterator[np.ndarray], chunk_words: int) -> Iterator[tuple[Any, Any]]:
+    """Concatenate sentences into jobs of >= ``chunk_words`` ids: (ids int32, bounds int64)."""
+    parts: list[np.ndarray] = []
+    lengths = [0]
+    size = 0
+    for ids in sentences:
+        parts.append(ids)
+        size += ids.shape[0]
+        lengths.append(ids.shape[0])
+        if size >= chunk_words:
+            yield np.concatenate(parts), np.cumsum(lengths, dtype=np.int64)
+            parts, lengths, size = [], [0], 0
+    if parts:
+        yield np.concatenate(parts), np.cumsum(lengths, dtype=np.int64)
+
+
+def _chunk_seed(seed: int, epoch: int, index: int) -> int:
+    """A well-mixed 48-bit seed per (seed, epoch, chunk) (splitmix64's finaliser)."""
+    z = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index) & (2**64 - 1)
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & (2**64 - 1)
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & (2**64 - 1)
+    return (z ^ (z >> 31)) & (2**48 - 1)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass
+class _Model:
+    """The trainable state (NumPy float32 matrices shared by the worker threads)."""
+
+    syn0: np.ndarray  # (V, E) input vectors: the word vectors
+    syn1: np.ndarray  # (V, E) output vectors, or (V-1, E) inner nodes for hierarchical
+    keep: np.ndarray  # (V,) float64 subsampling keep probability
+    noise: np.ndarray  # (V,) float64 noise distribution
+    alias: np.ndarray  # (V,) int64 alias table of the noise distribution
+    tree: HuffmanTree  # Huffman codes (a 1-word dummy unless hierarchical)
+
+
+def _init_model(counts: np.ndarray, config: Word2VecConfig) -> _Model:
+    n_words, size = counts.shape[0], config.vector_size
+    rng = np.random.default_rng(config.seed)
+    # word2vec.c: (rand / RAND_MAX - 0.5) / E for the input vectors, zero output vectors
+    syn0 = ((rng.random((n_words, size)) - 0.5) / size).astype(np.float32)  # (V, E)
+    if config.objective == "hierarchical":
+        _require(n_words >= 2, "hierarchical softmax needs at least 2 words in the vocabulary")
+        tree = build_huffman(counts)
+        syn1 = np.zeros((n_words - 1, size), dtype=np.float32)  # (V-1, E)
+    else:
+        tree = HuffmanTree(
+            codes=np.zeros((1, 1), np.uint8),
+            points=np.zeros((1, 1), np.int32),
+            lengths=np.zeros(1, np.int32),
+        )
+        syn1 = np.zeros((n_words, size), dtype=np.float32)  # (V, E)
+    keep = keep_probabilities(counts, config.sample)
+    noise = noise_distribution(counts, config.ns_exponent)
+    alias = K.alias_table(noise)
+    return _Model(syn0=syn0, syn1=syn1, keep=keep, noise=noise, alias=alias, tree=tree)
+
+
+class _Progress:
+    """A rich progress bar on stderr (words/s, loss, lr), or nothing."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.bar: Any = None
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("word2vec"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TextColumn("{task.fields[rate]:>9,.0f} words/s"),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("lr {task.fields[lr]:.5f}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.task = self.bar.add_task("train", total=total, rate=0.0, loss=float("nan"), lr=0.0)
+        self.bar.start()
+        self.start = time.perf_counter()
+
+    def update(self, done: int, loss: float, lr: float) -> None:
+        if self.bar is not None:
+            rate = done / max(time.perf_counter() - self.start, 1e-9)
+            self.bar.update(self.task, completed=done, rate=rate, loss=loss, lr=lr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+class _EncodedCorpus:
+    """The corpus as chunks of int32 ids: streamed every epoch, or kept after the first pass
+    when it has at most ``max_cached_words`` words (ids take 4 bytes a word)."""
+
+    def __init__(self, corpus: Corpus, key_to_index: dict[str, int], config: Word2VecConfig):
+        self.corpus = corpus
+        self.key_to_index = key_to_index
+        self.chunk_words = config.chunk_words
+        self.max_cached = config.max_cached_words
+        self.cache: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """One pass: (ids int32 (N,), sentence bounds int64 (S+1,)) per chunk."""
+        if self.cache is not None:
+            yield from self.cache
+            return
+        kept: list[tuple[np.ndarray, np.ndarray]] | None = [] if self.max_cached > 0 else None
+        words = 0
+        for chunk in _chunks(self.corpus.encode(self.key_to_index), self.chunk_words):
+            words += chunk[0].shape[0]
+            if kept is not None:
+                kept.append(chunk)
+                if words > self.max_cached:
+                    kept = None
+            yield chunk
+        self.cache = kept
+
+
+def _numba_epoch(
+    corpus: _EncodedCorpus,
+    model: _Model,
+    config: Word2VecConfig,
+    epoch: int,
+    total_words: int,
+    report: Callable[[int, float, float], None],
+) -> tuple[float, int]:
+    """One epoch with ``workers`` Hogwild threads; returns (summed loss, examples)."""
+    skipgram = config.method == "skipgram"
+    objective = _OBJECTIVE_CODE[config.objective]
+    schedule = total_words * config.epochs
+    alpha, min_alpha = config.alpha, config.min_alpha
+    jobs: queue.Queue[Any] = queue.Queue(maxsize=2 * config.workers)
+    lock = threading.Lock()
+    tally = {"loss": 0.0, "examples": 0, "words": 0}
+    errors: list[BaseException] = []
+    done_before = epoch * total_words
+
+    def work() -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            if errors:
+                continue  # drain the queue so the producer never blocks
+            ids, bounds, a0, a1, seed = job
+            try:
+                loss, examples, _kept = K.train_chunk(
+                    model.syn0,
+                    model.syn1,
+                    ids,
+                    bounds,
+                    model.keep,
+                    model.alias,
+                    model.tree.codes,
+                    model.tree.points,
+                    model.tree.lengths,
+                    skipgram,
+                    objective,
+                    config.window,
+                    config.negative,
+                    config.cbow_mean,
+                    a0,
+                    a1,
+                    seed,
+                )
+            except BaseException as err:  # re-raised in the caller's thread
+                errors.append(err)
+                continue
+            with lock:
+                tally["loss"] += loss
+                tally["examples"] += examples
+                tally["words"] += ids.shape[0]
+                mean = tally["loss"] / max(tally["examples"], 1)
+                report(done_before + tally["words"], mean, a1)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(config.workers)]
+    for t in threads:
+        t.start()
+    position = done_before
+    try:
+        for index, (ids, bounds) in enumerate(corpus.chunks()):
+            # linear decay from alpha to min_alpha over epochs x words, as gensim
+            a0 = alpha - (alpha - min_alpha) * min(position / schedule, 1.0)
+            position += ids.shape[0]
+            a1 = alpha - (alpha - min_alpha) * min(position / schedule, 1.0)
+            jobs.put((ids, bounds, a0, a1, _chunk_seed(config.seed, epoch, index)))
+    finally:
+        for _ in threads:
+            jobs.put(None)
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
+    return float(tally["loss"]), int(tally["examples"])
+
+
+def _run_numba(
+    corpus: Corpus,
+    key_to_index: dict[str, int],
+    model: _Model,
+    config: Word2VecConfig,
+    total_words: int,
+    report: Callable[[int, float, float], None],
+) -> list[float]:
+    """All epochs of the numba engine; returns the mean loss per example of each epoch."""
+    encoded = _EncodedCorpus(corpus, key_to_index, config)
+    losses: list[float] = []
+    for epoch in range(config.epochs):
+        loss, examples = _numba_epoch(encoded, model, config, epoch, total_words, report)
+        _require(
+            examples > 0,
+            f"no training example in epoch {epoch + 1}: subsampling dropped every word or no "
+            "sentence has two words; lower `sample` or give a larger corpus",
+        )
+        losses.append(loss / examples)
+    return losses
+
+
+def _run_torch(
+    corpus: Corpus,
+    key_to_index: dict[str, int],
+    model: _Model,
+    config: Word2VecConfig,
+    total_words: int,
+    report: Callable[[int, float, float], None],
+) -> tuple[list[float], np.ndarray]:
+    """Negative sampling on minibatches with torch (any device); returns (losses, syn0)."""
+    device = torch.device(config.device)
+    gen = torch.Generator(device="cpu").manual_seed(config.seed)
+    syn0 = torch.from_numpy(model.syn0).to(device)  # (V, E)
+    syn1 = torch.from_numpy(model.syn1).to(device)  # (V, E)
+    keep = torch.from_numpy(model.keep)  # (V,) subsampling runs on the CPU
+    noise_cdf = torch.from_numpy(np.cumsum(model.noise)).to(device)  # (V,)
+    window, negative = config.window, config.negative
+    schedule = total_words * config.epochs
+    encoded = _EncodedCorpus(corpus, key_to_index, config)
+    losses: list[float] = []
+    done = 0
+    for _epoch in range(config.epochs):
+        loss_sum, n_examples = 0.0, 0
+        for ids_np, bounds_np in encoded.chunks():
+            lr_start = config.alpha - (config.alpha - config.min_alpha) * min(done / schedule, 1)
+            done += ids_np.shape[0]
+            ids = torch.from_numpy(ids_np.astype(np.int64))  # (N,)
+            sent = torch.repeat_interleave(
+                torch.arange(bounds_np.shape[0] - 1), torch.from_numpy(np.diff(bounds_np))
+            )  # (N,) sentence of each word
+            kept = torch.rand(ids.shape[0], generator=gen) < keep[ids]  # (N,)
+            ids, sent = ids[kept], sent[kept]  # (N',)
+            n = ids.shape[0]
+            reduced = window - torch.randint(0, window, (n,), generator=gen)  # (N',)
+            centers, contexts = [], []
+            for d in range(1, window + 1):
+                # pairs at distance d in the same sentence, inside the center's reduced window
+                same = sent[d:] == sent[:-d]  # (N'-d,)
+                right = same & (reduced[:-d] >= d)  # center i, context i + d
+                left = same & (reduced[d:] >= d)  # center i + d, context i
+                idx = torch.arange(n - d)
+                centers += [ids[idx[right]], ids[idx[left] + d]]
+                contexts += [ids[idx[right] + d], ids[idx[left]]]
+            center = torch.cat(centers)  # (P,)
+            context = torch.cat(contexts)  # (P,)
+            order = torch.randperm(center.shape[0], generator=gen)
+            center, context = center[order].to(device), context[order].to(device)
+            for start in range(0, center.shape[0], config.batch_size):
+                c = center[start : start + config.batch_size]  # (B,)
+                x = context[start : start + config.batch_size]  # (B,)
+                b = c.shape[0]
+                u = torch.rand((b, negative), generator=gen).to(device, torch.float64)
+                noise = torch.searchsorted(noise_cdf, u, right=True)  # (B, K)
+                noise = noise.clamp_(max=syn0.shape[0] - 1)
+                targets = torch.cat([c[:, None], noise], dim=1)  # (B, 1+K)
+                labels = torch.zeros(b, 1 + negative, device=device)  # (B, 1+K)
+                labels[:, 0] = 1.0
+                valid = torch.ones_like(labels)
+                valid[:, 1:] = (noise != c[:, None]).float()  # noise equal to target: skipped
+                h = syn0[x]  # (B, E)
+                u_out = syn1[targets]  # (B, 1+K, E)
+                f = torch.einsum("be,bke->bk", h, u_out)  # (B, 1+K)
+                sign = 2.0 * labels - 1.0
+                loss_sum += float(-(torch.nn.functional.logsigmoid(sign * f) * valid).sum())
+                g = (labels - torch.sigmoid(f)) * valid * lr_start  # (B, 1+K)
+                syn0.index_add_(0, x, torch.einsum("bk,bke->be", g, u_out))
+                syn1.index_add_(0, targets.reshape(-1), (g[:, :, None] * h[:, None]).flatten(0, 1))
+                n_examples += b
+            report(done, loss_sum / max(n_examples, 1), lr_start)
+        _require(n_examples > 0, "no training example: the corpus is too small")
+        losses.append(loss_sum / n_examples)
+    return losses, syn0.cpu().numpy()
+
+
+def train_word2vec(
+    corpus: Corpus | str | os.PathLike[str] | Iterable[Sequence[str]],
+    config: Word2VecConfig | None = None,
+    *,
+    progress: bool = False,
+) -> EmbeddingResult:
+    """Train word vectors on ``corpus`` (a :class:`Corpus`, a text file path, or sentences).
+
+    A path is streamed (plain or gzip, one sentence per line); an in-memory iterable must be
+    restartable or is materialised by :class:`Corpus`. ``progress=True`` shows a progress bar
+    on stderr. Returns an :class:`EmbeddingResult` with the input vectors as
+    :class:`KeyedVectors` (words sorted by count) and the mean loss per example of each epoch.
+    """
+    config = config or Word2VecConfig()
+    start = time.perf_counter()
+    corpus = _as_corpus(corpus)
+    words, counts = build_vocab(
+        corpus, min_count=config.min_count, max_vocab_size=config.max_vocab_size
+    )
+    key_to_index = {w: i for i, w in enumerate(words)}
+    total_words = int(counts.sum())
+    model = _init_model(counts, config)
+    bar = _Progress(progress, total_words * config.epochs)
+    train_start = time.perf_counter()
+    try:
+        if config.resolved_engine == "numba":
+            losses = _run_numba(corpus, key_to_index, model, config, total_words, bar.update)
+            syn0 = model.syn0
+        else:
+            losses, syn0 = _run_torch(corpus, key_to_index, model, config, total_words, bar.update)
+    finally:
+        bar.close()
+    end = time.perf_counter()
+    _require(
+        bool(np.isfinite(losses).all()) and bool(np.isfinite(syn0).all()),
+        f"training diverged (non-finite loss or vectors, alpha={config.alpha}): lower alpha",
+    )
+    return EmbeddingResult(
+        vectors=KeyedVectors(words, syn0, counts=counts),
+        epoch_losses=losses,
+        seconds=end - start,
+        words_per_second=total_words * config.epochs / max(end - train_start, 1e-9),
+        config=dataclasses.asdict(config),
+    )

@@ -1,0 +1,289 @@
+"""`seqlab embed ...` in process: every subcommand, --json output, exit codes, bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqlab.cli import main
+from seqlab.embeddings.keyed_vectors import KeyedVectors
+
+DIM = 16
+GENDERED = ["she", "he", "woman", "man", "girl", "boy", "mother", "father", "her", "his"]
+NEUTRAL = ["receptionist", "engineer", "nurse", "doctor", "homemaker", "programmer"]
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+@pytest.fixture(scope="module")
+def kv() -> KeyedVectors:
+    """Random vectors with a planted analogy and a planted nearest neighbour.
+
+    queen = unit(king) + unit(woman) - unit(man), so 3CosAdd's target direction is queen's
+    own (cosine 1); kingdom = king + small noise is king's nearest neighbour.
+    """
+    rng = np.random.default_rng(0)
+    vecs = {w: rng.normal(size=DIM) for w in [*GENDERED, *NEUTRAL, "king"]}
+    vecs["queen"] = unit(vecs["king"]) + unit(vecs["woman"]) - unit(vecs["man"])
+    vecs["kingdom"] = vecs["king"] + 0.05 * rng.normal(size=DIM)
+    for i in range(40):
+        vecs[f"w{i}"] = rng.normal(size=DIM)
+    return KeyedVectors(list(vecs), np.array(list(vecs.values())))
+
+
+@pytest.fixture(scope="module")
+def vectors(kv: KeyedVectors, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return kv.save(tmp_path_factory.mktemp("vec") / "vectors.txt", format="word2vec")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main(["embed", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, err)
+
+
+# ------------------------------------------------------------------------------- queries
+
+
+def test_similar_json_and_human(capsys, vectors: Path, kv: KeyedVectors) -> None:
+    code, out, _ = run(capsys, "similar", vectors, "king", "--topn", "3", "--json")
+    assert code == 0
+    hits = json.loads(out)
+    assert [h["word"] for h in hits] == [w for w, _ in kv.most_similar("king", topn=3)]
+    assert hits[0]["word"] == "kingdom" and hits[0]["similarity"] > 0.99
+    code, out, _ = run(capsys, "similar", vectors, "king", "--topn", "2")
+    assert code == 0 and out.splitlines()[1].split()[0] == "kingdom"
+
+
+def test_analogy_prints_the_course_line_and_json(capsys, vectors: Path) -> None:
+    code, out, _ = run(capsys, "analogy", vectors, "man", "woman", "king")
+    assert code == 0
+    assert out.strip() == "man : woman :: king : queen (1.00)"
+    code, out, _ = run(capsys, "analogy", vectors, "man", "woman", "king", "--topn", "2", "--json")
+    answers = json.loads(out)["answers"]
+    assert code == 0 and len(answers) == 2 and answers[0]["word"] == "queen"
+    code, out, _ = run(capsys, "analogy", vectors, "man", "woman", "king", "--method", "3cosmul")
+    assert code == 0 and out.startswith("man : woman :: king : queen (")
+
+
+def test_unknown_words_exit_2_naming_them(capsys, vectors: Path) -> None:
+    code, _, err = run(capsys, "similar", vectors, "kingz")
+    assert_one_line_error(code, err, "kingz")
+    code, _, err = run(capsys, "analogy", vectors, "man", "womanz", "kingz")
+    assert_one_line_error(code, err, "womanz", "kingz")
+    # --limit reads only the first N vectors: "king" is not among the first 5
+    code, _, err = run(capsys, "similar", vectors, "king", "--limit", "5")
+    assert_one_line_error(code, err, "king")
+
+
+def test_malformed_vector_files_exit_2_with_file_and_line(capsys, tmp_path: Path) -> None:
+    ragged = tmp_path / "ragged.txt"
+    ragged.write_text("3 2\na 0.1 0.2\nb 0.3\nc 0.5 0.6\n")
+    code, _, err = run(capsys, "similar", ragged, "a")
+    assert_one_line_error(code, err, f"{ragged}:3")
+    missing = tmp_path / "nope.txt"
+    code, _, err = run(capsys, "convert", missing, tmp_path / "x.txt", "--to", "glove")
+    assert_one_line_error(code, err, "nope.txt")
+
+
+def test_evaluate_with_given_files(capsys, vectors: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text(": family\nman woman king queen\nhe she his her\nman woman king zzz\n")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("king\tkingdom\t9.5\nking\tnurse\t1.0\nman\twoman\t8.0\nw1\tw2\t0.5\n")
+    code, out, _ = run(
+        capsys, "evaluate", vectors, "--analogies", questions, "--similarity", pairs, "--json"
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) == {"analogies", "similarity"}
+    assert json.dumps(result["analogies"])  # the analogy result, as evaluate.py reports it
+    assert set(result["similarity"]) == {str(pairs)}
+    code, out, _ = run(capsys, "evaluate", vectors, "--similarity", pairs)
+    assert code == 0 and "Spearman" in out and "analog" not in out.lower()
+
+
+# ----------------------------------------------------------------------------- pictures
+
+
+def test_plot_writes_png_and_checks_its_arguments(capsys, vectors: Path, tmp_path: Path) -> None:
+    out = tmp_path / "map.png"
+    code, stdout, _ = run(capsys, "plot", vectors, "--top", "20", "--method", "pca", "--out", out)
+    assert code == 0 and out.read_bytes()[:4] == b"\x89PNG" and "map.png" in stdout
+    words = ",".join(["king", "queen", "man", "woman", *NEUTRAL])
+    code, stdout, _ = run(
+        capsys, "plot", vectors, "--words", words, "--method", "pca",
+        "--arrows", "man:woman,king:queen", "--out", out, "--json",
+    )  # fmt: skip
+    assert code == 0 and json.loads(stdout)["out"] == str(out)
+    code, _, err = run(capsys, "plot", vectors, "--method", "pca", "--out", out)
+    assert_one_line_error(code, err, "--words", "--top")
+    code, _, err = run(
+        capsys, "plot", vectors, "--top", "10", "--arrows", "man:woman,kong:qween", "--out", out
+    )
+    assert_one_line_error(code, err, "kong", "qween")
+    code, _, err = run(
+        capsys, "plot", vectors, "--top", "10", "--arrows", "man-woman", "--out", out
+    )
+    assert_one_line_error(code, err, "man:woman")
+
+
+def test_plot_tsne_without_scikit_learn_exits_2(capsys, monkeypatch, vectors, tmp_path) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn.manifold", None)  # import fails as if missing
+    code, _, err = run(capsys, "plot", vectors, "--top", "10", "--out", tmp_path / "m.png")
+    assert_one_line_error(code, err, "pip install 'seqlab[viz]'")
+
+
+# ------------------------------------------------------------------------------- debias
+
+
+@pytest.mark.parametrize("fmt", ["word2vec", "word2vec-binary", "glove"])
+def test_debias_writes_the_input_format(capsys, kv: KeyedVectors, tmp_path: Path, fmt: str) -> None:
+    src = kv.save(tmp_path / "in.vec", format=fmt)  # type: ignore[arg-type]
+    dest = tmp_path / "out.vec"
+    code, out, _ = run(capsys, "debias", src, "--out", dest, "--no-analogies", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["format"] == fmt
+    assert report["direct_bias_before"] > 0.05 and report["direct_bias_after"] < 1e-6
+    assert {n["word"] for n in report["neutral"]} == set(NEUTRAL)
+    debiased = KeyedVectors.load(dest, format=fmt)  # reads only in the format it was written
+    assert debiased.index_to_key == kv.index_to_key
+    g = np.array(report["bias_direction"])
+    assert np.abs(debiased[NEUTRAL] @ g).max() < 1e-6
+
+
+def test_debias_human_report_and_bad_method(capsys, vectors: Path, tmp_path: Path) -> None:
+    code, out, _ = run(
+        capsys, "debias", vectors, "--out", tmp_path / "d.txt", "--no-analogies", "--method", "pca"
+    )
+    assert code == 0
+    assert "DirectBias" in out and "receptionist" in out and "'pca'" in out
+    code, _, err = run(capsys, "debias", vectors, "--out", tmp_path / "d.txt", "--method", "svd")
+    assert_one_line_error(code, err, "svd")
+
+
+# ------------------------------------------------------------------------------ formats
+
+
+def test_convert_round_trip_through_every_format(
+    capsys, vectors: Path, kv: KeyedVectors, tmp_path: Path
+) -> None:
+    binary, glove, back = tmp_path / "v.bin", tmp_path / "v.glove.gz", tmp_path / "back.txt"
+    assert run(capsys, "convert", vectors, binary, "--to", "word2vec-binary")[0] == 0
+    assert (
+        run(capsys, "convert", binary, glove, "--to", "glove", "--from", "word2vec-binary")[0] == 0
+    )
+    code, out, _ = run(capsys, "convert", glove, back, "--to", "word2vec", "--json")
+    assert code == 0 and json.loads(out) == {
+        "out": str(back), "format": "word2vec", "words": len(kv), "dim": DIM
+    }  # fmt: skip
+    final = KeyedVectors.load(back, format="word2vec")
+    assert final.index_to_key == kv.index_to_key
+    np.testing.assert_array_equal(final.vectors, kv.vectors)  # float32 exact
+    assert (
+        run(capsys, "convert", vectors, tmp_path / "few.txt", "--to", "glove", "--limit", "7")[0]
+        == 0
+    )
+    assert len(KeyedVectors.load(tmp_path / "few.txt")) == 7
+    code, _, err = run(capsys, "convert", vectors, tmp_path / "x", "--to", "fasttext")
+    assert_one_line_error(code, err, "fasttext")
+
+
+def test_export_projector(capsys, vectors: Path, kv: KeyedVectors, tmp_path: Path) -> None:
+    folder = tmp_path / "projector"
+    code, out, _ = run(capsys, "export-projector", vectors, folder, "--json")
+    assert code == 0 and json.loads(out)["words"] == len(kv)
+    assert (folder / "metadata.tsv").read_text().splitlines() == kv.index_to_key
+    rows = (folder / "vectors.tsv").read_text().splitlines()
+    assert len(rows) == len(kv) and len(rows[0].split("\t")) == DIM
+
+
+# -------------------------------------------------------------------------------- train
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 sentences over 30 words (every word frequent enough for min_count 1)."""
+    rng = random.Random(0)
+    words = [f"t{i}" for i in range(30)]
+    lines = [" ".join(rng.choice(words) for _ in range(10)) for _ in range(300)]
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [
+        ("skipgram", ["--objective", "negative"]),
+        ("cbow", ["--objective", "hierarchical"]),
+        ("glove", []),
+        ("nnlm", ["--window", "2"]),
+    ],
+)  # each trains 2 epochs on 3,000 words: 1-2 s apiece (NNLM ~5 s: its trainer's setup)
+def test_train_writes_loadable_vectors_and_reports_epochs(
+    capsys, corpus: Path, tmp_path: Path, method: str, extra: list[str]
+) -> None:
+    out = tmp_path / "vectors.bin"
+    code, stdout, err = run(
+        capsys, "train", "--corpus", corpus, "--method", method, *extra, "--dim", "8",
+        "--epochs", "2", "--min-count", "1", "--workers", "1", "--out", out,
+        "--format", "word2vec-binary", "--no-progress", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["method"] == method and summary["vocab_size"] == 30
+    assert len(summary["epoch_losses"]) == 2 and all(np.isfinite(summary["epoch_losses"]))
+    assert summary["words_per_second"] > 0
+    trained = KeyedVectors.load(out, format="word2vec-binary")
+    assert len(trained) == 30 and trained.vector_size == 8
+
+
+def test_train_human_output_and_bad_method(capsys, corpus: Path, tmp_path: Path) -> None:
+    code, out, _ = run(
+        capsys, "train", "--corpus", corpus, "--method", "glove", "--dim", "4", "--epochs", "2",
+        "--min-count", "1", "--out", tmp_path / "g.txt", "--no-progress",
+    )  # fmt: skip
+    assert code == 0
+    assert out.splitlines()[0].startswith("epoch   1  loss ") and "words/s" in out
+    code, _, err = run(
+        capsys, "train", "--corpus", corpus, "--method", "fasttext", "--out", tmp_path / "x.txt"
+    )
+    assert_one_line_error(code, err, "fasttext")
+    code, _, err = run(
+        capsys, "train", "--corpus", tmp_path / "none.txt", "--out", tmp_path / "x.txt"
+    )
+    assert_one_line_error(code, err, "none.txt")
+
+
+# ---------------------------------------------------------------------------- subprocess
+
+
+def test_subprocess_python_m_seqlab_embed_similar(vectors: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqlab", "embed", "similar", str(vectors), "king", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["word"] == "kingdom"

@@ -1,0 +1,176 @@
+"""seqlab.embeddings.Corpus, build_vocab, count_words, with gensim as the oracle.
+
+Peer agreement: a file corpus yields exactly gensim's LineSentence sentences (and Text8Corpus's
+for a one-line file), with reading blocks made tiny so every block boundary case occurs; the
+vocabulary order and counts equal gensim Word2Vec.build_vocab's. Golden cases: chunking,
+lowercasing, gzip, restarts, encode, and bad files reported with their line.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+word2vec = pytest.importorskip("gensim.models.word2vec")
+
+from seqlab._io import DataError  # noqa: E402
+from seqlab.embeddings import Corpus, build_vocab, count_words  # noqa: E402
+from seqlab.embeddings import corpus as corpus_module  # noqa: E402
+
+WORDS = ["café", "naïve", "東京", "straße", "a", "b", "c", "dd", "the"] + [
+    f"w{i}" for i in range(40)
+]
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read files 37 bytes at a time: words and UTF-8 characters straddle block ends."""
+    monkeypatch.setattr(corpus_module, "_BLOCK", 37)
+
+
+def random_text(seed: int, *, lines: int = 120, long_line: int = 700) -> str:
+    """Lines of random words with varied separators, blank lines and one long line."""
+    rng = np.random.default_rng(seed)
+    seps = [" ", "  ", "\t", " \u3000 ", "\u00a0"]
+    out = []
+    for i in range(lines):
+        n = int(rng.integers(0, 25))
+        words = rng.choice(WORDS, n).tolist()
+        out.append("".join(f"{w}{seps[int(rng.integers(0, len(seps)))]}" for w in words))
+        if i == lines // 2:
+            out.append(" ".join(rng.choice(WORDS, long_line).tolist()))
+    return "\r\n".join(out[:10]) + "\r\n" + "\n".join(out[10:]) + "\n  "
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("max_len", [10000, 1, 7, 25, 700])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_file_corpus_equals_line_sentence(tmp_path: Path, max_len: int, seed: int) -> None:
+    path = tmp_path / "c.txt"
+    path.write_text(random_text(seed), encoding="utf-8")
+    ours = list(Corpus(path, max_sentence_length=max_len))
+    ref = list(word2vec.LineSentence(str(path), max_sentence_length=max_len))
+    assert ours == ref
+    assert max(len(s) for s in ours) == min(max_len, 700)
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("end", ["", "\n"])
+def test_one_line_file_equals_text8_corpus(tmp_path: Path, end: str) -> None:
+    """text8 is one long line: it is cut into max_sentence_length chunks like Text8Corpus."""
+    rng = np.random.default_rng(5)
+    path = tmp_path / "text8"
+    path.write_text(" " + " ".join(rng.choice(WORDS, 2345).tolist()) + end, encoding="utf-8")
+    ours = list(Corpus(path, max_sentence_length=100))
+    assert ours == list(word2vec.Text8Corpus(str(path), max_sentence_length=100))
+    assert [len(s) for s in ours] == [100] * 23 + [45]
+
+
+def test_gzip_equals_plain_and_passes_restart(tmp_path: Path) -> None:
+    text = random_text(3)
+    plain, packed = tmp_path / "c.txt", tmp_path / "c.txt.gz"
+    plain.write_text(text, encoding="utf-8")
+    packed.write_bytes(gzip.compress(text.encode("utf-8")))
+    corpus = Corpus(packed)
+    first, second = list(corpus), list(corpus)
+    assert first == second == list(Corpus(plain))
+    assert first == list(word2vec.LineSentence(str(plain)))
+
+
+def test_bom_and_lowercase(tmp_path: Path) -> None:
+    path = tmp_path / "c.txt"
+    path.write_bytes(b"\xef\xbb\xbfThe CAF\xc3\x89 Stra\xc3\x9fe\n\nOK\n")
+    assert list(Corpus(path)) == [["The", "CAFÉ", "Straße"], ["OK"]]
+    assert list(Corpus(path, lowercase=True)) == [["the", "café", "straße"], ["ok"]]
+
+
+def test_in_memory_sentences() -> None:
+    sentences = [["A", "b", "c", "d", "e"], [], ["f"]]
+    corpus = Corpus(sentences, max_sentence_length=2, lowercase=True)
+    assert list(corpus) == [["a", "b"], ["c", "d"], ["e"], ["f"]]
+    assert list(corpus) == list(corpus)
+    once = Corpus(iter([["x", "y"], ["z"]]))  # a one-shot iterator can still be restarted
+    assert list(once) == list(once) == [["x", "y"], ["z"]]
+    with pytest.raises(TypeError, match="list of words"):
+        list(Corpus(["a sentence as a string"]))
+    with pytest.raises(ValueError, match="max_sentence_length"):
+        Corpus(sentences, max_sentence_length=0)
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        (b"", None, "file is empty"),
+        (b"  \n\t\n", None, "only whitespace"),
+        (b"ok line\nfine\nbad \x00 here\n", 3, "binary file"),
+        (b"ok line\ncaf\xe9 latin-1\n", 2, "not valid UTF-8 (byte 0xE9"),
+    ],
+)
+def test_bad_files_are_reported_at_construction(
+    tmp_path: Path, content: bytes, line: int | None, message: str
+) -> None:
+    path = tmp_path / "c.txt"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        Corpus(path)
+    assert info.value.line == line
+    assert message in str(info.value)
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file"):
+        Corpus(tmp_path / "nope.txt")
+    with pytest.raises(DataError, match="directory"):
+        Corpus(tmp_path)
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_bad_byte_late_in_a_stream_names_its_line(tmp_path: Path) -> None:
+    """Streaming: sentences before the bad line arrive, then the error names line 40."""
+    path = tmp_path / "c.txt"
+    good = "".join(f"line {i} café\n" for i in range(1, 40))
+    path.write_bytes(good.encode("utf-8") + b"bad \xff byte\nmore\n")
+    corpus = Corpus(path)  # the first block is fine
+    seen = []
+    with pytest.raises(DataError) as info:
+        for sentence in corpus:
+            seen.append(sentence)
+    assert info.value.line == 40
+    assert len(seen) >= 30  # the file was streamed, not read whole first
+
+
+def test_count_words_and_build_vocab_basics() -> None:
+    sentences = [["b", "a", "b", "c"], ["a", "b", "d", "d", "e"]]
+    assert count_words(Corpus(sentences)) == Counter(w for s in sentences for w in s)
+    words, counts = build_vocab(sentences, min_count=2)
+    assert words == ["b", "d", "a"]  # count desc; a and d tie: d appeared later, comes first
+    assert counts.dtype == np.int64 and counts.tolist() == [3, 2, 2]
+    assert build_vocab(sentences, min_count=1, max_vocab_size=2)[0] == ["b", "d"]
+    with pytest.raises(ValueError, match="min_count=4"):
+        build_vocab(sentences, min_count=4)
+
+
+@pytest.mark.parametrize("min_count", [1, 2, 5])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_build_vocab_equals_gensim_word2vec(min_count: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    vocab = [f"t{i}" for i in range(60)] + ["café", "東京"]
+    # few distinct counts, so many ties
+    sentences = [rng.choice(vocab, int(rng.integers(1, 12))).tolist() for _ in range(80)]
+    model = word2vec.Word2Vec(min_count=min_count, vector_size=8, workers=1)
+    model.build_vocab(sentences)
+    words, counts = build_vocab(Corpus(sentences), min_count=min_count)
+    assert words == model.wv.index_to_key
+    assert counts.tolist() == [int(model.wv.get_vecattr(w, "count")) for w in words]
+
+
+def test_encode_gives_int32_ids_without_oov() -> None:
+    sentences = [["a", "x", "b"], ["x", "y"], ["b", "b", "a", "z"]]
+    table = {"a": 0, "b": 7}
+    encoded = list(Corpus(sentences).encode(table))
+    assert all(e.dtype == np.int32 for e in encoded)
+    assert [e.tolist() for e in encoded] == [[0, 7], [7, 7, 0]]  # the all-OOV sentence skipped

@@ -1,0 +1,149 @@
+"""2-D maps of word vectors: projections against NumPy, label placement, PNG files, errors."""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqlab.embeddings.keyed_vectors import KeyedVectors, OOVError
+from seqlab.viz.embeddings import _place_labels, plot_embeddings, project_2d
+
+
+def random_kv(
+    n: int = 30, dim: int = 16, seed: int = 0, extra: tuple[str, ...] = ()
+) -> KeyedVectors:
+    rng = np.random.default_rng(seed)
+    words = [f"word{i}" for i in range(n)] + list(extra)
+    return KeyedVectors(words, rng.normal(size=(len(words), dim)))
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])  # IHDR
+    return width, height
+
+
+def test_pca_projection_matches_numpy_svd_up_to_sign() -> None:
+    x = np.random.default_rng(1).normal(size=(25, 10))
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    centred = unit - unit.mean(axis=0)
+    vt = np.linalg.svd(centred)[2]
+    expected = centred @ vt[:2].T
+    got = project_2d(x, method="pca")
+    for k in range(2):
+        assert abs(float(got[:, k] @ expected[:, k])) == pytest.approx(
+            float(expected[:, k] @ expected[:, k]), rel=1e-9
+        )
+        np.testing.assert_allclose(np.abs(got[:, k]), np.abs(expected[:, k]), atol=1e-9)
+    # scale invariance: the map is of the unit vectors (cosine geometry)
+    np.testing.assert_allclose(project_2d(x * np.arange(1, 26)[:, None]), got, atol=1e-9)
+
+
+@pytest.mark.parametrize("n", [3, 30])
+def test_tsne_runs_below_the_perplexity_limit_and_is_seeded(n: int) -> None:
+    x = np.random.default_rng(2).normal(size=(n, 8))
+    a = project_2d(x, method="tsne", seed=3)
+    assert a.shape == (n, 2) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, project_2d(x, method="tsne", seed=3))
+
+
+def test_tsne_keeps_planted_clusters_apart() -> None:
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(2, 12)) * 3
+    x = np.concatenate([c + 0.3 * rng.normal(size=(15, 12)) for c in centres])  # (30, 12)
+    coords = project_2d(x, method="tsne", seed=0)
+    d = np.linalg.norm(coords[:, None] - coords[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    label = np.repeat([0, 1], 15)
+    assert (label[d.argmin(axis=1)] == label).all()  # every nearest neighbour in its cluster
+    within = d[label[:, None] == label[None]]
+    assert np.median(within[np.isfinite(within)]) < np.median(d[label[:, None] != label[None]])
+
+
+def test_tsne_without_scikit_learn_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn.manifold", None)  # import fails as if missing
+    with pytest.raises(ImportError, match=r"pip install 'seqlab\[viz\]'"):
+        project_2d(np.eye(5), method="tsne")
+
+
+def test_projection_rejects_too_few_words_and_unknown_method() -> None:
+    with pytest.raises(ValueError, match="at least 3"):
+        project_2d(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="unknown projection"):
+        project_2d(np.eye(4), method="umap")  # type: ignore[arg-type]
+
+
+def boxes_overlap(pos: np.ndarray, sizes: np.ndarray) -> int:
+    n, count = len(pos), 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            ox = min(pos[i, 0] + sizes[i, 0], pos[j, 0] + sizes[j, 0]) - max(pos[i, 0], pos[j, 0])
+            oy = min(pos[i, 1] + sizes[i, 1], pos[j, 1] + sizes[j, 1]) - max(pos[i, 1], pos[j, 1])
+            count += ox > 1e-6 and oy > 1e-6
+    return count
+
+
+def test_label_placement_removes_overlaps_of_a_crowded_cluster() -> None:
+    rng = np.random.default_rng(4)
+    anchors = 400 + rng.normal(scale=15, size=(40, 2))  # 40 labels crowded in a 60-px blob
+    sizes = np.column_stack([rng.uniform(20, 60, 40), np.full(40, 10.0)])
+    start = anchors + np.array([3.0, 2.0])
+    assert boxes_overlap(start, sizes) > 20  # the naive placement is a mess
+    pos = _place_labels(anchors, sizes, (0.0, 0.0, 800.0, 800.0))
+    assert boxes_overlap(pos, sizes) == 0
+    assert (pos >= 0).all() and (pos + sizes <= 800).all()
+    # labels stay near their points (a repulsion, not a scatter)
+    assert float(np.linalg.norm(pos - start, axis=1).max()) < 200
+
+
+@pytest.mark.parametrize("method", ["tsne", "pca"])
+def test_png_written_with_the_requested_size(tmp_path: Path, method: str) -> None:
+    kv = random_kv(extra=("man", "woman", "king", "queen"))
+    words = [f"word{i}" for i in range(30)]
+    out = plot_embeddings(
+        kv, words, method=method, out=tmp_path / "map.png", figsize=(8.0, 6.0), dpi=50
+    )  # type: ignore[arg-type]
+    assert out == tmp_path / "map.png"
+    assert png_size(out) == (400, 300)
+    assert [p.name for p in tmp_path.iterdir()] == ["map.png"]  # no temporary file left
+
+
+def test_top_and_default_size(tmp_path: Path) -> None:
+    out = plot_embeddings(random_kv(), top=12, method="pca", out=tmp_path / "top.png")
+    assert png_size(out) == (1210, 935)  # 11 x 8.5 inches at 110 dpi
+
+
+def test_default_arrows_are_skipped_when_their_words_are_unknown(tmp_path: Path) -> None:
+    kv = random_kv()  # no man/woman/king/queen: the default arrows are simply not drawn
+    plot_embeddings(kv, top=10, method="pca", out=tmp_path / "a.png")
+    assert (tmp_path / "a.png").is_file()
+
+
+def test_explicit_arrows_with_missing_words_name_them(tmp_path: Path) -> None:
+    kv = random_kv(extra=("man", "woman"))
+    with pytest.raises(OOVError) as info:
+        plot_embeddings(
+            kv,
+            top=10,
+            method="pca",
+            arrows=[("man", "woman"), ("king", "queen")],
+            out=tmp_path / "x.png",
+        )
+    assert info.value.words == ["king", "queen"]
+    assert "king" in str(info.value) and "queen" in str(info.value)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_unknown_plotted_word_and_bad_arguments(tmp_path: Path) -> None:
+    kv = random_kv()
+    with pytest.raises(OOVError, match="nope"):
+        plot_embeddings(kv, ["word1", "word2", "nope"], method="pca", out=tmp_path / "x.png")
+    with pytest.raises(ValueError, match="not both"):
+        plot_embeddings(kv, ["word1"], top=5, method="pca", out=tmp_path / "x.png")
+    with pytest.raises(ValueError, match="at least 3"):
+        plot_embeddings(kv, ["word1", "word2"], method="pca", out=tmp_path / "x.png")
