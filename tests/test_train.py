@@ -152,7 +152,8 @@ Trainer(SumTask(sleep=0.05), config(max_steps=40, checkpoint_every_steps=1), sys
 """
 
 DDP_SCRIPT = """
-import os, sys
+import faulthandler, os, sys
+faulthandler.dump_traceback_later(100, exit=True)  # a hung rank shows where it waits
 sys.path.insert(0, sys.argv[1])
 import torch
 from safetensors.torch import save_file
@@ -233,10 +234,17 @@ def leftovers(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if ".seqlab-" in p.name]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports (all held open together, so the OS cannot repeat one:
+    two process groups on the same port could let a rank join the other group's store)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
@@ -693,10 +701,10 @@ def test_ddp_on_two_processes_matches_one_process(
 ) -> None:
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     out, results = tmp_path / "ddp", tmp_path / "results"
     results.mkdir()
-    procs = []
+    procs, logs = [], []
     for rank in range(2):
         env = subprocess_env(
             WORLD_SIZE="2",
@@ -704,15 +712,21 @@ def test_ddp_on_two_processes_matches_one_process(
             LOCAL_RANK=str(rank),
             MASTER_ADDR="127.0.0.1",
             MASTER_PORT=str(ports[0]),
+            GLOO_SOCKET_IFNAME="lo",  # loopback: no host-name lookup on an offline machine
         )
         args = [sys.executable, str(script), str(task_dir), str(out), str(results), str(ports[1])]
-        procs.append(subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True))
-    for proc in procs:
-        try:
-            _, err = proc.communicate(timeout=120)
-        finally:
+        # stderr into files, not pipes: a rank blocked on a full pipe would stall both ranks
+        logs.append(tmp_path / f"rank{rank}.err")
+        with open(logs[-1], "w") as err:
+            procs.append(subprocess.Popen(args, env=env, stderr=err))
+    try:
+        for proc in procs:
+            proc.wait(timeout=150)
+    finally:
+        for proc in procs:
             proc.kill()
-        assert proc.returncode == 0, err
+    for proc, log in zip(procs, logs, strict=True):
+        assert proc.returncode == 0, log.read_text()
 
     # the same global batches in one process: one step, then resumed to four
     ddp = dict(schedule="constant", warmup_steps=0, log_every=1, eval_every=2)

@@ -444,6 +444,7 @@ class _Processes:
 
     def close(self) -> None:
         if self.owns_group and dist.is_initialized():
+            dist.barrier()  # leave together: no rank tears down while another still talks
             dist.destroy_process_group()
 
 
