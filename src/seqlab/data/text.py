@@ -14,6 +14,8 @@ pieces back together.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -72,10 +74,12 @@ def _line_of(data: bytes, offset: int) -> tuple[int, int]:
     return line, offset - start
 
 
-def _read_bytes(file: Path) -> bytes:
-    """The file's bytes, or a :class:`DataError` for a missing file, a folder, no permission."""
+@contextmanager
+def os_errors(file: Path) -> Iterator[None]:
+    """Turn the OS's errors on ``file`` (missing, a folder, no permission) into
+    :class:`DataError`s that name it and say what to do."""
     try:
-        return file.read_bytes()
+        yield
     except FileNotFoundError:
         raise DataError(file, "no such file", hint="check the path") from None
     except IsADirectoryError:
@@ -88,6 +92,12 @@ def _read_bytes(file: Path) -> bytes:
         ) from None
     except OSError as err:
         raise DataError(file, f"cannot read it ({err.strerror})", hint="check the path") from None
+
+
+def _read_bytes(file: Path) -> bytes:
+    """The file's bytes, or a :class:`DataError` for a missing file, a folder, no permission."""
+    with os_errors(file):
+        return file.read_bytes()
 
 
 def _decode(file: Path, data: bytes) -> str:

@@ -25,7 +25,7 @@ from typing import IO
 import numpy as np
 
 from seqlab._io import DataError, PathLike
-from seqlab.data.text import _UTF8_HINT, _line_of
+from seqlab.data.text import _UTF8_HINT, _line_of, os_errors
 
 __all__ = ["Corpus", "build_vocab", "count_words"]
 
@@ -43,22 +43,10 @@ def _cut(data: bytes) -> int:
 
 def _open_checked(file: Path) -> IO[bytes]:
     """A binary handle on ``file`` (gunzipping it when it is gzip) or a :class:`DataError`."""
-    try:
+    with os_errors(file):
         with open(file, "rb") as probe:
             magic = probe.read(2)
         return gzip.open(file, "rb") if magic == _GZIP_MAGIC else open(file, "rb")
-    except FileNotFoundError:
-        raise DataError(file, "no such file", hint="check the path") from None
-    except IsADirectoryError:
-        raise DataError(
-            file, "is a directory, not a text file", hint="give the path of a file inside it"
-        ) from None
-    except PermissionError:
-        raise DataError(
-            file, "permission denied", hint="check the file's permissions (ls -l)"
-        ) from None
-    except OSError as err:
-        raise DataError(file, f"cannot read it ({err.strerror})", hint="check the path") from None
 
 
 class Corpus:
