@@ -274,6 +274,30 @@ def test_train_human_output_and_bad_method(capsys, corpus: Path, tmp_path: Path)
     assert_one_line_error(code, err, "none.txt")
 
 
+def test_train_passes_the_trainer_options(capsys, corpus: Path, tmp_path: Path) -> None:
+    common = ["--corpus", corpus, "--dim", "4", "--epochs", "1", "--min-count", "1"]
+    common += ["--workers", "1", "--no-progress", "--json"]
+    code, stdout, err = run(
+        capsys, "train", *common, "--out", tmp_path / "w.txt", "--max-vocab", "10",
+        "--ns-exponent", "0", "--sample", "0", "--alpha", "0.05",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(stdout)["vocab_size"] == 10
+    code, stdout, err = run(
+        capsys, "train", *common, "--out", tmp_path / "g.txt", "--method", "glove",
+        "--combine", "average", "--x-max", "10", "--max-vocab", "12",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(stdout)["vocab_size"] == 12
+    code, _, err = run(capsys, "train", *common, "--out", tmp_path / "x.txt", "--sample", "-1")
+    assert_one_line_error(code, err, "sample")
+    code, _, err = run(
+        capsys, "train", *common, "--out", tmp_path / "x.txt", "--method", "glove",
+        "--combine", "max",
+    )  # fmt: skip
+    assert_one_line_error(code, err, "combine")
+
+
 # ---------------------------------------------------------------------------- subprocess
 
 

@@ -20,7 +20,7 @@ from seqlab.cli import main
 from seqlab.data import dates
 from seqlab.decoding import beam_search, greedy_search
 from seqlab.metrics.bleu import corpus_bleu
-from seqlab.models.seq2seq import Seq2SeqConfig
+from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from seqlab.tasks.translator import (
     ParallelCorpus,
     Translator,
@@ -232,6 +232,26 @@ def test_default_configs_and_bad_values() -> None:
         default_configs("dates", hiden=3)
     with pytest.raises(ValueError, match="level"):
         TranslatorConfig(level="byte", model=TINY)  # type: ignore[arg-type]
+
+
+def test_teacher_forcing_ratio_reaches_the_loss(tmp_path: Path, monkeypatch) -> None:
+    seen: list[float] = []
+    original = Seq2Seq.loss
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("teacher_forcing", 1.0))  # validation: teacher-forced
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Seq2Seq, "loss", spy)
+    args = ["translate", "train", "--dataset", "dates", "--out", str(tmp_path / "m")]
+    args += ["--train-size", "100", "--steps", "3", "--hidden", "8", "--embedding", "8"]
+    args += ["--attention-dim", "8", "--batch-size", "8", "--no-progress"]
+    assert main([*args, "--teacher-forcing", "0.25"]) == 0
+    assert seen.count(0.25) == 3  # every training step
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["teacher_forcing"] == 0.25
+    with pytest.raises(ValueError, match="teacher_forcing"):
+        TranslatorConfig(model=TINY, teacher_forcing=1.5)
 
 
 def test_training_refuses_to_overwrite_a_model(dates_model) -> None:

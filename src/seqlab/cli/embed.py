@@ -115,6 +115,12 @@ def train(
         None, help="Context words on each side (NNLM: context size); default: the method's."
     ),
     negative: int = typer.Option(5, help="Negative samples per positive (word2vec)."),
+    ns_exponent: float = typer.Option(0.75, help="Noise distribution ∝ count^this (word2vec)."),
+    sample: float = typer.Option(1e-3, help="Subsampling threshold t (word2vec)."),
+    alpha: float | None = typer.Option(None, help="Initial learning rate (word2vec/GloVe)."),
+    x_max: float = typer.Option(100.0, help="GloVe weighting f(x) = min(1, (x/x_max)^0.75)."),
+    combine: str = typer.Option("sum", help="GloVe output: sum (W + W~), average or word (W)."),
+    max_vocab: int | None = typer.Option(None, help="Keep only the most frequent words."),
     min_count: int = typer.Option(5, help="Rarer words are left out."),
     epochs: int | None = typer.Option(None, help="Passes over the corpus; default: the method's."),
     workers: int = typer.Option(2, help="Worker threads."),
@@ -131,6 +137,7 @@ def train(
 
     sentences = Corpus(corpus, lowercase=lowercase)
     common = {"vector_size": dim, "min_count": min_count, "epochs": epochs, "seed": seed}
+    common |= {"max_vocab_size": max_vocab}
     common |= {"device": device, "workers": workers}
     if method in ("skipgram", "cbow"):
         from seqlab.embeddings.word2vec import Word2VecConfig, train_word2vec
@@ -138,13 +145,15 @@ def train(
         if objective not in ("negative", "hierarchical", "softmax"):
             raise fail(f"--objective must be negative, hierarchical or softmax, got {objective!r}")
         values = {"method": method, "objective": objective, "window": window, "negative": negative}
+        values |= {"ns_exponent": ns_exponent, "sample": sample, "alpha": alpha}
         result = train_word2vec(
             sentences, _config(Word2VecConfig, common | values), progress=progress
         )
     elif method == "glove":
         from seqlab.embeddings.glove import GloVeConfig, train_glove
 
-        config = _config(GloVeConfig, common | {"window": window})
+        values = {"window": window, "x_max": x_max, "combine": combine, "learning_rate": alpha}
+        config = _config(GloVeConfig, common | values)
         result = train_glove(sentences, config, progress=progress)
     elif method == "nnlm":
         from seqlab.embeddings.nnlm import NNLMConfig, train_nnlm

@@ -49,6 +49,9 @@ def train(
     max_vocab: int | None = typer.Option(None, help="Keep the most frequent tokens per side."),
     max_length: int | None = typer.Option(None, help="Drop longer training pairs (tokens)."),
     label_smoothing: float | None = typer.Option(None, help="Label smoothing [text: 0.1]."),
+    teacher_forcing: float = typer.Option(
+        1.0, help="P(feed the reference token); else the model's own argmax."
+    ),
     train_size: int | None = typer.Option(None, help="dates: generated training pairs."),
     steps: int | None = typer.Option(None, help="Training steps [dates 3000, text 20000]."),
     lr: float | None = typer.Option(None, help="Peak learning rate."),
@@ -92,6 +95,7 @@ def train(
         "min_count": min_count,
         "max_length": max_length,
         "label_smoothing": label_smoothing,
+        "teacher_forcing": teacher_forcing,
         "dropout": dropout,
         "lr": lr,
         "steps": steps,

@@ -184,6 +184,7 @@ class TranslatorConfig:
     max_length: int = 100  # training pairs with a side longer than this (tokens) are dropped
     max_output_length: int | None = None  # decoding cap (tokens); None: set from training data
     label_smoothing: float = 0.0  # ε of the training loss's label smoothing
+    teacher_forcing: float = 1.0  # P(feed the reference y<t-1>); else the model's own argmax
     dataset: str = ""  # where the training data came from ("dates" or the files)
 
     def __post_init__(self) -> None:
@@ -195,6 +196,8 @@ class TranslatorConfig:
             raise ValueError(f"max_output_length must be >= 1, got {self.max_output_length}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -260,7 +263,7 @@ def default_configs(
     o = {**PRESETS[kind], **overrides}
     unknown = set(o) - set(PRESETS[kind]) - {
         "cell", "attention", "bidirectional", "reset_after", "seed", "device", "progress",
-        "max_vocab", "lowercase", "encoder_layers", "decoder_layers",
+        "max_vocab", "lowercase", "encoder_layers", "decoder_layers", "teacher_forcing",
     }  # fmt: skip
     if unknown:
         raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
@@ -287,6 +290,7 @@ def default_configs(
         max_vocab=o.get("max_vocab"),
         max_length=o["max_length"],
         label_smoothing=o["label_smoothing"],
+        teacher_forcing=o.get("teacher_forcing", 1.0),
         dataset="dates" if kind == "dates" else "",
     )
     budget = o["time_budget"]
@@ -395,7 +399,12 @@ class _TrainingData:
     def training_loss(self, batch: Batch) -> tuple[Tensor, int]:
         src, lengths, tgt_in, tgt_out = batch
         loss = self.model.loss(
-            src, lengths, tgt_in, tgt_out, label_smoothing=self.config.label_smoothing
+            src,
+            lengths,
+            tgt_in,
+            tgt_out,
+            label_smoothing=self.config.label_smoothing,
+            teacher_forcing=self.config.teacher_forcing,
         )
         return loss, int((tgt_out != self.config.model.tgt_pad_id).sum())
 
