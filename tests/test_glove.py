@@ -381,13 +381,17 @@ def test_two_workers_learn_too() -> None:
     assert kv.similarity(topics[0][0], topics[0][1]) > kv.similarity(topics[0][0], topics[1][0])
 
 
-def test_train_glove_reads_a_gzip_file_and_reports(tmp_path: Path) -> None:
+def test_train_glove_reads_a_gzip_file_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, sentences = planted_corpus(4)
     path = tmp_path / "corpus.txt.gz"
     with gzip.open(path, "wt", encoding="utf-8") as f:
         f.writelines(" ".join(s) + "\n" for s in sentences)
     config = GloVeConfig(vector_size=4, window=2, epochs=2, min_count=1, max_vocab_size=10)
-    result = train_glove(path, config, progress=True)  # the bar goes to stderr
+    result = train_glove(path, config, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "2/2" in captured.err and "J/nnz" in captured.err
     assert len(result.vectors) == 10 and result.vectors.vector_size == 4
     assert result.vectors.counts is not None and list(result.vectors.counts) == sorted(
         result.vectors.counts, reverse=True

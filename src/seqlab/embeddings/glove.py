@@ -52,6 +52,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from seqlab._progress import ProgressBar
 from seqlab.embeddings import _glove_kernels as K
 from seqlab.embeddings.corpus import Corpus, build_vocab
 from seqlab.embeddings.keyed_vectors import KeyedVectors
@@ -423,7 +424,7 @@ def _train_matrix(
     log_x = np.log(values64).astype(np.float32)  # (nnz,)
     weight = glove_weight(values64, config.x_max, config.alpha).astype(np.float32)  # (nnz,)
     losses: list[float] = []
-    bar = _Bar(progress, config.epochs)
+    bar = ProgressBar("glove", config.epochs, enabled=progress)
     try:
         if config.resolved_engine == "numba":
             # shuffle the entries once (the kernel then reads them sequentially), and visit
@@ -438,7 +439,7 @@ def _train_matrix(
                     blocks = rng.permutation(n_blocks)  # (n_blocks,) this epoch's order
                     cost = _numba_epoch(p, entries, blocks, config.learning_rate, pool, workers)
                     losses.append(cost / nnz)
-                    bar.update(losses[-1])
+                    bar.update(len(losses), f"J/nnz {losses[-1]:.4g}")
         else:
             device = torch.device(config.device)
             t = {k: torch.from_numpy(v).to(device) for k, v in vars(p).items()}
@@ -452,49 +453,11 @@ def _train_matrix(
                     t, tr, tc, tl, tw, order, config.learning_rate, config.batch_size
                 )
                 losses.append(cost / nnz)
-                bar.update(losses[-1])
+                bar.update(len(losses), f"J/nnz {losses[-1]:.4g}")
             p = _Params(**{k: v.cpu().numpy() for k, v in t.items()})
     finally:
         bar.close()
     return p, losses
-
-
-class _Bar:
-    """A rich progress bar over epochs on stderr, or nothing."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self._progress = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]glove"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=Console(stderr=True),
-        )
-        self._task = self._progress.add_task("glove", total=total, info="")
-        self._progress.start()
-
-    def update(self, loss: float) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, info=f"J/nnz {loss:.4g}")
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 def combine_vectors(w: np.ndarray, w_ctx: np.ndarray, combine: Combine) -> np.ndarray:

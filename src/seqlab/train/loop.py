@@ -61,6 +61,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from seqlab._progress import ProgressBar
 from seqlab.train.checkpoint import (
     atomic_write_text,
     checkpoint_exists,
@@ -569,45 +570,6 @@ class _RunState:
         return cls(**{k: v for k, v in saved.items() if k in names})
 
 
-class _ProgressBar:
-    """A rich progress bar on stderr (loss, tokens/s, lr), or nothing when disabled."""
-
-    def __init__(self, enabled: bool, total: int, completed: int) -> None:
-        self._progress = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=Console(stderr=True),
-        )
-        self._task = self._progress.add_task("train", total=total, completed=completed, info="")
-        self._progress.start()
-
-    def update(self, step: int, info: str | None = None) -> None:
-        if self._progress is not None:
-            fields = {} if info is None else {"info": info}
-            self._progress.update(self._task, completed=step, **fields)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-
 # -- the trainer -------------------------------------------------------------------------
 
 
@@ -757,8 +719,11 @@ class _Run:
 
     def train(self) -> TrainResult:
         """Run the loop to its end; returns the result (on every rank)."""
-        bar = _ProgressBar(
-            self.config.progress and self.procs.is_main, self.config.max_steps, self.state.step
+        bar = ProgressBar(
+            "train",
+            self.config.max_steps,
+            completed=self.state.step,
+            enabled=self.config.progress and self.procs.is_main,
         )
         self.model.train()
         try:
@@ -789,7 +754,7 @@ class _Run:
             return "max_steps"
         return None
 
-    def _one_step(self, bar: _ProgressBar) -> StopReason | None:
+    def _one_step(self, bar: ProgressBar) -> StopReason | None:
         """Train on one batch, then log / validate / checkpoint as due; the stop reason."""
         over_budget, save_due = self._train_step(self._next_batch())
         st, cfg = self.state, self.config
