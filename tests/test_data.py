@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 import os
@@ -343,6 +344,20 @@ def test_read_text_normalises_line_ends_and_bom(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbfone\r\ntwo\rthree\r\n")
     assert read_text(path) == "one\ntwo\nthree\n"
     assert read_lines(path) == ["one", "two", "three"]
+
+
+def test_read_text_gzip_and_allow_empty(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.txt.gz"
+    path.write_bytes(gzip.compress("caf\u00e9\r\nnoir\n".encode()))
+    assert read_text(path) == "caf\u00e9\nnoir\n"
+    broken = tmp_path / "broken.txt.gz"
+    broken.write_bytes(b"plain text, not gzip")
+    with pytest.raises(DataError, match="not a valid gzip file") as info:
+        read_text(broken)
+    assert_data_error(info.value, broken, None)
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert read_text(empty, allow_empty=True) == ""
 
 
 def test_read_lines_strips_and_skips_blank(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ pieces back together.
 
 from __future__ import annotations
 
+import gzip
 import re
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,9 +97,18 @@ def os_errors(file: Path) -> Iterator[None]:
 
 
 def _read_bytes(file: Path) -> bytes:
-    """The file's bytes, or a :class:`DataError` for a missing file, a folder, no permission."""
+    """The file's bytes (decompressed when its name ends in ``.gz``), or a :class:`DataError`
+    for a missing file, a folder, no permission or a broken gzip file."""
     with os_errors(file):
-        return file.read_bytes()
+        data = file.read_bytes()
+    if file.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(
+                file, f"not a valid gzip file ({exc})", hint="give a .gz file or rename it"
+            ) from None
+    return data
 
 
 def _decode(file: Path, data: bytes) -> str:
@@ -126,17 +137,19 @@ def _decode(file: Path, data: bytes) -> str:
         ) from None
 
 
-def read_text(path: PathLike) -> str:
+def read_text(path: PathLike, *, allow_empty: bool = False) -> str:
     """The UTF-8 text of ``path`` with ``\\r\\n`` (and a lone ``\\r``) turned into ``\\n``.
 
-    A leading UTF-8 byte-order mark is dropped. Raises :class:`~seqlab.data.DataError` (one line,
-    file and line named, with what to do) for a missing file, a directory, an unreadable file,
-    an empty or whitespace-only file, a binary file (a NUL byte) or bytes that are not UTF-8.
+    A name ending in ``.gz`` is read through gzip. A leading UTF-8 byte-order mark is dropped.
+    Raises :class:`~seqlab.data.DataError` (one line, file and line named, with what to do) for
+    a missing file, a directory, an unreadable file, a broken gzip file, an empty or
+    whitespace-only file (unless ``allow_empty``), a binary file (a NUL byte) or bytes that
+    are not UTF-8.
     """
     file = Path(path)
     data = _read_bytes(file)
     text = _decode(file, data)
-    if not text.strip():
+    if not allow_empty and not text.strip():
         problem = "file is empty" if not text else "file holds only whitespace"
         raise DataError(file, problem, hint="give a file with some text in it")
     return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -22,10 +22,8 @@ A trained model is a directory: ``config.json``, ``model.safetensors``, ``src_vo
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +34,7 @@ from torch import Tensor
 
 from seqlab._io import DataError, PathLike, atomic_write_json
 from seqlab.data import dates as dates_data
-from seqlab.data.text import _decode, _read_bytes, tokenize
+from seqlab.data.text import read_text, tokenize
 from seqlab.data.vocab import EOS, PAD, SOS, UNK, Vocab
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from seqlab.train import TrainConfig, Trainer, TrainResult
@@ -66,16 +64,7 @@ _DECODE_BATCH = 128  # sentences per decoding batch
 
 def _read_lines(path: Path) -> list[str]:
     """Lines of a UTF-8 text file, gzip-compressed when its name ends in ``.gz``."""
-    data = _read_bytes(path)
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(
-                path, f"not a valid gzip file ({exc})", hint="give a .gz file or rename it"
-            ) from None
-    text = _decode(path, data).replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
+    lines = read_text(path, allow_empty=True).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return lines
