@@ -211,3 +211,31 @@ def test_subprocess_seqlab_lm_help() -> None:
     assert proc.returncode == 0, proc.stderr
     for verb in ("train", "sample", "score", "evaluate"):
         assert verb in proc.stdout
+
+
+def test_load_names_what_is_wrong_with_a_model_directory(dinos_model, tmp_path: Path) -> None:
+    root = dinos_model.save(tmp_path / "m")
+    cfg = root / "config.json"
+    raw = json.loads(cfg.read_text())
+
+    cfg.write_text(json.dumps(raw | {"task": "translator"}))
+    with pytest.raises(DataError, match="a 'translator' model, not a language model"):
+        LanguageModel.load(root)
+    cfg.write_text("{\n  oops")
+    with pytest.raises(DataError, match="invalid JSON") as info:
+        LanguageModel.load(root)
+    assert info.value.line == 2
+    cfg.write_text(json.dumps(raw | {"level": "byte"}))
+    with pytest.raises(DataError, match="not a language-model config"):
+        LanguageModel.load(root)
+
+    bigger = raw | {"model": raw["model"] | {"hidden_size": raw["model"]["hidden_size"] + 1}}
+    cfg.write_text(json.dumps(bigger))
+    with pytest.raises(DataError, match=r"weights do not match config\.json"):
+        LanguageModel.load(root)
+    (root / "model.safetensors").unlink()
+    with pytest.raises(DataError, match=r"no model\.safetensors") as info:
+        LanguageModel.load(root)
+    assert "seqlab lm train" in info.value.hint
+    with pytest.raises(DataError, match=r"no config\.json"):
+        LanguageModel.load(tmp_path)

@@ -418,3 +418,23 @@ def test_subprocess_decode(dates_model) -> None:
     proc = subprocess.run(cmd, input="3 May 1979\n", capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == dates_model.translate("3 May 1979", beam_size=2)[0].text
+
+
+def test_load_names_what_is_wrong_with_a_model_directory(dates_model, tmp_path: Path) -> None:
+    root = dates_model.save(tmp_path / "m")
+    cfg = root / "config.json"
+    raw = json.loads(cfg.read_text())
+    cfg.write_text(json.dumps(raw | {"task": "language_model"}))
+    with pytest.raises(DataError, match="a 'language_model' model, not a translator"):
+        Translator.load(root)
+    cfg.write_text(json.dumps(raw | {"teacher_forcing": 2.0}))
+    with pytest.raises(DataError, match="not a translator config"):
+        Translator.load(root)
+    bigger = raw | {"model": raw["model"] | {"hidden_size": raw["model"]["hidden_size"] + 1}}
+    cfg.write_text(json.dumps(bigger))
+    with pytest.raises(DataError, match=r"weights do not match config\.json"):
+        Translator.load(root)
+    (root / "model.safetensors").unlink()
+    with pytest.raises(DataError, match=r"no model\.safetensors") as info:
+        Translator.load(root)
+    assert "seqlab translate train" in info.value.hint

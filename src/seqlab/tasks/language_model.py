@@ -35,6 +35,7 @@ from seqlab.data.datasets import Corpus, load_dataset
 from seqlab.data.text import sequences, tokenize
 from seqlab.decoding import sample_next
 from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel
+from seqlab.tasks._model_dir import CONFIG_FILE, read_task_config, read_weights
 from seqlab.train import TrainConfig, Trainer, TrainResult
 from seqlab.train.checkpoint import load_weights, save_weights
 
@@ -272,41 +273,18 @@ class LanguageModel:
     def load(cls, path: str | Path, *, device: str = "cpu") -> LanguageModel:
         """Load a model directory written by :meth:`train` or :meth:`save`."""
         root = Path(path)
-        cfg_path = root / "config.json"
-        if not cfg_path.is_file():
-            raise DataError(
-                root, "not a seqlab model directory (no config.json)", hint="train one first"
-            )
+        raw = read_task_config(root, "language_model", "a language model")
         try:
-            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
             config = LMTaskConfig.from_dict(raw)
-        except (json.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
+        except (TypeError, KeyError, ValueError) as exc:
             raise DataError(
-                cfg_path, f"not a language-model config ({exc})", hint="retrain the model"
-            ) from exc
-        if raw.get("task") != "language_model":
-            raise DataError(
-                cfg_path,
-                f"a {raw.get('task')!r} model, not a language model",
-                hint="use the matching seqlab command",
-            )
+                root / CONFIG_FILE,
+                f"not a language-model config ({exc})",
+                hint="retrain the model",
+            ) from None
         vocab = Vocab.load(root / "vocab.json")
         model = RNNLanguageModel(config.model)
-        weights = root / "model.safetensors"
-        if not weights.is_file():
-            raise DataError(
-                root,
-                "no model.safetensors (training has not saved a model yet)",
-                hint="train with `seqlab lm train`, or --resume an interrupted run",
-            )
-        try:
-            load_weights(weights, model)
-        except RuntimeError as exc:
-            raise DataError(
-                weights,
-                "the weights do not match config.json",
-                hint="the directory was modified; retrain or restore it",
-            ) from exc
+        read_weights(root, model, "seqlab lm train")
         model.to(device).eval()
         return cls(model, vocab, config, root)
 

@@ -37,6 +37,7 @@ from seqlab.data import dates as dates_data
 from seqlab.data.text import read_text, tokenize
 from seqlab.data.vocab import EOS, PAD, SOS, UNK, Vocab
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqlab.tasks._model_dir import CONFIG_FILE, read_task_config, read_weights
 from seqlab.train import TrainConfig, Trainer, TrainResult
 from seqlab.train.checkpoint import load_weights, save_weights
 
@@ -575,48 +576,17 @@ class Translator:
     def load(cls, path: str | Path, *, device: str = "cpu") -> Translator:
         """Load a model directory written by :meth:`train` or :meth:`save`."""
         root = Path(path)
-        cfg_path = root / "config.json"
-        if not cfg_path.is_file():
-            raise DataError(
-                root, "not a seqlab model directory (no config.json)", hint="train one first"
-            )
-        try:
-            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                cfg_path, f"invalid JSON ({exc.msg})", hint="retrain the model", line=exc.lineno
-            ) from None
-        if not isinstance(raw, dict) or raw.get("task") != "translator":
-            task = raw.get("task") if isinstance(raw, dict) else None
-            raise DataError(
-                cfg_path,
-                f"a {task!r} model, not a translator",
-                hint="use the matching seqlab command",
-            )
+        raw = read_task_config(root, "translator", "a translator")
         try:
             config = TranslatorConfig.from_dict(raw)
         except (TypeError, KeyError, ValueError) as exc:
             raise DataError(
-                cfg_path, f"not a translator config ({exc})", hint="retrain the model"
+                root / CONFIG_FILE, f"not a translator config ({exc})", hint="retrain the model"
             ) from None
         src_vocab = Vocab.load(root / "src_vocab.json")
         tgt_vocab = Vocab.load(root / "vocab.json")
-        weights = root / "model.safetensors"
-        if not weights.is_file():
-            raise DataError(
-                root,
-                "no model.safetensors (training has not saved a model yet)",
-                hint="train with `seqlab translate train`, or --resume an interrupted run",
-            )
         model = Seq2Seq(config.model)
-        try:
-            load_weights(weights, model)
-        except RuntimeError:
-            raise DataError(
-                weights,
-                "the weights do not match config.json",
-                hint="the directory was modified; retrain or restore it",
-            ) from None
+        read_weights(root, model, "seqlab translate train")
         model.to(device).eval()
         return cls(model, src_vocab, tgt_vocab, config, root)
 
