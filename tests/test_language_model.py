@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -239,3 +242,45 @@ def test_load_names_what_is_wrong_with_a_model_directory(dinos_model, tmp_path: 
     assert "seqlab lm train" in info.value.hint
     with pytest.raises(DataError, match=r"no config\.json"):
         LanguageModel.load(tmp_path)
+
+
+def test_cli_ctrl_c_saves_and_resume_continues(tmp_path: Path) -> None:
+    """`seqlab lm train` interrupted by SIGINT: exit 130, a checkpoint, `--resume` goes on."""
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "seqlab", "lm", "train", "--dataset", "dinos", "--hidden", "32"]
+    args += ["--layers", "1", "--eval-every", "50", "--no-progress", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [*args, "--steps", "100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # Python's own SIGINT handler even if this test runs with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        metrics = out / "metrics.jsonl"
+        while not (metrics.is_file() and metrics.read_text().strip()):  # training has begun
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in err and "--resume" in err and "Traceback" not in err
+    step = torch.load(out / "checkpoint" / "trainer.pt", weights_only=True)["step"]
+    assert step >= 1
+    done = subprocess.run(
+        [*args, "--steps", str(step + 3), "--resume", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["steps"] == step + 3 and summary["stopped_because"] == "max_steps"

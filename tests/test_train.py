@@ -59,6 +59,8 @@ from seqlab.viz import plot_loss_curve
 TASK_SOURCE = '''
 """The training-loop tests' task: a tiny seqlab GRU regressor on random sequences."""
 
+import os
+import signal
 import time
 
 import torch
@@ -90,11 +92,12 @@ class SumTask:
     """Predict a fixed linear function of a whole random sequence (64 train, 64 valid).
 
     Fault injection: ``sleep`` seconds per step, a NaN loss at call ``nan_at``, a crash at
-    call ``crash_at``, a scaled loss (huge gradients), a validation loss that never improves.
+    call ``crash_at``, Ctrl-C (SIGINT to this process) at the calls in ``interrupt_at``,
+    a scaled loss (huge gradients), a validation loss that never improves.
     """
 
     def __init__(self, *, dropout=0.1, dtype=torch.float32, sleep=0.0, nan_at=None,
-                 crash_at=None, loss_scale=1.0, flat_valid=False):
+                 crash_at=None, interrupt_at=(), loss_scale=1.0, flat_valid=False):
         g = torch.Generator().manual_seed(1234)
         w = torch.randn(3, generator=g, dtype=dtype)
         x = torch.randn(128, 5, 3, generator=g, dtype=dtype)  # (N, T, E)
@@ -102,6 +105,7 @@ class SumTask:
         self.x, self.y, self.x_valid, self.y_valid = x[:64], y[:64], x[64:], y[64:]
         self.batch_size = 16
         self.sleep, self.nan_at, self.crash_at = sleep, nan_at, crash_at
+        self.interrupt_at = interrupt_at
         self.loss_scale, self.flat_valid = loss_scale, flat_valid
         self.calls = 0
         self.seen = []  # batch sizes the model was trained on
@@ -119,6 +123,8 @@ class SumTask:
         self.calls += 1
         if self.calls == self.crash_at:
             raise SimulatedCrash(f"crash at call {self.calls}")
+        for _ in range(list(self.interrupt_at).count(self.calls)):
+            os.kill(os.getpid(), signal.SIGINT)
         if self.sleep:
             time.sleep(self.sleep)
         x, y = batch
@@ -495,6 +501,45 @@ def test_resume_after_a_crash_is_bit_identical(tm: ModuleType, tmp_path: Path) -
         load_file(out / "model.safetensors"),
         load_file(tmp_path / "straight" / "model.safetensors"),
     )
+
+
+@pytest.fixture
+def python_sigint() -> Iterator[None]:
+    """Python's own SIGINT handler, even where the test runner was started with SIGINT
+    ignored (a background job of a non-interactive shell)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("python_sigint")
+def test_ctrl_c_saves_a_checkpoint_and_resume_is_bit_identical(
+    tm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    straight = tm.SumTask()
+    expected = Trainer(straight, tm.config(), tmp_path / "straight").fit()
+
+    out = tmp_path / "interrupted"
+    result = Trainer(tm.SumTask(interrupt_at=[17]), tm.config(), out).fit()
+    assert result.stopped_because == "interrupted" and result.steps == 17
+    assert saved_step(out) == 17  # the step in flight finished, then a checkpoint
+    assert "saving a checkpoint" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    resumed = tm.SumTask()
+    again = Trainer(resumed, tm.config(), out).fit(resume=True)
+    assert again == dataclasses.replace(expected, seconds=again.seconds)
+    assert_identical(weights(resumed.model), weights(straight.model))
+    assert deterministic_part(read_metrics(out)) == deterministic_part(
+        read_metrics(tmp_path / "straight")
+    )
+
+
+@pytest.mark.usefixtures("python_sigint")
+def test_a_second_ctrl_c_aborts_at_once(tm: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tm.SumTask(interrupt_at=[9, 9]), tm.config(), tmp_path).fit()
+    assert saved_step(tmp_path) == 7  # only the periodic checkpoint
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_resume_of_a_finished_run_takes_no_step(tm: ModuleType, tmp_path: Path) -> None:

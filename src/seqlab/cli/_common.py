@@ -49,3 +49,14 @@ def user_errors(fn: F) -> F:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
+
+
+def exit_if_interrupted(stopped_because: str, steps: int, out: object) -> None:
+    """After a Ctrl-C'd training run (saved, resumable): say how to continue, exit 130."""
+    if stopped_because == "interrupted":
+        typer.echo(
+            f"interrupted at step {steps}; the checkpoint in {out} is saved: run the same "
+            "command with --resume to continue",
+            err=True,
+        )
+        raise typer.Exit(130)

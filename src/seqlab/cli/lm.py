@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from seqlab.cli._common import fail, print_json, user_errors
+from seqlab.cli._common import exit_if_interrupted, fail, print_json, user_errors
 
 app = typer.Typer(
     help="Language models: train, sample novel sequences, score sentences, evaluate.",
@@ -117,6 +117,7 @@ def train(
     }
     if json_out:
         print_json(summary)
+        exit_if_interrupted(result.stopped_because, result.steps, out)
         return
     typer.echo(
         f"trained {result.steps} steps in {result.seconds:.0f} s ({result.stopped_because}); "
@@ -126,6 +127,7 @@ def train(
         bits = f", {result.best_valid / math.log(2):.3f} bits/char" if level == "char" else ""
         typer.echo(f"best validation loss {result.best_valid:.4f} nats/token{bits}")
     typer.echo(f"model directory: {out}  (loss curve: {out / 'loss_curve.png'})")
+    exit_if_interrupted(result.stopped_because, result.steps, out)
 
 
 @app.command()

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from seqlab.cli._common import fail, print_json, user_errors
+from seqlab.cli._common import exit_if_interrupted, fail, print_json, user_errors
 
 app = typer.Typer(
     help="Translation and date normalisation with an attentive encoder-decoder: train, "
@@ -145,6 +145,7 @@ def train(
     }
     if json_out:
         print_json(summary)
+        exit_if_interrupted(result.stopped_because, result.steps, out)
         return
     typer.echo(
         f"trained {result.steps} steps in {result.seconds:.0f} s ({result.stopped_because}); "
@@ -153,6 +154,7 @@ def train(
     if result.best_valid is not None:
         typer.echo(f"best validation loss {result.best_valid:.4f} nats/token")
     typer.echo(f"model directory: {out}  (loss curve: {out / 'loss_curve.png'})")
+    exit_if_interrupted(result.stopped_because, result.steps, out)
 
 
 def _inputs(texts: list[str] | None, input_file: Path | None) -> list[str]:

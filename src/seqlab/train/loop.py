@@ -13,6 +13,8 @@ computes a batch's mean loss, and validates. :class:`Trainer` drives it from a
   weights are touched, keeping the last good checkpoint;
 * a time budget, early stopping on the validation loss, and the best-validation weights in
   ``model.safetensors``;
+* Ctrl-C (SIGINT) finishes the current step, saves a checkpoint and returns with
+  ``stopped_because="interrupted"``; a second Ctrl-C aborts at once (KeyboardInterrupt);
 * checkpoints every N steps or M seconds, swapped in atomically, and ``fit(resume=True)``
   that continues mid-epoch and ends bit-identical (on CPU) to a run never interrupted;
 * data-parallel training when launched by ``torchrun`` (``WORLD_SIZE`` > 1): every rank
@@ -33,23 +35,28 @@ Files in ``out_dir``::
 In a train line, ``train_loss`` is the mean step loss since the previous line, ``lr`` the
 rate of the last step, ``epoch`` the index given to ``train_batches`` and ``elapsed`` the
 training seconds of the whole run. ``time_budget`` bounds one ``fit()`` call: a resumed run
-gets the budget afresh. A run that diverges, is killed or runs out of time is continued
+gets the budget afresh. A run that diverges, is killed, interrupted or runs out of time is
+continued
 with ``fit(resume=True)``; the config may change on resume (a lower ``lr`` after a
 divergence, a larger ``max_steps``) except for the optimizer kind.
 
 Tested in ``tests/test_train.py`` (learning, clipping, divergence, time budget, early
-stopping, resume after an in-process crash and after SIGKILL, determinism, DDP vs one
+stopping, resume after an in-process crash, after Ctrl-C and after SIGKILL, determinism, DDP vs one
 process).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
 import os
 import re
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -88,7 +95,7 @@ _log = logging.getLogger(__name__)
 OptimizerKind = Literal["adamw", "sgd"]
 ClipMode = Literal["none", "norm", "value"]
 Schedule = Literal["constant", "cosine", "linear"]
-StopReason = Literal["max_steps", "time_budget", "early_stopping"]
+StopReason = Literal["max_steps", "time_budget", "early_stopping", "interrupted"]
 
 METRICS_FILE = "metrics.jsonl"
 CURVE_FILE = "loss_curve.png"
@@ -313,7 +320,7 @@ class TrainResult:
 
     steps: int  # optimizer steps of the whole run (resumed sessions included)
     epochs: int  # epochs begun: the epoch index of the last step + 1
-    stopped_because: StopReason  # "max_steps", "time_budget" or "early_stopping"
+    stopped_because: StopReason  # "max_steps", "time_budget", "early_stopping", "interrupted"
     best_valid: float | None  # lowest validation loss seen; None when never validated
     last_train_loss: float | None  # loss of the last step (global batch); None if no step
     seconds: float  # training wall time of the whole run (resumed sessions included)
@@ -627,6 +634,7 @@ class _Run:
         self.last_lr = self.config.lr  # learning rate of the last step
         self.last_record: dict[str, Any] = {}  # the last training line (for the progress bar)
         self.last_curve_time = self.session_start  # when loss_curve.png was last drawn
+        self.interrupted = False  # set by the first Ctrl-C (SIGINT) while training
         self._prepare_out_dir(resume)
         self.model = self.task.model.to(processes.device)
         self.optimizer = _make_optimizer(self.model, self.config)
@@ -727,9 +735,10 @@ class _Run:
         )
         self.model.train()
         try:
-            stop = self._stop_before_start()
-            while stop is None:
-                stop = self._one_step(bar)
+            with self._graceful_interrupt():
+                stop = self._stop_before_start()
+                while stop is None:
+                    stop = self._one_step(bar)
         except TrainingDiverged:
             self._write_curve()
             raise
@@ -745,6 +754,36 @@ class _Run:
             seconds=self._elapsed(),
         )
 
+    @contextlib.contextmanager
+    def _graceful_interrupt(self) -> Iterator[None]:
+        """While training, a first SIGINT only sets ``self.interrupted`` (the loop then saves a
+        checkpoint and stops after the step); the handler is then removed, so a second SIGINT
+        raises KeyboardInterrupt. Only where Python's default handler is installed, in the
+        main thread; elsewhere SIGINT keeps its usual effect."""
+        previous = signal.getsignal(signal.SIGINT)
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or previous is not signal.default_int_handler
+        ):
+            yield
+            return
+
+        def on_sigint(signum: int, frame: object) -> None:
+            self.interrupted = True
+            signal.signal(signal.SIGINT, previous)
+            print(
+                "\ninterrupted: finishing this step and saving a checkpoint "
+                "(Ctrl-C again to abort now)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def _stop_before_start(self) -> StopReason | None:
         """A resumed run may already be over: its steps done, or its patience spent."""
         patience = self.config.early_stopping_patience
@@ -756,7 +795,7 @@ class _Run:
 
     def _one_step(self, bar: ProgressBar) -> StopReason | None:
         """Train on one batch, then log / validate / checkpoint as due; the stop reason."""
-        over_budget, save_due = self._train_step(self._next_batch())
+        over_budget, save_due, interrupted = self._train_step(self._next_batch())
         st, cfg = self.state, self.config
         if st.step % cfg.log_every == 0:
             self._log_train()
@@ -772,6 +811,8 @@ class _Run:
             stop = "time_budget"
             if self.procs.is_main:
                 _log.info("time budget of %gs spent at step %d", cfg.time_budget, st.step)
+        if stop is None and interrupted:
+            stop = "interrupted"
         if stop is not None or save_due or st.step % cfg.checkpoint_every_steps == 0:
             self._save_checkpoint()
         return stop
@@ -806,11 +847,12 @@ class _Run:
                 raise ValueError(f"train_batches(epoch={self.state.epoch}) yielded no batches")
         return batch
 
-    def _train_step(self, batch: Any) -> tuple[bool, bool]:
-        """Forward, backward, clip, update; returns (time budget spent, checkpoint due).
+    def _train_step(self, batch: Any) -> tuple[bool, bool, bool]:
+        """Forward, backward, clip, update; returns (time budget spent, checkpoint due,
+        interrupted).
 
-        The loss, token count and time flags are summed over the ranks in one collective,
-        so every rank takes the same decisions.
+        The loss, token count, time and interrupt flags are summed over the ranks in one
+        collective, so every rank takes the same decisions.
         """
         started = time.perf_counter()
         procs, cfg, st = self.procs, self.config, self.state
@@ -824,8 +866,14 @@ class _Run:
         now = time.perf_counter()
         over_budget = cfg.time_budget is not None and now - self.session_start >= cfg.time_budget
         save_due = now - self.last_save_time >= cfg.checkpoint_every_seconds
-        loss_sum, tokens, budget_votes, save_votes = procs.sum(
-            [loss.item(), float(count), float(over_budget), float(save_due)]
+        loss_sum, tokens, budget_votes, save_votes, interrupt_votes = procs.sum(
+            [
+                loss.item(),
+                float(count),
+                float(over_budget),
+                float(save_due),
+                float(self.interrupted),
+            ]
         )
         mean_loss = loss_sum / procs.world_size
         if not math.isfinite(mean_loss):
@@ -842,7 +890,7 @@ class _Run:
         st.window_tokens += tokens
         st.window_seconds += time.perf_counter() - started
         self.last_lr = lr
-        return budget_votes > 0, save_votes > 0
+        return budget_votes > 0, save_votes > 0, interrupt_votes > 0
 
     def _clip(self) -> None:
         if self.config.clip == "value":
