@@ -292,6 +292,17 @@ def test_greedy_is_the_arg_max_at_every_step(seed: int) -> None:
         assert_same_hypotheses([hyp], [Hypothesis(tokens, lp, lp / hyp.length**0.7, finished)])
 
 
+def test_greedy_never_chooses_a_banned_token() -> None:
+    # token 3 is the most likely at every step; banned, the runner-up 4 wins, then <EOS>
+    table = hand_table(6, {(): {3: 0.5, 4: 0.3}, (4,): {3: 0.6, EOS: 0.3}}, {EOS: 0.9})
+    model = TableModel(6, table)
+    kw: dict[str, Any] = {"batch_size": 1, "bos_id": BOS, "eos_id": EOS, "max_length": 5}
+    assert greedy_search(model, model.init_state([0]), **kw)[0].tokens == [3]
+    got = greedy_search(model, model.init_state([0]), banned_ids=[3], **kw)[0]
+    assert got.tokens == [4] and got.finished
+    assert got.log_prob == pytest.approx(math.log(0.3) + math.log(0.3))
+
+
 @pytest.mark.parametrize(
     ("alpha", "early_stopping"), [(0.0, False), (0.0, True), (0.7, True), (1.0, True)]
 )

@@ -104,23 +104,31 @@ def greedy_search(
     eos_id: int,
     max_length: int,
     alpha: float = 0.7,
+    banned_ids: Sequence[int] = (),
     device: torch.device | str | None = None,
 ) -> list[Hypothesis]:
     """The arg-max token at every step, for each of ``batch_size`` rows of ``state``.
 
     A row stops at ``<EOS>`` (``finished=True``) or after ``max_length`` tokens
     (``finished=False``). ``alpha`` only sets each hypothesis' ``score`` (as in
-    :func:`seqlab.decoding.beam_search`); it does not change the tokens. ``device`` is where
-    the token tensors live (default: the state's, else the model's). The model's mode is left
-    as it is: call ``model.eval()`` first to decode without dropout.
+    :func:`seqlab.decoding.beam_search`); it does not change the tokens. ``banned_ids`` are
+    never chosen (e.g. ``<UNK>``). ``device`` is where the token tensors live (default: the
+    state's, else the model's). The model's mode is left as it is: call ``model.eval()``
+    first to decode without dropout.
 
     Shape:
         state with B rows -> B hypotheses
     """
+
+    def choose(log_probs: Tensor) -> Tensor:
+        if not banned_ids:
+            return log_probs.argmax(dim=1)  # (B,)
+        return sample_next(log_probs, banned=banned_ids, greedy=True)  # (B,)
+
     return _decode_one_by_one(
         model,
         state,
-        lambda log_probs: log_probs.argmax(dim=1),  # (B,)
+        choose,
         batch_size=batch_size,
         bos_id=bos_id,
         eos_id=eos_id,

@@ -33,7 +33,7 @@ from seqlab._io import DataError, atomic_write_json
 from seqlab.data import Vocab
 from seqlab.data.datasets import Corpus, load_dataset
 from seqlab.data.text import sequences, tokenize
-from seqlab.decoding import sample_next
+from seqlab.decoding import greedy_search, sample_search
 from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel
 from seqlab.tasks._model_dir import CONFIG_FILE, read_task_config, read_weights
 from seqlab.train import TrainConfig, Trainer, TrainResult
@@ -392,37 +392,35 @@ class LanguageModel:
         """``n`` novel sequences, drawn token by token until ``<EOS>`` or ``max_length``."""
         if n < 1 or max_length < 1:
             raise ValueError("n and max_length must be >= 1")
-        gen = torch.Generator(device="cpu")
+        gen = torch.Generator(device=self.device)
         gen.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
         self.model.eval()
         prefix_tokens = tokenize(prefix, self.config.level) if prefix else []
         context = self._start_ids() + self.vocab.encode(prefix_tokens)
-        x = torch.tensor([context] * n, device=self.device)  # (n, P)
-        logits, state = self.model(x)
-        last = logits[:, -1]  # (n, V)
+        # read all but the last context token; the search feeds that one as its first input
+        state = self.model.init_state(n)
+        if len(context) > 1:
+            with torch.no_grad():
+                x = torch.tensor([context[:-1]] * n, device=self.device)  # (n, P-1)
+                _, state = self.model(x)
         banned = [self.vocab.unk_id] if no_unk and self.vocab.unk_id is not None else []
-        out: list[list[int]] = [[] for _ in range(n)]
-        done = torch.zeros(n, dtype=torch.bool)
-        for _ in range(max_length):
-            nxt = sample_next(
-                last.cpu(),
+        search: dict[str, Any] = dict(
+            batch_size=n, bos_id=context[-1], eos_id=self.vocab.eos_id, banned_ids=banned
+        )
+        if greedy:
+            hyps = greedy_search(self.model, state, max_length=max_length, **search)
+        else:
+            hyps = sample_search(
+                self.model,
+                state,
+                max_length=max_length,
                 temperature=temperature,
                 top_k=top_k,
                 top_p=top_p,
-                banned=banned,
-                greedy=greedy,
                 generator=gen,
-            )  # (n,)
-            for row, tok in enumerate(nxt.tolist()):
-                if not done[row]:
-                    if tok == self.vocab.eos_id:
-                        done[row] = True
-                    else:
-                        out[row].append(tok)
-            if bool(done.all()):
-                break
-            logits, state = self.model(nxt[:, None].to(self.device), state)
-            last = logits[:, -1]
+                **search,
+            )
+        out = [h.tokens for h in hyps]
         return [
             self.vocab.join(prefix_tokens + self.vocab.decode(ids, skip_specials=True))
             for ids in out
