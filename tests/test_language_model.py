@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -127,6 +128,25 @@ def test_resume_continues_to_max_steps(tmp_path: Path) -> None:
     assert result.steps == 20
     for p, q in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_resume_may_change_the_kernel_only(tmp_path: Path) -> None:
+    """``impl`` picks how the recurrence runs, not what it computes: a run may resume on
+    another kernel, and the result stays close to the uninterrupted run's."""
+    straight, _ = train_dinos(tmp_path / "a", steps=20, checkpoint_every_steps=10)
+    train_dinos(tmp_path / "b", steps=10, checkpoint_every_steps=10)
+    bptt = dataclasses.replace(TINY, impl="bptt")
+    resumed, result = LanguageModel.train(
+        "dinos",
+        tmp_path / "b",
+        LMTaskConfig(level="char", unit="line", model=bptt, batch_size=32, corpus="dinos"),
+        TrainConfig(max_steps=20, eval_every=50, progress=False, seed=0, checkpoint_every_steps=10),
+        resume=True,
+    )
+    assert result.steps == 20 and resumed.model.rnn.resolved_impl() == "bptt"
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["model"]["impl"] == "bptt"
 
 
 def test_text_unit_word_level(tmp_path: Path) -> None:

@@ -69,3 +69,22 @@ def test_bad_input_names_the_shape() -> None:
         model(torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="vocab_size"):
         LMConfig(vocab_size=1)
+
+
+@pytest.mark.parametrize(
+    ("cell", "extra"), [("gru", {}), ("lstm", {}), ("gru", {"reset_after": False})]
+)
+def test_every_kernel_computes_the_same_model(cell: str, extra: dict) -> None:
+    base = LMConfig(vocab_size=11, cell=cell, embedding_dim=6, hidden_size=8, **extra)
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 11, (3, 7))  # (B, T)
+    ref = RNNLanguageModel(base)
+    want, _ = ref(tokens)  # (B, T, V)
+    impls = ["auto", "bptt", "loop"] + (["fused"] if extra == {} else [])
+    for impl in impls:
+        model = RNNLanguageModel(LMConfig(**{**base.to_dict(), "impl": impl}))
+        model.load_state_dict(ref.state_dict())
+        got, _ = model(tokens)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="impl must be one of"):
+        LMConfig(vocab_size=11, cell=cell, impl="fast")

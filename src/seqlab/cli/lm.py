@@ -33,6 +33,9 @@ def train(
         False, "--reset-before", help="GRU: the course's original GRU (reset before the product)."
     ),
     peephole: bool = typer.Option(False, help="LSTM: peephole connections."),
+    impl: str = typer.Option(
+        "auto", help="Recurrence kernel (same function): auto, fused (torch's), bptt, loop."
+    ),
     layers: int = typer.Option(2, help="Stacked recurrent layers."),
     hidden: int = typer.Option(256, help="Hidden size H."),
     embedding: int = typer.Option(64, help="Embedding size E."),
@@ -82,6 +85,7 @@ def train(
             dropout=dropout,
             reset_after=not reset_before,
             peephole=peephole,
+            impl=impl,
         ),
         bptt=bptt,
         batch_size=batch_size,

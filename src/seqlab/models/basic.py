@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from seqlab.nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from seqlab.nn.recurrent import Impl
 from seqlab.shapes import check_shape, format_shape
 
 __all__ = ["ManyToMany", "ManyToOne", "OneToMany", "RNNConfig", "make_rnn"]
@@ -52,10 +53,13 @@ class RNNConfig:
     dropout: float = 0.0  # dropout between stacked layers while training (0 = none)
     reset_after: bool = True  # GRU only: False is the course's original GRU, True torch's
     peephole: bool = False  # LSTM only: add peephole connections from c to the gates
+    impl: Impl = "auto"  # how the recurrence runs (same function): auto, fused, bptt, loop
 
     def __post_init__(self) -> None:
         if self.cell not in ("rnn", "gru", "lstm"):
             raise ValueError(f"cell must be 'rnn', 'gru' or 'lstm', got {self.cell!r}")
+        if self.impl not in get_args(Impl):
+            raise ValueError(f"impl must be one of {get_args(Impl)}, got {self.impl!r}")
         if min(self.input_size, self.hidden_size, self.num_layers) <= 0:
             raise ValueError(
                 "input_size, hidden_size and num_layers must be positive, got "
@@ -81,6 +85,7 @@ def make_rnn(config: RNNConfig, batch_first: bool = True) -> RNNBase:
         "batch_first": batch_first,
         "dropout": config.dropout,
         "bidirectional": config.bidirectional,
+        "impl": config.impl,
     }
     if config.cell == "rnn":
         return RNN(*args, **kw)

@@ -42,6 +42,7 @@ class LMConfig:
     dropout: float = 0.0  # dropout on embeddings, between layers and before the softmax
     reset_after: bool = True  # GRU only: False is the course's original GRU
     peephole: bool = False  # LSTM only: peephole connections
+    impl: str = "auto"  # how the recurrence runs (same function): auto, fused, bptt, loop
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -57,6 +58,7 @@ class LMConfig:
             dropout=self.dropout,
             reset_after=self.reset_after,
             peephole=self.peephole,
+            impl=self.impl,  # type: ignore[arg-type]
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -160,6 +160,12 @@ class _TrainingData:
         return self.lm._evaluate_ids(self.valid_seqs, max_tokens=200_000)
 
 
+def _without_impl(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A config without ``model.impl``, which may change on resume (same function)."""
+    model = {k: v for k, v in cfg.get("model", {}).items() if k != "impl"}
+    return cfg | {"model": model}
+
+
 def _check_out_dir(out: Path, lm: LanguageModel, resume: bool) -> None:
     """Refuse to overwrite a model; on resume, refuse changed data or options."""
     cfg_path = out / "config.json"
@@ -175,7 +181,7 @@ def _check_out_dir(out: Path, lm: LanguageModel, resume: bool) -> None:
     saved_cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     saved_vocab = out / "vocab.json"
     same_vocab = saved_vocab.is_file() and Vocab.load(saved_vocab).to_dict() == lm.vocab.to_dict()
-    if saved_cfg != lm.config.to_dict() or not same_vocab:
+    if _without_impl(saved_cfg) != _without_impl(lm.config.to_dict()) or not same_vocab:
         raise DataError(
             cfg_path,
             "the corpus or model options differ from the run being resumed",
