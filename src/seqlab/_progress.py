@@ -26,10 +26,10 @@ class ProgressBar:
 
         self._progress = Progress(
             TextColumn(f"[bold]{label}"),
-            BarColumn(),
+            BarColumn(bar_width=10),  # narrow: the line fits 80 columns with its info
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            TimeRemainingColumn(compact=True),
             TextColumn("{task.fields[info]}"),
             console=Console(stderr=True),
         )

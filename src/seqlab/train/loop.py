@@ -937,7 +937,9 @@ class _Run:
 
     def _bar_info(self) -> str:
         r = self.last_record
-        return f"loss {r['train_loss']:.4g} | {r['tokens_per_s']:,.0f} tok/s | lr {r['lr']:.2e}"
+        rate = r["tokens_per_s"]
+        speed = f"{rate / 1000:.1f}k" if rate >= 10_000 else f"{rate:.0f}"
+        return f"loss {r['train_loss']:.4g} | {speed} tok/s | lr {r['lr']:.1e}"
 
     def _validate(self) -> dict[str, float]:
         """Rank 0 validates in eval mode under no_grad; every rank gets the metrics
