@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,7 +91,12 @@ def test_sampling_is_reproducible_and_never_emits_unk(dinos_model) -> None:
     assert a == b and len(a) == 20
     assert a != dinos_model.sample(20, seed=4, max_length=30)
     assert all("<" not in name and len(name) <= 30 for name in a)
-    assert all(name.startswith("tri") for name in dinos_model.sample(5, seed=1, prefix="tri"))
+    # the prefix conditions the continuation: greedy's first letter is the argmax after it
+    vocab, model = dinos_model.vocab, dinos_model.model
+    ids = torch.tensor([dinos_model._start_ids() + vocab.encode(list("tri"))])
+    best = vocab.token(int(model(ids)[0][0, -1].argmax()))
+    (name,) = dinos_model.sample(1, prefix="tri", greedy=True)
+    assert name.startswith("tri") and name[3] == best
 
 
 def test_save_load_round_trip(dinos_model, tmp_path: Path) -> None:
@@ -128,6 +134,19 @@ def test_resume_continues_to_max_steps(tmp_path: Path) -> None:
     assert result.steps == 20
     for p, q in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    train_dinos(out, steps=4)
+    shutil.rmtree(out / "checkpoint")  # as after kill -9 before the first checkpoint
+    (out / "model.safetensors").unlink()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_dinos(out, steps=6)
+    config = LMTaskConfig(level="char", unit="line", model=TINY, batch_size=32, corpus="dinos")
+    tc = TrainConfig(max_steps=6, eval_every=50, progress=False, seed=0)
+    _, result = LanguageModel.train("dinos", out, config, tc, resume=True)
+    assert result.steps == 6 and (out / "checkpoint").is_dir()
 
 
 def test_resume_may_change_the_kernel_only(tmp_path: Path) -> None:
@@ -168,6 +187,54 @@ def test_text_unit_word_level(tmp_path: Path) -> None:
     assert all("<EOS>" not in s for s in lm.sample(3, seed=0, max_length=10))
 
 
+def test_text_model_evaluate_is_the_exact_log_prob_of_the_whole_text(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.txt"
+    path.write_text("the cat sat on the mat.\nthe dog sat on the log.\n" * 30)
+    from seqlab.data.datasets import Corpus
+
+    config = LMTaskConfig(level="char", unit="text", model=TINY, bptt=16, batch_size=8)
+    lm, _ = LanguageModel.train(
+        Corpus.from_file(path, unit="text"),
+        tmp_path / "c",
+        config,
+        TrainConfig(max_steps=30, eval_every=None, progress=False),
+    )
+    held = "the log sat on the cat.\nthe mat sat on the dog."  # 47 characters
+    result = lm.evaluate(held)
+    # every character counted, read as one stream: the same sum as score()'s table
+    assert result["tokens"] == len(held)
+    assert result["loss"] * result["tokens"] == pytest.approx(-lm.score(held).log_prob, rel=1e-6)
+    # validation reads parallel lanes (faster); still every token, the tail included
+    start = lm._start_ids()
+    ids = [start + lm.vocab.encode(list(held))]
+    for lanes in (1, 3, 5, 8):
+        assert lm._evaluate_ids(ids, lanes=lanes)["tokens"] == len(held)
+    one = lm._evaluate_ids(ids, lanes=1)["loss"]
+    assert one == pytest.approx(result["loss"], rel=1e-12)
+
+
+def test_sampling_shows_unk_only_when_allowed(tmp_path: Path) -> None:
+    # a word model whose rare words all became <UNK>: <UNK> is frequent in training
+    rare = " ".join(f"w{i}" for i in range(200))
+    text = "".join(f"the {w} sat on the mat .\n" for w in rare.split())
+    path = tmp_path / "corpus.txt"
+    path.write_text(text)
+    from seqlab.data.datasets import Corpus
+
+    config = LMTaskConfig(level="word", unit="line", model=TINY, min_count=2, batch_size=16)
+    lm, _ = LanguageModel.train(
+        Corpus.from_file(path, unit="line"),
+        tmp_path / "u",
+        config,
+        TrainConfig(max_steps=80, eval_every=None, progress=False),
+    )
+    assert "w7" not in lm.vocab and lm.score("the w7 sat").tokens[1] == "w7 (<UNK>)"
+    allowed = lm.sample(30, seed=0, max_length=8, no_unk=False)
+    assert sum("<UNK>" in s for s in allowed) >= 10  # P(<UNK> after "the") was ~1 in training
+    assert all("<UNK>" not in s for s in lm.sample(30, seed=0, max_length=8))
+    assert all("<EOS>" not in s for s in allowed)
+
+
 # -- CLI ----------------------------------------------------------------------------------
 def test_cli_train_sample_score_evaluate(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli"
@@ -189,8 +256,11 @@ def test_cli_train_sample_score_evaluate(tmp_path: Path, capsys) -> None:
     scored = json.loads(capsys.readouterr().out)[0]
     assert scored["log_prob"] == pytest.approx(sum(t["log_prob"] for t in scored["tokens"]))
 
-    assert main(["lm", "score", str(out), "raptor", "zzzzq", "--compare"]) == 0
-    assert "rank" in capsys.readouterr().out
+    assert main(["lm", "score", str(out), "zzzzq", "raptor", "--compare"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "rank"
+    ranked = [(line.split()[0], line.split()[-1]) for line in lines[1:3]]
+    assert ranked == [("1", "raptor"), ("2", "zzzzq")]  # the more probable name first
 
     held = tmp_path / "held.txt"
     held.write_text("raptor\nstegosaurus\n")
@@ -207,19 +277,28 @@ def test_cli_train_sample_score_evaluate(tmp_path: Path, capsys) -> None:
         (["lm", "train", "--text", "{tmp}/absent.txt", "--out", "{tmp}/x"], "absent.txt"),
         (["lm", "train", "--text", "{tmp}/empty.txt", "--out", "{tmp}/x"], "empty.txt"),
         (["lm", "train", "--text", "{tmp}/latin1.txt", "--out", "{tmp}/x"], "latin1.txt:2"),
+        (["lm", "train", "--text", "{tmp}/binary.txt", "--out", "{tmp}/x"], "binary.txt"),
+        (["lm", "train", "--text", "{tmp}/blank.txt", "--out", "{tmp}/x"], "blank.txt"),
+        (["lm", "train", "--text", "{tmp}", "--out", "{tmp}/x"], "{tmp}"),
+        (["lm", "evaluate", "{tmp}/m", "--text", "{tmp}/latin1.txt"], "latin1.txt:2"),
+        (["lm", "evaluate", "{tmp}/m", "--text", "{tmp}/absent.txt"], "absent.txt"),
         (
             ["lm", "train", "--dataset", "dinos", "--time-budget", "soon", "--out", "{tmp}/x"],
             "soon",
         ),
     ],
 )
-def test_cli_bad_input_one_line_exit_2(tmp_path: Path, capsys, args, message) -> None:
+def test_cli_bad_input_one_line_exit_2(dinos_model, tmp_path: Path, capsys, args, message) -> None:
     (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text("  \n\n\t\n")
     (tmp_path / "latin1.txt").write_bytes(b"fine\ncaf\xe9\n")
+    (tmp_path / "binary.txt").write_bytes(b"ok\n\x00\x01\x02\xff" * 10)
+    if args[1] == "evaluate":  # a model to evaluate with
+        dinos_model.save(tmp_path / "m")
     code = main([a.replace("{tmp}", str(tmp_path)) for a in args])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert message in err and "Traceback" not in err
+    assert message.replace("{tmp}", str(tmp_path)) in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
 
 
@@ -256,7 +335,12 @@ def test_load_names_what_is_wrong_with_a_model_directory(dinos_model, tmp_path: 
     cfg.write_text(json.dumps(bigger))
     with pytest.raises(DataError, match=r"weights do not match config\.json"):
         LanguageModel.load(root)
-    (root / "model.safetensors").unlink()
+    cfg.write_text(json.dumps(raw))
+    weights = root / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated
+    with pytest.raises(DataError, match="not a readable safetensors file"):
+        LanguageModel.load(root)
+    weights.unlink()
     with pytest.raises(DataError, match=r"no model\.safetensors") as info:
         LanguageModel.load(root)
     assert "seqlab lm train" in info.value.hint

@@ -97,13 +97,14 @@ class SumTask:
     """
 
     def __init__(self, *, dropout=0.1, dtype=torch.float32, sleep=0.0, nan_at=None,
-                 crash_at=None, interrupt_at=(), loss_scale=1.0, flat_valid=False):
+                 crash_at=None, interrupt_at=(), loss_scale=1.0, flat_valid=False,
+                 batch_size=16):
         g = torch.Generator().manual_seed(1234)
         w = torch.randn(3, generator=g, dtype=dtype)
         x = torch.randn(128, 5, 3, generator=g, dtype=dtype)  # (N, T, E)
         y = (x @ w).sum(1) / 5**0.5  # (N,)
         self.x, self.y, self.x_valid, self.y_valid = x[:64], y[:64], x[64:], y[64:]
-        self.batch_size = 16
+        self.batch_size = batch_size
         self.sleep, self.nan_at, self.crash_at = sleep, nan_at, crash_at
         self.interrupt_at = interrupt_at
         self.loss_scale, self.flat_valid = loss_scale, flat_valid
@@ -118,6 +119,11 @@ class SumTask:
         for i in range(0, len(order), self.batch_size):
             idx = order[i : i + self.batch_size]
             yield self.x[idx], self.y[idx]
+
+    def shard(self, batch, rank, world_size):
+        """Near-equal parts (batch sizes that do not divide); None for a rank with no row."""
+        parts = [t.tensor_split(world_size)[rank] for t in batch]
+        return tuple(parts) if len(parts[1]) else None
 
     def training_loss(self, batch):
         self.calls += 1
@@ -165,9 +171,9 @@ import torch
 from safetensors.torch import save_file
 from train_task import SumTask, config
 from seqlab.train import Trainer
-out, results, second_port = sys.argv[2], sys.argv[3], sys.argv[4]
+out, results, second_port, batch_size = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 rank = os.environ["RANK"]
-task = SumTask(dropout=0.0, dtype=torch.float64)
+task = SumTask(dropout=0.0, dtype=torch.float64, batch_size=int(batch_size))
 ddp = dict(schedule="constant", warmup_steps=0, log_every=1, eval_every=2)
 Trainer(task, config(max_steps=1, **ddp), out).fit()
 save_file({n: p.grad for n, p in task.model.named_parameters()}, f"{results}/grads{rank}.st")
@@ -558,6 +564,15 @@ def test_resume_needs_a_checkpoint_and_a_new_run_refuses_one(
 ) -> None:
     with pytest.raises(FileNotFoundError, match="cannot resume: no checkpoint"):
         Trainer(tm.SumTask(), tm.config(), tmp_path).fit(resume=True)
+    # "if_saved": a run stopped before its first checkpoint starts at step 0, later ones resume
+    fresh = Trainer(tm.SumTask(), tm.config(max_steps=3, warmup_steps=0), tmp_path / "f").fit(
+        resume="if_saved"
+    )
+    later = Trainer(tm.SumTask(), tm.config(max_steps=5, warmup_steps=0), tmp_path / "f").fit(
+        resume="if_saved"
+    )
+    assert (fresh.steps, later.steps) == (3, 5)
+    assert [r["step"] for r in read_metrics(tmp_path / "f") if "train_loss" in r] == [2, 4]
     Trainer(tm.SumTask(), tm.config(max_steps=5), tmp_path).fit()
     with pytest.raises(FileExistsError, match="resume"):
         Trainer(tm.SumTask(), tm.config(max_steps=5), tmp_path).fit()
@@ -710,6 +725,18 @@ def test_weights_round_trip_keeps_tied_tensors_tied(tmp_path: Path) -> None:
         load_weights(tmp_path / "missing.safetensors", again)
 
 
+def test_corrupt_weights_and_checkpoint_state_name_the_file(tmp_path: Path) -> None:
+    model = TiedLM()
+    save_checkpoint(tmp_path / "ckpt", model, {"step": 3})
+    weights, state = tmp_path / "ckpt" / "model.safetensors", tmp_path / "ckpt" / "trainer.pt"
+    state.write_bytes(state.read_bytes()[:40])  # truncated
+    with pytest.raises(ValueError, match=r"trainer\.pt: not a readable checkpoint"):
+        load_checkpoint(tmp_path / "ckpt", model)
+    weights.write_bytes(b"\x08" + bytes(30))
+    with pytest.raises(ValueError, match=r"model\.safetensors: not a readable safetensors"):
+        load_weights(weights, model)
+
+
 def test_shard_batch_splits_every_tensor_in_equal_parts() -> None:
     batch = {"x": torch.arange(12).reshape(6, 2), "pair": (torch.arange(6), 3), "name": "b"}
     shards = [shard_batch(batch, rank, 3) for rank in range(3)]
@@ -741,8 +768,18 @@ def test_task_contract_errors_are_clear(tm: ModuleType, tmp_path: Path) -> None:
 # -- distributed data parallel -----------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("batch_size", "seen"),
+    [
+        (16, ("8 8 8 8", "8 8 8 8")),  # equal halves
+        (13, ("7 7 7 7", "6 6 6 6")),  # unequal parts: each rank weighted by its count
+        # 64 examples in batches of 21: halves of 11 and 10, then a last batch of one row,
+        # which rank 1 runs (rank 0's row) with weight zero; the ranks weigh by their counts
+        (21, ("11 11 11 1", "10 10 10 1")),
+    ],
+)
 def test_ddp_on_two_processes_matches_one_process(
-    tm: ModuleType, task_dir: Path, tmp_path: Path
+    tm: ModuleType, task_dir: Path, tmp_path: Path, batch_size: int, seen: tuple[str, str]
 ) -> None:
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
@@ -759,7 +796,8 @@ def test_ddp_on_two_processes_matches_one_process(
             MASTER_PORT=str(ports[0]),
             GLOO_SOCKET_IFNAME="lo",  # loopback: no host-name lookup on an offline machine
         )
-        args = [sys.executable, str(script), str(task_dir), str(out), str(results), str(ports[1])]
+        args = [sys.executable, str(script), str(task_dir), str(out), str(results)]
+        args += [str(ports[1]), str(batch_size)]
         # stderr into files, not pipes: a rank blocked on a full pipe would stall both ranks
         logs.append(tmp_path / f"rank{rank}.err")
         with open(logs[-1], "w") as err:
@@ -775,15 +813,15 @@ def test_ddp_on_two_processes_matches_one_process(
 
     # the same global batches in one process: one step, then resumed to four
     ddp = dict(schedule="constant", warmup_steps=0, log_every=1, eval_every=2)
-    task = tm.SumTask(dropout=0.0, dtype=torch.float64)
+    task = tm.SumTask(dropout=0.0, dtype=torch.float64, batch_size=batch_size)
     single = tmp_path / "single"
     Trainer(task, tm.config(max_steps=1, **ddp), single).fit()
     grads = {n: p.grad.clone() for n, p in task.model.named_parameters()}
     Trainer(task, tm.config(max_steps=4, **ddp), single).fit(resume=True)
     final = {n: p.detach() for n, p in task.model.named_parameters()}
 
-    for rank in range(2):  # each rank trained on half of every global batch of 16
-        assert (results / f"seen{rank}.txt").read_text() == "8 8 8 8"
+    for rank in range(2):  # each rank trained on its part of every global batch
+        assert (results / f"seen{rank}.txt").read_text() == seen[rank]
         for name, g in load_file(results / f"grads{rank}.st").items():
             torch.testing.assert_close(g, grads[name], rtol=1e-12, atol=1e-14)
         for name, w in load_file(results / f"w{rank}.st").items():

@@ -43,9 +43,15 @@ def train(
     bptt: int = typer.Option(100, help="Truncated-BPTT window (tokens per training sequence)."),
     batch_size: int = typer.Option(32, help="Sequences per step."),
     min_count: int = typer.Option(1, help="Rarer tokens become <UNK>."),
+    max_vocab: int | None = typer.Option(
+        None, help="Vocabulary of at most N tokens, specials included (the rarer become <UNK>)."
+    ),
     steps: int = typer.Option(2000, help="Training steps."),
     lr: float = typer.Option(2e-3, help="Learning rate."),
     optimizer: str = typer.Option("adamw", help="adamw or sgd."),
+    weight_decay: float = typer.Option(0.0, help="AdamW decoupled decay; SGD: L2 penalty."),
+    momentum: float = typer.Option(0.9, help="SGD momentum (0: plain SGD)."),
+    warmup: int = typer.Option(0, help="Linear learning-rate warm-up steps."),
     clip: str = typer.Option("norm", help="Gradient clipping: none, norm or value."),
     clip_threshold: float = typer.Option(1.0, help="Clip norm, or value bound (course: 5)."),
     schedule: str = typer.Option("constant", help="constant, cosine or linear."),
@@ -90,11 +96,15 @@ def train(
         bptt=bptt,
         batch_size=batch_size,
         min_count=min_count,
+        max_vocab=max_vocab,
         corpus=dataset or str(text),
     )
     train_config = TrainConfig(
         optimizer=optimizer,  # type: ignore[arg-type]
         lr=lr,
+        weight_decay=weight_decay,
+        momentum=momentum,
+        warmup_steps=warmup,
         clip=clip,  # type: ignore[arg-type]
         clip_threshold=clip_threshold,
         schedule=schedule,  # type: ignore[arg-type]

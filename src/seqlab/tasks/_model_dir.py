@@ -53,6 +53,12 @@ def read_weights(root: Path, model: nn.Module, command: str) -> None:
         )
     try:
         load_weights(weights, model)
+    except ValueError:
+        raise DataError(
+            weights,
+            "not a readable safetensors file (truncated or corrupted)",
+            hint="retrain or restore it",
+        ) from None
     except RuntimeError:
         raise DataError(
             weights,

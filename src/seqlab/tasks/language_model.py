@@ -34,7 +34,7 @@ from seqlab.data import Vocab
 from seqlab.data.datasets import Corpus, load_dataset
 from seqlab.data.text import sequences, tokenize
 from seqlab.decoding import greedy_search, sample_search
-from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel
+from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel, State
 from seqlab.tasks._model_dir import CONFIG_FILE, read_task_config, read_weights
 from seqlab.train import TrainConfig, Trainer, TrainResult
 from seqlab.train.checkpoint import load_weights, save_weights
@@ -143,10 +143,11 @@ class _TrainingData:
             for i in range(0, len(order), cfg.batch_size):
                 yield self.lm._pad([self.train_seqs[j] for j in order[i : i + cfg.batch_size]])
 
-    def shard(self, batch: Tensor, rank: int, world_size: int) -> Tensor:
-        """This rank's rows of a global batch under DDP (a short last batch splits unevenly)."""
-        parts = batch.tensor_split(world_size)
-        return parts[rank] if parts[rank].shape[0] else parts[0]
+    def shard(self, batch: Tensor, rank: int, world_size: int) -> Tensor | None:
+        """This rank's rows of a global batch under DDP (uneven parts are weighted by
+        their tokens; ``None`` when a short last batch leaves this rank no row)."""
+        part = batch.tensor_split(world_size)[rank]
+        return part if part.shape[0] else None
 
     def training_loss(self, batch: Tensor) -> tuple[Tensor, int]:
         inputs, targets = self.lm._split(batch)  # (B, T), (B, T)
@@ -239,7 +240,8 @@ class LanguageModel:
     ) -> tuple[LanguageModel, TrainResult]:
         """Train on ``corpus`` (a :class:`Corpus` or a built-in dataset's name) into ``out_dir``.
 
-        With ``resume=True`` an interrupted run continues from ``out_dir/checkpoint``.
+        With ``resume=True`` an interrupted run continues from ``out_dir/checkpoint`` (a run
+        stopped before its first checkpoint starts over with the same options).
         """
         if isinstance(corpus, str):
             corpus = load_dataset(corpus)
@@ -253,7 +255,7 @@ class LanguageModel:
             out.mkdir(parents=True, exist_ok=True)
             lm._save_meta(out)
         result = Trainer(_TrainingData(lm, train_ids, valid_ids), train_config, out).fit(
-            resume=resume
+            resume="if_saved" if resume else False  # killed before a checkpoint: start over
         )
         best = out / "model.safetensors"
         if best.exists():
@@ -320,9 +322,29 @@ class LanguageModel:
         inputs = torch.where(batch[:, :-1] < 0, self.vocab.eos_id, inputs)
         return inputs, batch[:, 1:]
 
+    def _stream_nll(self, x: Tensor, y: Tensor, state: State) -> tuple[float, State]:
+        """Summed −log P(y | x) over (B, N) lanes read in BPTT windows from ``state``."""
+        total = 0.0
+        for i in range(0, x.shape[1], self.config.bptt):
+            logits, state = self.model(x[:, i : i + self.config.bptt], state)  # (B, w, V)
+            total += F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]),
+                y[:, i : i + self.config.bptt].reshape(-1),
+                reduction="sum",
+            ).item()
+        return total, state
+
     @torch.no_grad()
-    def _evaluate_ids(self, seqs: list[list[int]], max_tokens: int | None = None) -> dict:
-        """Mean NLL per predicted token over ``seqs`` (state carried through "text" streams)."""
+    def _evaluate_ids(
+        self, seqs: list[list[int]], max_tokens: int | None = None, *, lanes: int | None = None
+    ) -> dict:
+        """Mean NLL per predicted token over ``seqs`` (state carried through "text" streams).
+
+        A "text" stream is read as ``lanes`` parallel pieces (default: the training batch
+        size; validation is then fast and each piece but the first starts from a zero state);
+        ``lanes=1`` reads it in one piece, exactly as the model would generate it. Every
+        token is scored: the remainder after the equal pieces continues the last one.
+        """
         was_training = self.model.training
         self.model.eval()
         total, count = 0.0, 0
@@ -330,19 +352,19 @@ class LanguageModel:
             stream = torch.tensor([i for s in seqs for i in s], dtype=torch.long)
             if max_tokens is not None:
                 stream = stream[: max_tokens + 1]
-            lanes = max(1, min(self.config.batch_size, (stream.numel() - 1) // 2))
-            per = (stream.numel() - 1) // lanes
+            n = stream.numel() - 1  # predicted tokens
+            lanes = max(1, min(lanes or self.config.batch_size, n // 2))
+            per = n // lanes
             x = stream[: lanes * per].view(lanes, per).to(self.device)  # (B, N/B)
-            y = stream[1 : lanes * per + 1].view(lanes, per).to(self.device)
-            state = None
-            for i in range(0, per, self.config.bptt):
-                logits, state = self.model(x[:, i : i + self.config.bptt], state)
-                total += F.cross_entropy(
-                    logits.reshape(-1, logits.shape[-1]),
-                    y[:, i : i + self.config.bptt].reshape(-1),
-                    reduction="sum",
-                ).item()
-            count = x.numel()
+            y = stream[1 : lanes * per + 1].view(lanes, per).to(self.device)  # (B, N/B)
+            total, state = self._stream_nll(x, y, None)
+            if lanes * per < n:  # the tail continues the last lane
+                last = torch.tensor([lanes - 1], device=self.device)
+                tail_x = stream[None, lanes * per : n].to(self.device)  # (1, r)
+                tail_y = stream[None, lanes * per + 1 : n + 1].to(self.device)  # (1, r)
+                tail, _ = self._stream_nll(tail_x, tail_y, self.model.reorder_state(state, last))
+                total += tail
+            count = n
         else:
             for i in range(0, len(seqs), 64):
                 inputs, targets = self._split(self._pad(seqs[i : i + 64]))
@@ -360,10 +382,14 @@ class LanguageModel:
 
     # -- the course's uses -----------------------------------------------------------------
     def evaluate(self, text: str) -> dict[str, float]:
-        """Loss (nats/token), perplexity and, at char level, bits per character on ``text``."""
+        """Loss (nats/token), perplexity and, at char level, bits per character on ``text``.
+
+        A "text" model reads ``text`` as one stream from a zero state, as it would generate
+        it; a "line" model scores each line (and its ``<EOS>``) from the start.
+        """
         toks = sequences(text, self.config.level, unit=self.config.unit)
         start = self._start_ids()
-        return self._evaluate_ids([start + self.vocab.encode(s) for s in toks])
+        return self._evaluate_ids([start + self.vocab.encode(s) for s in toks], lanes=1)
 
     @torch.no_grad()
     def score(self, text: str) -> SentenceScore:
@@ -426,8 +452,13 @@ class LanguageModel:
                 generator=gen,
                 **search,
             )
-        out = [h.tokens for h in hyps]
+        # <UNK> stays visible when it was allowed; <EOS> (and <PAD>/<SOS>) are not text
+        hidden = {
+            i for i in (self.vocab.eos_id, self.vocab.pad_id, self.vocab.sos_id) if i is not None
+        }
         return [
-            self.vocab.join(prefix_tokens + self.vocab.decode(ids, skip_specials=True))
-            for ids in out
+            self.vocab.join(
+                prefix_tokens + self.vocab.decode(i for i in h.tokens if i not in hidden)
+            )
+            for h in hyps
         ]

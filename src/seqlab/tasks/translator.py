@@ -380,11 +380,13 @@ class _TrainingData:
         for b in torch.randperm(len(batches), generator=generator).tolist():
             yield self.tr._batch([self.train_ids[j] for j in batches[b]])
 
-    def shard(self, batch: Batch, rank: int, world_size: int) -> Batch:
-        """This rank's rows of a global batch under DDP (a short last batch splits unevenly)."""
+    def shard(self, batch: Batch, rank: int, world_size: int) -> Batch | None:
+        """This rank's rows of a global batch under DDP (uneven parts are weighted by
+        their tokens; ``None`` when a short last batch leaves this rank no row)."""
         parts = [t.tensor_split(world_size) for t in batch]
-        pick = rank if parts[0][rank].shape[0] else 0
-        return tuple(p[pick] for p in parts)  # type: ignore[return-value]
+        if not parts[0][rank].shape[0]:
+            return None
+        return tuple(p[rank] for p in parts)  # type: ignore[return-value]
 
     def training_loss(self, batch: Batch) -> tuple[Tensor, int]:
         src, lengths, tgt_in, tgt_out = batch
@@ -533,7 +535,8 @@ class Translator:
         ``data`` is ``"dates"`` (100,000 generated pairs, see :meth:`ParallelCorpus.dates`),
         a :class:`ParallelCorpus`, or a list of (source, target) pairs (the last 2% held out
         for validation). With ``resume=True`` an interrupted run continues from
-        ``out_dir/checkpoint``.
+        ``out_dir/checkpoint`` (a run stopped before its first checkpoint starts over with the
+        same options).
         """
         corpus = _as_corpus(data)
         out = Path(out_dir)
@@ -546,7 +549,7 @@ class Translator:
             out.mkdir(parents=True, exist_ok=True)
             tr._save_meta(out)
         result = Trainer(_TrainingData(tr, train_ids, corpus.valid), train_config, out).fit(
-            resume=resume
+            resume="if_saved" if resume else False  # killed before a checkpoint: start over
         )
         best = out / "model.safetensors"
         if best.exists():

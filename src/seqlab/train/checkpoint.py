@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -205,13 +207,17 @@ def save_weights(path: PathLike, model: nn.Module) -> Path:
 def load_weights(path: PathLike, model: nn.Module, *, strict: bool = True) -> None:
     """Load a safetensors file written by :func:`save_weights` into ``model`` (in place).
 
-    With ``strict`` a missing or unexpected tensor raises ``RuntimeError`` naming it.
+    With ``strict`` a missing or unexpected tensor raises ``RuntimeError`` naming it; a file
+    that is not safetensors (truncated, corrupted) raises ``ValueError`` naming the file.
     Tensors are copied onto the device of the model's own parameters.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no weights file at {path}")
-    load_model(model, path, strict=strict)
+    try:
+        load_model(model, path, strict=strict)
+    except SafetensorError as exc:
+        raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
 # -- checkpoints -------------------------------------------------------------------------
@@ -248,7 +254,13 @@ def load_checkpoint(directory: PathLike, model: nn.Module) -> dict[str, Any]:
             f"no checkpoint in {directory} (expected {MODEL_FILE} and {STATE_FILE})"
         )
     load_weights(directory / MODEL_FILE, model)
-    state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise ValueError(
+            f"{directory / STATE_FILE}: not a readable checkpoint ({str(exc).splitlines()[0]}); "
+            f"restore it, or remove {directory} to start the run over"
+        ) from None
     if not isinstance(state, dict):
         raise ValueError(f"{directory / STATE_FILE} does not hold a checkpoint state dict")
     return state

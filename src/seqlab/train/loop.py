@@ -286,17 +286,22 @@ class Task(Protocol):
       deterministic given ``generator`` (which the trainer seeds from (seed, epoch)) — draw
       every random choice (shuffling, masking) from ``generator``, never from the global
       RNG, so that a resumed run can replay an epoch up to where it stopped.
-    * ``training_loss(batch)``: ``(mean loss over the batch, number of tokens or examples)``;
-      the count feeds the throughput figure. Tensors of the batch arrive on the device.
+    * ``training_loss(batch)``: ``(mean loss over the batch, number of tokens or examples)``:
+      the loss is the mean of ``count`` terms (tokens, examples); the count feeds the
+      throughput figure and, under DDP, each rank's weight. Tensors of the batch arrive on
+      the device.
     * ``validate()``: metrics on held-out data; must contain ``"loss"`` (lower is better),
       or be empty when the task has no validation data (the evaluation is then skipped).
       Called in eval mode under ``torch.no_grad()``, on rank 0 only.
 
     Data-parallel runs (torchrun): each rank trains on ``shard(batch, rank, world_size)``,
-    an optional hook returning this rank's part of the global batch (default:
-    :func:`shard_batch`); DDP averages the ranks' gradients, which equals the gradient of
-    the global batch's mean loss when the parts have equal sizes. Every parameter must get
-    a gradient at every step (DDP runs with ``find_unused_parameters=False``).
+    an optional hook returning this rank's part of the global batch, or ``None`` when this
+    rank has no rows of it (default: :func:`shard_batch`). The trainer weights each rank's
+    mean loss by its share of the global count before DDP averages the gradients, so the
+    update equals the gradient of the global batch's mean loss in one process, even when
+    the parts differ in size (padded sentences, a short last batch). A rank without rows
+    runs rank 0's rows with weight zero (DDP needs every rank in every step). Every
+    parameter must get a gradient at every step (``find_unused_parameters=False``).
     """
 
     model: nn.Module
@@ -351,6 +356,9 @@ class TrainingDiverged(RuntimeError):
 
 def shard_batch(batch: Any, rank: int, world_size: int) -> Any:
     """This rank's share of a global batch: every tensor split along dim 0 in equal parts.
+
+    A task whose global batches do not split evenly defines ``shard`` itself (it may
+    return ``None`` for a rank that gets no rows; the trainer weights ranks by their counts).
 
     Tuples, lists and dicts are split element-wise; numbers, strings and None are shared by
     all ranks unchanged. A task whose batch holds other objects (or per-example Python
@@ -600,11 +608,13 @@ class Trainer:
     def checkpoint_dir(self) -> Path:
         return self.out_dir / CHECKPOINT_DIR
 
-    def fit(self, *, resume: bool = False) -> TrainResult:
+    def fit(self, *, resume: bool | Literal["if_saved"] = False) -> TrainResult:
         """Train until ``max_steps``, the time budget or early stopping; see the module doc.
 
         ``resume=True`` continues from ``out_dir/checkpoint`` (an error when there is none);
-        ``resume=False`` refuses to start over an existing checkpoint.
+        ``resume="if_saved"`` continues from it when there is one and starts at step 0
+        otherwise (a run stopped before its first checkpoint); ``resume=False`` refuses to
+        start over an existing checkpoint.
         """
         processes = _Processes(self.config.device)
         devices = [processes.device] if processes.device.type == "cuda" else []
@@ -619,7 +629,9 @@ class Trainer:
 class _Run:
     """One :meth:`Trainer.fit` call: the optimizer, the counters, the files, the loop."""
 
-    def __init__(self, trainer: Trainer, processes: _Processes, *, resume: bool) -> None:
+    def __init__(
+        self, trainer: Trainer, processes: _Processes, *, resume: bool | Literal["if_saved"]
+    ) -> None:
         self.task = trainer.task
         self.config = trainer.config
         self.out_dir = trainer.out_dir
@@ -635,7 +647,7 @@ class _Run:
         self.last_record: dict[str, Any] = {}  # the last training line (for the progress bar)
         self.last_curve_time = self.session_start  # when loss_curve.png was last drawn
         self.interrupted = False  # set by the first Ctrl-C (SIGINT) while training
-        self._prepare_out_dir(resume)
+        resume = self._prepare_out_dir(resume)
         self.model = self.task.model.to(processes.device)
         self.optimizer = _make_optimizer(self.model, self.config)
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -649,13 +661,18 @@ class _Run:
 
     # -- setup ---------------------------------------------------------------------------
 
-    def _prepare_out_dir(self, resume: bool) -> None:
+    def _prepare_out_dir(self, resume: bool | Literal["if_saved"]) -> bool:
+        """Recover the checkpoint folder after a crash; returns whether to resume."""
         if self.procs.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             recover_directory(self.ckpt_dir)
             remove_stale_temporaries(self.out_dir)
         self.procs.barrier()
         exists = checkpoint_exists(self.ckpt_dir)
+        if resume == "if_saved":
+            if not exists and self.procs.is_main:
+                _log.info("no checkpoint in %s yet: starting from step 0", self.ckpt_dir)
+            return exists
         if resume and not exists:
             raise FileNotFoundError(
                 f"cannot resume: no checkpoint in {self.ckpt_dir}; start a new run without "
@@ -666,6 +683,7 @@ class _Run:
                 f"{self.ckpt_dir} already holds a checkpoint: continue it with resume=True "
                 "(CLI: --resume), or choose another output folder"
             )
+        return bool(resume)
 
     def _restore(self) -> None:
         saved = load_checkpoint(self.ckpt_dir, self.model)
@@ -856,26 +874,38 @@ class _Run:
         """
         started = time.perf_counter()
         procs, cfg, st = self.procs, self.config, self.state
+        no_rows = False
         if procs.world_size > 1:
             shard = getattr(self.task, "shard", shard_batch)
-            batch = shard(batch, procs.rank, procs.world_size)
+            part = shard(batch, procs.rank, procs.world_size)
+            no_rows = part is None
+            batch = shard(batch, 0, procs.world_size) if no_rows else part
         self.optimizer.zero_grad(set_to_none=True)
         loss, count = self.forward(_to_device(batch, procs.device))
         _check_loss(loss, count)
-        loss.backward()
+        if procs.world_size == 1:
+            loss.backward()
+            mean_loss_here = loss.item()
+        else:
+            count = 0 if no_rows else count
+            (total,) = procs.sum([float(count)])
+            # DDP averages over ranks: Σ_r (W n_r / N) g_r / W = Σ_r n_r g_r / N, the gradient
+            # of the mean over the global batch's N terms
+            share = count / total if total > 0 else 1.0 / procs.world_size
+            (loss * (share * procs.world_size)).backward()
+            mean_loss_here = loss.item() * share  # summed over the ranks: the global mean
         now = time.perf_counter()
         over_budget = cfg.time_budget is not None and now - self.session_start >= cfg.time_budget
         save_due = now - self.last_save_time >= cfg.checkpoint_every_seconds
-        loss_sum, tokens, budget_votes, save_votes, interrupt_votes = procs.sum(
+        mean_loss, tokens, budget_votes, save_votes, interrupt_votes = procs.sum(
             [
-                loss.item(),
+                mean_loss_here,
                 float(count),
                 float(over_budget),
                 float(save_due),
                 float(self.interrupted),
             ]
         )
-        mean_loss = loss_sum / procs.world_size
         if not math.isfinite(mean_loss):
             self._diverged(mean_loss, "loss")
         self._clip()
