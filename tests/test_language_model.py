@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import seqlab
 from seqlab._io import DataError
@@ -300,6 +302,38 @@ def test_cli_bad_input_one_line_exit_2(dinos_model, tmp_path: Path, capsys, args
     assert code == 2, err
     assert message.replace("{tmp}", str(tmp_path)) in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_torchrun_two_processes_take_the_one_process_step(tmp_path: Path) -> None:
+    """`torchrun --nproc-per-node 2 -m seqlab lm train`: one SGD step (lr 1) on dinos equals
+    the same step in one process. The padded names give the two ranks different token
+    counts: the ranks must be weighted by them (equal weights were off by 2e-5)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    args = ["lm", "train", "--dataset", "dinos", "--cell", "gru", "--layers", "1"]
+    args += ["--hidden", "16", "--embedding", "8", "--steps", "1", "--optimizer", "sgd"]
+    args += ["--momentum", "0", "--lr", "1", "--clip", "none", "--eval-every", "1"]
+    args += ["--checkpoint-every", "1", "--no-progress"]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
+    launch += ["--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(port)]
+    proc = subprocess.run(
+        [*launch, "-m", "seqlab", *args, "--out", str(tmp_path / "ddp")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    two = load_file(tmp_path / "ddp" / "checkpoint" / "model.safetensors")
+    one = load_file(tmp_path / "one" / "checkpoint" / "model.safetensors")
+    assert two.keys() == one.keys()
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=0, atol=1e-6)
 
 
 def test_subprocess_seqlab_lm_help() -> None:
