@@ -153,7 +153,9 @@ def sample(
     top_k: int | None = typer.Option(None, help="Keep the K most probable tokens."),
     top_p: float | None = typer.Option(None, help="Nucleus sampling mass."),
     prefix: str = typer.Option("", help="Start every sequence with this text."),
-    max_length: int = typer.Option(200, help="Maximum tokens per sequence."),
+    max_length: int = typer.Option(
+        200, help="Maximum tokens drawn per sequence (after --prefix; text models stop here)."
+    ),
     seed: int | None = typer.Option(None, help="Random seed (reproducible samples)."),
     no_unk: bool = typer.Option(True, "--no-unk/--allow-unk", help="Never emit <UNK>."),
     greedy: bool = typer.Option(False, help="Take the most probable token (no sampling)."),

@@ -268,9 +268,13 @@ class LanguageModel:
         atomic_write_json(out / "config.json", self.config.to_dict())
         self.vocab.save(out / "vocab.json")
 
-    def save(self, out_dir: str | Path) -> Path:
-        """Write the model directory (config.json, model.safetensors, vocab.json)."""
-        out = Path(out_dir)
+    def save(self, out_dir: str | Path | None = None) -> Path:
+        """Write the model directory (config.json, model.safetensors, vocab.json); by
+        default where the model was trained or loaded from."""
+        if out_dir is None and self.path is None:
+            raise ValueError("give a directory: this language model was never saved")
+        out = Path(out_dir) if out_dir is not None else self.path
+        assert out is not None
         out.mkdir(parents=True, exist_ok=True)
         self._save_meta(out)
         save_weights(out / "model.safetensors", self.model)
@@ -421,7 +425,12 @@ class LanguageModel:
         no_unk: bool = True,
         greedy: bool = False,
     ) -> list[str]:
-        """``n`` novel sequences, drawn token by token until ``<EOS>`` or ``max_length``."""
+        """``n`` novel sequences, drawn token by token until ``<EOS>`` or ``max_length``.
+
+        Each sequence starts with ``prefix`` (which the model reads first) and continues
+        with at most ``max_length`` drawn tokens. ``no_unk`` bans ``<UNK>`` (the course's
+        advice); with ``no_unk=False`` it may appear and is shown as ``<UNK>``.
+        """
         if n < 1 or max_length < 1:
             raise ValueError("n and max_length must be >= 1")
         gen = torch.Generator(device=self.device)
