@@ -257,6 +257,7 @@ def test_vocab_load_bad_files(tmp_path: Path, content, line, words) -> None:
         "He said 'Thy self thy foe' and left.",
         'She wrote "hello world" twice.',
         "Feed'st thy light's flame with self-substantial fuel,",
+        "Qu'est-ce que c'est?",
     ],
 )
 def test_join_inverts_tokenize_words(sentence: str) -> None:
@@ -278,6 +279,7 @@ def test_char_join_concatenates() -> None:
     [
         ("The apple and pear salad.", ["The", "apple", "and", "pear", "salad", "."]),
         ("don't", ["don", "'t"]),
+        ("Qu'est-ce", ["Qu", "'est-ce"]),
         ("the world's end", ["the", "world", "'s", "end"]),
         ("Wait... what?!", ["Wait", "...", "what", "?", "!"]),
         ("(a, b; c: d)", ["(", "a", ",", "b", ";", "c", ":", "d", ")"]),

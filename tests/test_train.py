@@ -328,6 +328,24 @@ def test_lr_schedules_warm_up_then_decay_to_zero() -> None:
 # -- learning, metrics, figures ----------------------------------------------------------
 
 
+def test_progress_bar_fits_80_columns_cutting_the_info_not_the_counts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqlab._progress import ProgressBar
+
+    monkeypatch.setenv("COLUMNS", "80")
+    bar = ProgressBar("train", 3000, time_limit=5.0)
+    info = "loss 1.2345 | 12.3k tok/s | lr 0.003 | and much more text than fits"
+    bar.update(2999, info)
+    task = bar._progress.tasks[0]
+    remaining = bar._progress.columns[4].render(task).plain  # capped by the 5 s budget
+    bar.close()
+    assert remaining in ("00:05", "00:04")
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert len(last) <= 80 and "2999/3000" in last
+    assert "loss 1.2345 | 12.3k tok/s" in last and last.endswith("…")
+
+
 def test_loss_falls_to_calibrated_bound_and_files_are_written(
     tm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -29,7 +30,7 @@ from seqlab.tasks.translator import (
     read_parallel,
 )
 from seqlab.train import TrainConfig
-from seqlab.viz.attention import plot_attention
+from seqlab.viz.attention import attention_figure, plot_attention
 
 TINY = Seq2SeqConfig(
     src_vocab_size=2, tgt_vocab_size=2, embedding_dim=16, hidden_size=32, attention_dim=16
@@ -157,7 +158,46 @@ def test_evaluate_counts_exact_matches(dates_model) -> None:
 def test_evaluate_without_pairs_uses_the_held_out_dates(dates_model) -> None:
     result = dates_model.evaluate(beam_sizes=(1,))
     assert result["examples"] == dates.TEST_SIZE
-    assert 0.0 <= result["results"][0]["exact_match"] <= 1.0
+    # the same figure as scoring the held-out pairs by hand
+    test = dates.test_pairs()
+    outs = dates_model.translate([s for s, _ in test])
+    hits = sum(o.text == t for o, (_, t) in zip(outs, test, strict=True))
+    assert result["results"][0]["exact_match"] == hits / dates.TEST_SIZE
+    assert len(result["results"][0]["errors"]) == min(20, dates.TEST_SIZE - hits)
+
+
+def test_word_level_model_learns_and_exact_match_compares_tokens(tmp_path: Path) -> None:
+    # swap two nouns and end with a French-spaced "!": the output "... the cat!"
+    # (detokenised) is the reference "... the cat !" token for token
+    words = ["cat", "dog", "bird", "fish", "cow"]
+    pairs = [(f"the {a} and the {b}", f"the {b} and the {a} !") for a in words for b in words]
+    config = TranslatorConfig(level="word", model=TINY, batch_size=25)
+    tr, _ = Translator.train(
+        pairs * 8,
+        tmp_path / "w",
+        config,
+        TrainConfig(max_steps=60, lr=1e-2, eval_every=None, progress=False),
+    )
+    result = tr.evaluate([s for s, _ in pairs], [t for _, t in pairs], beam_sizes=(1,))
+    outs = tr.translate([s for s, _ in pairs])
+    assert not any(o.text == t for o, (_, t) in zip(outs, pairs, strict=True))  # "cat!"
+    # calibrated: 1 step 0/25 exact, 15 steps 5-10/25, 30 steps 23-25/25, 60 steps 25/25
+    # (seeds 0-3, one thread); bound 0.9
+    greedy = result["results"][0]
+    assert greedy["exact_match"] >= 0.9, greedy["errors"][:3]
+    assert greedy["bleu"] > 90
+
+
+def test_sampling_is_seeded_and_top_k_1_is_greedy(dates_model) -> None:
+    greedy = [t.text for t in dates_model.translate(SAMPLES)]
+    top1 = dates_model.translate(SAMPLES, sample=True, top_k=1, seed=5)
+    assert [t.text for t in top1] == greedy
+    hot = dict(sample=True, temperature=3.0, seed=7)
+    a, b = dates_model.translate(SAMPLES, **hot), dates_model.translate(SAMPLES, **hot)
+    assert [t.text for t in a] == [t.text for t in b]
+    assert [t.text for t in a] != greedy  # at temperature 3 the draws leave the argmax
+    with pytest.raises(ValueError, match="beam_size=1"):
+        dates_model.translate(SAMPLES, sample=True, beam_size=3)
 
 
 def test_analyze_attributes_every_error(dates_model) -> None:
@@ -179,6 +219,20 @@ def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return struct.unpack(">II", data[16:24])
+
+
+def test_heatmap_shows_the_weights_with_source_and_output_tokens_on_the_axes() -> None:
+    w = torch.softmax(torch.randn(11, 20, generator=torch.Generator().manual_seed(0)), dim=1)
+    source, output = list("Sunday, 20 July 1969"), [*"1969-07-20", "<EOS>"]
+    fig = attention_figure(w, source, output, title="Sunday, 20 July 1969  →  1969-07-20")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["␣" if c == " " else c for c in source]
+    assert [t.get_text() for t in ax.get_yticklabels()] == output  # top to bottom
+    assert list(ax.get_xticks()) == list(range(20)) and list(ax.get_yticks()) == list(range(11))
+    assert ax.xaxis.get_ticks_position() == "top"
+    np.testing.assert_array_equal(ax.images[0].get_array(), w.double().numpy())  # row t = α<t,·>
+    assert "1969-07-20" in ax.get_title()
+    assert len(fig.axes) == 2  # and a colorbar
 
 
 def test_heatmap_png_has_the_shape_of_its_tokens(tmp_path: Path) -> None:
@@ -392,6 +446,16 @@ def test_cli_evaluate_and_analyze(dates_model, tmp_path: Path, capsys) -> None:
         (["translate", "decode", "{model}", "-i", "{tmp}/blank.txt"], "only whitespace"),
         (["translate", "decode", "{model}", "x", "--beam", "2", "--n-best", "3"], "n_best"),
         (["translate", "evaluate", "{model}", "--src", "{tmp}/a.en"], "both --src and --tgt"),
+        (["translate", "decode", "{model}", ""], "every sentence given is empty"),
+        (
+            ["translate", "decode", "{model}", "x", "--heatmap", "{tmp}/no/dir/h.png"],
+            "the folder {tmp}/no/dir does not exist",
+        ),
+        (["translate", "decode", "{model}", "x", "--heatmap", "{tmp}"], "is a folder"),
+        (
+            ["translate", "analyze", "{model}", "--csv", "{tmp}/no/e.csv"],
+            "the folder {tmp}/no does not exist",
+        ),
     ],
 )
 def test_cli_bad_input_one_line_exit_2(
@@ -404,6 +468,7 @@ def test_cli_bad_input_one_line_exit_2(
     code = main([a.format(tmp=tmp_path, model=dates_model.path) for a in args])
     err = capsys.readouterr().err
     assert code == 2, err
+    message = message.format(tmp=tmp_path)
     assert message in err and len(err.strip().splitlines()) == 1, err
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -44,6 +46,20 @@ def user_errors(fn: F) -> F:
             raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def output_path(path: Path | None) -> Path | None:
+    """Check an output file's folder before the work starts (a one-line error, exit 2)."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise fail(f"{path}: is a folder; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise fail(f"{path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise fail(f"{path}: the folder {parent} is not writable")
+    return path
 
 
 def print_json(obj: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from seqlab.cli._common import exit_if_interrupted, fail, print_json, user_errors
+from seqlab.cli._common import exit_if_interrupted, fail, output_path, print_json, user_errors
 
 app = typer.Typer(
     help="Translation and date normalisation with an attentive encoder-decoder: train, "
@@ -173,6 +173,8 @@ def _inputs(texts: list[str] | None, input_file: Path | None) -> list[str]:
         lines = sys.stdin.read().split("\n")
     lines = [s.strip() for s in lines if s.strip()]
     if not lines:
+        if texts:
+            raise fail("nothing to translate: every sentence given is empty")
         where = str(input_file) if input_file is not None else "stdin"
         raise fail(f"{where}: nothing to translate (no non-empty line)")
     return lines
@@ -193,6 +195,13 @@ def decode(
     beam: int = typer.Option(1, "--beam", "-k", help="Beam size K (1 = greedy search)."),
     alpha: float = typer.Option(0.7, help="Length normalisation: score = log P / Ty^alpha."),
     n_best: int = typer.Option(1, help="Candidates per sentence (<= --beam)."),
+    sample: bool = typer.Option(
+        False, "--sample", help="Draw each output token from the model instead of searching."
+    ),
+    temperature: float = typer.Option(1.0, help="--sample: softmax temperature."),
+    top_k: int | None = typer.Option(None, help="--sample: only the K most likely tokens."),
+    top_p: float | None = typer.Option(None, help="--sample: nucleus of probability P."),
+    seed: int | None = typer.Option(None, help="--sample: random seed (same seed, same output)."),
     heatmap: Path | None = typer.Option(
         None, help="Write the attention heatmap (greedy) to this PNG (-1, -2 ... for several)."
     ),
@@ -201,9 +210,22 @@ def decode(
     """Translate sentences (arguments, -i FILE or stdin), one output line each."""
     from seqlab.tasks.translator import Translator
 
+    output_path(heatmap)
+    if sample and (beam != 1 or n_best != 1):
+        raise fail("--sample draws one output per sentence: drop --beam/--n-best")
     tr = Translator.load(model_dir)
     sources = _inputs(texts, input_file)
-    results = tr.translate(sources, beam_size=beam, alpha=alpha, n_best=n_best)
+    results = tr.translate(
+        sources,
+        beam_size=beam,
+        alpha=alpha,
+        n_best=n_best,
+        sample=sample,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+    )
     written: list[str] = []
     if heatmap is not None:
         from seqlab.viz.attention import plot_attention
@@ -297,6 +319,7 @@ def analyze(
     from seqlab.decoding import ErrorAnalysis, format_table, write_csv
     from seqlab.tasks.translator import Translator
 
+    output_path(csv)
     tr = Translator.load(model_dir)
     sources, references = _test_files(src, tgt)
     analysis = tr.analyze(sources, references, beam_size=beam, alpha=alpha)

@@ -38,7 +38,7 @@ _WORD_RE = re.compile(
     r"""
     \d+(?:[.,:]\d+)+                  # 3.14  1,000  12:30
   | [^\W_]+(?:-[^\W_]+)*              # word, self-substantial, all-eating
-  | (?<=[^\W_])['’][^\W_]+            # clitic after a letter: 't 's 'll 'st
+  | (?<=[^\W_])['’][^\W_]+(?:-[^\W_]+)*  # clitic after a letter: 't 's 'll 'st 'est-ce
   | \.\.\.|--                         # ellipsis, dash
   | [^\w\s]|_                         # any other single mark
     """,

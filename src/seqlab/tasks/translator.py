@@ -651,10 +651,18 @@ class Translator:
 
     @torch.no_grad()
     def _search(
-        self, texts: Sequence[str], *, beam_size: int, alpha: float, n_best: int
+        self,
+        texts: Sequence[str],
+        *,
+        beam_size: int,
+        alpha: float,
+        n_best: int,
+        sampling: dict[str, Any] | None = None,
     ) -> list[list[Candidate]]:
-        from seqlab.decoding import beam_search, greedy_search
+        from seqlab.decoding import beam_search, greedy_search, sample_search
 
+        if sampling is not None and beam_size != 1:
+            raise ValueError("sampling draws one output per sentence: use beam_size=1")
         if beam_size < 1 or not 1 <= n_best <= beam_size:
             raise ValueError(
                 f"need beam_size >= 1 and 1 <= n_best <= beam_size, got "
@@ -673,7 +681,12 @@ class Translator:
         for i in range(0, len(ids), _DECODE_BATCH):
             chunk = ids[i : i + _DECODE_BATCH]
             state = self.model.init_state(*self._sources(chunk))
-            if beam_size == 1:
+            if sampling is not None:
+                drawn = sample_search(
+                    self.model, state, batch_size=len(chunk), **sampling, **common
+                )
+                hyps = [[h] for h in drawn]
+            elif beam_size == 1:
                 hyps = [
                     [h] for h in greedy_search(self.model, state, batch_size=len(chunk), **common)
                 ]
@@ -716,15 +729,35 @@ class Translator:
         beam_size: int = 1,
         alpha: float = 0.7,
         n_best: int = 1,
+        sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
     ) -> list[Translation]:
         """Translate each text: greedy search for ``beam_size=1``, else beam search ranking by
         ``log P(y|x) / Ty^α``; each :class:`Translation` holds ``n_best`` candidates.
 
-        A single string is translated as a list of one.
+        ``sample=True`` draws each output token from P(· | x, ŷ<1..t-1>) instead (with
+        ``temperature``, ``top_k``, ``top_p``; the same ``seed`` gives the same outputs):
+        the course's contrast to searching for the most likely translation. A single string
+        is translated as a list of one.
         """
         if isinstance(texts, str):
             texts = [texts]
-        outs = self._search(texts, beam_size=beam_size, alpha=alpha, n_best=n_best)
+        sampling = None
+        if sample:
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+            sampling = {
+                "temperature": temperature,
+                "top_k": top_k,
+                "top_p": top_p,
+                "generator": generator,
+            }
+        outs = self._search(
+            texts, beam_size=beam_size, alpha=alpha, n_best=n_best, sampling=sampling
+        )
         return [Translation(t, c) for t, c in zip(texts, outs, strict=True)]
 
     @torch.no_grad()
@@ -783,6 +816,9 @@ class Translator:
     ) -> dict[str, Any]:
         """Exact-match accuracy (and corpus BLEU) per beam size.
 
+        An output matches when its tokens equal the reference's tokens (the tokenisation
+        the model was trained on, lowercased if it was); BLEU scores the detokenised text.
+
         Without ``sources``/``references`` a dates model is scored on the fixed held-out set
         (:func:`seqlab.data.dates.test_pairs`). ``bleu`` defaults to True for word-level
         models. Returns ``{"examples": n, "results": [{"beam_size", "exact_match", "bleu",
@@ -795,7 +831,13 @@ class Translator:
             outs = self.translate(srcs, beam_size=k, alpha=alpha)
             hyps = [o.text for o in outs]
             norm = [r.strip().lower() if self.config.lowercase else r.strip() for r in refs]
-            exact = [h == r for h, r in zip(hyps, norm, strict=True)]
+            # exact match on tokens, as the model sees the reference: "Va !" and "Va!" (one
+            # detokenised output) are the same sentence
+            level, lower = self.config.level, self.config.lowercase
+            exact = [
+                o.candidates[0].tokens == self._tokens(r, level, lower)
+                for o, r in zip(outs, refs, strict=True)
+            ]
             entry: dict[str, Any] = {
                 "beam_size": k,
                 "exact_match": sum(exact) / len(exact),

@@ -750,6 +750,7 @@ class _Run:
             self.config.max_steps,
             completed=self.state.step,
             enabled=self.config.progress and self.procs.is_main,
+            time_limit=self.config.time_budget,
         )
         self.model.train()
         try:
@@ -969,7 +970,9 @@ class _Run:
         r = self.last_record
         rate = r["tokens_per_s"]
         speed = f"{rate / 1000:.1f}k" if rate >= 10_000 else f"{rate:.0f}"
-        return f"loss {r['train_loss']:.4g} | {speed} tok/s | lr {r['lr']:.1e}"
+        loss = r["train_loss"]
+        shown = f"{loss:.4f}" if 1e-3 <= abs(loss) < 1e3 else f"{loss:.2e}"
+        return f"loss {shown} | {speed} tok/s | lr {r['lr']:.2g}"
 
     def _validate(self) -> dict[str, float]:
         """Rank 0 validates in eval mode under no_grad; every rank gets the metrics

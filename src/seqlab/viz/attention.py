@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from seqlab._io import atomic_write_bytes
 
-__all__ = ["plot_attention"]
+__all__ = ["attention_figure", "plot_attention"]
 
 # How a few invisible characters are shown on the axes.
 _VISIBLE = {" ": "␣", "\t": "⇥", "\n": "↵", "": "∅"}
@@ -30,19 +30,18 @@ def _label(token: str) -> str:
     return _VISIBLE.get(token, token)
 
 
-def plot_attention(
+def attention_figure(
     weights: torch.Tensor | np.ndarray,
     source_tokens: Sequence[str],
     output_tokens: Sequence[str],
-    path: str | os.PathLike[str],
     *,
     title: str | None = None,
     dpi: int = 120,
-) -> Path:
-    """Draw ``weights`` (Ty, Tx) as a heatmap and write it to ``path`` (PNG) atomically.
+) -> Figure:
+    """The heatmap of ``weights`` (Ty, Tx) as a matplotlib ``Figure`` (not saved).
 
-    x axis: ``source_tokens`` (Tx), y axis: ``output_tokens`` (Ty), top to bottom in output
-    order; a colorbar shows α. Spaces are drawn as ``␣``. Returns the path.
+    x axis: ``source_tokens`` (Tx), on top; y axis: ``output_tokens`` (Ty), top to bottom
+    in output order; a colorbar shows α. Spaces are drawn as ``␣``.
 
     Shape:
         weights: (Ty, Tx), len(output_tokens) == Ty, len(source_tokens) == Tx
@@ -75,7 +74,26 @@ def plot_attention(
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     bar.set_label("attention α<t,t'>")
     fig.tight_layout()
+    return fig
+
+
+def plot_attention(
+    weights: torch.Tensor | np.ndarray,
+    source_tokens: Sequence[str],
+    output_tokens: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    dpi: int = 120,
+) -> Path:
+    """Draw :func:`attention_figure` and write it to ``path`` (PNG) atomically.
+
+    Returns the path.
+
+    Shape:
+        weights: (Ty, Tx), len(output_tokens) == Ty, len(source_tokens) == Tx
+    """
+    fig = attention_figure(weights, source_tokens, output_tokens, title=title, dpi=dpi)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    dest = Path(path)
-    return atomic_write_bytes(dest, buffer.getvalue())
+    return atomic_write_bytes(Path(path), buffer.getvalue())
