@@ -1,0 +1,53 @@
+"""Longer learning tests (`make test-slow`): the issues' quality targets, reached on CPU.
+
+Each bound's comment says how it was calibrated. Not part of the default run (marked
+``slow``); the figures measured with them are in the README.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqlab.data.datasets import load_dataset
+from seqlab.models.rnn_lm import LMConfig
+from seqlab.tasks import LanguageModel, LMTaskConfig
+from seqlab.tasks.translator import PRESETS, ParallelCorpus, Translator, default_configs
+from seqlab.train import TrainConfig
+
+pytestmark = pytest.mark.slow
+
+
+def test_dates_reach_99_9_percent_exact_match_on_the_held_out_set(tmp_path: Path) -> None:
+    # the default `seqlab translate train --dataset dates` model: 100.00% greedy and beam 3
+    # after 3,000 steps (73-91 s on 2 cores, benchmarks/dates.py); the issue's target 99.9%
+    config, train = default_configs("dates", progress=False)
+    corpus = ParallelCorpus.dates(PRESETS["dates"]["train_size"], seed=0)
+    tr, _ = Translator.train(corpus, tmp_path / "dates", config, train)
+    result = tr.evaluate(beam_sizes=(1, 3))
+    for entry in result["results"]:
+        assert entry["exact_match"] >= 0.999, (entry["beam_size"], entry["errors"][:5])
+
+
+def test_char_lstm_on_tinyshakespeare_learns_below_calibrated_bound(tmp_path: Path) -> None:
+    # a 1-layer LSTM (H 256) for 400 steps of 32 x 64 characters: 1.76-1.80 nats/char on
+    # the first 20,000 validation characters (seeds 0-1, 2 threads, 23-28 s each); uniform
+    # over the 65 characters is ln 65 = 4.17; bound 2.0
+    torch.manual_seed(0)
+    config = LMTaskConfig(
+        level="char",
+        unit="text",
+        model=LMConfig(vocab_size=2, cell="lstm", hidden_size=256, num_layers=1),
+        bptt=64,
+        batch_size=32,
+    )
+    lm, _ = LanguageModel.train(
+        "tinyshakespeare",
+        tmp_path / "ts",
+        config,
+        TrainConfig(max_steps=400, lr=3e-3, eval_every=400, progress=False),
+    )
+    valid = load_dataset("tinyshakespeare").valid
+    assert lm.evaluate(valid[:20_000])["loss"] < 2.0
