@@ -15,6 +15,7 @@ every epoch. The GloVe row (``--glove-epochs``, default 25) uses ``GloVeConfig``
     python benchmarks/word2vec.py --epochs 1                 # smoke run
     python benchmarks/word2vec.py --epochs 5 --repeats 3     # the issue's comparison
     python benchmarks/word2vec.py --device cuda --only seqlab
+    python benchmarks/word2vec.py --engine torch --only seqlab   # the minibatch engine on CPU
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def run_seqlab(sentences: list[list[str]], args: argparse.Namespace) -> dict[str
         workers=args.threads,
         seed=args.seed,
         device=args.device,
+        engine=args.engine,
     )
     t0 = time.perf_counter()
     result = train_word2vec(sentences, config, progress=args.progress)
@@ -129,6 +131,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--engine", default="auto", choices=["auto", "numba", "torch"], help="seqlab's engine"
+    )
     parser.add_argument("--only", choices=["seqlab", "gensim", "glove"], action="append")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--progress", action="store_true")
@@ -150,7 +155,7 @@ def main() -> None:
         tools.pop("gensim", None)  # gensim has no GPU path
     print(
         f"corpus {args.corpus.name}: {n_words:,} words, epochs {args.epochs}, "
-        f"threads {args.threads}, device {args.device}"
+        f"threads {args.threads}, device {args.device}, engine {args.engine}"
     )
 
     if "seqlab" in tools:  # compile (or load from numba's cache) the kernels before timing
@@ -203,7 +208,8 @@ def main() -> None:
             f"(min {r['min']:.2f}, max {r['max']:.2f}); accuracy gap {100 * gap:+.2f} points"
         )
         table["ratio_seqlab_gensim"] = r
-    name = f"word2vec-{args.device}-{args.epochs}ep"
+    engine = "" if args.engine == "auto" else f"-{args.engine}"
+    name = f"word2vec-{args.device}{engine}-{args.epochs}ep"
     path = save(
         name,
         {
@@ -214,6 +220,8 @@ def main() -> None:
                 "epochs": args.epochs,
                 "glove_epochs": args.glove_epochs,
                 "threads": args.threads,
+                "engine": args.engine,
+                "device": args.device,
                 "restrict_vocab": RESTRICT_VOCAB,
                 "repeats": args.repeats,
             },

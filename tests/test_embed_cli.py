@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from seqlab.cli import main
 from seqlab.embeddings.keyed_vectors import KeyedVectors
+
+CUDA = torch.cuda.is_available()
 
 DIM = 16
 GENDERED = ["she", "he", "woman", "man", "girl", "boy", "mother", "father", "her", "his"]
@@ -118,6 +123,29 @@ def test_evaluate_with_given_files(capsys, vectors: Path, tmp_path: Path) -> Non
     assert set(result["similarity"]) == {str(pairs)}
     code, out, _ = run(capsys, "evaluate", vectors, "--similarity", pairs)
     assert code == 0 and "Spearman" in out and "analog" not in out.lower()
+    assert "on 4 pairs (0 skipped for out-of-vocabulary words)" in out
+
+
+def test_evaluate_restrict_vocab_is_for_analogies_only(
+    capsys, vectors: Path, kv: KeyedVectors, tmp_path: Path
+) -> None:
+    """--restrict-vocab 5 keeps the analogy search to 5 words; similarity pairs of rarer words
+    are still scored, and the human output counts the out-of-vocabulary pairs."""
+    questions = tmp_path / "questions.txt"
+    questions.write_text(": family\nman woman king queen\n")
+    rare = kv.index_to_key[20:26]  # far beyond the first 5 words
+    pairs = tmp_path / "pairs.tsv"
+    lines = [f"{a}\t{b}\t{i}.0" for i, (a, b) in enumerate(itertools.pairwise(rare))]
+    pairs.write_text("\n".join([*lines, "ghost\tking\t1.0"]) + "\n")
+    args = ["evaluate", vectors, "--analogies", questions, "--similarity", pairs]
+    code, out, _ = run(capsys, *args, "--restrict-vocab", "5", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["analogies"]["skipped"] == 1  # king/queen are not among the first 5
+    sim = result["similarity"][str(pairs)]
+    assert sim["pairs"] == 5 and sim["oov_pairs"] == 1 and sim["restrict_vocab"] is None
+    code, out, _ = run(capsys, *args, "--restrict-vocab", "5")
+    assert code == 0 and "on 5 pairs (1 skipped for out-of-vocabulary words)" in out
 
 
 # ----------------------------------------------------------------------------- pictures
@@ -233,9 +261,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("method", "extra"),
     [
-        ("skipgram", ["--objective", "negative"]),
-        ("cbow", ["--objective", "hierarchical"]),
-        ("glove", []),
+        ("skipgram", ["--objective", "negative", "--workers", "1"]),
+        ("cbow", ["--objective", "hierarchical", "--workers", "1"]),
+        ("glove", ["--workers", "1"]),
         ("nnlm", ["--window", "2"]),
     ],
 )  # each trains 2 epochs on 3,000 words: 1-2 s apiece (NNLM ~5 s: its trainer's setup)
@@ -245,12 +273,16 @@ def test_train_writes_loadable_vectors_and_reports_epochs(
     out = tmp_path / "vectors.bin"
     code, stdout, err = run(
         capsys, "train", "--corpus", corpus, "--method", method, *extra, "--dim", "8",
-        "--epochs", "2", "--min-count", "1", "--workers", "1", "--out", out,
+        "--epochs", "2", "--min-count", "1", "--out", out,
         "--format", "word2vec-binary", "--no-progress", "--json",
     )  # fmt: skip
     assert code == 0, err
     summary = json.loads(stdout)
     assert summary["method"] == method and summary["vocab_size"] == 30
+    # --device auto (the default): the GPU only where the method has a GPU path
+    gpu = CUDA and method in ("skipgram", "nnlm")
+    assert summary["device"] == ("cuda" if gpu else "cpu")
+    assert ("counting_seconds" in summary) == (method == "glove")
     assert len(summary["epoch_losses"]) == 2 and all(np.isfinite(summary["epoch_losses"]))
     assert summary["words_per_second"] > 0
     trained = KeyedVectors.load(out, format="word2vec-binary")
@@ -296,6 +328,139 @@ def test_train_passes_the_trainer_options(capsys, corpus: Path, tmp_path: Path) 
         "--combine", "max",
     )  # fmt: skip
     assert_one_line_error(code, err, "combine")
+
+
+def test_train_applies_alpha_to_each_method(
+    capsys, monkeypatch, corpus: Path, tmp_path: Path
+) -> None:
+    """--alpha is word2vec's alpha, GloVe's AdaGrad eta and the NNLM's AdamW learning rate."""
+    import seqlab.embeddings.glove as glove
+    import seqlab.embeddings.nnlm as nnlm
+    import seqlab.embeddings.word2vec as word2vec
+
+    configs: dict[str, object] = {}
+    for module, name in (
+        (word2vec, "train_word2vec"),
+        (glove, "train_glove"),
+        (nnlm, "train_nnlm"),
+    ):
+        real = getattr(module, name)
+
+        def spy(corpus, config, *, progress=False, real=real, name=name):
+            configs[name] = config
+            return real(corpus, config, progress=progress)
+
+        monkeypatch.setattr(module, name, spy)
+    common = ["--corpus", corpus, "--dim", "4", "--epochs", "1", "--min-count", "1"]
+    common += ["--alpha", "0.0123", "--no-progress", "--json"]
+    for method in ("skipgram", "glove", "nnlm"):
+        code, _, err = run(capsys, "train", *common, "--method", method, "--out", tmp_path / "v")
+        assert code == 0, err
+    assert configs["train_word2vec"].alpha == 0.0123  # type: ignore[attr-defined]
+    assert configs["train_glove"].learning_rate == 0.0123  # type: ignore[attr-defined]
+    assert configs["train_nnlm"].learning_rate == 0.0123  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "needle"),
+    [
+        ("glove", ["--objective", "hierarchical"], "--objective hierarchical"),
+        ("glove", ["--negative", "10"], "--negative 10"),
+        ("nnlm", ["--negative", "10"], "--negative 10"),
+        ("glove", ["--sample", "0"], "--sample 0"),
+        ("nnlm", ["--ns-exponent", "1"], "--ns-exponent 1"),
+        ("nnlm", ["--workers", "4"], "--workers 4"),
+        ("skipgram", ["--x-max", "10"], "--x-max 10"),
+        ("cbow", ["--combine", "average"], "--combine average"),
+        ("skipgram", ["--objective", "hierarchical", "--negative", "10"], "--objective negative"),
+    ],
+)
+def test_train_rejects_options_the_method_does_not_read(
+    capsys, monkeypatch, corpus: Path, tmp_path: Path, method: str, options: list[str], needle: str
+) -> None:
+    import seqlab.embeddings.corpus as corpus_module
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the corpus was read before the options were checked")
+
+    monkeypatch.setattr(corpus_module, "Corpus", no_training)
+    code, _, err = run(
+        capsys, "train", "--corpus", corpus, "--method", method, *options, "--out", tmp_path / "v"
+    )
+    assert_one_line_error(code, err, needle)
+
+
+def test_train_accepts_inapplicable_options_left_at_their_default(
+    capsys, corpus: Path, tmp_path: Path
+) -> None:
+    code, _, err = run(
+        capsys, "train", "--corpus", corpus, "--method", "glove", "--negative", "5",
+        "--objective", "negative", "--dim", "4", "--epochs", "1", "--min-count", "1",
+        "--out", tmp_path / "g.txt", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+
+
+@pytest.mark.skipif(CUDA, reason="checks the error on a machine without CUDA")
+@pytest.mark.parametrize("method", ["skipgram", "glove", "nnlm"])
+def test_train_on_absent_cuda_is_one_line(
+    capsys, corpus: Path, tmp_path: Path, method: str
+) -> None:
+    code, _, err = run(
+        capsys, "train", "--corpus", corpus, "--method", method, "--device", "cuda",
+        "--min-count", "1", "--out", tmp_path / "v.txt", "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(code, err, "device 'cuda' is not available")
+    assert not (tmp_path / "v.txt").exists()
+
+
+def test_outputs_in_a_missing_folder_fail_before_any_work(
+    capsys, monkeypatch, corpus: Path, vectors: Path, tmp_path: Path
+) -> None:
+    import seqlab.embeddings.word2vec as word2vec
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although the output cannot be written")
+
+    monkeypatch.setattr(word2vec, "train_word2vec", no_training)
+    missing = tmp_path / "nonexist" / "o.txt"
+    cases = [
+        ["train", "--corpus", corpus, "--out", missing, "--no-progress"],
+        ["convert", vectors, missing, "--to", "glove"],
+        ["debias", vectors, "--out", missing, "--no-analogies"],
+        ["plot", vectors, "--top", "10", "--method", "pca", "--out", missing],
+    ]
+    for args in cases:
+        code, _, err = run(capsys, *args)
+        assert_one_line_error(code, err, str(missing), "does not exist")
+        assert ".tmp" not in err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, _, err = run(capsys, "export-projector", vectors, blocker / "proj")
+    assert_one_line_error(code, err, str(blocker / "proj"), "cannot be created")
+    code, _, err = run(capsys, "convert", vectors, tmp_path, "--to", "glove")
+    assert_one_line_error(code, err, "is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def help_text(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The --help text of ``seqlab embed ARGS`` with rich's box lines and wrapping removed."""
+    assert main(["embed", *args, "--help"]) == 0
+    text = re.sub(r"[\u2500-\u257f]", " ", capsys.readouterr().out)
+    return " ".join(text.split())
+
+
+def test_plot_help_says_how_to_turn_the_default_arrows_off(capsys, vectors, tmp_path) -> None:
+    assert '--arrows "" draws none' in help_text(capsys, "plot")
+    png = tmp_path / "plain.png"
+    code, _, err = run(capsys, "plot", vectors, "--top", "10", "--method", "pca", "--arrows", "",
+                       "--out", png)  # fmt: skip
+    assert code == 0 and png.is_file(), err
+
+
+def test_train_help_names_the_gpu_paths(capsys) -> None:
+    out = help_text(capsys, "train")
+    assert "[default: auto]" in out and "GPU paths: skip-gram with --objective negative" in out
 
 
 # ---------------------------------------------------------------------------- subprocess

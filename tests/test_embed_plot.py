@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from seqlab.embeddings.keyed_vectors import KeyedVectors, OOVError
-from seqlab.viz.embeddings import _place_labels, plot_embeddings, project_2d
+from seqlab.viz.embeddings import _place_labels, arrow_shrink, plot_embeddings, project_2d
 
 
 def random_kv(
@@ -147,3 +147,41 @@ def test_unknown_plotted_word_and_bad_arguments(tmp_path: Path) -> None:
         plot_embeddings(kv, ["word1"], top=5, method="pca", out=tmp_path / "x.png")
     with pytest.raises(ValueError, match="at least 3"):
         plot_embeddings(kv, ["word1", "word2"], method="pca", out=tmp_path / "x.png")
+
+
+def test_arrow_shrink_leaves_every_arrow_visible() -> None:
+    """4 points off each dot, but never the whole arrow (4 + 4 erased arrows under 8 pt)."""
+    lengths = np.array([0.0, 0.5, 3.0, 7.9, 8.0, 20.0, 40.0, 500.0])
+    shrink = np.array([arrow_shrink(float(x)) for x in lengths])
+    assert (shrink >= 0).all() and (shrink <= 4.0).all()
+    assert (2 * shrink[1:] < lengths[1:]).all()  # some of the arrow is always drawn
+    assert (shrink[lengths >= 20] == 4.0).all()  # long arrows keep clear of the dots
+
+
+def test_arrow_between_neighbouring_words_is_drawn(tmp_path: Path, monkeypatch) -> None:
+    """man and woman land a few points apart: the arrow's shrinks must leave part of it."""
+    from matplotlib.axes import Axes
+
+    rng = np.random.default_rng(0)
+    words = [f"word{i}" for i in range(30)] + ["man", "woman"]
+    x = rng.normal(size=(32, 16))
+    x[31] = x[30] + 0.04 * rng.normal(size=16)  # woman right next to man
+    kv = KeyedVectors(words, x)
+    seen: list[tuple[float, float]] = []  # (arrow length, shrinkA + shrinkB), in points
+    real = Axes.annotate
+
+    def spy(self, text, xy, *args, **kwargs):
+        props = kwargs.get("arrowprops")
+        if text == "" and props is not None:
+            a = self.transData.transform(kwargs["xytext"])
+            b = self.transData.transform(xy)
+            length = float(np.hypot(*(b - a))) * 72.0 / self.figure.dpi
+            seen.append((length, props["shrinkA"] + props["shrinkB"]))
+        return real(self, text, xy, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "annotate", spy)
+    plot_embeddings(kv, words[:30], method="pca", out=tmp_path / "near.png")
+    assert len(seen) == 1
+    length, shrunk = seen[0]
+    assert 1.0 < length < 8.0, length  # the planted case: shorter than the old 4 + 4 points
+    assert shrunk < length, (length, shrunk)

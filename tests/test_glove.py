@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import types
 from pathlib import Path
 
 import numpy as np
@@ -439,3 +440,38 @@ def test_numba_engine_needs_the_cpu() -> None:
 def test_empty_vocabulary_raises() -> None:
     with pytest.raises(ValueError, match="min_count"):
         train_glove([["a", "b"]], GloVeConfig(min_count=5))
+
+
+def test_words_per_second_counts_epochs_and_excludes_counting(monkeypatch) -> None:
+    """words/s = corpus tokens x epochs / seconds of training (as word2vec's); the counting
+    of co-occurrences is reported apart. A fake clock makes the seconds exact."""
+    clock = {"now": 100.0}
+    monkeypatch.setattr(G, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"]))
+    real_count, real_train = G.cooccurrence_matrix, G._train_matrix
+
+    def counting(*args, **kwargs):
+        out = real_count(*args, **kwargs)
+        clock["now"] += 7.0  # counting takes 7 s
+        return out
+
+    def training(*args, **kwargs):
+        out = real_train(*args, **kwargs)
+        clock["now"] += 2.0  # training takes 2 s
+        return out
+
+    monkeypatch.setattr(G, "cooccurrence_matrix", counting)
+    monkeypatch.setattr(G, "_train_matrix", training)
+    _, sentences = planted_corpus(3)
+    config = GloVeConfig(vector_size=4, window=2, epochs=4, min_count=1, workers=1)
+    result = train_glove(sentences, config)
+    tokens = sum(len(s) for s in sentences)  # min_count 1: every token is in the vocabulary
+    assert result.counting_seconds == pytest.approx(7.0)
+    assert result.words_per_second == pytest.approx(tokens * 4 / 2.0)
+    assert result.seconds == pytest.approx(9.0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+def test_absent_cuda_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="device 'cuda' is not available"):
+        GloVeConfig(device="cuda")
+    assert GloVeConfig(device="auto").device == "cpu"

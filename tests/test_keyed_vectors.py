@@ -1,5 +1,7 @@
 """seqlab.embeddings.KeyedVectors: lookup, queries and files, with gensim as the oracle.
 
+Without gensim only the comparisons with it are skipped (``needs_gensim``).
+
 Peer agreement: files written by seqlab load in gensim and the reverse, word for word and bit
 for bit (non-ASCII words included); most_similar / most_similar_cosmul / similarity give
 gensim's answers on the same vectors. Golden cases: planted analogies, malformed files
@@ -15,13 +17,18 @@ import numpy as np
 import pytest
 import torch
 
-gensim_kv = pytest.importorskip("gensim.models.keyedvectors")
+from seqlab._io import DataError
+from seqlab.data import Vocab
+from seqlab.embeddings import KeyedVectors, OOVError
+from seqlab.embeddings import keyed_vectors as kv_module
 
-from seqlab._io import DataError  # noqa: E402
-from seqlab.data import Vocab  # noqa: E402
-from seqlab.embeddings import KeyedVectors, OOVError  # noqa: E402
+try:  # the peer: only the tests that compare with gensim need it
+    from gensim.models.keyedvectors import KeyedVectors as GKV
+except ImportError:  # pragma: no cover - depends on the environment
+    GKV = None
 
-GKV = gensim_kv.KeyedVectors
+needs_gensim = pytest.mark.skipif(GKV is None, reason="gensim is not installed")
+
 FORMATS = [("word2vec", False, False), ("word2vec-binary", True, False), ("glove", False, True)]
 
 
@@ -61,6 +68,7 @@ def assert_same_ranking(ours: list[tuple[str, float]], ref: list[tuple[str, floa
 # ------------------------------------------------------------------------------ files
 
 
+@needs_gensim
 @pytest.mark.parametrize(("fmt", "binary", "no_header"), FORMATS)
 @pytest.mark.parametrize("suffix", [".txt", ".txt.gz"])
 def test_seqlab_file_loads_in_gensim(
@@ -72,6 +80,7 @@ def test_seqlab_file_loads_in_gensim(
     np.testing.assert_array_equal(g.vectors, kv.vectors)
 
 
+@needs_gensim
 @pytest.mark.parametrize(("fmt", "binary", "no_header"), FORMATS)
 @pytest.mark.parametrize("given", ["auto", "explicit"])
 def test_gensim_file_loads_in_seqlab(
@@ -84,6 +93,7 @@ def test_gensim_file_loads_in_seqlab(
     assert loaded.counts is None
 
 
+@needs_gensim
 @pytest.mark.parametrize(("fmt", "binary", "no_header"), FORMATS)
 def test_limit_reads_first_n_like_gensim(
     kv: KeyedVectors, tmp_path: Path, fmt: str, binary: bool, no_header: bool
@@ -142,12 +152,34 @@ def test_save_is_atomic_and_rejects_whitespace_words(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.txt"]
 
 
-def test_duplicate_words_keep_the_first_like_gensim(tmp_path: Path) -> None:
+def test_save_error_names_the_destination_not_the_temporary_file(tmp_path: Path) -> None:
+    small = KeyedVectors(["a"], np.ones((1, 2)))
+    target = tmp_path / "missing" / "v.txt"
+    with pytest.raises(FileNotFoundError) as info:
+        small.save(target)
+    message = str(info.value)
+    assert info.value.filename == str(target) and ".tmp" not in message
+    assert f"the folder {target.parent} does not exist" in message
+    with pytest.raises(IsADirectoryError) as folder:
+        small.save(tmp_path)
+    assert folder.value.filename == str(tmp_path) and ".tmp" not in str(folder.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_duplicate_words_keep_the_first(tmp_path: Path) -> None:
     path = tmp_path / "dup.txt"
     path.write_text("3 2\na 1 2\nb 3 4\na 5 6\n", encoding="utf-8")
     with pytest.warns(UserWarning, match="repeated"):
         ours = KeyedVectors.load(path)
     assert_same_vectors(["a", "b"], np.array([[1, 2], [3, 4]], np.float32), ours)
+
+
+@needs_gensim
+def test_duplicate_words_keep_the_first_like_gensim(tmp_path: Path) -> None:
+    path = tmp_path / "dup.txt"
+    path.write_text("3 2\na 1 2\nb 3 4\na 5 6\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match="repeated"):
+        ours = KeyedVectors.load(path)
     ref = GKV.load_word2vec_format(str(path))
     np.testing.assert_array_equal(ref["a"], ours["a"])
 
@@ -179,12 +211,34 @@ def test_malformed_text_files_name_the_line(
     assert str(info.value).startswith(f"{path}:{line}: ")
 
 
+@pytest.mark.parametrize(("header", "source"), [(False, "from line 1"), (True, "from the header")])
+def test_ragged_row_after_many_good_rows_names_where_the_width_was_fixed(
+    tmp_path: Path, monkeypatch, header: bool, source: str
+) -> None:
+    """The width is fixed once (header or first row); a ragged row in a later read batch
+    names that line, not the first line of its own batch."""
+    monkeypatch.setattr(kv_module, "_READ_BLOCK", 256)  # many batches from a small file
+    rows = "".join(f"w{i} {i} 0.5 0.25 1e-3\n" for i in range(300))
+    path = tmp_path / "raglate.txt"
+    path.write_text(("301 4\n" if header else "") + rows + "zz 1 2 3\n", encoding="utf-8")
+    line = 302 if header else 301
+    with pytest.raises(DataError) as info:
+        KeyedVectors.load(path)
+    assert str(info.value).startswith(f"{path}:{line}: row has 3 values, expected 4 ({source})")
+
+
 def test_truncated_binary_is_reported(kv: KeyedVectors, tmp_path: Path) -> None:
     path = kv.save(tmp_path / "v.bin", format="word2vec-binary")
     path.write_bytes(path.read_bytes()[:-7])
     with pytest.raises(DataError, match=r"truncated.*300 vectors.*vector 300"):
         KeyedVectors.load(path)
-    with pytest.raises(EOFError):  # gensim agrees the file is damaged
+
+
+@needs_gensim
+def test_gensim_agrees_the_truncated_binary_is_damaged(kv: KeyedVectors, tmp_path: Path) -> None:
+    path = kv.save(tmp_path / "v.bin", format="word2vec-binary")
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(EOFError):
         GKV.load_word2vec_format(str(path), binary=True)
 
 
@@ -226,6 +280,7 @@ QUERIES = [
 ]
 
 
+@needs_gensim
 @pytest.mark.parametrize(("positive", "negative"), QUERIES)
 @pytest.mark.parametrize("restrict", [None, 120])
 def test_most_similar_equals_gensim(
@@ -240,6 +295,7 @@ def test_most_similar_equals_gensim(
     assert not inputs & {w for w, _ in ours}
 
 
+@needs_gensim
 @pytest.mark.filterwarnings("ignore:Call to deprecated `init_sims`:DeprecationWarning")
 @pytest.mark.parametrize(("positive", "negative"), [p for p in QUERIES if p[0]])
 def test_most_similar_cosmul_equals_gensim(
@@ -266,12 +322,17 @@ def test_cosmul_default_epsilon_is_levy_goldberg(kv: KeyedVectors) -> None:
     np.testing.assert_allclose([s for _, s in ours], scores[best], rtol=1e-5)
 
 
-def test_similarity_equals_gensim_and_cosine(kv: KeyedVectors) -> None:
-    g = to_gensim(kv)
+def test_similarity_is_the_cosine(kv: KeyedVectors) -> None:
     for a, b in [("café", "東京"), ("w1", "w2"), ("w7", "w7")]:
         u, v = kv[a].astype(np.float64), kv[b].astype(np.float64)
         cosine = u @ v / np.linalg.norm(u) / np.linalg.norm(v)
         assert kv.similarity(a, b) == pytest.approx(cosine, abs=1e-6)
+
+
+@needs_gensim
+def test_similarity_equals_gensim(kv: KeyedVectors) -> None:
+    g = to_gensim(kv)
+    for a, b in [("café", "東京"), ("w1", "w2"), ("w7", "w7")]:
         assert kv.similarity(a, b) == pytest.approx(float(g.similarity(a, b)), abs=1e-6)
 
 
@@ -334,6 +395,11 @@ def test_oov_error_is_one_readable_line(kv: KeyedVectors) -> None:
         kv.similarity("w1", "zz")
     with pytest.raises(OOVError):
         kv.analogy("w1", "w2", "QQ")
+    for method in ("3cosadd", "3cosmul"):  # named in the question's order a, b, c
+        with pytest.raises(OOVError) as abc:
+            kv.analogy("AA", "w2", "CC", method=method)  # type: ignore[arg-type]
+        assert abc.value.words == ["AA", "CC"]
+        assert str(abc.value).startswith("not in the vocabulary: 'AA', 'CC' ")
     big = OOVError(["a"], vocab_size=12345)
     assert str(big) == "not in the vocabulary: 'a' (12,345 words; lookups are case-sensitive)"
 

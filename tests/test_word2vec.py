@@ -6,8 +6,18 @@
 - Huffman: prefix-free, optimal (cost equal to a heapq reference), heavier words never longer.
 - Distributions: the alias table holds exactly counts^ns_exponent (normalised) and draws follow
   it; keep probabilities equal word2vec.c's formula and gensim's ``sample_int``.
+- Oracle: a CBOW step with negative sampling (hidden vector = mean or sum of the context's
+  input vectors, the error added to every context word) equals torch autograd; the learning
+  rate of each sentence of a chunk, and of each chunk of a run, is the linear decay from
+  ``alpha`` to ``min_alpha`` over epochs x words (a NumPy float64 hierarchical-softmax replay
+  and the schedule's formula).
+- Windows: word2vec.c's reduced window, radius uniform in 1..window (chi-square), and the
+  number of pairs the kernel trains equals the count from those radii; the torch engine's
+  pairs show the same uniform radii.
 - Learning: on a planted corpus (topic clusters) every method/objective separates the clusters
-  and the loss falls.
+  and the loss falls; the torch engine at its default batch size (4096) too, with the loss
+  falling every epoch to near the numba engine's, and its divergence guard stops a run whose
+  loss explodes.
 - Consistency: seed determinism with one worker; a streamed .gz file equals the same sentences
   in memory; re-reading every epoch equals the cached ids.
 - Bad configurations raise ValueError.
@@ -17,6 +27,7 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +35,8 @@ import pytest
 import torch
 
 from seqlab.embeddings import _w2v_kernels as K
+from seqlab.embeddings import word2vec as w2v
+from seqlab.embeddings._device import resolve_device
 from seqlab.embeddings.huffman import build_huffman
 from seqlab.embeddings.word2vec import (
     Word2VecConfig,
@@ -31,6 +44,8 @@ from seqlab.embeddings.word2vec import (
     noise_distribution,
     train_word2vec,
 )
+
+CUDA = torch.cuda.is_available()
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -154,6 +169,204 @@ def test_full_softmax_step_equals_torch(target: int) -> None:
     assert_step_matches_torch(hmat, 3, out, after, neu1e, loss, torch_loss, alpha)
 
 
+def _cbow_torch_replay(
+    syn0: np.ndarray,
+    syn1: np.ndarray,
+    sentence: list[int],
+    noise_word: int,
+    alpha: float,
+    cbow_mean: bool,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """CBOW with window 1 and one noise word, step by step with torch float64 autograd.
+
+    For each center o: h = mean (or sum) of its context rows, L = -log σ(u_o·h) - log σ(-u_n·h);
+    U <- U - alpha dL/dU; every context row c <- c - alpha dL/dh (word2vec.c's update).
+    """
+    v = torch.tensor(syn0, dtype=torch.float64)
+    u = torch.tensor(syn1, dtype=torch.float64)
+    total = 0.0
+    for pos, center in enumerate(sentence):
+        context = [sentence[c] for c in (pos - 1, pos + 1) if 0 <= c < len(sentence)]
+        h = v[context].sum(0)
+        if cbow_mean:
+            h = h / len(context)
+        h = h.detach().requires_grad_(True)
+        out = u.clone().requires_grad_(True)
+        logsig = torch.nn.functional.logsigmoid
+        loss = -logsig(out[center] @ h) - logsig(-(out[noise_word] @ h))
+        loss.backward()
+        total += loss.item()
+        with torch.no_grad():
+            u = out - alpha * out.grad
+            for c in context:
+                v[c] -= alpha * h.grad
+    return v.numpy(), u.numpy(), total
+
+
+@pytest.mark.parametrize("cbow_mean", [True, False])
+def test_cbow_negative_sampling_steps_equal_torch(cbow_mean: bool) -> None:
+    """train_chunk's CBOW: hidden vector = mean (sum) of the context, error to every context
+    word. Window 1 (the reduced window is always 1) and a noise distribution on one word make
+    every draw certain, so the chunk is three exact steps."""
+    n_words, size, noise_word = 5, 6, 4
+    rng = np.random.default_rng(11)
+    syn0 = rng.normal(0, 0.5, (n_words, size)).astype(np.float32)
+    syn1 = rng.normal(0, 0.5, (n_words, size)).astype(np.float32)
+    sentence = [1, 0, 2]  # pos 0: context {0}; pos 1: context {1, 2}; pos 2: context {0}
+    alias = K.alias_table(np.array([0.0, 0.0, 0.0, 0.0, 1.0]))
+    assert (K.draw_many(alias, 5, 200) == noise_word).all()
+    tree = build_huffman(np.ones(2, np.int64))  # unused by negative sampling
+    alpha = 0.2
+    got0, got1 = syn0.copy(), syn1.copy()
+    loss, examples, _ = K.train_chunk(
+        got0, got1, np.array(sentence, np.int32), np.array([0, 3], np.int64),
+        np.ones(n_words), alias, tree.codes, tree.points, tree.lengths,
+        False, K.OBJECTIVE_NEGATIVE, 1, 1, cbow_mean, alpha, alpha, 123,
+    )  # fmt: skip
+    ref0, ref1, ref_loss = _cbow_torch_replay(syn0, syn1, sentence, noise_word, alpha, cbow_mean)
+    assert examples == 3
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    np.testing.assert_allclose(got1, ref1, atol=2e-6)
+    np.testing.assert_allclose(got0, ref0, atol=2e-6)
+    assert np.abs(got0 - syn0).max() > 1e-2  # the input vectors did move
+
+
+def _hs_skipgram_replay(
+    syn0: np.ndarray,
+    syn1: np.ndarray,
+    tree,
+    ids: np.ndarray,
+    bounds: np.ndarray,
+    alphas: list[float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Skip-gram, window 1, hierarchical softmax in NumPy float64, sentence s at alphas[s]."""
+    v, u = syn0.astype(np.float64), syn1.astype(np.float64)
+    for s in range(len(bounds) - 1):
+        sent = ids[bounds[s] : bounds[s + 1]]
+        for pos, center in enumerate(sent):
+            for c in (pos - 1, pos + 1):
+                if not 0 <= c < len(sent):
+                    continue
+                h, err = v[sent[c]].copy(), np.zeros(v.shape[1])
+                for j in range(tree.lengths[center]):
+                    node = tree.points[center, j]
+                    g = (1.0 - tree.codes[center, j] - 1 / (1 + np.exp(-u[node] @ h))) * alphas[s]
+                    err += g * u[node]
+                    u[node] += g * h
+                v[sent[c]] += err
+    return v, u
+
+
+def test_learning_rate_decays_linearly_within_a_chunk() -> None:
+    """Sentence s of a chunk trains at a0 + (a1 - a0) * (its first word's offset) / N."""
+    rng = np.random.default_rng(4)
+    counts = np.array([9, 7, 5, 4, 3, 2])
+    tree = build_huffman(counts)
+    syn0 = rng.normal(0, 0.3, (6, 5)).astype(np.float32)
+    syn1 = rng.normal(0, 0.3, (5, 5)).astype(np.float32)
+    ids = rng.integers(0, 6, 40).astype(np.int32)
+    bounds = np.array([0, 10, 25, 40], np.int64)
+    a0, a1 = 0.4, 0.1
+    got0, got1 = syn0.copy(), syn1.copy()
+    K.train_chunk(
+        got0, got1, ids, bounds, np.ones(6), K.alias_table(np.ones(6) / 6),
+        tree.codes, tree.points, tree.lengths,
+        True, K.OBJECTIVE_HIERARCHICAL, 1, 0, True, a0, a1, 7,
+    )  # fmt: skip
+    alphas = [a0 + (a1 - a0) * b / 40 for b in bounds[:-1]]  # 0.4, 0.325, 0.2125
+    ref0, ref1 = _hs_skipgram_replay(syn0, syn1, tree, ids, bounds, alphas)
+    np.testing.assert_allclose(got0, ref0, atol=2e-5)
+    np.testing.assert_allclose(got1, ref1, atol=2e-5)
+    flat0, _ = _hs_skipgram_replay(syn0, syn1, tree, ids, bounds, [a0] * 3)
+    assert np.abs(flat0 - ref0).max() > 1e-2  # a constant rate would be told apart
+
+
+def test_learning_rate_decays_linearly_over_the_run(monkeypatch) -> None:
+    """Chunk k starts at alpha - (alpha - min_alpha) * words_before / (epochs * words) and
+    ends where chunk k + 1 starts; the run ends at min_alpha."""
+    calls: list[tuple[int, float, float]] = []
+    real = K.train_chunk
+
+    def spy(*args):
+        calls.append((args[2].shape[0], args[14], args[15]))
+        return real(*args)
+
+    monkeypatch.setattr(K, "train_chunk", spy)
+    corpus, _ = _cluster_corpus(seed=3, sentences=100)  # 1,200 words
+    config = Word2VecConfig(
+        vector_size=4, min_count=1, epochs=3, workers=1, chunk_words=250, alpha=0.05,
+        min_alpha=0.002,
+    )  # fmt: skip
+    train_word2vec(corpus, config)
+    sizes = np.array([n for n, _, _ in calls])
+    assert sizes.sum() == 3 * 1200 and len(calls) == 15  # 5 chunks (4 x 252 + 192) per epoch
+    before = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    expected_start = 0.05 - (0.05 - 0.002) * before / 3600
+    expected_end = 0.05 - (0.05 - 0.002) * np.cumsum(sizes) / 3600
+    np.testing.assert_allclose([a for _, a, _ in calls], expected_start, rtol=1e-12)
+    np.testing.assert_allclose([b for _, _, b in calls], expected_end, rtol=1e-12)
+    assert calls[0][1] == 0.05 and calls[-1][2] == pytest.approx(0.002, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+def test_reduced_window_radii_are_uniform_in_1_to_window() -> None:
+    window, n = 5, 60_000
+    radii = K.draw_windows(12345, n, window)
+    observed = np.bincount(radii, minlength=window + 1)
+    assert observed[0] == 0 and radii.max() == window
+    chi2 = float((((observed[1:] - n / window) ** 2) / (n / window)).sum())
+    assert chi2 < 20.5, observed  # chi-square, 4 degrees of freedom: p = 0.0004
+
+
+@pytest.mark.parametrize("window", [1, 3, 5])
+def test_kernel_trains_the_pairs_of_word2vec_c_reduced_windows(window: int) -> None:
+    """With nothing else drawing (no subsampling, hierarchical softmax), the kernel's pair
+    count equals Σ_pos min(b, pos) + min(b, n - 1 - pos) over the radii b it draws."""
+    rng = np.random.default_rng(window)
+    lengths = rng.integers(1, 30, 40)
+    bounds = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    ids = rng.integers(0, 8, int(bounds[-1])).astype(np.int32)
+    tree = build_huffman(np.arange(8, 0, -1))
+    syn0 = np.zeros((8, 3), np.float32)
+    syn1 = np.zeros((7, 3), np.float32)
+    _, examples, _ = K.train_chunk(
+        syn0, syn1, ids, bounds, np.ones(8), K.alias_table(np.ones(8) / 8),
+        tree.codes, tree.points, tree.lengths,
+        True, K.OBJECTIVE_HIERARCHICAL, window, 0, True, 0.0, 0.0, 99,
+    )  # fmt: skip
+    radii = K.draw_windows(99, int(bounds[-1]), window)
+    expected, k = 0, 0
+    for n in lengths:
+        for pos in range(n):
+            b = int(radii[k])
+            expected += min(b, pos) + min(b, n - 1 - pos)
+            k += 1
+    assert examples == expected
+
+
+def test_torch_engine_windows_are_uniform_in_1_to_window() -> None:
+    """In one sentence of distinct words, an inner center's contexts are exactly the words
+    within its radius b on both sides; b is uniform in 1..window."""
+    window, n = 4, 20_000
+    ids = np.arange(n, dtype=np.int32)
+    gen = torch.Generator().manual_seed(0)
+    center, context = w2v._chunk_pairs(ids, np.array([0, n]), torch.ones(n), window, gen)
+    center, context = center.numpy(), context.numpy()
+    distance = np.abs(center - context)
+    radius = np.zeros(n, np.int64)
+    np.maximum.at(radius, center, distance)
+    pairs = np.bincount(center, minlength=n)
+    inner = slice(window, n - window)
+    np.testing.assert_array_equal(pairs[inner], 2 * radius[inner])  # both sides, all of 1..b
+    observed = np.bincount(radius[inner], minlength=window + 1)
+    m = n - 2 * window
+    assert observed[0] == 0 and observed.sum() == m
+    chi2 = float((((observed[1:] - m / window) ** 2) / (m / window)).sum())
+    assert chi2 < 17.7, observed  # chi-square, 3 degrees of freedom: p = 0.0005
+
+
 # ----------------------------------------------------------------------------- Huffman
 
 
@@ -254,6 +467,7 @@ CASES = [
     ("skipgram", "softmax"),
     ("cbow", "negative"),
     ("cbow", "hierarchical"),
+    ("cbow", "softmax"),
 ]
 
 
@@ -275,8 +489,9 @@ def test_learns_planted_clusters(method: str, objective: str) -> None:
     result = train_word2vec(corpus, config)
     margin, purity = _cluster_margin(result.vectors, clusters)
     # Calibrated with corpus and config seeds 1-5: margins 0.62-0.66 (negative sampling) and
-    # 1.29-1.33 (hierarchical, softmax; 4/3 is perfect separation), purity 1.0 for every case,
-    # the loss falling by 0.89-2.0 nats; random vectors give margin ~0.0 and purity ~0.2.
+    # 1.29-1.33 (hierarchical, softmax; 4/3 is perfect separation; CBOW softmax 1.330-1.331),
+    # purity 1.0 for every case, the loss falling by 0.89-2.0 nats (CBOW softmax 3.45 -> 2.12);
+    # random vectors give margin ~0.0 and purity ~0.2.
     assert margin > 0.5, margin
     assert purity >= 0.9, purity
     assert len(result.epoch_losses) == 4
@@ -296,6 +511,97 @@ def test_two_workers_and_torch_engine_learn() -> None:
         # calibrated as above: margins 0.65-0.67 for both, purity 1.0, loss falls >= 0.38
         assert margin > 0.5 and purity >= 0.9, (config.engine, margin, purity)
         assert result.epoch_losses[-1] < result.epoch_losses[0]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_torch_engine_at_default_batch_size_tracks_numba(seed: int) -> None:
+    """Batch 4096 on a 32-word corpus puts every row ~130 times in a batch: the case where a
+    plain sum of the steps (index_add_) diverged (losses 378 -> 9e11 -> 2e19 ...)."""
+    corpus, clusters = _cluster_corpus(seed=seed)
+    base = {"vector_size": 16, "window": 3, "min_count": 1, "sample": 0.0, "seed": seed}
+    assert Word2VecConfig().batch_size == 4096
+    numba = train_word2vec(corpus, Word2VecConfig(**base, workers=1))
+    torch_run = train_word2vec(corpus, Word2VecConfig(**base, engine="torch"))
+    losses = torch_run.epoch_losses
+    # Calibrated on corpus/config seeds 1-5: torch 4.05 -> 3.2-3.4 -> 2.55-2.6 -> 1.8-1.9 ->
+    # 1.53-1.56 against numba's 1.45-1.46 at epoch 5; margin 0.64, purity 1.0 (numba 0.66).
+    assert all(b < a for a, b in itertools.pairwise(losses)), losses
+    assert losses[-1] < numba.epoch_losses[-1] + 0.25, (losses, numba.epoch_losses)
+    margin, purity = _cluster_margin(torch_run.vectors, clusters)
+    assert margin > 0.5 and purity >= 0.9, (margin, purity)
+
+
+def test_torch_engine_divergence_guard(monkeypatch) -> None:
+    """Without the cap on a row's summed step (the old plain sum), the loss explodes in the
+    first epoch; the guard stops the run with one clear message instead of NaN vectors."""
+    monkeypatch.setattr(w2v, "_BATCH_RATE_CAP", float("inf"))
+    corpus, _ = _cluster_corpus(seed=1)
+    config = Word2VecConfig(vector_size=16, window=3, min_count=1, sample=0.0, engine="torch")
+    with pytest.raises(ValueError, match=r"diverged in epoch 1: mean loss .* lower alpha") as e:
+        train_word2vec(corpus, config)
+    assert "\n" not in str(e.value)
+    huge = Word2VecConfig(vector_size=16, min_count=1, sample=0.0, engine="torch", alpha=1e30)
+    with pytest.raises(ValueError, match="diverged"):
+        train_word2vec(corpus, huge)
+
+
+def test_add_rows_sums_then_caps_the_rate_of_a_row() -> None:
+    """matrix[r] += min(1, τ / (lr n_r)) Σ steps of r, against a loop over the rows."""
+    rng = np.random.default_rng(0)
+    rows = torch.tensor([0, 3, 3, 1, 3, 3, 0, 2, 3, 3])
+    weights = torch.tensor([1.0, 1, 1, 1, 1, 1, 1, 1, 0, 1], dtype=torch.float64)  # 8: skipped
+    steps = torch.from_numpy(rng.normal(size=(10, 4)))
+    steps[8] = 0.0
+    lr = 0.25  # τ / lr = 4: rows with more than 4 real steps are scaled down
+    matrix = torch.zeros(5, 4, dtype=torch.float64)
+    hits = torch.zeros(5, dtype=torch.float64)
+    w2v._add_rows(matrix, rows, steps, weights, lr, hits)
+    expected = np.zeros((5, 4))
+    for r in range(5):
+        mine = (rows == r).numpy()
+        n = float(weights.numpy()[mine].sum())
+        scale = min(1.0, w2v._BATCH_RATE_CAP / (lr * n)) if n else 1.0
+        expected[r] = scale * steps.numpy()[mine].sum(0)
+    np.testing.assert_allclose(matrix.numpy(), expected, rtol=1e-12)
+    assert not np.allclose(expected[3], steps.numpy()[rows.numpy() == 3].sum(0))  # capped
+    assert (hits == 0).all()
+
+
+def test_device_auto_resolves_by_configuration(monkeypatch) -> None:
+    expected = "cuda" if CUDA else "cpu"
+    assert Word2VecConfig(device="auto").device == expected
+    assert Word2VecConfig(device="auto", method="cbow").device == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert Word2VecConfig(device="auto").device == "cpu"  # this machine, without a GPU
+    assert Word2VecConfig(device="auto").resolved_engine == "numba"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto", gpu_path=True) == "cuda"
+    assert Word2VecConfig(device="auto").device == "cuda"
+    assert Word2VecConfig(device="auto").resolved_engine == "torch"
+    for kwargs in ({"method": "cbow"}, {"objective": "hierarchical"}, {"engine": "numba"}):
+        assert Word2VecConfig(device="auto", **kwargs).device == "cpu", kwargs
+
+
+@pytest.mark.skipif(CUDA, reason="checks the error on a machine without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_absent_cuda_is_a_config_error(device: str) -> None:
+    with pytest.raises(ValueError, match=f"device '{device}' is not available"):
+        Word2VecConfig(device=device)
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+def test_cuda_torch_engine_learns_like_numba() -> None:
+    corpus, clusters = _cluster_corpus(seed=1)
+    base = {"vector_size": 16, "window": 3, "min_count": 1, "sample": 0.0, "seed": 1}
+    numba = train_word2vec(corpus, Word2VecConfig(**base, workers=1))
+    gpu = train_word2vec(corpus, Word2VecConfig(**base, device="cuda"))
+    assert gpu.config["device"] == "cuda"
+    losses = gpu.epoch_losses
+    # bounds of the CPU run of the same engine (test above)
+    assert all(b < a for a, b in itertools.pairwise(losses)), losses
+    assert losses[-1] < numba.epoch_losses[-1] + 0.25, (losses, numba.epoch_losses)
+    margin, purity = _cluster_margin(gpu.vectors, clusters)
+    assert margin > 0.5 and purity >= 0.9, (margin, purity)
 
 
 def test_initialisation_is_word2vec_c() -> None:

@@ -3,7 +3,8 @@
 A write never leaves a half-written file behind: the bytes go to a temporary file in the
 destination's folder, are flushed and fsync'ed, and the temporary file is renamed over the
 destination with :func:`os.replace` (atomic on POSIX and Windows). If anything fails before the
-rename, the temporary file is removed and the destination is untouched.
+rename, the temporary file is removed and the destination is untouched. An ``OSError`` names
+the destination, never the temporary file.
 
 :class:`DataError` is how readers report bad input: one line, ``FILE:LINE: problem — what to
 do``, which the CLI prints as is (exit status 2, no traceback).
@@ -82,8 +83,11 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     """
     dest = Path(path)
     folder = dest.parent
-    mode = dest.stat().st_mode & 0o7777 if dest.exists() else 0o666 & ~_UMASK
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
+    try:
+        mode = dest.stat().st_mode & 0o7777 if dest.exists() else 0o666 & ~_UMASK
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
+    except OSError as err:
+        raise _about(err, dest) from err
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -92,11 +96,32 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, dest)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise _about(err, dest) from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(folder)
     return dest
+
+
+def _about(err: OSError, dest: Path) -> OSError:
+    """``err`` re-aimed at ``dest``: same type and errno, the destination as its file name.
+
+    The temporary file's name (``.out.txt.k3j9.tmp``) means nothing to the user; the message
+    reads ``[Errno 2] No such file or directory: 'out/dir/vectors.txt'``, and a missing folder
+    says so.
+    """
+    if err.errno is None:
+        return err
+    reason = err.strerror or os.strerror(err.errno)
+    if isinstance(err, FileNotFoundError) and not dest.parent.is_dir():
+        reason = f"{reason} (the folder {dest.parent} does not exist)"
+    try:
+        return type(err)(err.errno, reason, str(dest))
+    except TypeError:  # a subclass with another signature
+        return OSError(err.errno, reason, str(dest))
 
 
 def atomic_write_text(path: PathLike, text: str) -> Path:

@@ -48,17 +48,22 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def output_path(path: Path | None) -> Path | None:
-    """Check an output file's folder before the work starts (a one-line error, exit 2)."""
+def output_path(path: Path | None, what: str = "") -> Path | None:
+    """Check an output file's folder before the work starts (a one-line error, exit 2).
+
+    ``what`` names the argument in the message (``"--out"``).
+    """
     if path is None:
         return None
+    name = f"{what} {path}" if what else str(path)
     if path.is_dir():
-        raise fail(f"{path}: is a folder; give a file name")
+        raise fail(f"{name}: is a folder; give a file name")
     parent = path.parent
     if not parent.is_dir():
-        raise fail(f"{path}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise fail(f"{path}: the folder {parent} is not writable")
+        why = "does not exist" if not parent.exists() else "is not a folder"
+        raise fail(f"{name}: the folder {parent} {why}; create it or choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise fail(f"{name}: the folder {parent} is not writable")
     return path
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from seqlab.cli._common import fail, print_json, user_errors
+from seqlab.cli._common import fail, output_path, print_json, user_errors
 
 if TYPE_CHECKING:
     from seqlab.embeddings.keyed_vectors import KeyedVectors
@@ -85,6 +86,21 @@ def _detect_format(path: Path) -> str:
     return "word2vec" if len(parts) == int(header.group(2)) + 1 else "word2vec-binary"
 
 
+def _check_out_folder(path: Path, what: str) -> None:
+    """Exit 2 before any work if the folder ``path`` can neither be used nor created."""
+    if path.exists():
+        if not path.is_dir():
+            raise fail(f"{what} {path} exists and is not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise fail(f"{what} {path} is not writable")
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise fail(f"{what} {path} cannot be created: {ancestor} is not a writable folder")
+
+
 def _check_format(fmt: str, option: str) -> str:
     if fmt not in _FORMATS:
         raise fail(f"{option} must be one of {', '.join(_FORMATS)}, got {fmt!r}")
@@ -98,6 +114,41 @@ def _config(cls: type, values: dict[str, Any]) -> Any:
     """``cls(**values)`` keeping only the fields ``cls`` has and the values the user gave."""
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in values.items() if k in names and v is not None})
+
+
+_WORD2VEC = ("skipgram", "cbow")
+_METHODS = (*_WORD2VEC, "glove", "nnlm")
+# Options of `embed train` that only some methods read: option -> (default, methods).
+_ONLY_FOR: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "--objective": ("negative", _WORD2VEC),
+    "--negative": (5, _WORD2VEC),
+    "--ns-exponent": (0.75, _WORD2VEC),
+    "--sample": (1e-3, _WORD2VEC),
+    "--x-max": (100.0, ("glove",)),
+    "--combine": ("sum", ("glove",)),
+    "--workers": (2, (*_WORD2VEC, "glove")),
+}
+
+
+def _check_options(method: str, objective: str, given: dict[str, Any]) -> None:
+    """Exit 2 when an option that ``method`` does not read is set to a non-default value."""
+    for option, value in given.items():
+        default, methods = _ONLY_FOR[option]
+        if value != default and method not in methods:
+            raise fail(
+                f"{option} {value} does not apply to --method {method} (it is for "
+                f"{' and '.join(methods)}); leave it out"
+            )
+        if (
+            option in ("--negative", "--ns-exponent")
+            and value != default
+            and method in _WORD2VEC
+            and objective != "negative"
+        ):
+            raise fail(
+                f"{option} {value} applies to --objective negative only, not {objective!r}; "
+                "leave it out"
+            )
 
 
 @app.command()
@@ -117,71 +168,111 @@ def train(
     negative: int = typer.Option(5, help="Negative samples per positive (word2vec)."),
     ns_exponent: float = typer.Option(0.75, help="Noise distribution ∝ count^this (word2vec)."),
     sample: float = typer.Option(1e-3, help="Subsampling threshold t (word2vec)."),
-    alpha: float | None = typer.Option(None, help="Initial learning rate (word2vec/GloVe)."),
+    alpha: float | None = typer.Option(
+        None,
+        help="Initial learning rate: word2vec's alpha, GloVe's AdaGrad eta, NNLM's AdamW lr; "
+        "default: the method's.",
+    ),
     x_max: float = typer.Option(100.0, help="GloVe weighting f(x) = min(1, (x/x_max)^0.75)."),
     combine: str = typer.Option("sum", help="GloVe output: sum (W + W~), average or word (W)."),
     max_vocab: int | None = typer.Option(None, help="Keep only the most frequent words."),
     min_count: int = typer.Option(5, help="Rarer words are left out."),
     epochs: int | None = typer.Option(None, help="Passes over the corpus; default: the method's."),
-    workers: int = typer.Option(2, help="Worker threads."),
+    workers: int = typer.Option(2, help="CPU worker threads (word2vec and GloVe)."),
     seed: int = typer.Option(1, help="Random seed."),
-    device: str = typer.Option("cpu", help="cpu or cuda (where the trainer supports it)."),
+    device: str = typer.Option(
+        "auto",
+        help="auto, cpu, cuda or cuda:N. auto: cuda when torch sees a GPU and the method has a "
+        "GPU path, else cpu. GPU paths: skip-gram with --objective negative (word2vec's torch "
+        "engine; cbow, hierarchical and softmax are CPU-only numba kernels) and nnlm (a torch "
+        "model). glove: auto is the CPU numba engine; --device cuda runs its torch engine.",
+    ),
     lowercase: bool = typer.Option(False, help="Lower-case the corpus."),
     fmt: str = typer.Option("word2vec", "--format", help="word2vec, word2vec-binary or glove."),
     progress: bool = typer.Option(True, help="Progress bar on stderr."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Train word vectors on a text file and save them."""
+    """Train word vectors on a text file and save them.
+
+    Options that the chosen method does not read (--objective, --negative, --ns-exponent,
+    --sample for word2vec; --x-max, --combine for GloVe; --workers for word2vec and GloVe)
+    are an error when set to another value than their default.
+    """
     _check_format(fmt, "--format")
+    if method not in _METHODS:
+        raise fail(f"--method must be skipgram, cbow, glove or nnlm, got {method!r}")
+    if method in _WORD2VEC and objective not in ("negative", "hierarchical", "softmax"):
+        raise fail(f"--objective must be negative, hierarchical or softmax, got {objective!r}")
+    _check_options(
+        method,
+        objective,
+        {
+            "--objective": objective,
+            "--negative": negative,
+            "--ns-exponent": ns_exponent,
+            "--sample": sample,
+            "--x-max": x_max,
+            "--combine": combine,
+            "--workers": workers,
+        },
+    )
+    output_path(out, "--out")
     from seqlab.embeddings.corpus import Corpus
 
-    sentences = Corpus(corpus, lowercase=lowercase)
     common = {"vector_size": dim, "min_count": min_count, "epochs": epochs, "seed": seed}
     common |= {"max_vocab_size": max_vocab}
     common |= {"device": device, "workers": workers}
-    if method in ("skipgram", "cbow"):
+    config: Any
+    if method in _WORD2VEC:
         from seqlab.embeddings.word2vec import Word2VecConfig, train_word2vec
 
-        if objective not in ("negative", "hierarchical", "softmax"):
-            raise fail(f"--objective must be negative, hierarchical or softmax, got {objective!r}")
         values = {"method": method, "objective": objective, "window": window, "negative": negative}
         values |= {"ns_exponent": ns_exponent, "sample": sample, "alpha": alpha}
-        result = train_word2vec(
-            sentences, _config(Word2VecConfig, common | values), progress=progress
-        )
+        config = _config(Word2VecConfig, common | values)
+        trainer: Callable[..., Any] = train_word2vec
     elif method == "glove":
         from seqlab.embeddings.glove import GloVeConfig, train_glove
 
         values = {"window": window, "x_max": x_max, "combine": combine, "learning_rate": alpha}
         config = _config(GloVeConfig, common | values)
-        result = train_glove(sentences, config, progress=progress)
-    elif method == "nnlm":
+        trainer = train_glove
+    else:
         from seqlab.embeddings.nnlm import NNLMConfig, train_nnlm
 
-        config = _config(NNLMConfig, common | {"context_size": window})
-        result = train_nnlm(sentences, config, progress=progress)
-    else:
-        raise fail(f"--method must be skipgram, cbow, glove or nnlm, got {method!r}")
+        values = {"context_size": window, "learning_rate": alpha}
+        config = _config(NNLMConfig, common | values)
+        trainer = train_nnlm
+    sentences = Corpus(corpus, lowercase=lowercase)
+    result = trainer(sentences, config, progress=progress)
     kv = result.vectors
     kv.save(out, format=fmt)  # type: ignore[arg-type]
     summary = {
         "out": str(out),
         "format": fmt,
         "method": method,
+        "device": config.device,
         "vocab_size": len(kv),
         "vector_size": kv.vector_size,
         "epoch_losses": [float(x) for x in result.epoch_losses],
         "seconds": round(float(result.seconds), 3),
         "words_per_second": round(float(result.words_per_second), 1),
     }
+    if result.counting_seconds is not None:
+        summary["counting_seconds"] = round(float(result.counting_seconds), 3)
     if json_out:
         print_json(summary)
         return
     for i, loss in enumerate(result.epoch_losses, 1):
         typer.echo(f"epoch {i:>3}  loss {loss:.4f}")
+    counting = (
+        f", counting co-occurrences {result.counting_seconds:.1f} s"
+        if result.counting_seconds is not None
+        else ""
+    )
     typer.echo(
-        f"trained {method} vectors: {len(kv):,} words x {kv.vector_size} dims in "
-        f"{result.seconds:.1f} s ({result.words_per_second:,.0f} words/s)"
+        f"trained {method} vectors on {config.device}: {len(kv):,} words x {kv.vector_size} "
+        f"dims in {result.seconds:.1f} s ({result.words_per_second:,.0f} words/s of "
+        f"training{counting})"
     )
     typer.echo(f"wrote {out} ({fmt})")
 
@@ -257,7 +348,11 @@ def evaluate(
     similarity: list[str] | None = typer.Option(
         None, help="wordsim353, simlex999 or a file of 'w1 w2 score' lines (repeatable)."
     ),
-    restrict_vocab: int = typer.Option(300000, help="Analogies: search the N most frequent."),
+    restrict_vocab: int = typer.Option(
+        300000,
+        help="Analogies only: questions and answers among the N most frequent words "
+        "(similarity pairs use the whole vocabulary).",
+    ),
     method: str = typer.Option("3cosadd", help="Analogies: 3cosadd or 3cosmul."),
     limit: int | None = typer.Option(None, help="Read only the first N vectors."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -265,7 +360,8 @@ def evaluate(
     """Analogy accuracy and word-similarity Spearman correlations.
 
     With neither --analogies nor --similarity: the shipped analogy questions, WordSim-353 and
-    SimLex-999. With only --similarity: those similarity sets only.
+    SimLex-999. With only --similarity: those similarity sets only. Similarity pairs with a
+    word outside the vocabulary are skipped and counted.
     """
     from seqlab.embeddings.evaluate import evaluate_analogies, evaluate_similarity
 
@@ -282,9 +378,10 @@ def evaluate(
         lines.append(res.format())
     for name in datasets:
         arg: str | Path = name if name in ("wordsim353", "simlex999") else Path(name)
-        sim = evaluate_similarity(kv, arg, restrict_vocab=restrict_vocab)  # type: ignore[arg-type]
+        # --restrict-vocab is for the analogies' search; similarity looks up every word
+        sim = evaluate_similarity(kv, arg, restrict_vocab=None)  # type: ignore[arg-type]
         out.setdefault("similarity", {})[name] = sim.to_dict()
-        lines.append(f"{name}: Spearman {sim.spearman:.4f}")
+        lines.append(sim.format())
     if json_out:
         print_json(out)
         return
@@ -318,7 +415,9 @@ def plot(
     top: int | None = typer.Option(None, help="Plot the N most frequent words."),
     method: str = typer.Option("tsne", help="tsne (scikit-learn) or pca."),
     arrows: str | None = typer.Option(
-        None, help="Analogy arrows a:b,c:d (default man:woman,king:queen where known)."
+        None,
+        help='Analogy arrows a:b,c:d (default: man:woman,king:queen where known; --arrows "" '
+        "draws none).",
     ),
     seed: int = typer.Option(0, help="t-SNE random state."),
     title: str | None = typer.Option(None, help="Figure title."),
@@ -333,6 +432,7 @@ def plot(
     if method not in ("tsne", "pca"):
         raise fail(f"--method must be tsne or pca, got {method!r}")
     pairs = _parse_arrows(arrows) if arrows is not None else None
+    output_path(out, "--out")
     kv = _load(vectors, limit)
     chosen = _split_words(words) if words is not None else None
     path = plot_embeddings(
@@ -382,6 +482,7 @@ def debias(
         raise fail(f"--method must be average or pca, got {method!r}")
     if equalize_formula not in ("course", "paper"):
         raise fail(f"--equalize-formula must be course or paper, got {equalize_formula!r}")
+    output_path(out, "--out")
     kv = _load(vectors, limit)
     fmt = _detect_format(vectors)
     debiased, report = run_debias(
@@ -418,6 +519,7 @@ def convert(
     _check_format(to, "--to")
     if from_ != "auto":
         _check_format(from_, "--from")
+    output_path(dest, "OUT")
     kv = _load(src, limit, from_)
     kv.save(dest, format=to)  # type: ignore[arg-type]
     if json_out:
@@ -436,6 +538,7 @@ def export_projector(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """TensorBoard Embedding Projector files (load them at projector.tensorflow.org)."""
+    _check_out_folder(folder, "DIR")
     kv = _load(vectors, limit)
     vec_path, meta_path = kv.save_projector(folder)
     if json_out:

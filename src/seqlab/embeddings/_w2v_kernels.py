@@ -247,6 +247,25 @@ def draw_many(table: np.ndarray, seed: int, n: int) -> np.ndarray:
 
 
 @njit(nogil=True, cache=True, inline="always")
+def reduced_window(state: int, window: int) -> tuple[int, int]:
+    """word2vec.c's dynamic window: ``window - b`` with ``b = rand % window``, uniform in
+    ``1..window``; returns (radius, new LCG state)."""
+    state = _next(state)
+    return window - (state >> 16) % window, state
+
+
+@njit(nogil=True, cache=True)
+def draw_windows(seed: int, n: int, window: int) -> np.ndarray:
+    """The first ``n`` window radii :func:`train_chunk` draws from ``seed`` when nothing else
+    draws (no subsampling, no noise words), for tests."""
+    out = np.empty(n, dtype=np.int64)
+    state = seed & _MASK48
+    for i in range(n):
+        out[i], state = reduced_window(state, window)
+    return out
+
+
+@njit(nogil=True, cache=True, inline="always")
 def subsample(
     ids: np.ndarray,  # (N,) int32 word ids
     begin: int,  # first position of the sentence in ids
@@ -307,8 +326,7 @@ def train_chunk(
         kept += n
         alpha = alpha_start + (alpha_end - alpha_start) * (begin - bounds[0]) / max(n_total, 1)
         for pos in range(n):
-            state = _next(state)
-            reduced = window - (state >> 16) % window  # word2vec.c: b = rand % window
+            reduced, state = reduced_window(state, window)  # uniform in 1..window
             lo = max(0, pos - reduced)
             hi = min(n, pos + reduced + 1)
             center = buf[pos]

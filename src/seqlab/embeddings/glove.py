@@ -54,6 +54,7 @@ import torch
 
 from seqlab._progress import ProgressBar
 from seqlab.embeddings import _glove_kernels as K
+from seqlab.embeddings._device import check_device, parse_device, resolve_device
 from seqlab.embeddings.corpus import Corpus, build_vocab
 from seqlab.embeddings.keyed_vectors import KeyedVectors
 from seqlab.embeddings.result import EmbeddingResult
@@ -106,7 +107,8 @@ class GloVeConfig:
     engine: Engine = "auto"  # "numba" (CPU), "torch" (minibatches, any device), "auto"
     batch_size: int = 16384  # non-zeros per minibatch of the torch engine
     seed: int = 1  # initial vectors and the order of every epoch
-    device: str = "cpu"  # torch device of the torch engine ("auto" picks numba on "cpu")
+    device: str = "cpu"  # "cpu", "cuda[:N]" (torch engine) or "auto" (cuda only with
+    # engine="torch" and a GPU, else cpu); stored resolved; an absent device is a ValueError
 
     def __post_init__(self) -> None:
         for name in ("vector_size", "window", "epochs", "workers", "batch_size"):
@@ -136,14 +138,16 @@ class GloVeConfig:
             value = getattr(self, name)
             _require(isinstance(value, bool), f"{name} must be a bool, got {value!r}")
         _require(_is_int(self.seed) and self.seed >= 0, f"seed must be an int >= 0: {self.seed!r}")
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError) as e:
-            raise ValueError(f"device {self.device!r} is not a torch device: {e}") from None
+        _require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
+        # "auto": the CPU's numba engine unless engine="torch" is asked for explicitly
+        gpu_path = self.engine == "torch"
+        object.__setattr__(self, "device", resolve_device(self.device, gpu_path=gpu_path))
+        device = parse_device(self.device)
         _require(
             not (self.engine == "numba" and device.type != "cpu"),
             f"engine 'numba' runs on the CPU only, got device {self.device!r}",
         )
+        check_device(self.device)  # last: a device this process lacks is a ValueError here
 
     @property
     def resolved_engine(self) -> Literal["numba", "torch"]:
@@ -481,8 +485,9 @@ def train_glove(
     path to a text / .gz file, or an iterable of token lists).
 
     Returns an :class:`EmbeddingResult`: the vectors (as ``config.combine`` says), ``J/nnz``
-    per epoch, the wall time (vocabulary and counting included) and corpus tokens (in the
-    vocabulary, counted once) per second of the whole run.
+    per epoch, the wall time (vocabulary and counting included), the seconds spent counting
+    co-occurrences (``counting_seconds``) and, as word2vec reports it, corpus tokens (in the
+    vocabulary) × epochs per second of training (counting excluded).
     """
     config = config or GloVeConfig()
     started = time.perf_counter()
@@ -501,6 +506,7 @@ def train_glove(
             n_tokens += len(ids)
             yield ids
 
+    counting_started = time.perf_counter()
     rows, cols, values = cooccurrence_matrix(
         counted(),
         len(words),
@@ -509,13 +515,16 @@ def train_glove(
         symmetric=config.symmetric,
         memory_limit_mb=config.memory_limit_mb,
     )
+    training_started = time.perf_counter()
     p, losses = _train_matrix(rows, cols, values, len(words), config, progress=progress)
     vectors = combine_vectors(p.w, p.w_ctx, config.combine)
-    seconds = time.perf_counter() - started
+    ended = time.perf_counter()
     return EmbeddingResult(
         vectors=KeyedVectors(list(words), vectors, counts=counts),
         epoch_losses=losses,
-        seconds=seconds,
-        words_per_second=n_tokens / max(seconds, 1e-9),
+        seconds=ended - started,
+        # as word2vec's: corpus words x epochs per second of training (counting excluded)
+        words_per_second=n_tokens * config.epochs / max(ended - training_started, 1e-9),
+        counting_seconds=training_started - counting_started,
         config=config.to_dict(),
     )

@@ -332,8 +332,10 @@ class KeyedVectors:
 
         ``method="3cosadd"``: ``most_similar(positive=[b, c], negative=[a])``;
         ``"3cosmul"``: ``most_similar_cosmul(positive=[b, c], negative=[a], epsilon=...)``.
-        a, b and c are never answers.
+        a, b and c are never answers. Unknown words raise one :class:`OOVError` naming them
+        in the order a, b, c.
         """
+        self.indices([a, b, c])  # OOVError in the question's order (the search takes b, c, a)
         if method == "3cosadd":
             return self.most_similar([b, c], [a], topn=topn, restrict_vocab=restrict_vocab)
         if method == "3cosmul":
@@ -645,6 +647,8 @@ class _VectorReader:
         blocks: list[np.ndarray] = []
         last_line = first_line_no - 1
         done = False
+        # where the row width was fixed: the header, or the first row of the file
+        width_from = "from the header" if dim is not None else None
         for start_no, lines in self._lines(first_line_no):
             heads: list[bytes] = []
             rests: list[bytes] = []
@@ -670,7 +674,8 @@ class _VectorReader:
                     done = True
                     break
             if rests:
-                block = self._parse_rows(rests, line_nos, dim, count is not None)  # (n, E)
+                width_from = width_from or f"from line {line_nos[0]}"
+                block = self._parse_rows(rests, line_nos, dim, width_from)  # (n, E)
                 dim = block.shape[1]
                 blocks.append(block)
                 words.extend(self._decode_words(heads, line_nos))
@@ -700,11 +705,13 @@ class _VectorReader:
             raise
 
     def _parse_rows(
-        self, rests: list[bytes], line_nos: list[int], dim: int | None, from_header: bool
+        self, rests: list[bytes], line_nos: list[int], dim: int | None, width_from: str
     ) -> np.ndarray:
         """The numbers of a batch of rows as a (n, E) float32 block.
 
-        The fast path is NumPy's C parser; if it fails (or the width is wrong), the rows are
+        ``dim`` is the width fixed by the header or an earlier batch (``None``: the first row
+        of this batch fixes it); ``width_from`` says where it was fixed, for the message. The
+        fast path is NumPy's C parser; if it fails (or the width is wrong), the rows are
         parsed one by one to name the first bad line and value.
         """
         try:
@@ -715,16 +722,14 @@ class _VectorReader:
                 return values
         except ValueError:
             pass
-        source = "from the header" if from_header else f"from line {line_nos[0]}"
         rows: list[list[float]] = []
         for rest, line_no in zip(rests, line_nos, strict=True):
             tokens = rest.split()
             if dim is None:
                 dim = len(tokens)
-                source = f"from line {line_no}"
             if len(tokens) != dim:
                 raise self.error(
-                    f"row has {len(tokens)} values, expected {dim} ({source})",
+                    f"row has {len(tokens)} values, expected {dim} ({width_from})",
                     line_no,
                     "every row must hold a word and the same number of values",
                 )

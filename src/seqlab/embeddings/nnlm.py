@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlab.embeddings._device import check_device, resolve_device
 from seqlab.embeddings.corpus import Corpus, build_vocab
 from seqlab.embeddings.keyed_vectors import KeyedVectors
 from seqlab.embeddings.result import EmbeddingResult
@@ -77,7 +78,7 @@ class NNLMConfig:
     max_vocab_size: int | None = 10000  # the softmax's V: keep the most frequent words
     time_budget: float | None = None  # stop training after this many seconds (None: no limit)
     seed: int = 1  # initial weights and the batch order of every epoch
-    device: str = "cpu"  # torch device
+    device: str = "cpu"  # torch device, or "auto" (cuda when available); stored resolved
 
     def __post_init__(self) -> None:
         for name in ("context_size", "vector_size", "hidden_size", "epochs", "batch_size"):
@@ -108,10 +109,10 @@ class NNLMConfig:
             f"weight_decay must be >= 0, got {wd!r}",
         )
         _require(_is_int(self.seed) and self.seed >= 0, f"seed must be an int >= 0: {self.seed!r}")
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError) as e:
-            raise ValueError(f"device {self.device!r} is not a torch device: {e}") from None
+        _require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
+        # "auto": a torch model runs on the GPU when there is one
+        object.__setattr__(self, "device", resolve_device(self.device, gpu_path=True))
+        check_device(self.device)
 
     @property
     def context_length(self) -> int:
@@ -318,8 +319,10 @@ def fit_nnlm(
         progress=progress,
     )
     model.to(config.device)
+    training_started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="seqlab-nnlm-") as tmp:
         Trainer(task, train_config, Path(out_dir) if out_dir is not None else tmp).fit()
+    training_seconds = time.perf_counter() - training_started
     model.eval()
     losses = [s / c for _, (s, c) in sorted(task.sums.items()) if c]
     table = model.embedding.weight.detach()[:vocab_size].float().cpu().numpy()  # (V, E)
@@ -329,7 +332,7 @@ def fit_nnlm(
         vectors=KeyedVectors(words, table, counts=counts),
         epoch_losses=losses,
         seconds=seconds,
-        words_per_second=seen / max(seconds, 1e-9),
+        words_per_second=seen / max(training_seconds, 1e-9),  # targets x epochs / training s
         config=config.to_dict(),
     )
     return NNLMFit(model=model, words=list(words), config=config, result=result)

@@ -17,6 +17,8 @@ class EmbeddingResult:
 
     vectors: KeyedVectors  # the trained word vectors (frozen lookup)
     epoch_losses: list[float]  # true mean training loss per epoch (per example, not saturated)
-    seconds: float  # wall-clock training time (vocabulary building included)
-    words_per_second: float  # corpus words processed per second of training (epochs included)
+    seconds: float  # wall-clock time of the whole call (vocabulary and counting included)
+    words_per_second: float  # corpus words (in the vocabulary) x epochs / seconds of training
+    # alone: vocabulary building and GloVe's co-occurrence counting are not in the denominator
     config: dict[str, Any] = field(default_factory=dict)  # the trainer's config as a dict
+    counting_seconds: float | None = None  # GloVe: seconds spent counting co-occurrences

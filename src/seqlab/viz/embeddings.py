@@ -26,7 +26,7 @@ from seqlab._io import atomic_write_bytes
 if TYPE_CHECKING:
     from seqlab.embeddings.keyed_vectors import KeyedVectors
 
-__all__ = ["DEFAULT_ARROWS", "plot_embeddings", "project_2d"]
+__all__ = ["DEFAULT_ARROWS", "arrow_shrink", "plot_embeddings", "project_2d"]
 
 Projection = Literal["tsne", "pca"]
 
@@ -41,6 +41,14 @@ _PERPLEXITY = 30.0
 _EXACT_TSNE_MAX = 500
 _POINT_BOX_PX = 6.0  # labels keep off a square of this side around every point
 _LEADER_PX = 14.0  # a label moved farther than this from its point gets a leader line
+_ARROW_SHRINK_PT = 4.0  # an analogy arrow stops this many points short of each dot
+
+
+def arrow_shrink(length: float) -> float:
+    """Points an arrow of ``length`` points keeps off each end: 4 (clear of the dots), but
+    at most a fifth of the length, so that the arrow between two words drawn side by side
+    still shows (a fixed 4 + 4 points erased every arrow shorter than 8)."""
+    return min(_ARROW_SHRINK_PT, 0.2 * max(length, 0.0))
 
 
 def project_2d(x: np.ndarray, *, method: Projection = "pca", seed: int = 0) -> np.ndarray:
@@ -213,7 +221,8 @@ def plot_embeddings(
         method: ``"tsne"`` (scikit-learn, the ``viz`` extra) or ``"pca"`` (NumPy).
         arrows: pairs ``(a, b)`` to join with an arrow a -> b; their words are added to the
             map. ``None`` draws man -> woman and king -> queen where the vocabulary has them;
-            an explicit pair with an unknown word raises ``OOVError``.
+            ``[]`` draws none; an explicit pair with an unknown word raises ``OOVError``. An
+            arrow between two words that land side by side is drawn short, not dropped.
         seed: t-SNE's random state.
         out: the PNG path (written atomically).
         title: the figure title (default: method and number of words).
@@ -302,11 +311,20 @@ def plot_embeddings(
             else None,
         )
     for a, b in pairs:
+        length = float(np.hypot(*(anchors[index[b]] - anchors[index[a]]))) * points_per_px
+        shrink = arrow_shrink(length)
         ax.annotate(
             "",
             xy=(coords[index[b], 0], coords[index[b], 1]),
             xytext=(coords[index[a], 0], coords[index[a], 1]),
-            arrowprops={"arrowstyle": "-|>", "color": "C3", "lw": 1.3, "shrinkA": 4, "shrinkB": 4},
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": "C3",
+                "lw": 1.3,
+                "shrinkA": shrink,
+                "shrinkB": shrink,
+                "mutation_scale": min(10.0, max(4.0, 0.6 * length)),  # head fits short arrows
+            },
             zorder=4,
         )
     buffer = io.BytesIO()
