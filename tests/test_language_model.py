@@ -170,19 +170,27 @@ def test_resume_may_change_the_kernel_only(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "b" / "config.json").read_text())["model"]["impl"] == "bptt"
 
 
-def test_text_unit_word_level(tmp_path: Path) -> None:
-    text = "the cat sat on the mat .\nthe dog sat on the log .\n" * 40
-    path = tmp_path / "corpus.txt"
-    path.write_text(text)
+def _train_on_text(
+    tmp_path: Path, text: str, config: LMTaskConfig, steps: int, eval_every: int | None = None
+) -> LanguageModel:
+    """A LanguageModel trained on ``text`` written to a file (unit from ``config``)."""
     from seqlab.data.datasets import Corpus
 
-    config = LMTaskConfig(level="word", unit="text", model=TINY, bptt=8, batch_size=8)
+    path = tmp_path / "corpus.txt"
+    path.write_text(text)
     lm, _ = LanguageModel.train(
-        Corpus.from_file(path, unit="text"),
-        tmp_path / "w",
+        Corpus.from_file(path, unit=config.unit),
+        tmp_path / "model",
         config,
-        TrainConfig(max_steps=120, eval_every=60, progress=False),
+        TrainConfig(max_steps=steps, eval_every=eval_every, progress=False),
     )
+    return lm
+
+
+def test_text_unit_word_level(tmp_path: Path) -> None:
+    text = "the cat sat on the mat .\nthe dog sat on the log .\n" * 40
+    config = LMTaskConfig(level="word", unit="text", model=TINY, bptt=8, batch_size=8)
+    lm = _train_on_text(tmp_path, text, config, 120, eval_every=60)
     # calibrated: 120 steps reached 0.175-0.202 nats/word on this corpus (seeds 0-3)
     assert lm.evaluate(text)["loss"] < 0.8
     assert lm.score("the cat sat on the mat .").log_prob > lm.score("mat the on sat .").log_prob
@@ -190,17 +198,9 @@ def test_text_unit_word_level(tmp_path: Path) -> None:
 
 
 def test_text_model_evaluate_is_the_exact_log_prob_of_the_whole_text(tmp_path: Path) -> None:
-    path = tmp_path / "corpus.txt"
-    path.write_text("the cat sat on the mat.\nthe dog sat on the log.\n" * 30)
-    from seqlab.data.datasets import Corpus
-
+    text = "the cat sat on the mat.\nthe dog sat on the log.\n" * 30
     config = LMTaskConfig(level="char", unit="text", model=TINY, bptt=16, batch_size=8)
-    lm, _ = LanguageModel.train(
-        Corpus.from_file(path, unit="text"),
-        tmp_path / "c",
-        config,
-        TrainConfig(max_steps=30, eval_every=None, progress=False),
-    )
+    lm = _train_on_text(tmp_path, text, config, 30)
     held = "the log sat on the cat.\nthe mat sat on the dog."  # 47 characters
     result = lm.evaluate(held)
     # every character counted, read as one stream: the same sum as score()'s table
@@ -219,17 +219,8 @@ def test_sampling_shows_unk_only_when_allowed(tmp_path: Path) -> None:
     # a word model whose rare words all became <UNK>: <UNK> is frequent in training
     rare = " ".join(f"w{i}" for i in range(200))
     text = "".join(f"the {w} sat on the mat .\n" for w in rare.split())
-    path = tmp_path / "corpus.txt"
-    path.write_text(text)
-    from seqlab.data.datasets import Corpus
-
     config = LMTaskConfig(level="word", unit="line", model=TINY, min_count=2, batch_size=16)
-    lm, _ = LanguageModel.train(
-        Corpus.from_file(path, unit="line"),
-        tmp_path / "u",
-        config,
-        TrainConfig(max_steps=80, eval_every=None, progress=False),
-    )
+    lm = _train_on_text(tmp_path, text, config, 80)
     assert "w7" not in lm.vocab and lm.score("the w7 sat").tokens[1] == "w7 (<UNK>)"
     allowed = lm.sample(30, seed=0, max_length=8, no_unk=False)
     assert sum("<UNK>" in s for s in allowed) >= 10  # P(<UNK> after "the") was ~1 in training

@@ -29,8 +29,8 @@ distribution and learning-rate schedule): every pair's step is taken at the batc
 point and the steps of a row are summed, except that a row's summed learning rate in one batch
 is capped (``_add_rows``), so the frequent words, which recur hundreds of times in a batch,
 cannot overshoot. On 2.1 M words of text8 (5 epochs) it reaches loss 2.308 against the numba
-engine's 2.303 and 8.2% against 8.3-8.5% analogy accuracy (README). ``device="auto"`` picks the GPU for that configuration
-when torch sees one.
+engine's 2.303 and 8.2% against 8.3-8.5% analogy accuracy (README). ``device="auto"`` picks
+the GPU for that configuration when torch sees one.
 
 Choices against gensim: exact sigmoids instead of a clipped table (gensim skips an update when
 ``|u·h| >= 6``); ``epoch_losses`` holds the true mean loss per example (per (center, context)
