@@ -58,3 +58,40 @@ def test_subprocess_python_m_seqlab_info_json() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["seqlab"] == seqlab.__version__
+
+
+def _commands(command, path=()):  # type: ignore[no-untyped-def]
+    """Every leaf click command under ``command``, with its path of names."""
+    subs = getattr(command, "commands", None)
+    if not subs:
+        yield path, command
+        return
+    for name, sub in subs.items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_no_help_text_is_eaten_by_rich_markup() -> None:
+    # rich reads "[dates 64, text 256]" as a markup tag and drops it from --help
+    import typer.main
+
+    from seqlab.cli import app
+
+    seen = 0
+    for path, command in _commands(typer.main.get_command(app)):
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        for text in texts:
+            assert "[" not in text.replace("\\[", ""), (" ".join(path), text)
+        seen += 1
+    assert seen >= 15  # lm, embed and translate commands were all walked
+
+
+def test_translate_train_help_shows_the_preset_defaults(capsys, monkeypatch) -> None:
+    from seqlab.tasks.translator import PRESETS
+
+    monkeypatch.setenv("COLUMNS", "200")  # one line per option
+    assert main(["translate", "train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    dates, text = PRESETS["dates"], PRESETS["text"]
+    assert f"Hidden size H (default: dates {dates['hidden']}, text {text['hidden']})" in out
+    assert f"(default: dates {dates['steps']}, text {text['steps']})" in out
+    assert f"(default: dates {dates['time_budget']})" in out

@@ -28,7 +28,7 @@ def train(
     tgt: Path | None = typer.Option(None, help="Training targets, line-aligned with --src."),
     valid_src: Path | None = typer.Option(None, help="Validation sources."),
     valid_tgt: Path | None = typer.Option(None, help="Validation targets."),
-    level: str | None = typer.Option(None, help="Tokens: char or word [dates: char; text: word]."),
+    level: str | None = typer.Option(None, help="Tokens: char or word (default: char for dates, word for text)."),
     lowercase: bool = typer.Option(False, help="Lower-case both sides."),
     cell: str = typer.Option("gru", help="gru or lstm."),
     attention: str = typer.Option(
@@ -38,28 +38,28 @@ def train(
     reset_before: bool = typer.Option(
         False, "--reset-before", help="GRU: the course's original GRU (reset before the product)."
     ),
-    hidden: int | None = typer.Option(None, help="Hidden size H [dates 64, text 256]."),
-    embedding: int | None = typer.Option(None, help="Embedding size E [dates 32, text 256]."),
+    hidden: int | None = typer.Option(None, help="Hidden size H (default: dates 64, text 256)."),
+    embedding: int | None = typer.Option(None, help="Embedding size E (default: dates 32, text 256)."),
     attention_dim: int | None = typer.Option(None, help="Bahdanau scoring width."),
     encoder_layers: int = typer.Option(1, help="Stacked encoder layers."),
     decoder_layers: int = typer.Option(1, help="Stacked decoder layers."),
-    dropout: float | None = typer.Option(None, help="Dropout [dates 0, text 0.2]."),
+    dropout: float | None = typer.Option(None, help="Dropout (default: dates 0, text 0.2)."),
     batch_size: int | None = typer.Option(None, help="Sentence pairs per step."),
-    min_count: int | None = typer.Option(None, help="Rarer tokens become <UNK> [text: 2]."),
+    min_count: int | None = typer.Option(None, help="Rarer tokens become <UNK> (default: text 2)."),
     max_vocab: int | None = typer.Option(None, help="Keep the most frequent tokens per side."),
     max_length: int | None = typer.Option(None, help="Drop longer training pairs (tokens)."),
-    label_smoothing: float | None = typer.Option(None, help="Label smoothing [text: 0.1]."),
+    label_smoothing: float | None = typer.Option(None, help="Label smoothing (default: dates 0, text 0.1)."),
     teacher_forcing: float = typer.Option(
         1.0, help="P(feed the reference token); else the model's own argmax."
     ),
     train_size: int | None = typer.Option(None, help="dates: generated training pairs."),
-    steps: int | None = typer.Option(None, help="Training steps [dates 3000, text 20000]."),
+    steps: int | None = typer.Option(None, help="Training steps (default: dates 3000, text 20000)."),
     lr: float | None = typer.Option(None, help="Peak learning rate."),
     schedule: str | None = typer.Option(None, help="constant, cosine or linear."),
     warmup: int | None = typer.Option(None, help="Warmup steps."),
     eval_every: int | None = typer.Option(None, help="Validate every N steps."),
     time_budget: str | None = typer.Option(
-        None, help="Stop after this long, e.g. 10m [dates: 5m]; 'none' for no limit."
+        None, help="Stop after this long, e.g. 10m (default: dates 5m); 'none' for no limit."
     ),
     seed: int = typer.Option(0, help="Random seed (data generation, init, batch order)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
