@@ -27,6 +27,7 @@ from seqlab.tasks.translator import (
     Translator,
     TranslatorConfig,
     default_configs,
+    read_pairs,
     read_parallel,
 )
 from seqlab.train import TrainConfig
@@ -356,15 +357,71 @@ def test_cli_train_on_parallel_files(tmp_path: Path, capsys) -> None:
         assert entry["bleu"] == pytest.approx(expected.score) and "tok:13a" in entry["signature"]
 
 
-def test_train_on_a_list_of_pairs_holds_out_the_last_two_percent(tmp_path: Path) -> None:
-    pairs = [(f"{i} {i + 1}", f"{i + 1} {i}") for i in range(100)]
+def test_cli_train_evaluate_analyze_on_a_pairs_file(tmp_path: Path, capsys) -> None:
+    words = ["cat", "dog", "bird", "fish"]
+    lines = [f"{a} {b}\t{b} {a}\tCC-BY attribution" for a in words for b in words]
+    tsv = write(tmp_path / "fra.txt", lines * 4)
+    out = tmp_path / "m"
+    args = ["translate", "train", "--pairs", str(tsv), "--out", str(out), "--reverse"]
+    args += ["--steps", "3", "--hidden", "16", "--embedding", "8", "--attention-dim", "8"]
+    assert main([*args, "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["train_pairs"] == 63  # 64 pairs, every 50th held out
+    tr = Translator.load(out)
+    assert "attribution" not in tr.tgt_vocab and "CC-BY" not in tr.src_vocab
+    test = write(tmp_path / "test.tsv", lines[:5])
+    ev = ["translate", "evaluate", str(out), "--pairs", str(test), "--reverse", "-k", "1"]
+    assert main([*ev, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    sources = [line.split("\t")[1] for line in lines[:5]]  # --reverse: column 2 is the source
+    refs = [line.split("\t")[0] for line in lines[:5]]
+    hyps = [t.text for t in tr.translate(sources)]
+    assert result["examples"] == 5
+    assert result["results"][0]["bleu"] == pytest.approx(corpus_bleu(hyps, [refs]).score)
+    an = ["translate", "analyze", str(out), "--pairs", str(test), "--reverse", "--json"]
+    assert main(an) == 0
+    assert json.loads(capsys.readouterr().out)["examples"] == 5
+
+
+def test_train_on_a_list_of_pairs_holds_out_every_50th(tmp_path: Path) -> None:
+    pairs = [(f"w{i}", f"v{i}") for i in range(100)]
     config = TranslatorConfig(model=TINY, level="word")
     tr, result = Translator.train(
         pairs, tmp_path / "m", config, TrainConfig(max_steps=2, progress=False)
     )
     assert result.steps == 2 and result.best_valid is not None
-    # pairs 0-97 train, 98-99 validate: "98" is a training token, "99" is not
-    assert "98" in tr.src_vocab and "99" not in tr.src_vocab
+    # pairs 49 and 99 validate, the 98 others train
+    held = {f"w{i}" for i in range(100)} - set(tr.src_vocab)
+    assert held == {"w49", "w99"}
+
+
+def test_read_pairs_tatoeba_layout(tmp_path: Path) -> None:
+    lines = [
+        "Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM) & #1158250",
+        "",
+        "Hi.\tSalut !",
+    ]
+    path = write(tmp_path / "fra.txt.gz", lines, gz=True)
+    assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
+    assert read_pairs(path, reverse=True) == [("Va !", "Go."), ("Salut !", "Hi.")]
+    with pytest.raises(DataError, match=r"bad\.tsv:2: line has no tab") as err:
+        read_pairs(write(tmp_path / "bad.tsv", ["a\tb", "c d"]))
+    assert "\n" not in str(err.value)
+    with pytest.raises(DataError, match=r"half\.tsv:1: the target side of the line is empty"):
+        read_pairs(write(tmp_path / "half.tsv", ["a\t  \tx"]))
+    with pytest.raises(DataError, match="no sentence pairs"):
+        read_pairs(write(tmp_path / "blank.tsv", ["", " "]))
+
+
+def test_from_pairs_holds_out_pairs_spread_over_the_file(tmp_path: Path) -> None:
+    # a file sorted by length, as Tatoeba's: the held-out pairs are not all the longest
+    lines = [f"{' '.join(['a'] * (1 + i // 20))}\t{i}" for i in range(200)]
+    corpus = ParallelCorpus.from_pairs(write(tmp_path / "p.tsv", lines))
+    assert len(corpus.valid) == 4 and len(corpus.train) == 196
+    assert [t for _, t in corpus.valid] == ["49", "99", "149", "199"]
+    valid = write(tmp_path / "v.tsv", ["x\ty"])
+    assert ParallelCorpus.from_pairs(tmp_path / "p.tsv", valid=valid).valid == [("x", "y")]
+    assert len(ParallelCorpus.from_pairs(tmp_path / "p.tsv", valid=valid).train) == 200
 
 
 def test_cli_decode_arguments_stdin_json_heatmap(
@@ -441,6 +498,22 @@ def test_cli_evaluate_and_analyze(dates_model, tmp_path: Path, capsys) -> None:
             "a.en: 3 lines, but",
         ),
         (["translate", "train", "--out", "{tmp}/o"], "exactly one of"),
+        (
+            ["translate", "train", "--dataset", "dates", "--pairs", "{tmp}/p.tsv", "-o", "{tmp}/o"],
+            "exactly one of",
+        ),
+        (
+            ["translate", "train", "--pairs", "{tmp}/p.tsv", "--out", "{tmp}/o"],
+            "p.tsv:2: line has no tab",
+        ),
+        (
+            ["translate", "train", "--dataset", "dates", "--reverse", "-o", "{tmp}/o"],
+            "go with --pairs",
+        ),
+        (
+            ["translate", "evaluate", "{model}", "--pairs", "{tmp}/p.tsv", "--src", "{tmp}/a.en"],
+            "not both",
+        ),
         (["translate", "train", "--dataset", "nope", "--out", "{tmp}/o"], "unknown dataset"),
         (["translate", "decode", "{model}", "-i", "{tmp}/empty.txt"], "empty.txt: file is empty"),
         (["translate", "decode", "{model}", "-i", "{tmp}/blank.txt"], "only whitespace"),
@@ -463,6 +536,7 @@ def test_cli_bad_input_one_line_exit_2(
 ) -> None:
     write(tmp_path / "a.en", ["x", "y", "z"])
     write(tmp_path / "b.fr", ["x", "y"])
+    write(tmp_path / "p.tsv", ["x\ty", "z"])
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "blank.txt").write_text("\n  \n")
     code = main([a.format(tmp=tmp_path, model=dates_model.path) for a in args])

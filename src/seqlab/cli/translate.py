@@ -28,7 +28,16 @@ def train(
     tgt: Path | None = typer.Option(None, help="Training targets, line-aligned with --src."),
     valid_src: Path | None = typer.Option(None, help="Validation sources."),
     valid_tgt: Path | None = typer.Option(None, help="Validation targets."),
-    level: str | None = typer.Option(None, help="Tokens: char or word (default: char for dates, word for text)."),
+    pairs: Path | None = typer.Option(
+        None, help="Training pairs in one file, source<TAB>target per line (Tatoeba's fra.txt)."
+    ),
+    valid_pairs: Path | None = typer.Option(None, help="Validation pairs, as --pairs."),
+    reverse: bool = typer.Option(
+        False, "--reverse", help="--pairs: translate the second column into the first."
+    ),
+    level: str | None = typer.Option(
+        None, help="Tokens: char or word (default: char for dates, word for text)."
+    ),
     lowercase: bool = typer.Option(False, help="Lower-case both sides."),
     cell: str = typer.Option("gru", help="gru or lstm."),
     attention: str = typer.Option(
@@ -39,7 +48,9 @@ def train(
         False, "--reset-before", help="GRU: the course's original GRU (reset before the product)."
     ),
     hidden: int | None = typer.Option(None, help="Hidden size H (default: dates 64, text 256)."),
-    embedding: int | None = typer.Option(None, help="Embedding size E (default: dates 32, text 256)."),
+    embedding: int | None = typer.Option(
+        None, help="Embedding size E (default: dates 32, text 256)."
+    ),
     attention_dim: int | None = typer.Option(None, help="Bahdanau scoring width."),
     encoder_layers: int = typer.Option(1, help="Stacked encoder layers."),
     decoder_layers: int = typer.Option(1, help="Stacked decoder layers."),
@@ -48,12 +59,16 @@ def train(
     min_count: int | None = typer.Option(None, help="Rarer tokens become <UNK> (default: text 2)."),
     max_vocab: int | None = typer.Option(None, help="Keep the most frequent tokens per side."),
     max_length: int | None = typer.Option(None, help="Drop longer training pairs (tokens)."),
-    label_smoothing: float | None = typer.Option(None, help="Label smoothing (default: dates 0, text 0.1)."),
+    label_smoothing: float | None = typer.Option(
+        None, help="Label smoothing (default: dates 0, text 0.1)."
+    ),
     teacher_forcing: float = typer.Option(
         1.0, help="P(feed the reference token); else the model's own argmax."
     ),
     train_size: int | None = typer.Option(None, help="dates: generated training pairs."),
-    steps: int | None = typer.Option(None, help="Training steps (default: dates 3000, text 20000)."),
+    steps: int | None = typer.Option(
+        None, help="Training steps (default: dates 3000, text 20000)."
+    ),
     lr: float | None = typer.Option(None, help="Peak learning rate."),
     schedule: str | None = typer.Option(None, help="constant, cosine or linear."),
     warmup: int | None = typer.Option(None, help="Warmup steps."),
@@ -70,15 +85,24 @@ def train(
     progress: bool = typer.Option(True, help="Progress bar on stderr."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Train on --dataset dates, or on parallel files --src/--tgt."""
+    """Train on --dataset dates, on parallel files --src/--tgt, or on a --pairs TSV file.
+
+    Without validation files, 2% of the training pairs (every 50th, at most 2,000) are held
+    out for the validation loss.
+    """
     from seqlab.tasks.translator import ParallelCorpus, Translator, default_configs
 
-    if (dataset is None) == (src is None and tgt is None):
-        raise fail("give exactly one of --dataset dates or --src FILE --tgt FILE")
+    sources = [dataset is not None, src is not None or tgt is not None, pairs is not None]
+    if sum(sources) != 1:
+        raise fail("give exactly one of --dataset dates, --src FILE --tgt FILE, --pairs FILE")
     if dataset is not None and dataset != "dates":
         raise fail(f"unknown dataset {dataset!r}; built-in: dates")
-    if dataset is None and (src is None or tgt is None):
+    if sources[1] and (src is None or tgt is None):
         raise fail("give both --src and --tgt")
+    if pairs is None and (valid_pairs is not None or reverse):
+        raise fail("--valid-pairs and --reverse go with --pairs")
+    if pairs is not None and (valid_src is not None or valid_tgt is not None):
+        raise fail("--valid-src/--valid-tgt go with --src/--tgt; with --pairs use --valid-pairs")
     kind = "dates" if dataset else "text"
     if threads is not None:
         if threads < 1:
@@ -127,6 +151,8 @@ def train(
 
         size = overrides.get("train_size", PRESETS["dates"]["train_size"])
         corpus = ParallelCorpus.dates(size, seed=seed)
+    elif pairs is not None:
+        corpus = ParallelCorpus.from_pairs(pairs, valid=valid_pairs, reverse=reverse)
     else:
         assert src is not None and tgt is not None
         corpus = ParallelCorpus.from_files(src, tgt, valid_src=valid_src, valid_tgt=valid_tgt)
@@ -255,15 +281,29 @@ def decode(
         typer.echo(f"attention heatmap: {path}", err=True)
 
 
-def _test_files(src: Path | None, tgt: Path | None) -> tuple[list[str] | None, list[str] | None]:
-    if src is None and tgt is None:
-        return None, None
-    if src is None or tgt is None:
-        raise fail("give both --src and --tgt")
-    from seqlab.tasks.translator import read_parallel
+def _test_files(
+    src: Path | None, tgt: Path | None, pairs: Path | None = None, reverse: bool = False
+) -> tuple[list[str] | None, list[str] | None]:
+    """(sources, references) from --src/--tgt or --pairs; (None, None) for the model's own."""
+    from seqlab.tasks.translator import read_pairs, read_parallel
 
-    pairs = read_parallel(src, tgt)
-    return [s for s, _ in pairs], [t for _, t in pairs]
+    if pairs is not None:
+        if src is not None or tgt is not None:
+            raise fail("give --src/--tgt or --pairs, not both")
+        both = read_pairs(pairs, reverse=reverse)
+    elif src is None and tgt is None:
+        if reverse:
+            raise fail("--reverse goes with --pairs")
+        return None, None
+    elif src is None or tgt is None:
+        raise fail("give both --src and --tgt")
+    else:
+        both = read_parallel(src, tgt)
+    return [s for s, _ in both], [t for _, t in both]
+
+
+_PAIRS_HELP = "Test pairs in one file, source<TAB>target per line (instead of --src/--tgt)."
+_REVERSE_HELP = "--pairs: the second column is the source."
 
 
 @app.command()
@@ -272,6 +312,8 @@ def evaluate(
     model_dir: Path = typer.Argument(..., help="A model directory."),
     src: Path | None = typer.Option(None, help="Test sources (dates: the held-out set)."),
     tgt: Path | None = typer.Option(None, help="Test references, line-aligned with --src."),
+    pairs: Path | None = typer.Option(None, help=_PAIRS_HELP),
+    reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
     beam: list[int] = typer.Option([1, 5], "--beam", "-k", help="Beam sizes (repeatable)."),
     alpha: float = typer.Option(0.7, help="Length normalisation exponent."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -280,7 +322,7 @@ def evaluate(
     from seqlab.tasks.translator import Translator
 
     tr = Translator.load(model_dir)
-    sources, references = _test_files(src, tgt)
+    sources, references = _test_files(src, tgt, pairs, reverse)
     result = tr.evaluate(sources, references, beam_sizes=beam, alpha=alpha)
     if json_out:
         print_json(result)
@@ -308,6 +350,8 @@ def analyze(
     model_dir: Path = typer.Argument(..., help="A model directory."),
     src: Path | None = typer.Option(None, help="Sources (dates: the held-out set)."),
     tgt: Path | None = typer.Option(None, help="Human references, line-aligned with --src."),
+    pairs: Path | None = typer.Option(None, help=_PAIRS_HELP),
+    reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
     beam: int = typer.Option(3, "--beam", "-k", help="Beam size K."),
     alpha: float = typer.Option(0.7, help="Length normalisation exponent."),
     csv: Path | None = typer.Option(None, help="Write every example's row to this CSV."),
@@ -321,7 +365,7 @@ def analyze(
 
     output_path(csv)
     tr = Translator.load(model_dir)
-    sources, references = _test_files(src, tgt)
+    sources, references = _test_files(src, tgt, pairs, reverse)
     analysis = tr.analyze(sources, references, beam_size=beam, alpha=alpha)
     if csv is not None:
         write_csv(analysis, csv)

@@ -50,6 +50,7 @@ __all__ = [
     "Translator",
     "TranslatorConfig",
     "default_configs",
+    "read_pairs",
     "read_parallel",
 ]
 
@@ -109,6 +110,53 @@ def read_parallel(src_path: PathLike, tgt_path: PathLike) -> list[Pair]:
     return pairs
 
 
+def read_pairs(path: PathLike, *, reverse: bool = False) -> list[Pair]:
+    """Sentence pairs from one tab-separated file: ``source<TAB>target[<TAB>anything]``.
+
+    This is the Tatoeba / manythings.org ``fra.txt`` layout (a third column of attribution is
+    ignored). ``reverse=True`` reads the second column as the source. Blank lines are skipped;
+    a line without a tab or with an empty side is a one-line :class:`DataError` naming the
+    file and line; so is a file without any pair. ``.gz`` files are read compressed.
+    """
+    file = Path(path)
+    pairs: list[Pair] = []
+    for number, line in enumerate(_read_lines(file), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise DataError(
+                file,
+                "line has no tab",
+                hint="each line must be 'source<TAB>target' (use --src/--tgt for two files)",
+                line=number,
+            )
+        s, t = fields[0].strip(), fields[1].strip()
+        if not s or not t:
+            raise DataError(
+                file,
+                f"the {'source' if not s else 'target'} side of the line is empty",
+                hint="fix or remove that pair",
+                line=number,
+            )
+        pairs.append((t, s) if reverse else (s, t))
+    if not pairs:
+        raise DataError(file, "no sentence pairs in it", hint="give 'source<TAB>target' lines")
+    return pairs
+
+
+def _hold_out(pairs: list[Pair], fraction: float) -> tuple[list[Pair], list[Pair]]:
+    """(train, valid): every k-th pair held out, k = round(1 / fraction), at most 2,000 pairs,
+    none under 50 pairs. Spread over the file, so a file sorted by length (Tatoeba's) gives a
+    validation set like the training set."""
+    if len(pairs) < 50 or fraction <= 0:
+        return pairs, []
+    k = max(2, round(1 / fraction))
+    picked = set(range(k - 1, len(pairs), k)[:2000])
+    train = [p for i, p in enumerate(pairs) if i not in picked]
+    return train, [pairs[i] for i in sorted(picked)]
+
+
 @dataclass(frozen=True)
 class ParallelCorpus:
     """Training, validation and (optionally) test sentence pairs (source, target)."""
@@ -132,17 +180,35 @@ class ParallelCorpus:
         valid_tgt: PathLike | None = None,
         valid_fraction: float = 0.02,
     ) -> ParallelCorpus:
-        """Pairs from parallel files; without validation files the last ``valid_fraction``
-        of the training pairs (at most 2,000) are held out."""
+        """Pairs from parallel files; without validation files ``valid_fraction`` of the
+        training pairs (every k-th, at most 2,000) are held out."""
         train = read_parallel(src, tgt)
         if (valid_src is None) != (valid_tgt is None):
             raise ValueError("give both --valid-src and --valid-tgt, or neither")
         if valid_src is not None and valid_tgt is not None:
             valid = read_parallel(valid_src, valid_tgt)
         else:
-            n = min(2000, int(len(train) * valid_fraction)) if len(train) >= 50 else 0
-            train, valid = (train[:-n], train[-n:]) if n else (train, [])
+            train, valid = _hold_out(train, valid_fraction)
         return cls(train, valid, None, f"{src} -> {tgt}")
+
+    @classmethod
+    def from_pairs(
+        cls,
+        path: PathLike,
+        *,
+        valid: PathLike | None = None,
+        reverse: bool = False,
+        valid_fraction: float = 0.02,
+    ) -> ParallelCorpus:
+        """Pairs from a tab-separated file (:func:`read_pairs`, e.g. Tatoeba's); without a
+        ``valid`` file ``valid_fraction`` of the pairs (every k-th, at most 2,000) are held
+        out."""
+        train = read_pairs(path, reverse=reverse)
+        if valid is not None:
+            held = read_pairs(valid, reverse=reverse)
+        else:
+            train, held = _hold_out(train, valid_fraction)
+        return cls(train, held, None, f"{path} (columns 2 -> 1)" if reverse else str(path))
 
     @classmethod
     def dates(
@@ -533,8 +599,8 @@ class Translator:
         """Train on ``data`` into ``out_dir``.
 
         ``data`` is ``"dates"`` (100,000 generated pairs, see :meth:`ParallelCorpus.dates`),
-        a :class:`ParallelCorpus`, or a list of (source, target) pairs (the last 2% held out
-        for validation). With ``resume=True`` an interrupted run continues from
+        a :class:`ParallelCorpus`, or a list of (source, target) pairs (2%, every 50th pair,
+        held out for validation). With ``resume=True`` an interrupted run continues from
         ``out_dir/checkpoint`` (a run stopped before its first checkpoint starts over with the
         same options).
         """
@@ -918,8 +984,5 @@ def _as_corpus(data: str | ParallelCorpus | Sequence[Pair]) -> ParallelCorpus:
         if data not in DATASETS:
             raise ValueError(f"unknown dataset {data!r}; built-in: {', '.join(DATASETS)}")
         return ParallelCorpus.dates()
-    pairs = [(str(s), str(t)) for s, t in data]
-    n = min(2000, len(pairs) // 50)
-    return ParallelCorpus(
-        pairs[: len(pairs) - n], pairs[len(pairs) - n :] if n else [], None, "pairs"
-    )
+    train, valid = _hold_out([(str(s), str(t)) for s, t in data], 0.02)
+    return ParallelCorpus(train, valid, None, "pairs")
