@@ -144,6 +144,32 @@ def test_attention_rows_are_distributions_over_the_source(dates_model) -> None:
     assert amap.output_tokens[-1] == "<EOS>"
 
 
+def test_attention_of_a_given_output_follows_that_output(dates_model) -> None:
+    text = "3 May 1979"
+    greedy = dates_model.attention(text)
+    (best,) = dates_model.translate(text)  # greedy: the same output, the same weights
+    same = dates_model.attention(text, best.candidates[0])
+    assert same.output_tokens == greedy.output_tokens
+    assert torch.equal(same.weights, greedy.weights)
+    # the 3rd of a 5-beam's n-best is another output: its rows follow its tokens
+    (t,) = dates_model.translate(text, beam_size=5, n_best=3)
+    third = t.candidates[2]
+    assert third.text != best.text
+    amap = dates_model.attention(text, third)
+    assert amap.output_tokens == third.tokens + (["<EOS>"] if third.finished else [])
+    assert amap.text == third.text and amap.weights.shape[0] == len(amap.output_tokens)
+    assert torch.allclose(amap.weights.sum(1), torch.ones(len(amap.output_tokens)), atol=1e-5)
+    assert torch.equal(amap.weights[0], greedy.weights[0])  # before any output token
+    ours, theirs = third.tokens, best.candidates[0].tokens
+    first_diff = next(i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b)
+    # row t attends from s<t-1>, which has read y<1..t-2> (Bahdanau): the outputs part at
+    # token first_diff, and the rows part two steps later
+    k = first_diff + 2
+    assert k < min(len(amap.output_tokens), len(greedy.output_tokens))
+    assert torch.equal(amap.weights[:k], greedy.weights[:k])
+    assert not torch.equal(amap.weights[k], greedy.weights[k])
+
+
 def test_evaluate_counts_exact_matches(dates_model) -> None:
     test = dates.test_pairs(60)
     srcs, refs = [s for s, _ in test], [t for _, t in test]

@@ -229,7 +229,9 @@ def decode(
     top_p: float | None = typer.Option(None, help="--sample: nucleus of probability P."),
     seed: int | None = typer.Option(None, help="--sample: random seed (same seed, same output)."),
     heatmap: Path | None = typer.Option(
-        None, help="Write the attention heatmap (greedy) to this PNG (-1, -2 ... for several)."
+        None,
+        help="Write the attention heatmap of the output (the best one) to this PNG (-1, -2 ... "
+        "for several).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -256,8 +258,9 @@ def decode(
     if heatmap is not None:
         from seqlab.viz.attention import plot_attention
 
-        for text, path in zip(sources, _heatmap_paths(heatmap, len(sources)), strict=True):
-            amap = tr.attention(text)
+        paths = _heatmap_paths(heatmap, len(sources))
+        for text, result, path in zip(sources, results, paths, strict=True):
+            amap = tr.attention(text, result.candidates[0])  # of the output printed
             title = f"{text}  →  {amap.text}"
             written.append(
                 str(plot_attention(amap.weights, amap.source_tokens, amap.output_tokens, path,

@@ -406,8 +406,8 @@ class Translation:
 
 @dataclass(frozen=True)
 class AttentionMap:
-    """α<t,t'> of a greedy translation: one row per output token (<EOS> last), one column
-    per source token."""
+    """α<t,t'> of one translation (greedy, or the output given): one row per output token
+    (<EOS> last), one column per source token."""
 
     source_tokens: list[str]  # x<1..Tx>, as the model read them
     output_tokens: list[str]  # y<1..Ty>, with the closing "<EOS>" when it was emitted
@@ -827,20 +827,33 @@ class Translator:
         return [Translation(t, c) for t, c in zip(texts, outs, strict=True)]
 
     @torch.no_grad()
-    def attention(self, text: str) -> AttentionMap:
-        """The greedy translation of ``text`` with the attention weights of every step."""
+    def attention(self, text: str, output: Candidate | None = None) -> AttentionMap:
+        """The attention weights of every output step for ``text``.
+
+        Without ``output``: of the greedy translation. With ``output`` (a candidate of
+        :meth:`translate`: beam search's best, a sample): of that output, fed to the decoder
+        token by token, ``<EOS>`` last when it finished.
+        """
         if self.model.attention is None:
             raise ValueError("this model has no attention (trained with attention='none')")
         self.model.eval()
         ids = self._encode_src(text)
         state = self.model.init_state(*self._sources([ids]))
         token = torch.tensor([self.tgt_vocab.sos_id], device=self.device)  # (1,)
+        forced: list[int] | None = None
+        if output is not None:
+            forced = self.tgt_vocab.encode(output.tokens)
+            forced += [self.tgt_vocab.eos_id] if output.finished else []
+        limit = len(forced) if forced is not None else self.config.max_output_length or 100
         rows, out = [], []
-        for _ in range(self.config.max_output_length or 100):
+        for t in range(limit):
             log_probs, state = self.model.step(token, state)  # (1, V)
             assert state.attention is not None
             rows.append(state.attention[0].cpu())  # (T,)
-            token = log_probs.argmax(dim=-1)  # (1,)
+            if forced is not None:
+                token = torch.tensor([forced[t]], device=self.device)  # (1,)
+            else:
+                token = log_probs.argmax(dim=-1)  # (1,)
             out.append(self.tgt_vocab.token(int(token)))
             if int(token) == self.tgt_vocab.eos_id:
                 break
