@@ -11,6 +11,7 @@ Multi30k training split for a time budget, then reports on ``test_2016_flickr``:
     python benchmarks/translate.py --budget 30m                  # en -> de, the lead's run
     python benchmarks/translate.py --pair en-fr --budget 30m
     python benchmarks/translate.py --smoke                       # a one-minute check
+    python benchmarks/translate.py --budget 15m --keep runs/de   # keep the model directory
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main() -> None:
     p.add_argument("--progress", action="store_true")
     p.add_argument("--smoke", action="store_true", help="tiny model, 1 minute, 100 test pairs")
     p.add_argument("--no-save", action="store_true")
+    p.add_argument("--keep", type=Path, default=None, help="train into this model directory")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,7 +83,8 @@ def main() -> None:
         progress=args.progress,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        tr, result = Translator.train(corpus, Path(tmp) / "model", config, train)
+        where = args.keep if args.keep is not None else Path(tmp) / "model"
+        tr, result = Translator.train(corpus, where, config, train)
     print(
         f"{args.pair}: {len(corpus.train):,} training pairs, vocabularies "
         f"{len(tr.src_vocab):,} -> {len(tr.tgt_vocab):,}; trained {result.steps} steps in "
@@ -107,6 +110,7 @@ def main() -> None:
         "correct": analysis.count("correct"),
         "search": analysis.count("search"),
         "model": analysis.count("model"),
+        "reference_oov": sum(r.reference_oov for r in analysis.rows),
         "search_share": analysis.error_share("search"),
         "model_share": analysis.error_share("model"),
         "seconds": time.perf_counter() - t0,
@@ -115,7 +119,8 @@ def main() -> None:
         f"error analysis (beam {args.analyze_beam}, alpha {args.alpha:g}): "
         f"{split['correct']} exact, {analysis.errors} wrong: beam search at fault "
         f"{split['search']} ({split['search_share']:.1%}), model {split['model']} "
-        f"({split['model_share']:.1%})"
+        f"({split['model_share']:.1%}); {split['reference_oov']} references have a word "
+        "outside the target vocabulary"
     )
     payload = {
         "benchmark": "translate",

@@ -659,6 +659,50 @@ def test_error_table_and_csv(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["errors.csv"]  # no temp file left
 
 
+def test_a_reference_with_an_unknown_word_is_the_models_fault(tmp_path: Path) -> None:
+    # "Africa" plays <UNK>: the human wrote "Afrika", which the model cannot emit. Row 2's
+    # output equals the reference's ids, row 0 is a search error on ids: both are the model's
+    model = jane_model()
+    unk = WORDS.index("Africa")
+    plain = jane_analysis()
+    hyps = [ids(r.hypothesis_text) for r in plain.rows]
+    refs = [ids("Jane is visiting Africa in September"), ids("Jane is going to")] * 2
+    refs = [refs[0], refs[1], refs[0]]
+    shown = ["Jane is visiting Afrika in September", "Jane is going to"] * 2
+    analysis = analyze_errors(
+        model,
+        model.init_state([0, 0, 0]),
+        hyps,
+        refs,
+        bos_id=BOS,
+        eos_id=EOS,
+        alpha=0.7,
+        decode=text,
+        unk_id=unk,
+        reference_texts=shown[:3],
+    )
+    assert [r.verdict for r in plain.rows] == ["search", "model", "correct"]
+    assert [r.verdict for r in analysis.rows] == ["model", "model", "model"]
+    assert [r.reference_oov for r in analysis.rows] == [True, False, True]
+    assert analysis.rows[2].reference_text == "Jane is visiting Afrika in September"
+    for ours, theirs in zip(analysis.rows, plain.rows, strict=True):  # same scores
+        assert ours.reference_score == theirs.reference_score
+    table = format_table(analysis).splitlines()
+    assert table[2].endswith("RNN model (R) *") and table[3].endswith("RNN model (R)")
+    assert (
+        table[-1]
+        == "* y* has a word outside the model's vocabulary (2 examples): the model's fault"
+    )
+    path = write_csv(analysis, tmp_path / "e.csv")
+    with path.open(encoding="utf-8", newline="") as handle:
+        assert [r["reference_oov"] for r in csv.DictReader(handle)] == ["true", "false", "true"]
+    with pytest.raises(ValueError, match="2 reference texts for 3"):
+        analyze_errors(
+            model, model.init_state([0, 0, 0]), hyps, refs, bos_id=BOS, eos_id=EOS,
+            reference_texts=shown[:2],
+        )  # fmt: skip
+
+
 def test_error_analyses_concatenate() -> None:
     part = jane_analysis()
     both = ErrorAnalysis.concat([part, part])

@@ -407,6 +407,17 @@ def test_cli_train_evaluate_analyze_on_a_pairs_file(tmp_path: Path, capsys) -> N
     an = ["translate", "analyze", str(out), "--pairs", str(test), "--reverse", "--json"]
     assert main(an) == 0
     assert json.loads(capsys.readouterr().out)["examples"] == 5
+    # a reference word the model never saw: <UNK> in ids, never "correct", the model's fault
+    (best,) = tr.translate(["cat dog"], beam_size=3)
+    refs = [f"{best.text} zebra", best.text]
+    unseen = write(tmp_path / "unseen.tsv", [f"{r}\tcat dog" for r in refs])
+    rows = tr.analyze(["cat dog"] * 2, refs, beam_size=3).rows
+    assert [r.reference_oov for r in rows] == [True, False]
+    assert rows[0].verdict == "model" and rows[0].reference_text == refs[0]
+    assert rows[1].verdict == ("correct" if best.candidates[0].finished else "model")
+    an = ["translate", "analyze", str(out), "--pairs", str(unseen), "--reverse", "--json"]
+    assert main(an) == 0
+    assert json.loads(capsys.readouterr().out)["reference_oov"] == 1
 
 
 def test_train_on_a_list_of_pairs_holds_out_every_50th(tmp_path: Path) -> None:

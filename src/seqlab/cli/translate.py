@@ -378,6 +378,7 @@ def analyze(
         "errors": analysis.errors,
         "search_errors": analysis.count("search"),
         "model_errors": analysis.count("model"),
+        "reference_oov": sum(r.reference_oov for r in analysis.rows),
         "search_share": analysis.error_share("search"),
         "model_share": analysis.error_share("model"),
         "beam_size": beam,

@@ -10,8 +10,12 @@ used (here the normalised log-likelihood (1 / Ty^α) · Σ log P of
 * P(y* | x) ≤ P(ŷ | x): the model prefers the worse output — the **model** (the RNN) is at
   fault (more data, regularisation, another architecture).
 
-An exact match is "correct". :func:`analyze_errors` scores both sequences by teacher forcing
-(one batched :func:`seqlab.decoding.sequence_log_prob` call, so y* and ŷ are scored alike);
+An exact match is "correct". A reference with a word outside the model's vocabulary (an
+``unk_id`` among its ids) is never "correct" and always the **model**'s fault: the model
+cannot emit that word, whatever the search does (comparing ids alone would count an output
+``<UNK> !`` as matching the reference "Filez !"). :func:`analyze_errors` scores both
+sequences by teacher forcing (one batched :func:`seqlab.decoding.sequence_log_prob` call, so
+y* and ŷ are scored alike);
 :func:`format_table` prints the course's table with the share of errors each side causes;
 :func:`write_csv` saves every row.
 """
@@ -52,6 +56,7 @@ CSV_COLUMNS = (
     "reference_score",
     "hypothesis_score",
     "verdict",
+    "reference_oov",
 )
 
 
@@ -69,6 +74,7 @@ class ErrorRow:
     reference_score: float  # log P(y* | x) / Ty*^α
     hypothesis_score: float  # log P(ŷ | x) / Tŷ^α
     verdict: Verdict  # "correct" (ŷ = y*), "search" (beam search at fault) or "model"
+    reference_oov: bool = False  # y* has a word outside the vocabulary: the model's fault
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,8 @@ def analyze_errors(
     sources: Sequence[str] | None = None,
     decode: Callable[[list[int]], str] | None = None,
     device: torch.device | str | None = None,
+    unk_id: int | None = None,
+    reference_texts: Sequence[str] | None = None,
 ) -> ErrorAnalysis:
     """Attribute each wrong output to the search or the model.
 
@@ -129,7 +137,8 @@ def analyze_errors(
     :func:`seqlab.decoding.beam_search`); ``hypotheses`` are the algorithm's outputs (a
     :class:`Hypothesis`, or plain ids taken as finished) and ``references`` the human ones.
     ``alpha`` must be the search's. ``decode`` turns ids into text for the table (default:
-    ids joined by spaces).
+    ids joined by spaces); ``reference_texts`` shows the references as given instead (their
+    ids may have lost words to ``<UNK>``). A reference holding ``unk_id`` is a model error.
 
     Shape:
         state with B rows, B hypotheses, B references -> B rows
@@ -139,6 +148,8 @@ def analyze_errors(
         raise ValueError(f"{len(hypotheses)} hypotheses for {batch} references")
     if sources is not None and len(sources) != batch:
         raise ValueError(f"{len(sources)} sources for {batch} references")
+    if reference_texts is not None and len(reference_texts) != batch:
+        raise ValueError(f"{len(reference_texts)} reference texts for {batch} references")
     if batch == 0:
         return ErrorAnalysis((), alpha)
     if alpha < 0:
@@ -163,8 +174,11 @@ def analyze_errors(
         ref_lp, hyp_lp = log_p[i], log_p[batch + i]
         ref_score = normalized_score(ref_lp, len(ref) + 1, alpha)
         hyp_score = normalized_score(hyp_lp, len(hyp) + int(finished), alpha)
+        oov = unk_id is not None and unk_id in ref
         verdict: Verdict
-        if hyp == ref and finished:
+        if oov:
+            verdict = "model"  # y* has a word the model cannot emit
+        elif hyp == ref and finished:
             verdict = "correct"
         elif ref_score > hyp_score:
             verdict = "search"  # the model prefers y*: the search missed it
@@ -175,13 +189,14 @@ def analyze_errors(
                 source=None if sources is None else sources[i],
                 reference=ref,
                 hypothesis=hyp,
-                reference_text=show(ref),
+                reference_text=show(ref) if reference_texts is None else reference_texts[i],
                 hypothesis_text=show(hyp),
                 reference_log_prob=ref_lp,
                 hypothesis_log_prob=hyp_lp,
                 reference_score=ref_score,
                 hypothesis_score=hyp_score,
                 verdict=verdict,
+                reference_oov=oov,
             )
         )
     return ErrorAnalysis(tuple(rows), alpha)
@@ -205,7 +220,7 @@ def format_table(analysis: ErrorAnalysis, *, max_rows: int = 20, max_width: int 
             _clip(r.hypothesis_text, max_width),
             f"{r.reference_score:.4f}",
             f"{r.hypothesis_score:.4f}",
-            _FAULT_LABEL[r.verdict],
+            _FAULT_LABEL[r.verdict] + (" *" if r.reference_oov else ""),
         )
         for r in analysis.rows[: max(max_rows, 0)]
     ]
@@ -234,6 +249,11 @@ def format_table(analysis: ErrorAnalysis, *, max_rows: int = 20, max_width: int 
         f"({analysis.error_share('search'):.1%} of errors), "
         f"RNN model {analysis.count('model')} ({analysis.error_share('model'):.1%} of errors)",
     ]
+    oov = sum(r.reference_oov for r in analysis.rows)
+    if oov:
+        lines.append(
+            f"* y* has a word outside the model's vocabulary ({oov} examples): the model's fault"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -253,6 +273,7 @@ def write_csv(analysis: ErrorAnalysis, path: str | os.PathLike[str]) -> Path:
                 repr(r.reference_score),
                 repr(r.hypothesis_score),
                 r.verdict,
+                str(r.reference_oov).lower(),
             )
         )
     return atomic_write_text(path, buffer.getvalue())

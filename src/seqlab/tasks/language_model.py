@@ -35,9 +35,8 @@ from seqlab.data.datasets import Corpus, load_dataset
 from seqlab.data.text import sequences, tokenize
 from seqlab.decoding import greedy_search, sample_search
 from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel, State
-from seqlab.tasks._model_dir import CONFIG_FILE, read_task_config, read_weights
+from seqlab.tasks._model_dir import SavedTask, read_config, read_weights
 from seqlab.train import TrainConfig, Trainer, TrainResult
-from seqlab.train.checkpoint import load_weights, save_weights
 
 __all__ = ["LMTaskConfig", "LanguageModel", "SentenceScore"]
 
@@ -190,8 +189,10 @@ def _check_out_dir(out: Path, lm: LanguageModel, resume: bool) -> None:
         )
 
 
-class LanguageModel:
+class LanguageModel(SavedTask):
     """A trained (or freshly built) recurrent language model with its vocabulary."""
+
+    _what = "language model"
 
     def __init__(
         self, model: RNNLanguageModel, vocab: Vocab, config: LMTaskConfig, path: Path | None = None
@@ -257,10 +258,7 @@ class LanguageModel:
         result = Trainer(_TrainingData(lm, train_ids, valid_ids), train_config, out).fit(
             resume="if_saved" if resume else False  # killed before a checkpoint: start over
         )
-        best = out / "model.safetensors"
-        if best.exists():
-            load_weights(best, lm.model)
-        lm.model.eval()
+        lm._load_best(out)
         return lm, result
 
     # -- saving and loading ---------------------------------------------------------------
@@ -268,32 +266,11 @@ class LanguageModel:
         atomic_write_json(out / "config.json", self.config.to_dict())
         self.vocab.save(out / "vocab.json")
 
-    def save(self, out_dir: str | Path | None = None) -> Path:
-        """Write the model directory (config.json, model.safetensors, vocab.json); by
-        default where the model was trained or loaded from."""
-        if out_dir is None and self.path is None:
-            raise ValueError("give a directory: this language model was never saved")
-        out = Path(out_dir) if out_dir is not None else self.path
-        assert out is not None
-        out.mkdir(parents=True, exist_ok=True)
-        self._save_meta(out)
-        save_weights(out / "model.safetensors", self.model)
-        self.path = out
-        return out
-
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu") -> LanguageModel:
         """Load a model directory written by :meth:`train` or :meth:`save`."""
         root = Path(path)
-        raw = read_task_config(root, "language_model", "a language model")
-        try:
-            config = LMTaskConfig.from_dict(raw)
-        except (TypeError, KeyError, ValueError) as exc:
-            raise DataError(
-                root / CONFIG_FILE,
-                f"not a language-model config ({exc})",
-                hint="retrain the model",
-            ) from None
+        config = read_config(root, "language_model", "a language model", LMTaskConfig.from_dict)
         vocab = Vocab.load(root / "vocab.json")
         model = RNNLanguageModel(config.model)
         read_weights(root, model, "seqlab lm train")
@@ -301,10 +278,6 @@ class LanguageModel:
         return cls(model, vocab, config, root)
 
     # -- helpers ---------------------------------------------------------------------------
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
     def _start_ids(self) -> list[int]:
         """The context before a sequence's first token."""
         if self.config.unit == "text" and self.config.level == "char" and "\n" in self.vocab:

@@ -37,9 +37,8 @@ from seqlab.data import dates as dates_data
 from seqlab.data.text import read_text, tokenize
 from seqlab.data.vocab import EOS, PAD, SOS, UNK, Vocab
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from seqlab.tasks._model_dir import CONFIG_FILE, read_task_config, read_weights
+from seqlab.tasks._model_dir import SavedTask, read_config, read_weights
 from seqlab.train import TrainConfig, Trainer, TrainResult
-from seqlab.train.checkpoint import load_weights, save_weights
 
 __all__ = [
     "PRESETS",
@@ -510,8 +509,10 @@ def _check_out_dir(out: Path, tr: Translator, resume: bool) -> None:
 # -- the task ------------------------------------------------------------------------------
 
 
-class Translator:
+class Translator(SavedTask):
     """A trained (or freshly built) encoder–decoder with its two vocabularies."""
+
+    _what = "translator"
 
     def __init__(
         self,
@@ -617,10 +618,7 @@ class Translator:
         result = Trainer(_TrainingData(tr, train_ids, corpus.valid), train_config, out).fit(
             resume="if_saved" if resume else False  # killed before a checkpoint: start over
         )
-        best = out / "model.safetensors"
-        if best.exists():
-            load_weights(best, tr.model)
-        tr.model.eval()
+        tr._load_best(out)
         return tr, result
 
     # -- saving and loading ----------------------------------------------------------------
@@ -629,29 +627,11 @@ class Translator:
         self.src_vocab.save(out / "src_vocab.json")
         self.tgt_vocab.save(out / "vocab.json")
 
-    def save(self, out_dir: str | Path | None = None) -> Path:
-        """Write the model directory (config.json, model.safetensors, both vocabularies)."""
-        if out_dir is None and self.path is None:
-            raise ValueError("give a directory: this translator was never saved")
-        out = Path(out_dir) if out_dir is not None else self.path
-        assert out is not None
-        out.mkdir(parents=True, exist_ok=True)
-        self._save_meta(out)
-        save_weights(out / "model.safetensors", self.model)
-        self.path = out
-        return out
-
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu") -> Translator:
         """Load a model directory written by :meth:`train` or :meth:`save`."""
         root = Path(path)
-        raw = read_task_config(root, "translator", "a translator")
-        try:
-            config = TranslatorConfig.from_dict(raw)
-        except (TypeError, KeyError, ValueError) as exc:
-            raise DataError(
-                root / CONFIG_FILE, f"not a translator config ({exc})", hint="retrain the model"
-            ) from None
+        config = read_config(root, "translator", "a translator", TranslatorConfig.from_dict)
         src_vocab = Vocab.load(root / "src_vocab.json")
         tgt_vocab = Vocab.load(root / "vocab.json")
         model = Seq2Seq(config.model)
@@ -660,10 +640,6 @@ class Translator:
         return cls(model, src_vocab, tgt_vocab, config, root)
 
     # -- encoding helpers ------------------------------------------------------------------
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
     def _src_tokens(self, text: str) -> list[str]:
         return self._tokens(text, self.config.level, self.config.lowercase)
 
@@ -946,7 +922,8 @@ class Translator:
         """The course's error analysis of beam search on (source, reference) pairs.
 
         For each output ŷ that differs from the human y*: if P(y*|x) > P(ŷ|x) (both length
-        normalised) the search is at fault, else the model. Without pairs a dates model is
+        normalised) the search is at fault, else the model; a y* with a word outside the
+        target vocabulary is the model's fault (it cannot emit it). Without pairs a dates model is
         analysed on its held-out set. Returns an
         :class:`seqlab.decoding.ErrorAnalysis` (``format_table``, ``write_csv``).
         """
@@ -985,6 +962,8 @@ class Translator:
                         alpha=alpha,
                         sources=list(chunk_src),
                         decode=self._join,
+                        unk_id=self.tgt_vocab.unk_id,
+                        reference_texts=list(chunk_ref),
                     )
                 )
         return ErrorAnalysis.concat(parts)
