@@ -850,3 +850,19 @@ def test_ddp_on_two_processes_matches_one_process(
     for a, b in zip(ddp_lines, single_lines, strict=True):
         key = "train_loss" if "train_loss" in a else "valid_loss"
         assert a[key] == pytest.approx(b[key], rel=1e-12)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_absent_device_is_a_config_error_and_a_one_line_cli_error(tmp_path, capsys) -> None:
+    with pytest.raises(ValueError, match="device 'cuda' is not available"):
+        TrainConfig(max_steps=1, device="cuda")
+    from seqlab.cli import main
+
+    for task in (
+        ["lm", "train", "--dataset", "dinos"],
+        ["translate", "train", "--dataset", "dates"],
+    ):
+        code = main([*task, "--steps", "1", "--device", "cuda", "--out", str(tmp_path / "m")])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "device 'cuda' is not available" in err

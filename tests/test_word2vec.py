@@ -34,9 +34,9 @@ import numpy as np
 import pytest
 import torch
 
+from seqlab._device import resolve_device
 from seqlab.embeddings import _w2v_kernels as K
 from seqlab.embeddings import word2vec as w2v
-from seqlab.embeddings._device import resolve_device
 from seqlab.embeddings.huffman import build_huffman
 from seqlab.embeddings.word2vec import (
     Word2VecConfig,

@@ -67,6 +67,22 @@ def output_path(path: Path | None, what: str = "") -> Path | None:
     return path
 
 
+def output_folder(path: Path, what: str) -> Path:
+    """Exit 2 before any work if the folder ``path`` can neither be used nor created."""
+    if path.exists():
+        if not path.is_dir():
+            raise fail(f"{what} {path} exists and is not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise fail(f"{what} {path} is not writable")
+        return path
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise fail(f"{what} {path} cannot be created: {ancestor} is not a writable folder")
+    return path
+
+
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from seqlab.cli._common import fail, output_path, print_json, user_errors
+from seqlab.cli._common import fail, output_folder, output_path, print_json, user_errors
 
 if TYPE_CHECKING:
     from seqlab.embeddings.keyed_vectors import KeyedVectors
@@ -84,21 +83,6 @@ def _detect_format(path: Path) -> str:
     except (ValueError, IndexError):
         return "word2vec-binary"
     return "word2vec" if len(parts) == int(header.group(2)) + 1 else "word2vec-binary"
-
-
-def _check_out_folder(path: Path, what: str) -> None:
-    """Exit 2 before any work if the folder ``path`` can neither be used nor created."""
-    if path.exists():
-        if not path.is_dir():
-            raise fail(f"{what} {path} exists and is not a folder")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise fail(f"{what} {path} is not writable")
-        return
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise fail(f"{what} {path} cannot be created: {ancestor} is not a writable folder")
 
 
 def _check_format(fmt: str, option: str) -> str:
@@ -538,7 +522,7 @@ def export_projector(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """TensorBoard Embedding Projector files (load them at projector.tensorflow.org)."""
-    _check_out_folder(folder, "DIR")
+    output_folder(folder, "DIR")
     kv = _load(vectors, limit)
     vec_path, meta_path = kv.save_projector(folder)
     if json_out:

@@ -52,9 +52,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from seqlab._device import check_device, parse_device, resolve_device
 from seqlab._progress import ProgressBar
 from seqlab.embeddings import _glove_kernels as K
-from seqlab.embeddings._device import check_device, parse_device, resolve_device
 from seqlab.embeddings.corpus import Corpus, build_vocab
 from seqlab.embeddings.keyed_vectors import KeyedVectors
 from seqlab.embeddings.result import EmbeddingResult

@@ -122,6 +122,21 @@ def _top(scores: np.ndarray, k: int | None, exclude: Iterable[int]) -> list[int]
     return picked if k is None else picked[:k]
 
 
+def _embedding(
+    weight: np.ndarray,  # (n, E) the rows, copied
+    *,
+    freeze: bool,
+    padding_idx: int | None = None,
+) -> torch.nn.Embedding:
+    """An ``nn.Embedding`` holding a copy of ``weight`` (trainable unless ``freeze``)."""
+    table = torch.from_numpy(weight)  # (n, E)
+    emb = torch.nn.Embedding(*table.shape, padding_idx=padding_idx, dtype=table.dtype)
+    with torch.no_grad():
+        emb.weight.copy_(table)
+    emb.weight.requires_grad_(not freeze)
+    return emb
+
+
 class KeyedVectors:
     """Words and their vectors, frozen: lookup, similarity, analogies, file I/O.
 
@@ -376,8 +391,7 @@ class KeyedVectors:
         if oov not in get_args(OOVPolicy):
             raise ValueError(f"oov must be one of {list(get_args(OOVPolicy))}, got {oov!r}")
         if vocab is None:
-            weight = np.array(self.vectors)  # (V, E)
-            return torch.nn.Embedding.from_pretrained(torch.from_numpy(weight), freeze=freeze)
+            return _embedding(np.array(self.vectors), freeze=freeze)  # (V, E)
         specials: tuple[str, ...] = vocab.specials if isinstance(vocab, Vocab) else ()
         tokens = list(vocab.tokens if isinstance(vocab, Vocab) else vocab)
         get = self.key_to_index.get
@@ -401,9 +415,7 @@ class KeyedVectors:
             rng = np.random.default_rng(seed)
             draw = rng.normal(ref.mean(), ref.std(), size=(int(fill.sum()), self.vector_size))
             weight[fill] = draw.astype(np.float32)
-        return torch.nn.Embedding.from_pretrained(
-            torch.from_numpy(weight), freeze=freeze, padding_idx=pad_idx
-        )
+        return _embedding(weight, freeze=freeze, padding_idx=pad_idx)
 
     # -------------------------------------------------------------------------------- files
 

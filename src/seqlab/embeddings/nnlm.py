@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlab.embeddings._device import check_device, resolve_device
+from seqlab._device import check_device, resolve_device
 from seqlab.embeddings.corpus import Corpus, build_vocab
 from seqlab.embeddings.keyed_vectors import KeyedVectors
 from seqlab.embeddings.result import EmbeddingResult

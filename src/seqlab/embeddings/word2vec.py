@@ -58,8 +58,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from seqlab._device import check_device, parse_device, resolve_device
 from seqlab.embeddings import _w2v_kernels as K
-from seqlab.embeddings._device import check_device, parse_device, resolve_device
 from seqlab.embeddings.corpus import Corpus, build_vocab
 from seqlab.embeddings.huffman import HuffmanTree, build_huffman
 from seqlab.embeddings.keyed_vectors import KeyedVectors

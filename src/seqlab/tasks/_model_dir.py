@@ -103,10 +103,9 @@ class SavedTask:
     def save(self, out_dir: str | Path | None = None) -> Path:
         """Write the model directory (config.json, model.safetensors, the vocabularies); by
         default where the model was trained or loaded from."""
-        if out_dir is None and self.path is None:
-            raise ValueError(f"give a directory: this {self._what} was never saved")
         out = Path(out_dir) if out_dir is not None else self.path
-        assert out is not None
+        if out is None:
+            raise ValueError(f"give a directory: this {self._what} was never saved")
         out.mkdir(parents=True, exist_ok=True)
         self._save_meta(out)
         save_weights(out / WEIGHTS_FILE, self.model)

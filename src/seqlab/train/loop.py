@@ -68,6 +68,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from seqlab._device import check_device
 from seqlab._progress import ProgressBar
 from seqlab.train.checkpoint import (
     atomic_write_text,
@@ -213,10 +214,8 @@ class TrainConfig:
             "early_stopping_patience needs validation: set eval_every",
         )
         _require(_is_int(self.seed) and self.seed >= 0, f"seed must be >= 0, got {self.seed!r}")
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError) as e:
-            raise ValueError(f"device {self.device!r} is not a torch device: {e}") from None
+        _require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
+        check_device(self.device)  # a device this process lacks is a ValueError here
         _require(isinstance(self.progress, bool), f"progress must be a bool: {self.progress!r}")
 
     def to_dict(self) -> dict[str, Any]:

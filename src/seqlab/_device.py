@@ -1,6 +1,7 @@
-"""The device of an embedding trainer: ``"auto"`` resolved, and a device that is not there
-rejected in the config (a ``ValueError`` the CLI prints as one line), not by a traceback from
-deep inside torch when training starts.
+"""Devices named in configs: ``"auto"`` resolved, and a device that is not there rejected
+when the config is built (a ``ValueError`` the CLI prints as one line), not by a traceback
+from deep inside torch when training starts. Used by ``TrainConfig`` and the embedding
+trainers' configs.
 """
 
 from __future__ import annotations
