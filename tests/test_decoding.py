@@ -646,6 +646,8 @@ def test_error_table_and_csv(tmp_path: Path) -> None:
     assert "RNN model 1 (50.0% of errors)" in table and "correct: 1 (33.3%)" in table
     short = format_table(analysis, max_rows=1)
     assert short.splitlines()[3] == "... 2 more rows"
+    wrong = format_table(analysis, errors_only=True).splitlines()
+    assert len(wrong[2:4]) == 2 and wrong[4] == "" and "correct: 1 (33.3%)" in wrong[6]
 
     path = write_csv(analysis, tmp_path / "errors.csv")
     with path.open(encoding="utf-8", newline="") as handle:

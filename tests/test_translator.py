@@ -418,6 +418,9 @@ def test_cli_train_evaluate_analyze_on_a_pairs_file(tmp_path: Path, capsys) -> N
     an = ["translate", "analyze", str(out), "--pairs", str(unseen), "--reverse", "--json"]
     assert main(an) == 0
     assert json.loads(capsys.readouterr().out)["reference_oov"] == 1
+    assert main(an[:-1]) == 0  # the table (wrong rows only) ends with the OOV footnote
+    table = capsys.readouterr().out
+    assert table.rstrip().endswith("(1 examples): the model's fault") and " *\n" in table
 
 
 def test_train_on_a_list_of_pairs_holds_out_every_50th(tmp_path: Path) -> None:

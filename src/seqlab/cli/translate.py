@@ -363,7 +363,7 @@ def analyze(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Beam-search error analysis (course week 3): is the search or the model at fault?"""
-    from seqlab.decoding import ErrorAnalysis, format_table, write_csv
+    from seqlab.decoding import format_table, write_csv
     from seqlab.tasks.translator import Translator
 
     output_path(csv)
@@ -387,23 +387,8 @@ def analyze(
     if json_out:
         print_json({**summary, "csv": str(csv) if csv else None})
         return
-    shown = analysis
     if errors_only:
-        rows = tuple(r for r in analysis.rows if r.verdict != "correct")
-        shown = ErrorAnalysis(rows, analysis.alpha)
         typer.echo(f"wrong outputs ({analysis.errors} of {len(analysis.rows)}):")
-        if rows:
-            table = format_table(shown, max_rows=max_rows)
-            typer.echo(table.split("\n\n")[0])  # the rows; the totals below count everything
-        typer.echo(
-            f"\nP(·|x): length-normalised log-likelihood (1/Ty^α)·Σ log P, α = {alpha:g}\n"
-            f"examples: {len(analysis.rows)}   correct: {summary['correct']} "
-            f"({analysis.fraction('correct'):.1%})   errors: {analysis.errors}\n"
-            f"at fault: beam search {summary['search_errors']} "
-            f"({summary['search_share']:.1%} of errors), RNN model {summary['model_errors']} "
-            f"({summary['model_share']:.1%} of errors)"
-        )
-    else:
-        typer.echo(format_table(shown, max_rows=max_rows), nl=False)
+    typer.echo(format_table(analysis, max_rows=max_rows, errors_only=errors_only), nl=False)
     if csv is not None:
         typer.echo(f"csv: {csv}", err=True)

@@ -206,13 +206,17 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def format_table(analysis: ErrorAnalysis, *, max_rows: int = 20, max_width: int = 40) -> str:
+def format_table(
+    analysis: ErrorAnalysis, *, max_rows: int = 20, max_width: int = 40, errors_only: bool = False
+) -> str:
     """The course's error-analysis table and the share of errors on each side.
 
     Columns: Human (y*) | Algorithm (ŷ) | P(y*|x) | P(ŷ|x) | At fault, where the P columns
     are the normalised log-likelihoods the verdict compares. Only the first ``max_rows``
-    examples are listed (texts clipped to ``max_width`` characters); the totals count all.
+    examples are listed (texts clipped to ``max_width`` characters; ``errors_only``: only the
+    wrong ones); the totals count all.
     """
+    listed = [r for r in analysis.rows if not errors_only or r.verdict != "correct"]
     header = ("Human (y*)", "Algorithm (ŷ)", "P(y*|x)", "P(ŷ|x)", "At fault")
     body = [
         (
@@ -222,7 +226,7 @@ def format_table(analysis: ErrorAnalysis, *, max_rows: int = 20, max_width: int 
             f"{r.hypothesis_score:.4f}",
             _FAULT_LABEL[r.verdict] + (" *" if r.reference_oov else ""),
         )
-        for r in analysis.rows[: max(max_rows, 0)]
+        for r in listed[: max(max_rows, 0)]
     ]
     widths = [max(len(line[c]) for line in [header, *body]) for c in range(len(header))]
     numeric = (False, False, True, True, False)
@@ -236,7 +240,7 @@ def format_table(analysis: ErrorAnalysis, *, max_rows: int = 20, max_width: int 
 
     lines = [fmt(header), "-+-".join("-" * w for w in widths)]
     lines += [fmt(line) for line in body]
-    hidden = len(analysis.rows) - len(body)
+    hidden = len(listed) - len(body)
     if hidden > 0:
         lines.append(f"... {hidden} more rows")
     n, errors = len(analysis.rows), analysis.errors
