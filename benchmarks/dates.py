@@ -15,18 +15,20 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from _common import machine, save
-from seqlab.tasks.translator import PRESETS, ParallelCorpus, Translator, default_configs
+from seqlab.tasks.translator import DATES_TRAIN_SIZE, PRESETS, ParallelCorpus, Translator
+from seqlab.train import parse_duration
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--budget", default=PRESETS["dates"]["time_budget"], help="e.g. 5m")
-    p.add_argument("--steps", type=int, default=PRESETS["dates"]["steps"])
+    p.add_argument("--budget", default="5m", help="e.g. 5m")
+    p.add_argument("--steps", type=int, default=PRESETS["dates"].train.max_steps)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--beam", type=int, nargs="+", default=[1, 3])
@@ -36,16 +38,19 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    config, train = default_configs(
-        "dates",
-        time_budget=args.budget,
-        steps=args.steps,
+    preset = PRESETS["dates"]
+    config = preset.config
+    train = replace(
+        preset.train,
+        time_budget=parse_duration(args.budget),
+        max_steps=args.steps,
+        warmup_steps=min(preset.train.warmup_steps, args.steps - 1),
         seed=args.seed,
         device=args.device,
         progress=args.progress,
     )
     t0 = time.perf_counter()
-    corpus = ParallelCorpus.dates(PRESETS["dates"]["train_size"], seed=args.seed)
+    corpus = ParallelCorpus.dates(DATES_TRAIN_SIZE, seed=args.seed)
     generate_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         tr, result = Translator.train(corpus, Path(tmp) / "dates", config, train)

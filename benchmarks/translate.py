@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from _common import machine, save
-from seqlab.tasks.translator import ParallelCorpus, Translator, default_configs, read_parallel
+from seqlab.tasks.translator import PRESETS, ParallelCorpus, Translator, read_parallel
+from seqlab.train import parse_duration
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "multi30k"
 
@@ -69,15 +71,20 @@ def main() -> None:
     if args.test_size:
         test = test[: args.test_size]
     sources, references = [s for s, _ in test], [t for _, t in test]
-    config, train = default_configs(
-        "text",
-        hidden=args.hidden,
-        embedding=args.embedding,
+    preset = PRESETS["text"]
+    model = replace(
+        preset.config.model,
+        hidden_size=args.hidden,
+        embedding_dim=args.embedding,
         attention_dim=args.hidden,
-        batch_size=args.batch_size,
+    )
+    config = replace(preset.config, model=model, batch_size=args.batch_size)
+    train = replace(
+        preset.train,
         lr=args.lr,
-        steps=args.steps,
-        time_budget=args.budget,
+        max_steps=args.steps,
+        warmup_steps=min(preset.train.warmup_steps, args.steps - 1),
+        time_budget=parse_duration(args.budget),
         eval_every=50 if args.smoke else 1000,
         device=args.device,
         progress=args.progress,

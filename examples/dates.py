@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from seqlab.data.dates import TEST_SIZE
-from seqlab.tasks.translator import PRESETS, ParallelCorpus, Translator, default_configs
+from seqlab.tasks.translator import DATES_TRAIN_SIZE, PRESETS, ParallelCorpus, Translator
+from seqlab.train import parse_duration
 from seqlab.viz.attention import plot_attention
 
 EXAMPLES = [
@@ -40,8 +42,8 @@ EXAMPLES = [
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("out/demo/dates"), help="model directory")
-    p.add_argument("--steps", type=int, default=PRESETS["dates"]["steps"])
-    p.add_argument("--budget", default=PRESETS["dates"]["time_budget"], help="e.g. 3m")
+    p.add_argument("--steps", type=int, default=PRESETS["dates"].train.max_steps)
+    p.add_argument("--budget", default="5m", help="training time budget, e.g. 3m")
     p.add_argument("--retrain", action="store_true", help="train even if --out holds a model")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
@@ -52,10 +54,16 @@ def main() -> None:
         print(f"reusing the trained model in {args.out} (--retrain to train again)")
         tr = Translator.load(args.out)
     else:
-        config, train = default_configs(
-            "dates", steps=args.steps, time_budget=args.budget, progress=not args.no_progress
+        preset = PRESETS["dates"]
+        config = preset.config
+        train = replace(
+            preset.train,
+            max_steps=args.steps,
+            warmup_steps=min(preset.train.warmup_steps, args.steps - 1),
+            time_budget=parse_duration(args.budget),
+            progress=not args.no_progress,
         )
-        corpus = ParallelCorpus.dates(PRESETS["dates"]["train_size"])
+        corpus = ParallelCorpus.dates(DATES_TRAIN_SIZE)
         print(
             f"training on {len(corpus.train):,} generated pairs, e.g. "
             f"{corpus.train[0][0]!r} -> {corpus.train[0][1]!r} "

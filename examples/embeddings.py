@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from seqlab.data.datasets import load_dataset
-from seqlab.embeddings.corpus import Corpus
+from seqlab.embeddings.corpus import SentenceCorpus
 from seqlab.embeddings.debias import debias
 from seqlab.embeddings.keyed_vectors import KeyedVectors
 from seqlab.embeddings.word2vec import Word2VecConfig, train_word2vec
@@ -37,7 +37,7 @@ def shakespeare_vectors(seed: int) -> KeyedVectors:
     """Skip-gram with negative sampling on tiny shakespeare, lower-cased, one line a sentence."""
     text = load_dataset("tinyshakespeare").train
     sentences = [re.findall(r"[a-z']+", line.lower()) for line in text.splitlines()]
-    corpus = Corpus([s for s in sentences if s])
+    corpus = SentenceCorpus([s for s in sentences if s])
     config = Word2VecConfig(vector_size=100, window=5, min_count=5, epochs=10, seed=seed)
     result = train_word2vec(corpus, config, progress=True)
     print(

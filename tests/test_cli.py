@@ -92,6 +92,7 @@ def test_translate_train_help_shows_the_preset_defaults(capsys, monkeypatch) -> 
     assert main(["translate", "train", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     dates, text = PRESETS["dates"], PRESETS["text"]
-    assert f"Hidden size H (default: dates {dates['hidden']}, text {text['hidden']})" in out
-    assert f"(default: dates {dates['steps']}, text {text['steps']})" in out
-    assert f"(default: dates {dates['time_budget']})" in out
+    hidden = dates.config.model.hidden_size, text.config.model.hidden_size
+    assert f"Hidden size H (default: dates {hidden[0]}, text {hidden[1]})" in out
+    assert f"(default: dates {dates.train.max_steps}, text {text.train.max_steps})" in out
+    assert f"(default: dates {dates.train.time_budget / 60:g}m)" in out

@@ -22,7 +22,7 @@ from seqlab.data import (
     PAD,
     SOS,
     UNK,
-    Corpus,
+    TextCorpus,
     Vocab,
     load_dataset,
     read_lines,
@@ -455,12 +455,12 @@ def test_corpus_from_file_splits_last_lines(tmp_path: Path) -> None:
     path = tmp_path / "names.txt"
     lines = [f"name{i}" for i in range(21)]
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
-    corpus = Corpus.from_file(path)
+    corpus = TextCorpus.from_file(path)
     assert corpus.name == "names" and corpus.unit == "line"
     assert corpus.train + corpus.valid == "\n".join(lines) + "\n"
     assert corpus.valid.split("\n")[:-1] == lines[-3:]  # ceil(0.1 * 21) = 3
-    assert Corpus.from_file(path, valid_fraction=0.5, unit="text").valid.count("\n") == 11
-    none = Corpus.from_file(path, valid_fraction=0.0)
+    assert TextCorpus.from_file(path, valid_fraction=0.5, unit="text").valid.count("\n") == 11
+    none = TextCorpus.from_file(path, valid_fraction=0.0)
     assert none.valid == "" and none.train == corpus.train + corpus.valid
 
 
@@ -468,12 +468,12 @@ def test_corpus_from_file_errors(tmp_path: Path) -> None:
     one = tmp_path / "one.txt"
     one.write_text("only line\n", encoding="utf-8")
     with pytest.raises(DataError, match="1 line") as info:
-        Corpus.from_file(one)
+        TextCorpus.from_file(one)
     assert_data_error(info.value, one, None)
-    assert Corpus.from_file(one, valid_fraction=0).train == "only line\n"
+    assert TextCorpus.from_file(one, valid_fraction=0).train == "only line\n"
     with pytest.raises(DataError, match="no such file"):
-        Corpus.from_file(tmp_path / "missing.txt")
+        TextCorpus.from_file(tmp_path / "missing.txt")
     with pytest.raises(ValueError, match="valid_fraction"):
-        Corpus.from_file(one, valid_fraction=1.0)
+        TextCorpus.from_file(one, valid_fraction=1.0)
     with pytest.raises(ValueError, match="unit"):
-        Corpus(name="x", train="a", valid="", unit="word", description="")  # type: ignore[arg-type]
+        TextCorpus(name="x", train="a", valid="", unit="word", description="")  # type: ignore[arg-type]

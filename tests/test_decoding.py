@@ -31,6 +31,8 @@ from seqlab.decoding import (
     ErrorAnalysis,
     Hypothesis,
     NBestList,
+    Sampling,
+    SearchConfig,
     StepModel,
     analyze_errors,
     beam_search,
@@ -38,6 +40,7 @@ from seqlab.decoding import (
     greedy_search,
     normalized_score,
     sample_search,
+    search,
     select_rows,
     sequence_log_prob,
     write_csv,
@@ -785,3 +788,58 @@ def test_lm_sampling_is_reproducible_and_scored_by_the_model() -> None:
     assert [h.tokens for h in draw(3, top_k=1)] == [h.tokens for h in greedy]
     banned = draw(4, banned_ids=[3, 5], temperature=2.0)
     assert all(3 not in h.tokens and 5 not in h.tokens for h in banned)
+
+
+# -- the search driver ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_search_driver_in_small_batches_equals_one_batch(beam_size: int) -> None:
+    V, sources = 6, [3, 0, 7, 5, 2]
+    model = TableModel(V, random_table(V, 11, eos_bias=1.0))
+    common: dict[str, Any] = {"bos_id": BOS, "eos_id": EOS, "max_length": 6, "alpha": 0.7}
+    if beam_size == 1:
+        direct = [
+            [h] for h in greedy_search(model, model.init_state(sources), batch_size=5, **common)
+        ]
+    else:
+        direct = beam_search(
+            model, model.init_state(sources), batch_size=5, beam_size=3, n_best=2, **common
+        )
+    seen: list[list[int]] = []
+
+    def init_state(rows: list[int]) -> dict[str, Tensor]:
+        seen.append(list(rows))
+        return model.init_state([sources[r] for r in rows])
+
+    config = SearchConfig(
+        max_length=6, beam_size=beam_size, n_best=2 if beam_size > 1 else 1, batch_size=2
+    )
+    got = search(model, init_state, len(sources), config, bos_id=BOS, eos_id=EOS)
+    assert seen == [[0, 1], [2, 3], [4]]
+    assert len(got) == len(direct)
+    for a, b in zip(got, direct, strict=True):
+        assert_same_hypotheses(a, b)
+
+
+def test_search_driver_samples_reproducibly_and_checks_its_arguments() -> None:
+    V, sources = 6, [1, 2, 3]
+    model = TableModel(V, random_table(V, 3, eos_bias=0.5))
+
+    def run(seed: int) -> list[list[int]]:
+        sampling = Sampling(temperature=1.5, generator=torch.Generator().manual_seed(seed))
+        config = SearchConfig(max_length=5, sampling=sampling)
+        hyps = search(model, lambda rows: model.init_state([sources[r] for r in rows]), 3,
+                      config, bos_id=BOS, eos_id=EOS)  # fmt: skip
+        return [h[0].tokens for h in hyps]
+
+    assert run(4) == run(4)
+    assert any(run(4) != run(s) for s in range(5, 10))
+    with pytest.raises(ValueError, match="use beam_size=1"):
+        SearchConfig(max_length=5, beam_size=2, sampling=Sampling())
+    with pytest.raises(ValueError, match="1 <= n_best <= beam_size"):
+        SearchConfig(max_length=5, beam_size=2, n_best=3)
+    with pytest.raises(ValueError, match="max_length must be a positive integer"):
+        SearchConfig(max_length=0)
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        SearchConfig(max_length=3, alpha=-1.0)

@@ -383,7 +383,7 @@ def test_train_rejects_options_the_method_does_not_read(
     def no_training(*args, **kwargs):
         raise AssertionError("the corpus was read before the options were checked")
 
-    monkeypatch.setattr(corpus_module, "Corpus", no_training)
+    monkeypatch.setattr(corpus_module, "SentenceCorpus", no_training)
     code, _, err = run(
         capsys, "train", "--corpus", corpus, "--method", method, *options, "--out", tmp_path / "v"
     )

@@ -1,4 +1,4 @@
-"""seqlab.embeddings.Corpus, build_vocab, count_words, with gensim as the oracle.
+"""seqlab.embeddings.SentenceCorpus, build_vocab, count_words, with gensim as the oracle.
 
 Peer agreement: a file corpus yields exactly gensim's LineSentence sentences (and Text8Corpus's
 for a one-line file), with reading blocks made tiny so every block boundary case occurs; the
@@ -18,7 +18,7 @@ import pytest
 word2vec = pytest.importorskip("gensim.models.word2vec")
 
 from seqlab._io import DataError  # noqa: E402
-from seqlab.embeddings import Corpus, build_vocab, count_words  # noqa: E402
+from seqlab.embeddings import SentenceCorpus, build_vocab, count_words  # noqa: E402
 from seqlab.embeddings import corpus as corpus_module  # noqa: E402
 
 WORDS = ["café", "naïve", "東京", "straße", "a", "b", "c", "dd", "the"] + [
@@ -52,7 +52,7 @@ def random_text(seed: int, *, lines: int = 120, long_line: int = 700) -> str:
 def test_file_corpus_equals_line_sentence(tmp_path: Path, max_len: int, seed: int) -> None:
     path = tmp_path / "c.txt"
     path.write_text(random_text(seed), encoding="utf-8")
-    ours = list(Corpus(path, max_sentence_length=max_len))
+    ours = list(SentenceCorpus(path, max_sentence_length=max_len))
     ref = list(word2vec.LineSentence(str(path), max_sentence_length=max_len))
     assert ours == ref
     assert max(len(s) for s in ours) == min(max_len, 700)
@@ -65,7 +65,7 @@ def test_one_line_file_equals_text8_corpus(tmp_path: Path, end: str) -> None:
     rng = np.random.default_rng(5)
     path = tmp_path / "text8"
     path.write_text(" " + " ".join(rng.choice(WORDS, 2345).tolist()) + end, encoding="utf-8")
-    ours = list(Corpus(path, max_sentence_length=100))
+    ours = list(SentenceCorpus(path, max_sentence_length=100))
     assert ours == list(word2vec.Text8Corpus(str(path), max_sentence_length=100))
     assert [len(s) for s in ours] == [100] * 23 + [45]
 
@@ -75,30 +75,30 @@ def test_gzip_equals_plain_and_passes_restart(tmp_path: Path) -> None:
     plain, packed = tmp_path / "c.txt", tmp_path / "c.txt.gz"
     plain.write_text(text, encoding="utf-8")
     packed.write_bytes(gzip.compress(text.encode("utf-8")))
-    corpus = Corpus(packed)
+    corpus = SentenceCorpus(packed)
     first, second = list(corpus), list(corpus)
-    assert first == second == list(Corpus(plain))
+    assert first == second == list(SentenceCorpus(plain))
     assert first == list(word2vec.LineSentence(str(plain)))
 
 
 def test_bom_and_lowercase(tmp_path: Path) -> None:
     path = tmp_path / "c.txt"
     path.write_bytes(b"\xef\xbb\xbfThe CAF\xc3\x89 Stra\xc3\x9fe\n\nOK\n")
-    assert list(Corpus(path)) == [["The", "CAFÉ", "Straße"], ["OK"]]
-    assert list(Corpus(path, lowercase=True)) == [["the", "café", "straße"], ["ok"]]
+    assert list(SentenceCorpus(path)) == [["The", "CAFÉ", "Straße"], ["OK"]]
+    assert list(SentenceCorpus(path, lowercase=True)) == [["the", "café", "straße"], ["ok"]]
 
 
 def test_in_memory_sentences() -> None:
     sentences = [["A", "b", "c", "d", "e"], [], ["f"]]
-    corpus = Corpus(sentences, max_sentence_length=2, lowercase=True)
+    corpus = SentenceCorpus(sentences, max_sentence_length=2, lowercase=True)
     assert list(corpus) == [["a", "b"], ["c", "d"], ["e"], ["f"]]
     assert list(corpus) == list(corpus)
-    once = Corpus(iter([["x", "y"], ["z"]]))  # a one-shot iterator can still be restarted
+    once = SentenceCorpus(iter([["x", "y"], ["z"]]))  # a one-shot iterator can still be restarted
     assert list(once) == list(once) == [["x", "y"], ["z"]]
     with pytest.raises(TypeError, match="list of words"):
-        list(Corpus(["a sentence as a string"]))
+        list(SentenceCorpus(["a sentence as a string"]))
     with pytest.raises(ValueError, match="max_sentence_length"):
-        Corpus(sentences, max_sentence_length=0)
+        SentenceCorpus(sentences, max_sentence_length=0)
 
 
 @pytest.mark.parametrize(
@@ -116,16 +116,16 @@ def test_bad_files_are_reported_at_construction(
     path = tmp_path / "c.txt"
     path.write_bytes(content)
     with pytest.raises(DataError) as info:
-        Corpus(path)
+        SentenceCorpus(path)
     assert info.value.line == line
     assert message in str(info.value)
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
-        Corpus(tmp_path / "nope.txt")
+        SentenceCorpus(tmp_path / "nope.txt")
     with pytest.raises(DataError, match="directory"):
-        Corpus(tmp_path)
+        SentenceCorpus(tmp_path)
 
 
 @pytest.mark.usefixtures("small_blocks")
@@ -134,7 +134,7 @@ def test_bad_byte_late_in_a_stream_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "c.txt"
     good = "".join(f"line {i} café\n" for i in range(1, 40))
     path.write_bytes(good.encode("utf-8") + b"bad \xff byte\nmore\n")
-    corpus = Corpus(path)  # the first block is fine
+    corpus = SentenceCorpus(path)  # the first block is fine
     seen = []
     with pytest.raises(DataError) as info:
         for sentence in corpus:
@@ -145,7 +145,7 @@ def test_bad_byte_late_in_a_stream_names_its_line(tmp_path: Path) -> None:
 
 def test_count_words_and_build_vocab_basics() -> None:
     sentences = [["b", "a", "b", "c"], ["a", "b", "d", "d", "e"]]
-    assert count_words(Corpus(sentences)) == Counter(w for s in sentences for w in s)
+    assert count_words(SentenceCorpus(sentences)) == Counter(w for s in sentences for w in s)
     words, counts = build_vocab(sentences, min_count=2)
     assert words == ["b", "d", "a"]  # count desc; a and d tie: d appeared later, comes first
     assert counts.dtype == np.int64 and counts.tolist() == [3, 2, 2]
@@ -163,7 +163,7 @@ def test_build_vocab_equals_gensim_word2vec(min_count: int, seed: int) -> None:
     sentences = [rng.choice(vocab, int(rng.integers(1, 12))).tolist() for _ in range(80)]
     model = word2vec.Word2Vec(min_count=min_count, vector_size=8, workers=1)
     model.build_vocab(sentences)
-    words, counts = build_vocab(Corpus(sentences), min_count=min_count)
+    words, counts = build_vocab(SentenceCorpus(sentences), min_count=min_count)
     assert words == model.wv.index_to_key
     assert counts.tolist() == [int(model.wv.get_vecattr(w, "count")) for w in words]
 
@@ -171,6 +171,6 @@ def test_build_vocab_equals_gensim_word2vec(min_count: int, seed: int) -> None:
 def test_encode_gives_int32_ids_without_oov() -> None:
     sentences = [["a", "x", "b"], ["x", "y"], ["b", "b", "a", "z"]]
     table = {"a": 0, "b": 7}
-    encoded = list(Corpus(sentences).encode(table))
+    encoded = list(SentenceCorpus(sentences).encode(table))
     assert all(e.dtype == np.int32 for e in encoded)
     assert [e.tolist() for e in encoded] == [[0, 7], [7, 7, 0]]  # the all-OOV sentence skipped

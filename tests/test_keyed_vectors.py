@@ -20,7 +20,8 @@ import torch
 from seqlab._io import DataError
 from seqlab.data import Vocab
 from seqlab.embeddings import KeyedVectors, OOVError
-from seqlab.embeddings import keyed_vectors as kv_module
+from seqlab.embeddings import vector_files as vf_module
+from seqlab.embeddings.vector_files import detect_format, read_vectors, write_vectors
 
 try:  # the peer: only the tests that compare with gensim need it
     from gensim.models.keyedvectors import KeyedVectors as GKV
@@ -217,7 +218,7 @@ def test_ragged_row_after_many_good_rows_names_where_the_width_was_fixed(
 ) -> None:
     """The width is fixed once (header or first row); a ragged row in a later read batch
     names that line, not the first line of its own batch."""
-    monkeypatch.setattr(kv_module, "_READ_BLOCK", 256)  # many batches from a small file
+    monkeypatch.setattr(vf_module, "_READ_BLOCK", 256)  # many batches from a small file
     rows = "".join(f"w{i} {i} 0.5 0.25 1e-3\n" for i in range(300))
     path = tmp_path / "raglate.txt"
     path.write_text(("301 4\n" if header else "") + rows + "zz 1 2 3\n", encoding="utf-8")
@@ -254,6 +255,64 @@ def test_missing_or_empty_files(tmp_path: Path, content: bytes | None, message: 
         KeyedVectors.load(path)
     with pytest.raises(DataError, match="directory"):
         KeyedVectors.load(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["word2vec", "word2vec-binary", "glove"])
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_detect_format_names_what_was_written(
+    kv: KeyedVectors, tmp_path: Path, fmt: str, suffix: str
+) -> None:
+    path = kv.save(tmp_path / f"v{suffix}", format=fmt)  # type: ignore[arg-type]
+    assert detect_format(path) == fmt
+    assert detect_format(str(path)) == fmt
+
+
+def test_detect_format_golden_cases(tmp_path: Path) -> None:
+    """The rule of format="auto": a 'V E' header, then the first record decides text/binary."""
+    cases = {
+        "glove-numeric-words": (b"3 0.5\n4 0.25\n", "glove"),  # '3 0.5' is not a header
+        "header-text": (b"2 1\n3 5\n4 6\n", "word2vec"),
+        "no-final-newline": (b"1 2\na 1 2", "word2vec"),
+        "header-only": (b"0 3\n", "word2vec"),
+        "header-binary": (b"1 2\na " + np.array([1, 2], "<f4").tobytes(), "word2vec-binary"),
+        "ragged-after-header": (b"1 3\na 1 2\n", "word2vec-binary"),
+    }
+    for name, (content, fmt) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        assert detect_format(path) == fmt, name
+    assert KeyedVectors.load(tmp_path / "no-final-newline").index_to_key == ["a"]
+    with pytest.raises(DataError, match="no such file"):
+        detect_format(tmp_path / "missing")
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(DataError, match="empty"):
+        detect_format(tmp_path / "empty")
+
+
+def test_read_and_write_vectors_without_keyed_vectors(kv: KeyedVectors, tmp_path: Path) -> None:
+    """The file functions KeyedVectors.load/save are built on, used directly."""
+    for fmt in ("word2vec", "word2vec-binary", "glove"):
+        path = write_vectors(tmp_path / fmt, kv.index_to_key, kv.vectors, fmt)  # type: ignore[arg-type]
+        assert path.read_bytes() == kv.save(tmp_path / f"{fmt}.kv", format=fmt).read_bytes()  # type: ignore[arg-type]
+        words, matrix = read_vectors(path, limit=10)
+        assert words == kv.index_to_key[:10]
+        assert matrix.dtype == np.float32
+        np.testing.assert_array_equal(matrix, kv.vectors[:10])
+    with pytest.raises(ValueError, match="format"):
+        write_vectors(tmp_path / "x", ["a"], np.ones((1, 2)), "fasttext")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="shape"):
+        write_vectors(tmp_path / "x", ["a", "b"], np.ones((1, 2)))
+    with pytest.raises(ValueError, match="format"):
+        read_vectors(tmp_path / "word2vec", format="bin")  # type: ignore[arg-type]
+
+
+def test_duplicate_word_warning_points_at_the_caller(tmp_path: Path) -> None:
+    path = tmp_path / "dup.txt"
+    path.write_text("a 1 2\nb 3 4\na 5 6\n", encoding="utf-8")
+    for read in (KeyedVectors.load, read_vectors):
+        with pytest.warns(UserWarning, match="repeated") as record:
+            read(path)
+        assert record[0].filename == __file__
 
 
 def test_auto_detection_reads_headers_not_glove_rows(tmp_path: Path) -> None:

@@ -174,12 +174,12 @@ def _train_on_text(
     tmp_path: Path, text: str, config: LMTaskConfig, steps: int, eval_every: int | None = None
 ) -> LanguageModel:
     """A LanguageModel trained on ``text`` written to a file (unit from ``config``)."""
-    from seqlab.data.datasets import Corpus
+    from seqlab.data.datasets import TextCorpus
 
     path = tmp_path / "corpus.txt"
     path.write_text(text)
     lm, _ = LanguageModel.train(
-        Corpus.from_file(path, unit=config.unit),
+        TextCorpus.from_file(path, unit=config.unit),
         tmp_path / "model",
         config,
         TrainConfig(max_steps=steps, eval_every=eval_every, progress=False),

@@ -6,6 +6,7 @@ Each bound's comment says how it was calibrated. Not part of the default run (ma
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import torch
 from seqlab.data.datasets import load_dataset
 from seqlab.models.rnn_lm import LMConfig
 from seqlab.tasks import LanguageModel, LMTaskConfig
-from seqlab.tasks.translator import PRESETS, ParallelCorpus, Translator, default_configs
+from seqlab.tasks.translator import DATES_TRAIN_SIZE, PRESETS, ParallelCorpus, Translator
 from seqlab.train import TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.slow
 def test_dates_reach_99_9_percent_exact_match_on_the_held_out_set(tmp_path: Path) -> None:
     # the default `seqlab translate train --dataset dates` model: 100.00% greedy and beam 3
     # after 3,000 steps (73-91 s on 2 cores, benchmarks/dates.py); the target 99.9%
-    config, train = default_configs("dates", progress=False)
-    corpus = ParallelCorpus.dates(PRESETS["dates"]["train_size"], seed=0)
+    config, train = PRESETS["dates"].config, replace(PRESETS["dates"].train, progress=False)
+    corpus = ParallelCorpus.dates(DATES_TRAIN_SIZE, seed=0)
     tr, _ = Translator.train(corpus, tmp_path / "dates", config, train)
     result = tr.evaluate(beam_sizes=(1, 3))
     for entry in result["results"]:

@@ -1,17 +1,23 @@
-"""Tests of ``seqlab.train``: the fit loop, checkpoints and resume, DDP, and the loss curve.
+"""Tests of ``seqlab.train``: the fit loop, callbacks, checkpoints and resume, DDP, and the
+loss curve.
 
 The task under training is a tiny seqlab GRU regressor on random sequences
 (``TASK_SOURCE``), written to a temporary module so that subprocesses (the SIGKILL test,
 the two DDP ranks) import the very same code as the test process.
 
-* Learning: the loss falls to a calibrated bound; metrics.jsonl and the PNG are written.
+* Learning: the loss falls to a calibrated bound; metrics.jsonl and the PNG (drawn by the
+  ``LossCurve`` callback) are written.
+* Callbacks: ``on_record`` after every metrics line, ``on_end`` last (on divergence too);
+  TensorBoard scalars read back from the event files.
 * Clipping: by value equals clamping the raw gradient; by norm rescales it to the threshold.
 * Failure handling: a NaN loss raises TrainingDiverged naming the step and keeps the last
-  good checkpoint; a time budget stops cleanly; early stopping keeps the best weights.
+  good checkpoint; a time budget stops cleanly; early stopping keeps the best weights;
+  ``max_epochs`` stops after exactly that many epochs.
 * Resume: after an in-process crash and after a real SIGKILL, a resumed run ends
   bit-identical to an uninterrupted one (weights, steps, metrics lines); crash states of
   the checkpoint folder are repaired; torch.load only ever runs with weights_only=True.
-* Determinism, weight tying, sharding, and DDP (2 gloo processes) against one process.
+* Determinism, weight tying, sharding and device moves of nested batches (dataclasses
+  too), ``is_main_process``, and DDP (2 gloo processes) against one process.
 """
 
 from __future__ import annotations
@@ -42,9 +48,12 @@ from torch import Tensor, nn
 
 import seqlab
 from seqlab.train import (
+    Callback,
+    TensorBoard,
     TrainConfig,
     Trainer,
     TrainingDiverged,
+    is_main_process,
     load_checkpoint,
     load_weights,
     lr_factor,
@@ -54,7 +63,8 @@ from seqlab.train import (
     shard_batch,
 )
 from seqlab.train.checkpoint import TEMP_MARKER, atomic_directory, recover_directory
-from seqlab.viz import plot_loss_curve
+from seqlab.train.distributed import to_device
+from seqlab.viz import LossCurve, plot_loss_curve
 
 TASK_SOURCE = '''
 """The training-loop tests' task: a tiny seqlab GRU regressor on random sequences."""
@@ -119,11 +129,6 @@ class SumTask:
         for i in range(0, len(order), self.batch_size):
             idx = order[i : i + self.batch_size]
             yield self.x[idx], self.y[idx]
-
-    def shard(self, batch, rank, world_size):
-        """Near-equal parts (batch sizes that do not divide); None for a rank with no row."""
-        parts = [t.tensor_split(world_size)[rank] for t in batch]
-        return tuple(parts) if len(parts[1]) else None
 
     def training_loss(self, batch):
         self.calls += 1
@@ -272,6 +277,8 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     ("overrides", "field"),
     [
         ({"max_steps": 0}, "max_steps"),
+        ({"max_epochs": 0}, "max_epochs"),
+        ({"max_epochs": 1.5}, "max_epochs"),
         ({"optimizer": "adam"}, "optimizer"),
         ({"lr": -1.0}, "lr"),
         ({"lr": math.nan}, "lr"),
@@ -353,7 +360,8 @@ def test_loss_falls_to_calibrated_bound_and_files_are_written(
     with torch.no_grad():
         initial = task.validate()["loss"]
     cfg = tm.config(max_steps=200, eval_every=50, progress=True)
-    result = Trainer(task, cfg, tmp_path).fit()
+    curve = LossCurve(tmp_path / "loss_curve.png")
+    result = Trainer(task, cfg, tmp_path, callbacks=[curve]).fit()
     captured = capsys.readouterr()
     assert captured.out == "" and "200/200" in captured.err  # the progress bar, on stderr
     # Calibrated: the untrained model's validation MSE is ~1.5; after 200 steps seeds 0-3
@@ -499,6 +507,171 @@ def test_without_validation_the_final_weights_are_saved(
     assert result.best_valid is None and result.steps == 30
     assert not any("valid_loss" in r for r in read_metrics(tmp_path))
     assert_identical(load_file(tmp_path / "model.safetensors"), weights(task.model))
+
+
+@pytest.mark.parametrize(("batch_size", "per_epoch"), [(16, 4), (13, 5)])  # 64 examples
+def test_max_epochs_stops_after_that_many_epochs_and_resumes(
+    tm: ModuleType, tmp_path: Path, batch_size: int, per_epoch: int
+) -> None:
+    cfg = tm.config(max_steps=100, max_epochs=3)
+    task = tm.SumTask(batch_size=batch_size)
+    result = Trainer(task, cfg, tmp_path / "three").fit()
+    assert (result.steps, result.epochs) == (3 * per_epoch, 3)
+    assert result.stopped_because == "max_epochs" and task.calls == 3 * per_epoch
+    assert saved_step(tmp_path / "three") == 3 * per_epoch  # the final checkpoint
+    records = read_metrics(tmp_path / "three")
+    assert [r["step"] for r in records if "valid_loss" in r][-1] == 3 * per_epoch  # final eval
+    assert max(r["epoch"] for r in records) == 2
+
+    # a finished run resumes to no step; a higher limit continues as if never stopped
+    again = Trainer(tm.SumTask(batch_size=batch_size), cfg, tmp_path / "three").fit(resume=True)
+    assert (again.steps, again.stopped_because) == (3 * per_epoch, "max_epochs")
+    five = tm.config(max_steps=100, max_epochs=5)
+    resumed = tm.SumTask(batch_size=batch_size)
+    more = Trainer(resumed, five, tmp_path / "three").fit(resume=True)
+    straight = tm.SumTask(batch_size=batch_size)
+    expected = Trainer(straight, five, tmp_path / "five").fit()
+    assert (more.steps, more.epochs, more.stopped_because) == (5 * per_epoch, 5, "max_epochs")
+    assert more == dataclasses.replace(expected, seconds=more.seconds)
+    assert_identical(weights(resumed.model), weights(straight.model))
+
+    # resumed after a crash in the middle of the last epoch
+    with pytest.raises(tm.SimulatedCrash):
+        Trainer(tm.SumTask(batch_size=batch_size, crash_at=10), cfg, tmp_path / "c").fit()
+    crashed = tm.SumTask(batch_size=batch_size)
+    after = Trainer(crashed, cfg, tmp_path / "c").fit(resume=True)
+    assert (after.steps, after.stopped_because) == (3 * per_epoch, "max_epochs")
+    assert_identical(weights(crashed.model), weights(task.model))
+    # the step limit still ends a run that reaches it first
+    short = Trainer(tm.SumTask(), tm.config(max_steps=6, max_epochs=3), tmp_path / "s").fit()
+    assert (short.steps, short.stopped_because) == (6, "max_steps")
+
+
+# -- callbacks ---------------------------------------------------------------------------
+
+
+class Recorder(Callback):
+    """Logs every hook call into a shared list, with a snapshot of what it was given."""
+
+    def __init__(self, name: str, log: list[tuple[Any, ...]]) -> None:
+        self.name, self.log = name, log
+
+    def on_record(self, record: dict[str, Any], records: list[dict[str, Any]]) -> None:
+        assert records[-1] is record  # all lines so far, this one last
+        self.log.append((self.name, "record", dict(record), len(records)))
+
+    def on_end(self, records: list[dict[str, Any]]) -> None:
+        self.log.append((self.name, "end", [dict(r) for r in records]))
+
+
+def test_callbacks_see_every_metrics_line_then_the_end(tm: ModuleType, tmp_path: Path) -> None:
+    log: list[tuple[Any, ...]] = []
+    cfg = tm.config(max_steps=12)
+    callbacks = [Recorder("a", log), Recorder("b", log)]
+    Trainer(tm.SumTask(), cfg, tmp_path, callbacks=callbacks).fit()
+    lines = read_metrics(tmp_path)
+    assert len(lines) == 6 + 3  # train lines every 2 steps, evaluations at 5, 10 and 12
+    expected = []
+    for i, line in enumerate(lines):  # in the file's order, the callbacks in theirs
+        expected += [("a", "record", line, i + 1), ("b", "record", line, i + 1)]
+    expected += [("a", "end", lines), ("b", "end", lines)]
+    assert log == expected
+    assert any("valid_loss" in entry[2] for entry in log if entry[1] == "record")
+
+    # a resumed run passes the earlier session's lines too
+    log.clear()
+    more = Trainer(tm.SumTask(), tm.config(max_steps=14), tmp_path, callbacks=[Recorder("a", log)])
+    more.fit(resume=True)
+    after = read_metrics(tmp_path)
+    assert len(after) == len(lines) + 2  # step 14: a train line and the final evaluation
+    assert [entry[1:] for entry in log] == [
+        ("record", after[-2], len(lines) + 1),
+        ("record", after[-1], len(lines) + 2),
+        ("end", after),
+    ]
+
+
+def test_on_end_runs_when_training_diverges(tm: ModuleType, tmp_path: Path) -> None:
+    class Broken(Callback):
+        def on_end(self, records: list[dict[str, Any]]) -> None:
+            raise OSError("disk full")
+
+    log: list[tuple[Any, ...]] = []
+    curve = LossCurve(tmp_path / "curve.png", min_interval=1e9)
+    callbacks = [Recorder("a", log), Broken(), curve]
+    with pytest.raises(TrainingDiverged, match="step 7"):  # not the callback's OSError
+        Trainer(tm.SumTask(nan_at=7), tm.config(), tmp_path, callbacks=callbacks).fit()
+    assert log[-1] == ("a", "end", read_metrics(tmp_path))
+    assert [entry[1] for entry in log] == ["record"] * 4 + ["end"]  # steps 2, 4, 5 (eval), 6
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_loss_curve_redraws_at_evaluations_at_most_every_interval(tmp_path: Path) -> None:
+    train, valid = {"step": 1, "train_loss": 2.0}, {"step": 1, "valid_loss": 1.5}
+    often, never = (
+        LossCurve(tmp_path / "often.png", min_interval=0),
+        LossCurve(tmp_path / "never.png", min_interval=1e9),
+    )
+    for curve in (often, never):
+        curve.on_record(train, [train])
+    assert not (tmp_path / "often.png").exists()  # training lines never redraw
+    for curve in (often, never):
+        curve.on_record(valid, [train, valid])
+    assert (tmp_path / "often.png").is_file() and not (tmp_path / "never.png").exists()
+    never.on_end([train, valid])  # the end always draws
+    assert (tmp_path / "never.png").is_file()
+    with pytest.raises(ValueError, match="min_interval"):
+        LossCurve(tmp_path / "x.png", min_interval=-1)
+
+
+def scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar in the event files of ``log_dir``: tag -> [(step, value)]."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+    }
+
+
+def test_tensorboard_writes_every_numeric_field_at_its_step(tm: ModuleType, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    board = TensorBoard(tmp_path / "tb")
+    Trainer(tm.SumTask(), tm.config(max_steps=10), tmp_path, callbacks=[board]).fit()
+    lines = read_metrics(tmp_path)
+    found = scalars(tmp_path / "tb")
+    assert set(found) == {
+        "train/loss", "train/lr", "train/tokens_per_s", "train/epoch", "train/elapsed",
+        "valid/loss", "valid/mae", "valid/epoch", "valid/elapsed",
+    }  # fmt: skip
+    train = [r for r in lines if "train_loss" in r]
+    valid = [r for r in lines if "valid_loss" in r]
+    assert [step for step, _ in found["train/loss"]] == [2, 4, 6, 8, 10]
+    assert [v for _, v in found["train/loss"]] == pytest.approx(
+        [r["train_loss"] for r in train], rel=1e-6
+    )
+    assert [v for _, v in found["train/lr"]] == pytest.approx([r["lr"] for r in train], rel=1e-6)
+    assert found["valid/loss"] == [
+        (r["step"], pytest.approx(r["valid_loss"], rel=1e-6)) for r in valid
+    ]
+
+    # after a crash and a resume, the steps the resumed run trains again are not doubled
+    crashed = TensorBoard(tmp_path / "tb2")
+    with pytest.raises(tm.SimulatedCrash):
+        Trainer(tm.SumTask(crash_at=17), tm.config(), tmp_path / "c", callbacks=[crashed]).fit()
+    crashed.on_end([])  # what the crashed process had written (up to step 16)
+    resumed = TensorBoard(tmp_path / "tb2")  # resumes from the checkpoint at step 14
+    Trainer(tm.SumTask(), tm.config(), tmp_path / "c", callbacks=[resumed]).fit(resume=True)
+    assert [step for step, _ in scalars(tmp_path / "tb2")["train/loss"]] == list(range(2, 31, 2))
+
+
+def test_tensorboard_without_the_package_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    with pytest.raises(ValueError, match=r"pip install 'seqlab\[tensorboard\]'"):
+        TensorBoard(tmp_path)
 
 
 # -- resume ------------------------------------------------------------------------------
@@ -755,16 +928,117 @@ def test_corrupt_weights_and_checkpoint_state_name_the_file(tmp_path: Path) -> N
         load_weights(weights, model)
 
 
-def test_shard_batch_splits_every_tensor_in_equal_parts() -> None:
+@dataclasses.dataclass(frozen=True)
+class PairBatch:
+    """A dataclass batch, as a task may yield: tensors and a non-tensor field."""
+
+    ids: Tensor  # (B, T)
+    lengths: Tensor  # (B,)
+    name: str = "b"
+
+
+def test_shard_batch_splits_every_tensor_along_dim_0() -> None:
     batch = {"x": torch.arange(12).reshape(6, 2), "pair": (torch.arange(6), 3), "name": "b"}
     shards = [shard_batch(batch, rank, 3) for rank in range(3)]
     assert torch.equal(torch.cat([s["x"] for s in shards]), batch["x"])
     assert torch.equal(torch.cat([s["pair"][0] for s in shards]), batch["pair"][0])
     assert all(s["x"].shape == (2, 2) and s["pair"][1] == 3 and s["name"] == "b" for s in shards)
-    with pytest.raises(ValueError, match="equal parts"):
-        shard_batch(torch.zeros(5), 0, 2)
-    with pytest.raises(TypeError, match="shard"):
-        shard_batch({"x": object()}, 0, 2)
+    # uneven parts (tensor_split: the first ones a row longer), dataclasses walked
+    pair = PairBatch(torch.arange(10).reshape(5, 2), torch.tensor([2, 2, 1, 2, 1]))
+    parts = [shard_batch(pair, rank, 2) for rank in range(2)]
+    assert all(type(p) is PairBatch and p.name == "b" for p in parts)
+    assert [len(p.ids) for p in parts] == [3, 2] and [len(p.lengths) for p in parts] == [3, 2]
+    assert torch.equal(torch.cat([p.ids for p in parts]), pair.ids)
+    # a rank without rows gets None (the trainer runs rank 0's part with weight zero)
+    one_row = (torch.zeros(1, 3), torch.zeros(1))
+    assert shard_batch(one_row, 0, 2) is not None and shard_batch(one_row, 1, 2) is None
+    # other objects are shared by every rank unchanged
+    thing = object()
+    assert shard_batch({"x": torch.zeros(4), "thing": thing}, 1, 2)["thing"] is thing
+    with pytest.raises(ValueError, match="0-dim"):
+        shard_batch({"x": torch.tensor(1.0)}, 0, 2)
+    with pytest.raises(ValueError, match="rank"):
+        shard_batch(torch.zeros(4), 2, 2)
+
+
+def test_device_move_walks_dataclass_batches() -> None:
+    pair = PairBatch(torch.arange(6).reshape(3, 2), torch.tensor([2, 2, 1]))
+    batch = {"pair": pair, "more": [torch.zeros(3)], "n": 3}
+    moved = to_device(batch, torch.device("meta"))  # a device every machine has
+    assert type(moved["pair"]) is PairBatch and moved["pair"].name == "b"
+    assert moved["pair"].ids.device.type == "meta" and moved["pair"].lengths.device.type == "meta"
+    assert moved["more"][0].device.type == "meta" and moved["n"] == 3
+    assert pair.ids.device.type == "cpu"  # the batch itself is left as it was
+
+
+@pytest.mark.parametrize(
+    ("rank", "main"), [(None, True), ("", True), ("0", True), ("1", False), ("3", False)]
+)
+def test_is_main_process_reads_torchrun_rank(
+    monkeypatch: pytest.MonkeyPatch, rank: str | None, main: bool
+) -> None:
+    if rank is None:
+        monkeypatch.delenv("RANK", raising=False)
+    else:
+        monkeypatch.setenv("RANK", rank)
+    assert is_main_process() is main
+
+
+def test_is_main_process_rejects_a_bad_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "first")
+    with pytest.raises(ValueError, match="RANK"):
+        is_main_process()
+
+
+def test_train_package_is_independent_of_viz_models_tasks_cli() -> None:
+    """``seqlab.train`` is below the figures, models, tasks and CLI; ``Task`` is now
+    ``Trainable`` (no alias)."""
+    imports = []
+    for path in (SRC / "train").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imports.append((path.name, node.module))
+            elif isinstance(node, ast.Import):
+                imports += [(path.name, alias.name) for alias in node.names]
+    banned = ("seqlab.viz", "seqlab.models", "seqlab.tasks", "seqlab.cli")
+    assert [i for i in imports if i[1].startswith(banned)] == []
+    assert not hasattr(seqlab.train, "Task") and "Trainable" in seqlab.train.__all__
+
+
+class DataclassTask:
+    """The SumTask's data in :class:`PairBatch` batches (``ids`` the inputs, ``lengths``
+    the targets); records the devices its batches arrive on."""
+
+    def __init__(self, tm: ModuleType) -> None:
+        self.inner = tm.SumTask(dropout=0.0)
+        self.model = self.inner.model
+        self.devices: set[str] = set()
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[PairBatch]:
+        for x, y in self.inner.train_batches(epoch, generator):
+            yield PairBatch(x, y)
+
+    def training_loss(self, batch: PairBatch) -> tuple[Tensor, int]:
+        self.devices |= {batch.ids.device.type, batch.lengths.device.type}
+        return self.inner.training_loss((batch.ids, batch.lengths))
+
+    def validate(self) -> dict[str, float]:
+        return self.inner.validate()
+
+
+def test_dataclass_batches_train_like_tuples(tm: ModuleType, tmp_path: Path) -> None:
+    task, reference = DataclassTask(tm), tm.SumTask(dropout=0.0)
+    Trainer(task, tm.config(max_steps=8), tmp_path / "dataclass").fit()
+    Trainer(reference, tm.config(max_steps=8), tmp_path / "tuple").fit()
+    assert task.devices == {"cpu"}
+    assert_identical(weights(task.model), weights(reference.model))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_dataclass_batches_reach_the_gpu(tm: ModuleType, tmp_path: Path) -> None:
+    task = DataclassTask(tm)
+    Trainer(task, tm.config(max_steps=4, eval_every=None, device="cuda"), tmp_path).fit()
+    assert task.devices == {"cuda"}
 
 
 def test_task_contract_errors_are_clear(tm: ModuleType, tmp_path: Path) -> None:

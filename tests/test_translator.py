@@ -23,10 +23,10 @@ from seqlab.decoding import beam_search, greedy_search
 from seqlab.metrics.bleu import corpus_bleu
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from seqlab.tasks.translator import (
+    PRESETS,
     ParallelCorpus,
     Translator,
     TranslatorConfig,
-    default_configs,
     read_pairs,
     read_parallel,
 )
@@ -305,14 +305,16 @@ def test_read_parallel_errors_name_both_files(tmp_path: Path) -> None:
         read_parallel(bad_gz, tgt)
 
 
-def test_default_configs_and_bad_values() -> None:
-    config, tc = default_configs("dates", steps=50, hidden=16)
-    assert config.level == "char" and config.model.hidden_size == 16 and tc.max_steps == 50
-    assert config.model.attention == "bahdanau" and config.model.bidirectional
-    with pytest.raises(ValueError, match="unknown option"):
-        default_configs("dates", hiden=3)
+def test_presets_and_bad_values() -> None:
+    dates, text = PRESETS["dates"], PRESETS["text"]
+    assert dates.config.level == "char" and text.config.level == "word"
+    assert dates.config.model.attention == "bahdanau" and dates.config.model.bidirectional
+    assert dates.train.max_steps == 3000 and dates.train.time_budget == 300.0
+    assert text.train.time_budget is None and text.config.min_count == 2
     with pytest.raises(ValueError, match="level"):
         TranslatorConfig(level="byte", model=TINY)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"unknown seq2seq architecture 'transformer'.*'rnn'"):
+        TranslatorConfig(model=TINY, arch="transformer")
 
 
 def test_teacher_forcing_ratio_reaches_the_loss(tmp_path: Path, monkeypatch) -> None:

@@ -641,6 +641,22 @@ def test_streamed_gz_file_equals_in_memory(tmp_path: Path) -> None:
     assert memory.epoch_losses == streamed.epoch_losses
 
 
+@pytest.mark.parametrize("engine", ["numba", "torch"])
+def test_progress_bar_on_stderr(engine: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``progress=True`` shows the shared bar on stderr: words done of words x epochs, loss."""
+    corpus, _ = _cluster_corpus(seed=3, sentences=100)
+    kw = {"vector_size": 8, "min_count": 1, "epochs": 2, "sample": 0.0, "engine": engine}
+    config = Word2VecConfig(**kw, workers=1, device="cpu")
+    result = train_word2vec(corpus, config, progress=True)
+    captured = capsys.readouterr()
+    total = int(result.vectors.counts.sum()) * config.epochs
+    assert captured.out == ""
+    assert "word2vec" in captured.err and f"{total}/{total}" in captured.err
+    assert "loss" in captured.err
+    train_word2vec(corpus, config)  # progress=False: nothing on either stream
+    assert capsys.readouterr() == ("", "")
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

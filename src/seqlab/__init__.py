@@ -23,34 +23,18 @@ Public API so far:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from seqlab import functional, nn
-
-__version__ = "0.1.0"
+from seqlab._version import __version__
 
 __all__ = ["__version__", "functional", "load", "nn"]
 
 
 def load(path: str | Path, **kwargs: Any) -> Any:
-    """Load a trained model directory as the right task object (by its config.json)."""
-    from seqlab._io import DataError
+    """Load a trained model directory as its task object, found by the ``task`` named in its
+    config.json (see :func:`seqlab.tasks.load_task`)."""
+    from seqlab.tasks.base import load_task
 
-    cfg = Path(path) / "config.json"
-    try:
-        task = json.loads(cfg.read_text(encoding="utf-8")).get("task")
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise DataError(
-            path, f"not a seqlab model directory ({exc})", hint="train one first"
-        ) from None
-    if task == "language_model":
-        from seqlab.tasks.language_model import LanguageModel
-
-        return LanguageModel.load(path, **kwargs)
-    if task == "translator":
-        from seqlab.tasks.translator import Translator
-
-        return Translator.load(path, **kwargs)
-    raise DataError(cfg, f"unknown task {task!r}", hint="was it written by a newer seqlab?")
+    return load_task(path, **kwargs)

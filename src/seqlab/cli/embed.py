@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gzip
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,7 +30,6 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 _FORMATS = ("word2vec", "word2vec-binary", "glove")
-_HEADER = re.compile(rb"\s*(\d+)[ \t]+(\d+)\s*")
 
 
 def _vector_errors(fn: F) -> F:
@@ -58,31 +55,6 @@ def _load(path: Path, limit: int | None, fmt: str = "auto") -> KeyedVectors:
     from seqlab.embeddings.keyed_vectors import KeyedVectors
 
     return KeyedVectors.load(path, format=fmt, limit=limit)  # type: ignore[arg-type]
-
-
-def _detect_format(path: Path) -> str:
-    """``word2vec``, ``word2vec-binary`` or ``glove``: the format of an existing vectors file.
-
-    The same rule as ``KeyedVectors.load(format="auto")``: no ``V E`` header line is GloVe;
-    after a header, a first record that parses as a text line is word2vec text, else binary.
-    """
-    with open(path, "rb") as raw:
-        magic = raw.read(2)
-    opener: Callable[..., Any] = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(path, "rb") as fin:
-        head = fin.read(1 << 16)
-    first, _, rest = head.partition(b"\n")
-    header = _HEADER.fullmatch(first)
-    if header is None:
-        return "glove"
-    line = rest.partition(b"\n")[0]
-    parts = line.split()
-    try:
-        parts[0].decode("utf-8")
-        [float(x) for x in parts[1:]]
-    except (ValueError, IndexError):
-        return "word2vec-binary"
-    return "word2vec" if len(parts) == int(header.group(2)) + 1 else "word2vec-binary"
 
 
 def _check_format(fmt: str, option: str) -> str:
@@ -201,7 +173,7 @@ def train(
         },
     )
     output_path(out, "--out")
-    from seqlab.embeddings.corpus import Corpus
+    from seqlab.embeddings.corpus import SentenceCorpus
 
     common = {"vector_size": dim, "min_count": min_count, "epochs": epochs, "seed": seed}
     common |= {"max_vocab_size": max_vocab}
@@ -226,7 +198,7 @@ def train(
         values = {"context_size": window, "learning_rate": alpha}
         config = _config(NNLMConfig, common | values)
         trainer = train_nnlm
-    sentences = Corpus(corpus, lowercase=lowercase)
+    sentences = SentenceCorpus(corpus, lowercase=lowercase)
     result = trainer(sentences, config, progress=progress)
     kv = result.vectors
     kv.save(out, format=fmt)  # type: ignore[arg-type]
@@ -461,6 +433,7 @@ def debias(
     The debiased vectors are written in the input file's format.
     """
     from seqlab.embeddings.debias import debias as run_debias
+    from seqlab.embeddings.vector_files import detect_format
 
     if method not in ("average", "pca"):
         raise fail(f"--method must be average or pca, got {method!r}")
@@ -468,7 +441,7 @@ def debias(
         raise fail(f"--equalize-formula must be course or paper, got {equalize_formula!r}")
     output_path(out, "--out")
     kv = _load(vectors, limit)
-    fmt = _detect_format(vectors)
+    fmt = detect_format(vectors)
     debiased, report = run_debias(
         kv,
         method=method,  # type: ignore[arg-type]

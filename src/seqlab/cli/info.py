@@ -27,7 +27,7 @@ def collect() -> dict[str, object]:
     import numpy
     import torch
 
-    import seqlab
+    from seqlab._version import __version__
     from seqlab.functional._gemm import onednn_enabled
 
     devices: list[dict[str, object]] = [
@@ -45,7 +45,7 @@ def collect() -> dict[str, object]:
                 }
             )
     return {
-        "seqlab": seqlab.__version__,
+        "seqlab": __version__,
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "python": sys.version.split()[0],

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import typer
 
-from seqlab.cli._common import exit_if_interrupted, fail, print_json, user_errors
+from seqlab.cli._common import fail, print_json, user_errors
+from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
+from seqlab.tasks.language_model import PRESET
 
 app = typer.Typer(
     help="Language models: train, sample novel sequences, score sentences, evaluate.",
@@ -16,8 +17,12 @@ app = typer.Typer(
 )
 
 
+_PRESETS = {"lm": PRESET}
+
+
 @app.command()
 @user_errors
+@train_options(_PRESETS)
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
     dataset: str | None = typer.Option(
@@ -41,107 +46,55 @@ def train(
     embedding: int = typer.Option(64, help="Embedding size E."),
     dropout: float = typer.Option(0.0, help="Dropout."),
     bptt: int = typer.Option(100, help="Truncated-BPTT window (tokens per training sequence)."),
-    batch_size: int = typer.Option(32, help="Sequences per step."),
     min_count: int = typer.Option(1, help="Rarer tokens become <UNK>."),
     max_vocab: int | None = typer.Option(
         None, help="Vocabulary of at most N tokens, specials included (the rarer become <UNK>)."
     ),
-    steps: int = typer.Option(2000, help="Training steps."),
-    lr: float = typer.Option(2e-3, help="Learning rate."),
-    optimizer: str = typer.Option("adamw", help="adamw or sgd."),
-    weight_decay: float = typer.Option(0.0, help="AdamW decoupled decay; SGD: L2 penalty."),
-    momentum: float = typer.Option(0.9, help="SGD momentum (0: plain SGD)."),
-    warmup: int = typer.Option(0, help="Linear learning-rate warm-up steps."),
-    clip: str = typer.Option("norm", help="Gradient clipping: none, norm or value."),
-    clip_threshold: float = typer.Option(1.0, help="Clip norm, or value bound (course: 5)."),
-    schedule: str = typer.Option("constant", help="constant, cosine or linear."),
-    eval_every: int = typer.Option(200, help="Validate every N steps."),
-    time_budget: str | None = typer.Option(None, help="Stop after this long, e.g. 10m."),
-    patience: int | None = typer.Option(None, help="Early stopping after N evaluations."),
-    checkpoint_every: int = typer.Option(500, help="Write a checkpoint every N steps."),
-    checkpoint_minutes: float = typer.Option(5.0, help="... and at least every M minutes."),
-    seed: int = typer.Option(0, help="Random seed."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
-    resume: bool = typer.Option(False, help="Continue an interrupted run in --out."),
-    progress: bool = typer.Option(True, help="Progress bar on stderr."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    *,
+    train_opts: TrainOptions,
 ) -> None:
     """Train a character- or word-level language model."""
-    from seqlab.data.datasets import Corpus, load_dataset
-    from seqlab.models.rnn_lm import LMConfig
-    from seqlab.tasks.language_model import LanguageModel, LMTaskConfig
-    from seqlab.train import TrainConfig, parse_duration
+    from seqlab.data.datasets import TextCorpus, load_dataset
+    from seqlab.tasks.language_model import LanguageModel
 
     if (dataset is None) == (text is None):
         raise fail("give exactly one of --dataset NAME or --text FILE")
+    train_opts.apply_threads()
     if dataset is not None:
         corpus = load_dataset(dataset)
     else:
         assert text is not None
-        corpus = Corpus.from_file(text, unit=unit or "text")
-    config = LMTaskConfig(
-        level=level,  # type: ignore[arg-type]
-        unit=(unit or corpus.unit),  # type: ignore[arg-type]
-        model=LMConfig(
-            vocab_size=2,  # set from the vocabulary when it is built
-            cell=cell,
-            embedding_dim=embedding,
-            hidden_size=hidden,
-            num_layers=layers,
-            dropout=dropout,
-            reset_after=not reset_before,
-            peephole=peephole,
-            impl=impl,
-        ),
-        bptt=bptt,
-        batch_size=batch_size,
-        min_count=min_count,
-        max_vocab=max_vocab,
-        corpus=dataset or str(text),
+        corpus = TextCorpus.from_file(text, unit=unit or "text")  # type: ignore[arg-type]
+    config = override(
+        PRESET.config,
+        {
+            "level": level,
+            "unit": unit or corpus.unit,
+            "model.cell": cell,
+            "model.embedding_dim": embedding,
+            "model.hidden_size": hidden,
+            "model.num_layers": layers,
+            "model.dropout": dropout,
+            "model.reset_after": not reset_before,
+            "model.peephole": peephole,
+            "model.impl": impl,
+            "bptt": bptt,
+            "batch_size": train_opts.batch_size,
+            "min_count": min_count,
+            "max_vocab": max_vocab,
+            "corpus": dataset or str(text),
+        },
     )
-    train_config = TrainConfig(
-        optimizer=optimizer,  # type: ignore[arg-type]
-        lr=lr,
-        weight_decay=weight_decay,
-        momentum=momentum,
-        warmup_steps=warmup,
-        clip=clip,  # type: ignore[arg-type]
-        clip_threshold=clip_threshold,
-        schedule=schedule,  # type: ignore[arg-type]
-        max_steps=steps,
-        eval_every=eval_every,
-        time_budget=parse_duration(time_budget) if time_budget else None,
-        early_stopping_patience=patience,
-        checkpoint_every_steps=checkpoint_every,
-        checkpoint_every_seconds=checkpoint_minutes * 60,
-        seed=seed,
-        device=device,
-        progress=progress,
+    train_and_report(
+        LanguageModel,
+        corpus,
+        out,
+        config,
+        train_opts.train_config(PRESET.train),
+        train_opts,
+        lambda lm: ({"vocab_size": len(lm.vocab)}, f"vocabulary {len(lm.vocab)}"),
+        bits_per_char=level == "char",
     )
-    lm, result = LanguageModel.train(corpus, out, config, train_config, resume=resume)
-    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
-        return
-    summary = {
-        "out": str(out),
-        "steps": result.steps,
-        "stopped_because": result.stopped_because,
-        "seconds": round(result.seconds, 1),
-        "best_valid_loss": result.best_valid,
-        "vocab_size": len(lm.vocab),
-    }
-    if json_out:
-        print_json(summary)
-        exit_if_interrupted(result.stopped_because, result.steps, out)
-        return
-    typer.echo(
-        f"trained {result.steps} steps in {result.seconds:.0f} s ({result.stopped_because}); "
-        f"vocabulary {len(lm.vocab)}"
-    )
-    if result.best_valid is not None:
-        bits = f", {result.best_valid / math.log(2):.3f} bits/char" if level == "char" else ""
-        typer.echo(f"best validation loss {result.best_valid:.4f} nats/token{bits}")
-    typer.echo(f"model directory: {out}  (loss curve: {out / 'loss_curve.png'})")
-    exit_if_interrupted(result.stopped_because, result.steps, out)
 
 
 @app.command()

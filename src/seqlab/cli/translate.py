@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from seqlab.cli._common import exit_if_interrupted, fail, output_path, print_json, user_errors
+from seqlab.cli._common import fail, output_path, print_json, user_errors
+from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
+from seqlab.tasks.translator import DATES_TRAIN_SIZE, PRESETS
+
+
+def _d(field: str) -> str:
+    """``(default: dates X, text Y)`` of a task-config field (dotted: ``model.hidden_size``)."""
+    shown = []
+    for kind, preset in PRESETS.items():
+        value = preset.config
+        for part in field.split("."):
+            value = getattr(value, part)
+        shown.append(f"{kind} {value:g}" if isinstance(value, float) else f"{kind} {value}")
+    return "(default: " + ", ".join(shown) + ")"
+
 
 app = typer.Typer(
     help="Translation and date normalisation with an attentive encoder-decoder: train, "
@@ -21,6 +33,7 @@ app = typer.Typer(
 
 @app.command()
 @user_errors
+@train_options(PRESETS)
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
     dataset: str | None = typer.Option(None, help="Built-in task: dates (date normalisation)."),
@@ -35,9 +48,7 @@ def train(
     reverse: bool = typer.Option(
         False, "--reverse", help="--pairs: translate the second column into the first."
     ),
-    level: str | None = typer.Option(
-        None, help="Tokens: char or word (default: char for dates, word for text)."
-    ),
+    level: str | None = typer.Option(None, help=f"Tokens: char or word {_d('level')}."),
     lowercase: bool = typer.Option(False, help="Lower-case both sides."),
     cell: str = typer.Option("gru", help="gru or lstm."),
     attention: str = typer.Option(
@@ -47,50 +58,41 @@ def train(
     reset_before: bool = typer.Option(
         False, "--reset-before", help="GRU: the course's original GRU (reset before the product)."
     ),
-    hidden: int | None = typer.Option(None, help="Hidden size H (default: dates 64, text 256)."),
+    hidden: int | None = typer.Option(None, help=f"Hidden size H {_d('model.hidden_size')}."),
     embedding: int | None = typer.Option(
-        None, help="Embedding size E (default: dates 32, text 256)."
+        None, help=f"Embedding size E {_d('model.embedding_dim')}."
     ),
-    attention_dim: int | None = typer.Option(None, help="Bahdanau scoring width."),
+    attention_dim: int | None = typer.Option(
+        None, help=f"Bahdanau scoring width {_d('model.attention_dim')}."
+    ),
     encoder_layers: int = typer.Option(1, help="Stacked encoder layers."),
     decoder_layers: int = typer.Option(1, help="Stacked decoder layers."),
-    dropout: float | None = typer.Option(None, help="Dropout (default: dates 0, text 0.2)."),
-    batch_size: int | None = typer.Option(None, help="Sentence pairs per step."),
-    min_count: int | None = typer.Option(None, help="Rarer tokens become <UNK> (default: text 2)."),
+    dropout: float | None = typer.Option(None, help=f"Dropout {_d('model.dropout')}."),
+    min_count: int | None = typer.Option(
+        None, help=f"Rarer tokens become <UNK> {_d('min_count')}."
+    ),
     max_vocab: int | None = typer.Option(None, help="Keep the most frequent tokens per side."),
-    max_length: int | None = typer.Option(None, help="Drop longer training pairs (tokens)."),
+    max_length: int | None = typer.Option(
+        None, help=f"Drop longer training pairs (tokens) {_d('max_length')}."
+    ),
     label_smoothing: float | None = typer.Option(
-        None, help="Label smoothing (default: dates 0, text 0.1)."
+        None, help=f"Label smoothing {_d('label_smoothing')}."
     ),
     teacher_forcing: float = typer.Option(
         1.0, help="P(feed the reference token); else the model's own argmax."
     ),
-    train_size: int | None = typer.Option(None, help="dates: generated training pairs."),
-    steps: int | None = typer.Option(
-        None, help="Training steps (default: dates 3000, text 20000)."
+    train_size: int | None = typer.Option(
+        None, help=f"dates: generated training pairs (default: {DATES_TRAIN_SIZE})."
     ),
-    lr: float | None = typer.Option(None, help="Peak learning rate."),
-    schedule: str | None = typer.Option(None, help="constant, cosine or linear."),
-    warmup: int | None = typer.Option(None, help="Warmup steps."),
-    eval_every: int | None = typer.Option(None, help="Validate every N steps."),
-    time_budget: str | None = typer.Option(
-        None, help="Stop after this long, e.g. 10m (default: dates 5m); 'none' for no limit."
-    ),
-    seed: int = typer.Option(0, help="Random seed (data generation, init, batch order)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
-    threads: int | None = typer.Option(
-        None, help="torch CPU threads (default: torch's); 1 is best on a busy machine."
-    ),
-    resume: bool = typer.Option(False, help="Continue an interrupted run in --out."),
-    progress: bool = typer.Option(True, help="Progress bar on stderr."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    *,
+    train_opts: TrainOptions,
 ) -> None:
     """Train on --dataset dates, on parallel files --src/--tgt, or on a --pairs TSV file.
 
     Without validation files, 2% of the training pairs (every 50th, at most 2,000) are held
     out for the validation loss.
     """
-    from seqlab.tasks.translator import ParallelCorpus, Translator, default_configs
+    from seqlab.tasks.translator import ParallelCorpus, Translator
 
     sources = [dataset is not None, src is not None or tgt is not None, pairs is not None]
     if sum(sources) != 1:
@@ -103,84 +105,47 @@ def train(
         raise fail("--valid-pairs and --reverse go with --pairs")
     if pairs is not None and (valid_src is not None or valid_tgt is not None):
         raise fail("--valid-src/--valid-tgt go with --src/--tgt; with --pairs use --valid-pairs")
-    kind = "dates" if dataset else "text"
-    if threads is not None:
-        if threads < 1:
-            raise fail(f"--threads must be >= 1, got {threads}")
-        import torch
-
-        torch.set_num_threads(threads)
-    given: dict[str, Any] = {
-        "level": level,
-        "embedding": embedding,
-        "hidden": hidden,
-        "attention_dim": attention_dim,
-        "batch_size": batch_size,
-        "min_count": min_count,
-        "max_length": max_length,
-        "label_smoothing": label_smoothing,
-        "teacher_forcing": teacher_forcing,
-        "dropout": dropout,
-        "lr": lr,
-        "steps": steps,
-        "schedule": schedule,
-        "warmup": warmup,
-        "eval_every": eval_every,
-        "train_size": train_size,
-    }
-    overrides = {k: v for k, v in given.items() if v is not None}
-    if time_budget is not None:
-        overrides["time_budget"] = None if time_budget.lower() == "none" else time_budget
-    config, train_config = default_configs(
-        kind,  # type: ignore[arg-type]
-        **overrides,
-        cell=cell,
-        attention=attention,
-        bidirectional=not unidirectional,
-        reset_after=not reset_before,
-        encoder_layers=encoder_layers,
-        decoder_layers=decoder_layers,
-        max_vocab=max_vocab,
-        lowercase=lowercase,
-        seed=seed,
-        device=device,
-        progress=progress,
+    train_opts.apply_threads()
+    preset = PRESETS["dates" if dataset else "text"]
+    config = override(
+        preset.config,
+        {
+            "level": level,
+            "lowercase": lowercase,
+            "batch_size": train_opts.batch_size,
+            "min_count": min_count,
+            "max_vocab": max_vocab,
+            "max_length": max_length,
+            "label_smoothing": label_smoothing,
+            "teacher_forcing": teacher_forcing,
+            "model.cell": cell,
+            "model.attention": attention,
+            "model.bidirectional": not unidirectional,
+            "model.reset_after": not reset_before,
+            "model.hidden_size": hidden,
+            "model.embedding_dim": embedding,
+            "model.attention_dim": attention_dim,
+            "model.encoder_layers": encoder_layers,
+            "model.decoder_layers": decoder_layers,
+            "model.dropout": dropout,
+        },
     )
+    train_config = train_opts.train_config(preset.train)
     if dataset:
-        from seqlab.tasks.translator import PRESETS
-
-        size = overrides.get("train_size", PRESETS["dates"]["train_size"])
-        corpus = ParallelCorpus.dates(size, seed=seed)
+        size = train_size if train_size is not None else DATES_TRAIN_SIZE
+        corpus = ParallelCorpus.dates(size, seed=train_config.seed)
     elif pairs is not None:
         corpus = ParallelCorpus.from_pairs(pairs, valid=valid_pairs, reverse=reverse)
     else:
         assert src is not None and tgt is not None
         corpus = ParallelCorpus.from_files(src, tgt, valid_src=valid_src, valid_tgt=valid_tgt)
-    tr, result = Translator.train(corpus, out, config, train_config, resume=resume)
-    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
-        return
-    summary: dict[str, Any] = {
-        "out": str(out),
-        "steps": result.steps,
-        "stopped_because": result.stopped_because,
-        "seconds": round(result.seconds, 1),
-        "best_valid_loss": result.best_valid,
-        "src_vocab_size": len(tr.src_vocab),
-        "tgt_vocab_size": len(tr.tgt_vocab),
-        "train_pairs": len(corpus.train),
-    }
-    if json_out:
-        print_json(summary)
-        exit_if_interrupted(result.stopped_because, result.steps, out)
-        return
-    typer.echo(
-        f"trained {result.steps} steps in {result.seconds:.0f} s ({result.stopped_because}); "
-        f"vocabularies {len(tr.src_vocab)} -> {len(tr.tgt_vocab)}"
-    )
-    if result.best_valid is not None:
-        typer.echo(f"best validation loss {result.best_valid:.4f} nats/token")
-    typer.echo(f"model directory: {out}  (loss curve: {out / 'loss_curve.png'})")
-    exit_if_interrupted(result.stopped_because, result.steps, out)
+
+    def describe(tr: Translator) -> tuple[dict[str, int], str]:
+        sizes = {"src_vocab_size": len(tr.src_vocab), "tgt_vocab_size": len(tr.tgt_vocab)}
+        words = f"vocabularies {len(tr.src_vocab)} -> {len(tr.tgt_vocab)}"
+        return {**sizes, "train_pairs": len(corpus.train)}, words
+
+    train_and_report(Translator, corpus, out, config, train_config, train_opts, describe)
 
 
 def _inputs(texts: list[str] | None, input_file: Path | None) -> list[str]:
@@ -288,7 +253,7 @@ def _test_files(
     src: Path | None, tgt: Path | None, pairs: Path | None = None, reverse: bool = False
 ) -> tuple[list[str] | None, list[str] | None]:
     """(sources, references) from --src/--tgt or --pairs; (None, None) for the model's own."""
-    from seqlab.tasks.translator import read_pairs, read_parallel
+    from seqlab.data.parallel import read_pairs, read_parallel
 
     if pairs is not None:
         if src is not None or tgt is not None:

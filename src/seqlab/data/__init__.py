@@ -5,12 +5,12 @@
 * :func:`tokenize_words`, :func:`tokenize`, :func:`sequences` — text to token sequences.
 * :func:`read_text`, :func:`read_lines` — read a UTF-8 file or fail with a one-line
   :class:`DataError` naming the file and line.
-* :func:`load_dataset`, :data:`DATASETS`, :class:`Corpus` — the shipped corpora (``dinos``,
-  ``sonnets``, ``tinyshakespeare``) with fixed splits, and ``Corpus.from_file`` for your own.
+* :func:`load_dataset`, :data:`DATASETS`, :class:`TextCorpus` — the shipped corpora (``dinos``,
+  ``sonnets``, ``tinyshakespeare``) with fixed splits, and ``TextCorpus.from_file`` for your own.
 """
 
 from seqlab._io import DataError
-from seqlab.data.datasets import DATASETS, Corpus, load_dataset
+from seqlab.data.datasets import DATASETS, TextCorpus, load_dataset
 from seqlab.data.text import Unit, read_lines, read_text, sequences, tokenize, tokenize_words
 from seqlab.data.vocab import EOS, PAD, SOS, SPECIALS, UNK, Level, Vocab, join_words
 
@@ -21,9 +21,9 @@ __all__ = [
     "SOS",
     "SPECIALS",
     "UNK",
-    "Corpus",
     "DataError",
     "Level",
+    "TextCorpus",
     "Unit",
     "Vocab",
     "join_words",

@@ -31,7 +31,7 @@ from typing import get_args
 from seqlab._io import DataError, PathLike
 from seqlab.data.text import Unit, read_text
 
-__all__ = ["DATASETS", "Corpus", "load_dataset"]
+__all__ = ["DATASETS", "TextCorpus", "load_dataset"]
 
 _LINE_RE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 
@@ -55,7 +55,7 @@ def _split_last_lines(text: str, valid_fraction: float) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Corpus:
+class TextCorpus:
     """A text corpus with a fixed train/valid split."""
 
     name: str  # short name ("dinos", or the file's stem)
@@ -76,7 +76,7 @@ class Corpus:
         valid_fraction: float = 0.1,
         unit: Unit = "line",
         name: str | None = None,
-    ) -> Corpus:
+    ) -> TextCorpus:
         """A corpus from a UTF-8 text file: the last ``ceil(valid_fraction × lines)`` lines
         are valid, the rest train (``train + valid`` is the file's text, line ends as ``\\n``).
 
@@ -113,12 +113,12 @@ def _read_file(filename: str) -> str:
     return data.decode("utf-8")
 
 
-def _dinos() -> Corpus:
+def _dinos() -> TextCorpus:
     """Every 10th name to valid (interleaved, so both halves cover the alphabet)."""
     names = _read_file("dinos.txt").split("\n")
     train = [n for i, n in enumerate(names) if i % 10 != 9]
     valid = [n for i, n in enumerate(names) if i % 10 == 9]
-    return Corpus(
+    return TextCorpus(
         name="dinos",
         train="\n".join(train) + "\n",
         valid="\n".join(valid) + "\n",
@@ -127,19 +127,19 @@ def _dinos() -> Corpus:
     )
 
 
-def _sonnets() -> Corpus:
+def _sonnets() -> TextCorpus:
     """The last ceil(10%) of lines to valid."""
     train, valid = _split_last_lines(_read_file("sonnets.txt"), 0.1)
-    return Corpus(
+    return TextCorpus(
         name="sonnets", train=train, valid=valid, unit="text", description=DATASETS["sonnets"]
     )
 
 
-def _tinyshakespeare() -> Corpus:
+def _tinyshakespeare() -> TextCorpus:
     """nanoGPT's split: the first 90% of characters train, the rest valid."""
     text = _read_file("tinyshakespeare.txt.gz")
     cut = int(len(text) * 0.9)
-    return Corpus(
+    return TextCorpus(
         name="tinyshakespeare",
         train=text[:cut],
         valid=text[cut:],
@@ -158,7 +158,7 @@ DATASETS: dict[str, str] = {
     "the last 10% of characters are valid (nanoGPT's split)",
 }
 
-_LOADERS: dict[str, Callable[[], Corpus]] = {
+_LOADERS: dict[str, Callable[[], TextCorpus]] = {
     "dinos": _dinos,
     "sonnets": _sonnets,
     "tinyshakespeare": _tinyshakespeare,
@@ -166,7 +166,7 @@ _LOADERS: dict[str, Callable[[], Corpus]] = {
 
 
 @cache
-def load_dataset(name: str) -> Corpus:
+def load_dataset(name: str) -> TextCorpus:
     """The built-in corpus ``name`` (see :data:`DATASETS`); ``ValueError`` for an unknown name.
 
     >>> load_dataset("dinos").train.split("\\n")[:3]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from seqlab._io import DataError, PathLike
+from seqlab._validate import check_choice
 from seqlab.data.vocab import EOS, Level
 
 __all__ = ["Unit", "read_lines", "read_text", "sequences", "tokenize", "tokenize_words"]
@@ -57,15 +58,9 @@ def tokenize_words(text: str) -> list[str]:
     return _WORD_RE.findall(text)
 
 
-def _check_literal(name: str, value: object, options: tuple[str, ...]) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``options``."""
-    if value not in options:
-        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
-
-
 def tokenize(text: str, level: Level) -> list[str]:
     """Characters (``level="char"``, whitespace and newlines kept) or words of ``text``."""
-    _check_literal("level", level, get_args(Level))
+    check_choice("level", level, get_args(Level))
     return list(text) if level == "char" else tokenize_words(text)
 
 
@@ -184,8 +179,8 @@ def sequences(text: str, level: Level, *, unit: Unit) -> list[list[str]]:
     >>> sequences("Hi, you.\\nBye", "word", unit="text")
     [['Hi', ',', 'you', '.', '<EOS>', 'Bye', '<EOS>']]
     """
-    _check_literal("level", level, get_args(Level))
-    _check_literal("unit", unit, get_args(Unit))
+    check_choice("level", level, get_args(Level))
+    check_choice("unit", unit, get_args(Unit))
     if unit == "line":
         return [[*tokenize(s, level), EOS] for line in text.split("\n") if (s := line.strip())]
     if level == "char":

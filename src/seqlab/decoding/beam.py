@@ -36,11 +36,11 @@ import math
 
 import torch
 
-from seqlab.decoding.greedy import check_search_args
 from seqlab.decoding.protocol import (
     Hypothesis,
     State,
     StepModel,
+    check_search_args,
     normalized_score,
     state_device,
 )

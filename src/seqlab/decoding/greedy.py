@@ -1,97 +1,30 @@
-"""Greedy search, ancestral sampling and teacher-forced scoring over the step protocol.
+"""Greedy search and teacher-forced scoring over the step protocol.
 
 * :func:`greedy_search` picks ŷ<t> = argmax_y P(y | x, ŷ<1..t-1>) at every step (the course's
   "pick the most likely word, one at a time" baseline, which beam search improves on);
-* :func:`sample_search` draws ŷ<t> from the model's softmax (with temperature, top-k, top-p
-  and banned ids from :mod:`seqlab.decoding.sampling`): the course's novel-sequence sampling;
 * :func:`sequence_log_prob` scores given outputs y* by teacher forcing:
   log P(y* | x) = Σ_t log P(y*<t> | x, y*<1..t-1>), ``<EOS>`` included.
 
-All three are batched: each row stops at its own ``<EOS>`` (finished rows leave the batch via
-the model's ``reorder_state``), and a padded batch scores exactly as its rows alone. Tested
-in ``tests/test_decoding.py`` against hand-built score tables and brute force.
+Sampling (:func:`seqlab.decoding.sample_search`) shares greedy search's loop
+(:mod:`seqlab.decoding.stepwise`). Both are batched: each row stops at its own ``<EOS>``
+(finished rows leave the batch via the model's ``reorder_state``), and a padded batch scores
+exactly as its rows alone. Tested in ``tests/test_decoding.py`` against hand-built score
+tables and brute force.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from seqlab.decoding.protocol import (
-    Hypothesis,
-    State,
-    StepModel,
-    normalized_score,
-    state_device,
-)
+from seqlab.decoding.protocol import Hypothesis, State, StepModel, state_device
 from seqlab.decoding.sampling import sample_next
+from seqlab.decoding.stepwise import decode_stepwise
 from seqlab.shapes import check_shape
 
-__all__ = ["greedy_search", "sample_search", "sequence_log_prob"]
-
-
-def check_search_args(*, batch_size: int, max_length: int, alpha: float) -> None:
-    """ValueError on a batch size or max_length below 1, or a negative α."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if max_length < 1:
-        raise ValueError(f"max_length must be >= 1, got {max_length}")
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0 (0: raw sum, 1: mean per token), got {alpha}")
-
-
-def _decode_one_by_one(
-    model: StepModel,
-    state: State,
-    choose: Callable[[Tensor], Tensor],
-    *,
-    batch_size: int,
-    bos_id: int,
-    eos_id: int,
-    max_length: int,
-    alpha: float,
-    device: torch.device | str | None,
-) -> list[Hypothesis]:
-    """Feed back one chosen token per row until ``<EOS>`` or ``max_length`` tokens."""
-    check_search_args(batch_size=batch_size, max_length=max_length, alpha=alpha)
-    dev = torch.device(device) if device is not None else state_device(model, state)
-    rows = list(range(batch_size))  # original row of each live batch row
-    tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=dev)  # (B,)
-    out: list[list[int]] = [[] for _ in range(batch_size)]
-    log_prob = [0.0] * batch_size
-    finished = [False] * batch_size
-    for t in range(1, max_length + 1):
-        log_probs, state = model.step(tokens, state)  # (B', V)
-        check_shape(log_probs, (len(rows), "V"), "log_probs")
-        tokens = choose(log_probs).to(dev)  # (B',)
-        picked = log_probs.gather(1, tokens[:, None])[:, 0].double()  # (B',)
-        keep: list[int] = []
-        for i, (tok, lp) in enumerate(zip(tokens.tolist(), picked.tolist(), strict=True)):
-            row = rows[i]
-            log_prob[row] += lp
-            if tok == eos_id:
-                finished[row] = True
-            else:
-                out[row].append(tok)
-                keep.append(i)
-        if not keep or t == max_length:
-            break
-        if len(keep) < len(rows):  # drop the finished rows from the batch
-            index = torch.tensor(keep, dtype=torch.long, device=dev)  # (B'',)
-            state = model.reorder_state(state, index)
-            tokens = tokens[index]  # (B'',)
-            rows = [rows[i] for i in keep]
-    return [
-        Hypothesis(
-            out[r],
-            log_prob[r],
-            normalized_score(log_prob[r], len(out[r]) + int(finished[r]), alpha),
-            finished[r],
-        )
-        for r in range(batch_size)
-    ]
+__all__ = ["greedy_search", "sequence_log_prob"]
 
 
 @torch.no_grad()
@@ -125,61 +58,10 @@ def greedy_search(
             return log_probs.argmax(dim=1)  # (B,)
         return sample_next(log_probs, banned=banned_ids, greedy=True)  # (B,)
 
-    return _decode_one_by_one(
+    return decode_stepwise(
         model,
         state,
         choose,
-        batch_size=batch_size,
-        bos_id=bos_id,
-        eos_id=eos_id,
-        max_length=max_length,
-        alpha=alpha,
-        device=device,
-    )
-
-
-@torch.no_grad()
-def sample_search(
-    model: StepModel,
-    state: State,
-    *,
-    batch_size: int,
-    bos_id: int,
-    eos_id: int,
-    max_length: int,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    banned_ids: Sequence[int] = (),
-    generator: torch.Generator | None = None,
-    alpha: float = 0.7,
-    device: torch.device | str | None = None,
-) -> list[Hypothesis]:
-    """One sampled sequence per row: ŷ<t> ~ softmax(log P(· | x, ŷ<1..t-1>) / temperature).
-
-    ``top_k``, ``top_p`` and ``banned_ids`` filter each step's distribution as
-    :func:`seqlab.decoding.sample_next` does. A hypothesis' ``log_prob`` is the model's own
-    (unfiltered, temperature 1) log-probability of the drawn tokens. The same ``generator``
-    state gives the same samples.
-
-    Shape:
-        state with B rows -> B hypotheses
-    """
-
-    def draw(log_probs: Tensor) -> Tensor:
-        return sample_next(
-            log_probs,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            banned=banned_ids,
-            generator=generator,
-        )  # (B,)
-
-    return _decode_one_by_one(
-        model,
-        state,
-        draw,
         batch_size=batch_size,
         bos_id=bos_id,
         eos_id=eos_id,

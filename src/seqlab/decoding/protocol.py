@@ -1,7 +1,7 @@
 """The decoding step protocol, the hypothesis record and the course's length normalisation.
 
 Greedy search, sampling, beam search and the beam-search error analysis work on any model
-that exposes two methods (DESIGN.md, "Functional core, thin modules"):
+that exposes two methods (docs/architecture.md, "Shared pieces a task uses"):
 
 * ``step(tokens, state) -> (log_probs, state)`` — read one token per row (the previous output
   y<t-1>, or ``<BOS>`` at the first step) and return log P(y<t> | x, y<1..t-1>) over the
@@ -31,10 +31,13 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from seqlab.data.batching import map_tensors
+
 __all__ = [
     "Hypothesis",
     "State",
     "StepModel",
+    "check_search_args",
     "normalized_score",
     "select_rows",
     "state_device",
@@ -101,24 +104,7 @@ def select_rows(state: State, index: Tensor, dim: int = 0) -> State:
     Shape:
         tensors (..., B at dim, ...), index: (B',) -> (..., B' at dim, ...)
     """
-    if state is None:
-        return None
-    if isinstance(state, Tensor):
-        return state.index_select(dim, index.to(state.device))
-    if isinstance(state, tuple) and hasattr(state, "_fields"):  # a namedtuple
-        return type(state)(*(select_rows(s, index, dim) for s in state))
-    if isinstance(state, (tuple, list)):
-        return type(state)(select_rows(s, index, dim) for s in state)
-    if isinstance(state, Mapping):
-        return {key: select_rows(value, index, dim) for key, value in state.items()}
-    if dataclasses.is_dataclass(state) and not isinstance(state, type):
-        changes = {
-            f.name: select_rows(getattr(state, f.name), index, dim)
-            for f in dataclasses.fields(state)
-            if f.init
-        }
-        return dataclasses.replace(state, **changes)
-    return state
+    return map_tensors(state, lambda t: t.index_select(dim, index.to(t.device)))
 
 
 def _first_tensor(state: State) -> Tensor | None:
@@ -145,3 +131,13 @@ def state_device(model: object, state: State) -> torch.device:
         for param in model.parameters():
             return param.device
     return torch.device("cpu")
+
+
+def check_search_args(*, batch_size: int, max_length: int, alpha: float) -> None:
+    """ValueError on a batch size or max_length below 1, or a negative α."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_length < 1:
+        raise ValueError(f"max_length must be >= 1, got {max_length}")
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0 (0: raw sum, 1: mean per token), got {alpha}")

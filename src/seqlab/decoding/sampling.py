@@ -1,4 +1,5 @@
-"""Sampling the next token: temperature, top-k, nucleus (top-p) and banned tokens.
+"""Sampling: the next token (temperature, top-k, nucleus (top-p), banned tokens) and whole
+sequences (:func:`sample_search`, the course's novel-sequence sampling).
 
 The course samples a novel sequence one token at a time, drawing ŷ<t> from the model's
 softmax and feeding it back as x<t+1>. These functions turn a step's logits into that draw:
@@ -20,7 +21,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["filter_logits", "sample_next"]
+from seqlab.decoding.protocol import Hypothesis, State, StepModel
+from seqlab.decoding.stepwise import decode_stepwise
+
+__all__ = ["filter_logits", "sample_next", "sample_search", "seeded_generator"]
 
 
 def filter_logits(
@@ -83,3 +87,62 @@ def sample_next(
         return z.argmax(dim=1)  # (B,)
     probs = z.softmax(dim=1)  # (B, V)
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
+
+
+def seeded_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator on ``device`` seeded with ``seed`` (``None``: a fresh random seed), so the
+    same seed draws the same samples."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+    return generator
+
+
+@torch.no_grad()
+def sample_search(
+    model: StepModel,
+    state: State,
+    *,
+    batch_size: int,
+    bos_id: int,
+    eos_id: int,
+    max_length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    banned_ids: Sequence[int] = (),
+    generator: torch.Generator | None = None,
+    alpha: float = 0.7,
+    device: torch.device | str | None = None,
+) -> list[Hypothesis]:
+    """One sampled sequence per row: ŷ<t> ~ softmax(log P(· | x, ŷ<1..t-1>) / temperature).
+
+    ``top_k``, ``top_p`` and ``banned_ids`` filter each step's distribution as
+    :func:`seqlab.decoding.sample_next` does. A hypothesis' ``log_prob`` is the model's own
+    (unfiltered, temperature 1) log-probability of the drawn tokens. The same ``generator``
+    state gives the same samples.
+
+    Shape:
+        state with B rows -> B hypotheses
+    """
+
+    def draw(log_probs: Tensor) -> Tensor:
+        return sample_next(
+            log_probs,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            banned=banned_ids,
+            generator=generator,
+        )  # (B,)
+
+    return decode_stepwise(
+        model,
+        state,
+        draw,
+        batch_size=batch_size,
+        bos_id=bos_id,
+        eos_id=eos_id,
+        max_length=max_length,
+        alpha=alpha,
+        device=device,
+    )

@@ -3,8 +3,8 @@
 * :class:`KeyedVectors` — frozen word -> vector lookup, cosine similarity, ``most_similar``,
   3CosAdd/3CosMul analogies; word2vec text/binary and GloVe files; TensorBoard projector TSVs;
   ``nn.Embedding`` export. :class:`OOVError` names unknown words.
-* :class:`Corpus`, :func:`build_vocab`, :func:`count_words` — training sentences streamed from
-  a (gzip) file or held in memory, and the vocabulary in gensim's word order.
+* :class:`SentenceCorpus`, :func:`build_vocab`, :func:`count_words` — training sentences
+  streamed from a (gzip) file or held in memory, and the vocabulary in gensim's word order.
 * :func:`evaluate_analogies`, :func:`evaluate_similarity` — the Google analogy set and
   WordSim353 / SimLex-999 Spearman correlation, equal to gensim's evaluations.
 * :func:`train_word2vec` (:class:`Word2VecConfig`), :func:`train_glove` (:class:`GloVeConfig`),
@@ -15,7 +15,7 @@
 
 from typing import Any
 
-from seqlab.embeddings.corpus import Corpus, build_vocab, count_words
+from seqlab.embeddings.corpus import SentenceCorpus, build_vocab, count_words
 from seqlab.embeddings.evaluate import (
     AnalogyResult,
     SectionScore,
@@ -49,7 +49,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AnalogyResult",
-    "Corpus",
     "DebiasReport",
     "EmbeddingResult",
     "GloVeConfig",
@@ -57,6 +56,7 @@ __all__ = [
     "NNLMConfig",
     "OOVError",
     "SectionScore",
+    "SentenceCorpus",
     "SimilarityResult",
     "Word2VecConfig",
     "build_vocab",

@@ -1,6 +1,6 @@
 """Training sentences for word embeddings, streamed from a file or held in memory.
 
-A :class:`Corpus` is a *restartable* iterable of sentences (lists of word strings): every
+A :class:`SentenceCorpus` is a *restartable* iterable of sentences (lists of word strings): every
 ``iter(corpus)`` starts again from the beginning, so a trainer can make several passes
 (epochs). From a file it reads one sentence per line, words separated by whitespace, like
 gensim's ``LineSentence``; a line longer than ``max_sentence_length`` words is cut into chunks
@@ -27,7 +27,7 @@ import numpy as np
 from seqlab._io import DataError, PathLike
 from seqlab.data.text import _UTF8_HINT, _line_of, os_errors
 
-__all__ = ["Corpus", "build_vocab", "count_words"]
+__all__ = ["SentenceCorpus", "build_vocab", "count_words"]
 
 _BLOCK = 1 << 20  # bytes read from a file at a time (1 MiB)
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -49,12 +49,13 @@ def _open_checked(file: Path) -> IO[bytes]:
         return gzip.open(file, "rb") if magic == _GZIP_MAGIC else open(file, "rb")
 
 
-class Corpus:
+class SentenceCorpus:
     """Sentences (``list[str]``) from a text file (plain or ``.gz``) or an in-memory iterable.
 
-    ``Corpus(path)`` streams the file: one sentence per line, whitespace-separated words (any
-    Unicode whitespace, as ``str.split()``), empty lines skipped. ``Corpus(sentences)`` wraps
-    lists of tokens (a one-shot iterator is materialised into a list so it can be restarted).
+    ``SentenceCorpus(path)`` streams the file: one sentence per line, whitespace-separated
+    words (any Unicode whitespace, as ``str.split()``), empty lines skipped.
+    ``SentenceCorpus(sentences)`` wraps lists of tokens (a one-shot iterator is materialised
+    into a list so it can be restarted).
     Either way a sentence longer than ``max_sentence_length`` words is cut into chunks of that
     length, and ``lowercase=True`` lower-cases every word.
 
@@ -62,7 +63,7 @@ class Corpus:
     :class:`~seqlab._io.DataError` naming the file and line: at construction when the problem
     is in the first block, otherwise during iteration.
 
-    >>> [s for s in Corpus([["a", "b", "c"]], max_sentence_length=2)]
+    >>> [s for s in SentenceCorpus([["a", "b", "c"]], max_sentence_length=2)]
     [['a', 'b'], ['c']]
     """
 
@@ -89,7 +90,7 @@ class Corpus:
 
     def __repr__(self) -> str:
         what = str(self.path) if self.path is not None else "in-memory sentences"
-        return f"Corpus({what!r}, max_sentence_length={self.max_sentence_length})"
+        return f"SentenceCorpus({what!r}, max_sentence_length={self.max_sentence_length})"
 
     # ------------------------------------------------------------------------------ reading
 

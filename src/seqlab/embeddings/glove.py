@@ -54,8 +54,9 @@ import torch
 
 from seqlab._device import check_device, parse_device, resolve_device
 from seqlab._progress import ProgressBar
+from seqlab._validate import is_int, is_number, require
 from seqlab.embeddings import _glove_kernels as K
-from seqlab.embeddings.corpus import Corpus, build_vocab
+from seqlab.embeddings.corpus import SentenceCorpus, build_vocab
 from seqlab.embeddings.keyed_vectors import KeyedVectors
 from seqlab.embeddings.result import EmbeddingResult
 
@@ -71,20 +72,6 @@ Engine = Literal["auto", "numba", "torch"]
 
 _CHUNK_TOKENS = 1 << 20  # tokens counted per kernel call (a 4 MiB id buffer)
 _BLOCK = 256  # numba engine: entries visited in sequence; blocks are reshuffled every epoch
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    return ok and math.isfinite(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,37 +100,37 @@ class GloVeConfig:
     def __post_init__(self) -> None:
         for name in ("vector_size", "window", "epochs", "workers", "batch_size"):
             value = getattr(self, name)
-            _require(_is_int(value) and value > 0, f"{name} must be a positive int, got {value!r}")
-        _require(
-            _is_int(self.min_count) and self.min_count >= 1,
+            require(is_int(value) and value > 0, f"{name} must be a positive int, got {value!r}")
+        require(
+            is_int(self.min_count) and self.min_count >= 1,
             f"min_count must be an int >= 1, got {self.min_count!r}",
         )
-        _require(
+        require(
             self.max_vocab_size is None
-            or (_is_int(self.max_vocab_size) and self.max_vocab_size > 0),
+            or (is_int(self.max_vocab_size) and self.max_vocab_size > 0),
             f"max_vocab_size must be None or a positive int, got {self.max_vocab_size!r}",
         )
         for name in ("x_max", "alpha", "learning_rate", "memory_limit_mb"):
             value = getattr(self, name)
-            _require(_is_number(value) and value > 0, f"{name} must be > 0, got {value!r}")
-        _require(
+            require(is_number(value) and value > 0, f"{name} must be > 0, got {value!r}")
+        require(
             self.combine in ("sum", "average", "word"),
             f"combine must be 'sum', 'average' or 'word', got {self.combine!r}",
         )
-        _require(
+        require(
             self.engine in ("auto", "numba", "torch"),
             f"engine must be 'auto', 'numba' or 'torch', got {self.engine!r}",
         )
         for name in ("distance_weighting", "symmetric"):
             value = getattr(self, name)
-            _require(isinstance(value, bool), f"{name} must be a bool, got {value!r}")
-        _require(_is_int(self.seed) and self.seed >= 0, f"seed must be an int >= 0: {self.seed!r}")
-        _require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
+            require(isinstance(value, bool), f"{name} must be a bool, got {value!r}")
+        require(is_int(self.seed) and self.seed >= 0, f"seed must be an int >= 0: {self.seed!r}")
+        require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
         # "auto": the CPU's numba engine unless engine="torch" is asked for explicitly
         gpu_path = self.engine == "torch"
         object.__setattr__(self, "device", resolve_device(self.device, gpu_path=gpu_path))
         device = parse_device(self.device)
-        _require(
+        require(
             not (self.engine == "numba" and device.type != "cpu"),
             f"engine 'numba' runs on the CPU only, got device {self.device!r}",
         )
@@ -271,13 +258,13 @@ def cooccurrence_matrix(
     Returns int32 ``rows``, int32 ``cols`` (sorted by row, then column) and float32
     ``values`` (accumulated in float64), each of shape (nnz,).
     """
-    _require(_is_int(vocab_size) and vocab_size > 0, f"vocab_size must be > 0: {vocab_size!r}")
-    _require(_is_int(window) and window > 0, f"window must be a positive int, got {window!r}")
-    _require(
-        _is_number(memory_limit_mb) and memory_limit_mb > 0,
+    require(is_int(vocab_size) and vocab_size > 0, f"vocab_size must be > 0: {vocab_size!r}")
+    require(is_int(window) and window > 0, f"window must be a positive int, got {window!r}")
+    require(
+        is_number(memory_limit_mb) and memory_limit_mb > 0,
         f"memory_limit_mb must be > 0, got {memory_limit_mb!r}",
     )
-    _require(vocab_size < 2**31, "vocab_size must be < 2^31")
+    require(vocab_size < 2**31, "vocab_size must be < 2^31")
     budget = int(memory_limit_mb * 2**20)
     dense_offsets = _dense_layout(vocab_size, budget // 3 // 8)  # float64 entries
     dense = np.zeros(int(dense_offsets[-1]), np.float64)
@@ -421,7 +408,7 @@ def _train_matrix(
 ) -> tuple[_Params, list[float]]:
     """Fit GloVe's parameters to a COO matrix; returns them and J/nnz per epoch."""
     nnz = rows.size
-    _require(nnz > 0, "the co-occurrence matrix is empty: the corpus has no word pairs")
+    require(nnz > 0, "the co-occurrence matrix is empty: the corpus has no word pairs")
     rng = np.random.default_rng(config.seed)
     p = _init_params(vocab_size, config.vector_size, rng)
     values64 = values.astype(np.float64)
@@ -476,12 +463,12 @@ def combine_vectors(w: np.ndarray, w_ctx: np.ndarray, combine: Combine) -> np.nd
 
 
 def train_glove(
-    corpus: Corpus | str | os.PathLike[str] | Iterable[Sequence[str]],
+    corpus: SentenceCorpus | str | os.PathLike[str] | Iterable[Sequence[str]],
     config: GloVeConfig | None = None,
     *,
     progress: bool = False,
 ) -> EmbeddingResult:
-    """Train GloVe vectors on ``corpus`` (a :class:`~seqlab.embeddings.corpus.Corpus`, a
+    """Train GloVe vectors on ``corpus`` (a :class:`~seqlab.embeddings.corpus.SentenceCorpus`, a
     path to a text / .gz file, or an iterable of token lists).
 
     Returns an :class:`EmbeddingResult`: the vectors (as ``config.combine`` says), ``J/nnz``
@@ -491,12 +478,12 @@ def train_glove(
     """
     config = config or GloVeConfig()
     started = time.perf_counter()
-    if not isinstance(corpus, Corpus):
-        corpus = Corpus(corpus)
+    if not isinstance(corpus, SentenceCorpus):
+        corpus = SentenceCorpus(corpus)
     words, counts = build_vocab(
         corpus, min_count=config.min_count, max_vocab_size=config.max_vocab_size
     )
-    _require(len(words) > 0, f"no word occurs at least min_count={config.min_count} times")
+    require(len(words) > 0, f"no word occurs at least min_count={config.min_count} times")
     key_to_index = {w: i for i, w in enumerate(words)}
     n_tokens = 0
 

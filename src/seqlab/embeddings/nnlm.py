@@ -43,23 +43,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab._device import check_device, resolve_device
-from seqlab.embeddings.corpus import Corpus, build_vocab
+from seqlab._validate import is_float_in, is_int, is_number, require
+from seqlab.embeddings.corpus import SentenceCorpus, build_vocab
 from seqlab.embeddings.keyed_vectors import KeyedVectors
 from seqlab.embeddings.result import EmbeddingResult
 from seqlab.train import TrainConfig, Trainer
+from seqlab.viz.curves import LossCurve
 
 __all__ = ["NNLM", "NNLMConfig", "NNLMFit", "context_windows", "fit_nnlm", "train_nnlm"]
 
 ContextKind = Literal["left", "both"]
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,33 +76,32 @@ class NNLMConfig:
     def __post_init__(self) -> None:
         for name in ("context_size", "vector_size", "hidden_size", "epochs", "batch_size"):
             value = getattr(self, name)
-            _require(_is_int(value) and value > 0, f"{name} must be a positive int, got {value!r}")
-        _require(
+            require(is_int(value) and value > 0, f"{name} must be a positive int, got {value!r}")
+        require(
             self.context in ("left", "both"),
             f"context must be 'left' or 'both', got {self.context!r}",
         )
-        _require(
-            _is_int(self.min_count) and self.min_count >= 1,
+        require(
+            is_int(self.min_count) and self.min_count >= 1,
             f"min_count must be an int >= 1, got {self.min_count!r}",
         )
-        _require(
+        require(
             self.max_vocab_size is None
-            or (_is_int(self.max_vocab_size) and self.max_vocab_size > 0),
+            or (is_int(self.max_vocab_size) and self.max_vocab_size > 0),
             f"max_vocab_size must be None or a positive int, got {self.max_vocab_size!r}",
         )
         for name in ("learning_rate", "time_budget"):
             value = getattr(self, name)
             if name == "time_budget" and value is None:
                 continue
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            _require(ok and math.isfinite(value) and value > 0, f"{name} must be > 0: {value!r}")
+            require(is_number(value) and value > 0, f"{name} must be > 0: {value!r}")
         wd = self.weight_decay
-        _require(
-            isinstance(wd, int | float) and not isinstance(wd, bool) and 0 <= wd < math.inf,
+        require(
+            is_float_in(wd, 0.0, math.inf, closed_high=False),
             f"weight_decay must be >= 0, got {wd!r}",
         )
-        _require(_is_int(self.seed) and self.seed >= 0, f"seed must be an int >= 0: {self.seed!r}")
-        _require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
+        require(is_int(self.seed) and self.seed >= 0, f"seed must be an int >= 0: {self.seed!r}")
+        require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
         # "auto": a torch model runs on the GPU when there is one
         object.__setattr__(self, "device", resolve_device(self.device, gpu_path=True))
         check_device(self.device)
@@ -168,7 +160,7 @@ def context_windows(
     ``pad_id`` where the window leaves the sentence. Returns int64 contexts (N, C) and
     targets (N,).
     """
-    _require(context in ("left", "both"), f"context must be 'left' or 'both': {context!r}")
+    require(context in ("left", "both"), f"context must be 'left' or 'both': {context!r}")
     n = context_size
     contexts: list[np.ndarray] = []
     targets: list[np.ndarray] = []
@@ -192,7 +184,7 @@ def context_windows(
 
 
 class _NNLMTask:
-    """The :class:`seqlab.train.Task` adapter: shuffled minibatches and the mean loss."""
+    """The :class:`seqlab.train.Trainable` adapter: shuffled minibatches and the mean loss."""
 
     def __init__(self, model: NNLM, contexts: Tensor, targets: Tensor, batch_size: int) -> None:
         self.model = model
@@ -262,13 +254,13 @@ class NNLMFit:
 
 
 def fit_nnlm(
-    corpus: Corpus | str | os.PathLike[str] | Iterable[Sequence[str]],
+    corpus: SentenceCorpus | str | os.PathLike[str] | Iterable[Sequence[str]],
     config: NNLMConfig | None = None,
     *,
     progress: bool = False,
     out_dir: str | os.PathLike[str] | None = None,
 ) -> NNLMFit:
-    """Train an NNLM on ``corpus`` (a :class:`~seqlab.embeddings.corpus.Corpus`, a text file
+    """Train an NNLM on ``corpus`` (a :class:`~seqlab.embeddings.corpus.SentenceCorpus`, a text file
     path, or sentences) and return the model, its vocabulary and the run's result.
 
     ``out_dir`` keeps the :class:`~seqlab.train.Trainer`'s files (``metrics.jsonl``,
@@ -277,8 +269,8 @@ def fit_nnlm(
     """
     config = config or NNLMConfig()
     started = time.perf_counter()
-    if not isinstance(corpus, Corpus):
-        corpus = Corpus(corpus)
+    if not isinstance(corpus, SentenceCorpus):
+        corpus = SentenceCorpus(corpus)
     words, counts = build_vocab(
         corpus, min_count=config.min_count, max_vocab_size=config.max_vocab_size
     )
@@ -287,7 +279,7 @@ def fit_nnlm(
     contexts, targets = context_windows(
         corpus.encode(key_to_index), config.context_size, config.context, vocab_size
     )
-    _require(targets.size > 0, "the corpus has no word in the vocabulary")
+    require(targets.size > 0, "the corpus has no word in the vocabulary")
     torch.manual_seed(config.seed)
     model = NNLM(
         vocab_size,
@@ -321,7 +313,9 @@ def fit_nnlm(
     model.to(config.device)
     training_started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="seqlab-nnlm-") as tmp:
-        Trainer(task, train_config, Path(out_dir) if out_dir is not None else tmp).fit()
+        out = Path(out_dir) if out_dir is not None else Path(tmp)
+        curve = LossCurve(out / "loss_curve.png")
+        Trainer(task, train_config, out, callbacks=[curve]).fit()
     training_seconds = time.perf_counter() - training_started
     model.eval()
     losses = [s / c for _, (s, c) in sorted(task.sums.items()) if c]
@@ -339,7 +333,7 @@ def fit_nnlm(
 
 
 def train_nnlm(
-    corpus: Corpus | str | os.PathLike[str] | Iterable[Sequence[str]],
+    corpus: SentenceCorpus | str | os.PathLike[str] | Iterable[Sequence[str]],
     config: NNLMConfig | None = None,
     *,
     progress: bool = False,

@@ -59,8 +59,10 @@ import numpy as np
 import torch
 
 from seqlab._device import check_device, parse_device, resolve_device
+from seqlab._progress import ProgressBar
+from seqlab._validate import is_int, require
 from seqlab.embeddings import _w2v_kernels as K
-from seqlab.embeddings.corpus import Corpus, build_vocab
+from seqlab.embeddings.corpus import SentenceCorpus, build_vocab
 from seqlab.embeddings.huffman import HuffmanTree, build_huffman
 from seqlab.embeddings.keyed_vectors import KeyedVectors
 from seqlab.embeddings.result import EmbeddingResult
@@ -81,11 +83,6 @@ _OBJECTIVE_CODE = {
     "hierarchical": K.OBJECTIVE_HIERARCHICAL,
     "softmax": K.OBJECTIVE_SOFTMAX,
 }
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,54 +115,54 @@ class Word2VecConfig:
     # in memory after epoch 1 when it has at most this many words (0: re-read every epoch)
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             self.method in ("skipgram", "cbow"),
             f"method must be 'skipgram' or 'cbow', got {self.method!r}",
         )
-        _require(
+        require(
             self.objective in _OBJECTIVE_CODE,
             f"objective must be 'negative', 'hierarchical' or 'softmax', got {self.objective!r}",
         )
         for name in ("vector_size", "window", "min_count", "epochs", "workers", "batch_size"):
             value = getattr(self, name)
-            _require(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+            require(
+                is_int(value) and value >= 1,
                 f"{name} must be an integer >= 1, got {value!r}",
             )
-        _require(
-            isinstance(self.chunk_words, int) and self.chunk_words >= 1,
+        require(
+            is_int(self.chunk_words) and self.chunk_words >= 1,
             f"chunk_words must be an integer >= 1, got {self.chunk_words!r}",
         )
-        _require(
-            isinstance(self.max_cached_words, int) and self.max_cached_words >= 0,
+        require(
+            is_int(self.max_cached_words) and self.max_cached_words >= 0,
             f"max_cached_words must be an integer >= 0, got {self.max_cached_words!r}",
         )
-        _require(
-            isinstance(self.negative, int) and self.negative >= 0,
+        require(
+            is_int(self.negative) and self.negative >= 0,
             f"negative must be an integer >= 0, got {self.negative!r}",
         )
-        _require(
+        require(
             not (self.objective == "negative" and self.negative == 0),
             "objective 'negative' needs negative >= 1 noise words",
         )
-        _require(
+        require(
             self.max_vocab_size is None or self.max_vocab_size >= 1,
             f"max_vocab_size must be None or >= 1, got {self.max_vocab_size!r}",
         )
-        _require(math.isfinite(self.ns_exponent), f"ns_exponent must be finite: {self.ns_exponent}")
-        _require(self.sample >= 0.0, f"sample must be >= 0, got {self.sample}")
-        _require(
+        require(math.isfinite(self.ns_exponent), f"ns_exponent must be finite: {self.ns_exponent}")
+        require(self.sample >= 0.0, f"sample must be >= 0, got {self.sample}")
+        require(
             math.isfinite(self.alpha) and self.alpha > 0.0, f"alpha must be > 0, got {self.alpha}"
         )
-        _require(
+        require(
             0.0 <= self.min_alpha <= self.alpha,
             f"min_alpha must be in [0, alpha={self.alpha}], got {self.min_alpha}",
         )
-        _require(
+        require(
             self.engine in ("auto", "numba", "torch"),
             f"engine must be 'auto', 'numba' or 'torch', got {self.engine!r}",
         )
-        _require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
+        require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
         # "auto": the GPU when there is one and the configuration has a GPU path (skip-gram
         # with negative sampling on the torch engine), else the CPU (numba kernels)
         gpu_path = (
@@ -173,16 +170,16 @@ class Word2VecConfig:
         )
         object.__setattr__(self, "device", resolve_device(self.device, gpu_path=gpu_path))
         device = parse_device(self.device)
-        _require(
+        require(
             not (self.engine == "numba" and device.type != "cpu"),
             f"engine 'numba' runs on the CPU only, got device {self.device!r}",
         )
-        _require(
+        require(
             not (self.resolved_engine == "torch" and self.objective != "negative"),
             f"the torch engine trains objective 'negative' only, got {self.objective!r} "
             "(use engine='numba' on the CPU)",
         )
-        _require(
+        require(
             not (self.resolved_engine == "torch" and self.method == "cbow"),
             "the torch engine trains skip-gram only (use engine='numba' on the CPU for CBOW)",
         )
@@ -225,10 +222,10 @@ def noise_distribution(counts: np.ndarray, ns_exponent: float) -> np.ndarray:
 # ----------------------------------------------------------------------------- corpus chunks
 
 
-def _as_corpus(corpus: Any) -> Corpus:
-    if isinstance(corpus, Corpus):
+def _as_corpus(corpus: Any) -> SentenceCorpus:
+    if isinstance(corpus, SentenceCorpus):
         return corpus
-    return Corpus(corpus)
+    return SentenceCorpus(corpus)
 
 
 def _chunks(sentences: Iterator[np.ndarray], chunk_words: int) -> Iterator[tuple[Any, Any]]:
@@ -276,7 +273,7 @@ def _init_model(counts: np.ndarray, config: Word2VecConfig) -> _Model:
     # word2vec.c: (rand / RAND_MAX - 0.5) / E for the input vectors, zero output vectors
     syn0 = ((rng.random((n_words, size)) - 0.5) / size).astype(np.float32)  # (V, E)
     if config.objective == "hierarchical":
-        _require(n_words >= 2, "hierarchical softmax needs at least 2 words in the vocabulary")
+        require(n_words >= 2, "hierarchical softmax needs at least 2 words in the vocabulary")
         tree = build_huffman(counts)
         syn1 = np.zeros((n_words - 1, size), dtype=np.float32)  # (V-1, E)
     else:
@@ -292,52 +289,26 @@ def _init_model(counts: np.ndarray, config: Word2VecConfig) -> _Model:
     return _Model(syn0=syn0, syn1=syn1, keep=keep, noise=noise, alias=alias, tree=tree)
 
 
-class _Progress:
-    """A rich progress bar on stderr (words/s, loss, lr), or nothing."""
+def _reporter(bar: ProgressBar, enabled: bool) -> Callable[[int, float, float], None]:
+    """The engines' ``report(words done, mean loss, lr)`` shown on the shared progress bar:
+    words done of words x epochs, then loss, words/s and learning rate."""
+    start = time.perf_counter()
 
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.bar: Any = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+    def report(done: int, loss: float, lr: float) -> None:
+        if enabled:
+            rate = done / max(time.perf_counter() - start, 1e-9)
+            bar.update(done, f"loss {loss:.4f}  {rate:,.0f} words/s  lr {lr:.5f}")
 
-        self.bar = Progress(
-            TextColumn("word2vec"),
-            BarColumn(),
-            TextColumn("{task.percentage:>5.1f}%"),
-            TextColumn("{task.fields[rate]:>9,.0f} words/s"),
-            TextColumn("loss {task.fields[loss]:.4f}"),
-            TextColumn("lr {task.fields[lr]:.5f}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self.task = self.bar.add_task("train", total=total, rate=0.0, loss=float("nan"), lr=0.0)
-        self.bar.start()
-        self.start = time.perf_counter()
-
-    def update(self, done: int, loss: float, lr: float) -> None:
-        if self.bar is not None:
-            rate = done / max(time.perf_counter() - self.start, 1e-9)
-            self.bar.update(self.task, completed=done, rate=rate, loss=loss, lr=lr)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+    return report
 
 
 class _EncodedCorpus:
     """The corpus as chunks of int32 ids: streamed every epoch, or kept after the first pass
     when it has at most ``max_cached_words`` words (ids take 4 bytes a word)."""
 
-    def __init__(self, corpus: Corpus, key_to_index: dict[str, int], config: Word2VecConfig):
+    def __init__(
+        self, corpus: SentenceCorpus, key_to_index: dict[str, int], config: Word2VecConfig
+    ):
         self.corpus = corpus
         self.key_to_index = key_to_index
         self.chunk_words = config.chunk_words
@@ -440,7 +411,7 @@ def _numba_epoch(
 
 
 def _run_numba(
-    corpus: Corpus,
+    corpus: SentenceCorpus,
     key_to_index: dict[str, int],
     model: _Model,
     config: Word2VecConfig,
@@ -452,7 +423,7 @@ def _run_numba(
     losses: list[float] = []
     for epoch in range(config.epochs):
         loss, examples = _numba_epoch(encoded, model, config, epoch, total_words, report)
-        _require(
+        require(
             examples > 0,
             f"no training example in epoch {epoch + 1}: subsampling dropped every word or no "
             "sentence has two words; lower `sample` or give a larger corpus",
@@ -525,7 +496,7 @@ def _chunk_pairs(
 
 
 def _run_torch(
-    corpus: Corpus,
+    corpus: SentenceCorpus,
     key_to_index: dict[str, int],
     model: _Model,
     config: Word2VecConfig,
@@ -604,22 +575,22 @@ def _run_torch(
             loss_sum += float(chunk_loss)
             n_examples += n_pairs
             report(done, loss_sum / n_examples, lr)
-        _require(n_examples > 0, "no training example: the corpus is too small")
+        require(n_examples > 0, "no training example: the corpus is too small")
         losses.append(loss_sum / n_examples)
     return losses, syn0.cpu().numpy()
 
 
 def train_word2vec(
-    corpus: Corpus | str | os.PathLike[str] | Iterable[Sequence[str]],
+    corpus: SentenceCorpus | str | os.PathLike[str] | Iterable[Sequence[str]],
     config: Word2VecConfig | None = None,
     *,
     progress: bool = False,
 ) -> EmbeddingResult:
-    """Train word vectors on ``corpus`` (a :class:`Corpus`, a text file path, or sentences).
+    """Train word vectors on ``corpus`` (a :class:`SentenceCorpus`, a text file path, or sentences).
 
     A path is streamed (plain or gzip, one sentence per line); an in-memory iterable must be
-    restartable or is materialised by :class:`Corpus`. ``progress=True`` shows a progress bar
-    on stderr. Returns an :class:`EmbeddingResult` with the input vectors as
+    restartable or is materialised by :class:`SentenceCorpus`. ``progress=True`` shows a
+    progress bar on stderr. Returns an :class:`EmbeddingResult` with the input vectors as
     :class:`KeyedVectors` (words sorted by count) and the mean loss per example of each epoch.
     """
     config = config or Word2VecConfig()
@@ -631,18 +602,19 @@ def train_word2vec(
     key_to_index = {w: i for i, w in enumerate(words)}
     total_words = int(counts.sum())
     model = _init_model(counts, config)
-    bar = _Progress(progress, total_words * config.epochs)
+    bar = ProgressBar("word2vec", total_words * config.epochs, enabled=progress)
+    report = _reporter(bar, progress)
     train_start = time.perf_counter()
     try:
         if config.resolved_engine == "numba":
-            losses = _run_numba(corpus, key_to_index, model, config, total_words, bar.update)
+            losses = _run_numba(corpus, key_to_index, model, config, total_words, report)
             syn0 = model.syn0
         else:
-            losses, syn0 = _run_torch(corpus, key_to_index, model, config, total_words, bar.update)
+            losses, syn0 = _run_torch(corpus, key_to_index, model, config, total_words, report)
     finally:
         bar.close()
     end = time.perf_counter()
-    _require(
+    require(
         bool(np.isfinite(losses).all()) and bool(np.isfinite(syn0).all()),
         f"training diverged (non-finite loss or vectors, alpha={config.alpha}): lower alpha",
     )

@@ -1,11 +1,11 @@
 """Modules composed for a task, built on :mod:`seqlab.nn`.
 
-:mod:`seqlab.models.basic` holds the course's basic architectures: many-to-one,
+:mod:`seqlab.models.rnn_architectures` holds the course's basic architectures: many-to-one,
 many-to-many (Tx = Ty) and one-to-many; :mod:`seqlab.models.rnn_lm` the recurrent language
 model; :mod:`seqlab.models.seq2seq` the encoder–decoder with attention.
 """
 
-from seqlab.models.basic import ManyToMany, ManyToOne, OneToMany, RNNConfig, make_rnn
+from seqlab.models.rnn_architectures import ManyToMany, ManyToOne, OneToMany, RNNConfig, make_rnn
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig, Seq2SeqState
 
 __all__ = [

@@ -7,9 +7,9 @@ over the vocabulary. Training minimises the cross-entropy −Σ_t log ŷ<t>[y<t>
 one ended (as char-rnn's newline and the course's zero vector x<1>).
 
 Works at character or word level (the vocabulary decides). Exposes the decoding step protocol
-of DESIGN.md (``init_state``, ``step``) so sampling and beam search serve it. Tested:
-stepping equals the full forward pass, and the step protocol's log-probabilities sum to the
-sequence score.
+of :mod:`seqlab.decoding.protocol` (``init_state``, ``step``) so sampling and beam search serve
+it. Tested: stepping equals the full forward pass, and the step protocol's log-probabilities
+sum to the sequence score.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlab._validate import from_fields
 from seqlab.decoding.protocol import select_rows
-from seqlab.models.basic import RNNConfig, make_rnn
+from seqlab.models.registry import register_model
+from seqlab.models.rnn_architectures import RNNConfig, make_rnn
 from seqlab.shapes import check_shape
 
 __all__ = ["LMConfig", "RNNLanguageModel"]
@@ -64,9 +66,16 @@ class LMConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LMConfig:
+        return from_fields(cls, d)
 
+
+@register_model("language_model", "rnn")
 class RNNLanguageModel(nn.Module):
     """Embedding → deep RNN → linear softmax layer, over a token vocabulary."""
+
+    config_class = LMConfig
 
     def __init__(self, config: LMConfig) -> None:
         super().__init__()

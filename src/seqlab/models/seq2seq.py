@@ -25,9 +25,9 @@ decoder layer; the LSTM's memory c<0> = W_c' [c→<Tx>; c←<1>] + b_c'), the to
 layer's final states. The encoder runs once per source on a packed batch, so padding never
 reaches it; the attention masks padded source positions to exactly zero weight.
 
-Decoding protocol (DESIGN.md): ``init_state(src, src_lengths)`` runs the encoder once and
-precomputes the attention keys; ``step(tokens, state)`` reads y<t-1> and returns
-log P(y<t> | y<<t>, x) and the next :class:`Seq2SeqState`; ``reorder_state`` selects batch
+Decoding protocol (:mod:`seqlab.decoding.protocol`): ``init_state(src, src_lengths)`` runs
+the encoder once and precomputes the attention keys; ``step(tokens, state)`` reads y<t-1> and
+returns log P(y<t> | y<<t>, x) and the next :class:`Seq2SeqState`; ``reorder_state`` selects batch
 rows (beam search). ``forward`` is teacher forcing with an optional ratio (scheduled
 sampling: each step feeds the true y<t-1> with probability ``teacher_forcing``, else the
 model's own arg max or a sample of its softmax).
@@ -41,7 +41,7 @@ learns to reverse digit strings.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -49,9 +49,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqlab._validate import from_fields
 from seqlab.functional.bptt import scan
 from seqlab.functional.recurrent import gru_cell, lstm_cell
-from seqlab.models.basic import RNNConfig, make_rnn
+from seqlab.models.registry import register_model
+from seqlab.models.rnn_architectures import RNNConfig, make_rnn
 from seqlab.nn.attention import BahdanauAttention, LuongAttention
 from seqlab.nn.cells import GRUCell, LSTMCell
 from seqlab.shapes import format_shape
@@ -137,11 +139,7 @@ class Seq2SeqConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Seq2SeqConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown Seq2SeqConfig fields: {', '.join(unknown)}")
-        return cls(**d)
+        return from_fields(cls, d)
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,8 +170,11 @@ def _check_ids(x: Tensor, name: str, shape: str) -> None:
         )
 
 
+@register_model("seq2seq", "rnn")
 class Seq2Seq(nn.Module):
     """Bidirectional RNN encoder + attentive RNN decoder (see the module docstring)."""
+
+    config_class = Seq2SeqConfig
 
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()

@@ -1,13 +1,24 @@
-"""User-facing tasks: train / predict / evaluate / save / load."""
+"""User-facing tasks: train / predict / evaluate / save / load.
 
+Every task subclasses :class:`seqlab.tasks.base.Task` (see ``docs/architecture.md``);
+:func:`seqlab.load` finds a model directory's task by the name in its ``config.json``.
+"""
+
+from seqlab.data.parallel import ParallelCorpus
+from seqlab.tasks.base import Preset, Task, TaskConfig, load_task, registered_tasks
 from seqlab.tasks.language_model import LanguageModel, LMTaskConfig, SentenceScore
-from seqlab.tasks.translator import ParallelCorpus, Translator, TranslatorConfig
+from seqlab.tasks.translator import Translator, TranslatorConfig
 
 __all__ = [
     "LMTaskConfig",
     "LanguageModel",
     "ParallelCorpus",
+    "Preset",
     "SentenceScore",
+    "Task",
+    "TaskConfig",
     "Translator",
     "TranslatorConfig",
+    "load_task",
+    "registered_tasks",
 ]

@@ -1,18 +1,17 @@
 """A task's model directory (config.json, model.safetensors, vocabularies): reading it with
-one-line errors, and :class:`SavedTask`, the saving and device code every task shares."""
+one-line errors (:class:`seqlab.tasks.base.Task` saves and loads through these)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
-import torch
 from torch import nn
 
 from seqlab._io import DataError
-from seqlab.train.checkpoint import load_weights, save_weights
+from seqlab.train.checkpoint import load_weights
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -86,40 +85,3 @@ def read_config(root: Path, task: str, what: str, from_dict: Callable[[dict[str,
             f"not a {task.replace('_', '-')} config ({exc})",
             hint="retrain the model",
         ) from None
-
-
-class SavedTask:
-    """What every task object living in a model directory shares: its network ``model``,
-    the directory ``path`` it was trained in or loaded from (``None`` before), ``save()``
-    and ``device``. A subclass writes its config and vocabularies in ``_save_meta``."""
-
-    model: nn.Module
-    path: Path | None
-    _what: ClassVar[str] = "model"  # "this <_what> was never saved"
-
-    def _save_meta(self, out: Path) -> None:
-        raise NotImplementedError
-
-    def save(self, out_dir: str | Path | None = None) -> Path:
-        """Write the model directory (config.json, model.safetensors, the vocabularies); by
-        default where the model was trained or loaded from."""
-        out = Path(out_dir) if out_dir is not None else self.path
-        if out is None:
-            raise ValueError(f"give a directory: this {self._what} was never saved")
-        out.mkdir(parents=True, exist_ok=True)
-        self._save_meta(out)
-        save_weights(out / WEIGHTS_FILE, self.model)
-        self.path = out
-        return out
-
-    def _load_best(self, out: Path) -> None:
-        """After training into ``out``: the best validation weights, if saved; eval mode."""
-        best = out / WEIGHTS_FILE
-        if best.exists():
-            load_weights(best, self.model)
-        self.model.eval()
-
-    @property
-    def device(self) -> torch.device:
-        """Where the network's parameters are."""
-        return next(self.model.parameters()).device

@@ -17,41 +17,42 @@ A trained model is a directory: ``config.json``, ``model.safetensors``, ``vocab.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqlab._io import DataError, atomic_write_json
+from seqlab._io import DataError
 from seqlab.data import Vocab
-from seqlab.data.datasets import Corpus, load_dataset
+from seqlab.data.batching import pad, shuffled_batches
+from seqlab.data.datasets import TextCorpus, load_dataset
 from seqlab.data.text import sequences, tokenize
-from seqlab.decoding import greedy_search, sample_search
+from seqlab.decoding import Sampling, SearchConfig, search
 from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel, State
-from seqlab.tasks._model_dir import SavedTask, read_config, read_weights
-from seqlab.train import TrainConfig, Trainer, TrainResult
+from seqlab.tasks.base import Preset, Task, TaskConfig
+from seqlab.train import TrainConfig
 
-__all__ = ["LMTaskConfig", "LanguageModel", "SentenceScore"]
+__all__ = ["PRESET", "LMTaskConfig", "LanguageModel", "SentenceScore"]
 
 Level = Literal["char", "word"]
 Unit = Literal["line", "text"]
-FORMAT = 1  # version of the model-directory layout
 
 
 @dataclass(frozen=True, kw_only=True)
-class LMTaskConfig:
+class LMTaskConfig(TaskConfig):
     """How a language model reads its corpus; saved as ``config.json`` with the model's."""
+
+    task: ClassVar[str] = "language_model"
+    model_kind: ClassVar[str] = "language_model"
 
     level: Level  # "char" or "word" tokens
     unit: Unit  # "line": each line is one sequence (names); "text": one running stream
-    model: LMConfig  # the network
+    model: LMConfig  # the network (arch "rnn"); vocab_size is set when the vocab is built
     bptt: int = 100  # truncated-BPTT window: tokens per training sequence ("text" unit)
     batch_size: int = 32  # sequences per step
     min_count: int = 1  # rarer tokens map to <UNK>
@@ -59,6 +60,7 @@ class LMTaskConfig:
     corpus: str = ""  # where the training text came from (dataset name or file)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.level not in ("char", "word"):
             raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
         if self.unit not in ("line", "text"):
@@ -66,14 +68,12 @@ class LMTaskConfig:
         if self.bptt < 1 or self.batch_size < 1:
             raise ValueError("bptt and batch_size must be >= 1")
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {"task": "language_model", "format": FORMAT, **d}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LMTaskConfig:
-        d = {k: v for k, v in d.items() if k not in ("task", "format")}
-        return cls(**{**d, "model": LMConfig(**d["model"])})
+# The defaults of `seqlab lm train`: a 2-layer character LSTM (the corpus sets the unit).
+PRESET: Preset[LMTaskConfig] = Preset(
+    config=LMTaskConfig(level="char", unit="text", model=LMConfig(vocab_size=2)),
+    train=TrainConfig(max_steps=2000),
+)
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,8 @@ class SentenceScore:
         }
 
 
-class _TrainingData:
-    """The :class:`seqlab.train.Task` adapter: batches of token ids and the loss."""
+class _LMTrainable:
+    """The :class:`seqlab.train.Trainable` adapter: batches of token ids and the loss."""
 
     def __init__(self, lm: LanguageModel, train: list[list[int]], valid: list[list[int]]):
         self.lm = lm
@@ -138,15 +138,8 @@ class _TrainingData:
                 idx = order[i : i + cfg.batch_size, None] + offsets  # (B, L+1)
                 yield self.stream[idx]
         else:
-            order = torch.randperm(len(self.train_seqs), generator=generator).tolist()
-            for i in range(0, len(order), cfg.batch_size):
-                yield self.lm._pad([self.train_seqs[j] for j in order[i : i + cfg.batch_size]])
-
-    def shard(self, batch: Tensor, rank: int, world_size: int) -> Tensor | None:
-        """This rank's rows of a global batch under DDP (uneven parts are weighted by
-        their tokens; ``None`` when a short last batch leaves this rank no row)."""
-        part = batch.tensor_split(world_size)[rank]
-        return part if part.shape[0] else None
+            for rows in shuffled_batches(len(self.train_seqs), cfg.batch_size, generator):
+                yield self.lm._pad([self.train_seqs[j] for j in rows])
 
     def training_loss(self, batch: Tensor) -> tuple[Tensor, int]:
         inputs, targets = self.lm._split(batch)  # (B, T), (B, T)
@@ -160,39 +153,18 @@ class _TrainingData:
         return self.lm._evaluate_ids(self.valid_seqs, max_tokens=200_000)
 
 
-def _without_impl(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A config without ``model.impl``, which may change on resume (same function)."""
-    model = {k: v for k, v in cfg.get("model", {}).items() if k != "impl"}
-    return cfg | {"model": model}
-
-
-def _check_out_dir(out: Path, lm: LanguageModel, resume: bool) -> None:
-    """Refuse to overwrite a model; on resume, refuse changed data or options."""
-    cfg_path = out / "config.json"
-    if not resume:
-        if cfg_path.exists() or (out / "checkpoint").exists():
-            raise FileExistsError(
-                f"{out} already holds a model: continue it with --resume (resume=True), "
-                "or choose another output folder"
-            )
-        return
-    if not cfg_path.is_file():
-        raise DataError(out, "nothing to resume (no config.json)", hint="train without --resume")
-    saved_cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    saved_vocab = out / "vocab.json"
-    same_vocab = saved_vocab.is_file() and Vocab.load(saved_vocab).to_dict() == lm.vocab.to_dict()
-    if _without_impl(saved_cfg) != _without_impl(lm.config.to_dict()) or not same_vocab:
-        raise DataError(
-            cfg_path,
-            "the corpus or model options differ from the run being resumed",
-            hint="resume with the same data and options, or use a new --out",
-        )
-
-
-class LanguageModel(SavedTask):
+class LanguageModel(Task):
     """A trained (or freshly built) recurrent language model with its vocabulary."""
 
-    _what = "language model"
+    config_class = LMTaskConfig
+    artifacts: ClassVar[dict[str, tuple[str, type]]] = {"vocab": ("vocab.json", Vocab)}
+    what = "language model"
+    command = "seqlab lm train"
+    resume_ignores = ("model.impl",)  # the kernel may change on resume (same function)
+
+    model: RNNLanguageModel
+    config: LMTaskConfig
+    vocab: Vocab
 
     def __init__(
         self, model: RNNLanguageModel, vocab: Vocab, config: LMTaskConfig, path: Path | None = None
@@ -201,81 +173,39 @@ class LanguageModel(SavedTask):
             raise ValueError(
                 f"model has {model.config.vocab_size} outputs but the vocabulary {len(vocab)}"
             )
-        self.model = model
-        self.vocab = vocab
-        self.config = config
-        self.path = path
+        super().__init__(model, config, path, vocab=vocab)
 
     # -- building and training -----------------------------------------------------------
     @classmethod
-    def build(cls, corpus: Corpus, config: LMTaskConfig) -> tuple[LanguageModel, list, list]:
-        """A fresh model and vocabulary for ``corpus``; returns (lm, train ids, valid ids)."""
-        train_tok = sequences(corpus.train, config.level, unit=config.unit)
-        valid_tok = sequences(corpus.valid, config.level, unit=config.unit) if corpus.valid else []
-        specials = ("<UNK>", "<EOS>")
+    def prepare_data(cls, data: TextCorpus | str) -> TextCorpus:
+        """A built-in corpus by name (``"dinos"``), or the :class:`TextCorpus` given."""
+        return load_dataset(data) if isinstance(data, str) else data
+
+    @classmethod
+    def build(
+        cls, data: TextCorpus, config: LMTaskConfig
+    ) -> tuple[LanguageModel, tuple[list[list[int]], list[list[int]]]]:
+        """A fresh model and vocabulary for ``data``; returns (lm, (train ids, valid ids))."""
+        train_tok = sequences(data.train, config.level, unit=config.unit)
+        valid_tok = sequences(data.valid, config.level, unit=config.unit) if data.valid else []
         vocab = Vocab.build(
             train_tok,
             level=config.level,
             min_count=config.min_count,
             max_size=config.max_vocab,
-            specials=specials,
+            specials=("<UNK>", "<EOS>"),
         )
-        model_cfg = LMConfig(**{**config.model.to_dict(), "vocab_size": len(vocab)})
-        config = LMTaskConfig(**{**asdict(config), "model": model_cfg})
-        lm = cls(RNNLanguageModel(model_cfg), vocab, config)
+        config = replace(config, model=replace(config.model, vocab_size=len(vocab)))
+        lm = cls(cls.build_model(config), vocab, config)  # type: ignore[arg-type]
         start = lm._start_ids()
-        encode = vocab.encode
-        train_ids = [start + encode(s) for s in train_tok]
-        valid_ids = [start + encode(s) for s in valid_tok]
-        return lm, train_ids, valid_ids
+        train_ids = [start + vocab.encode(s) for s in train_tok]
+        valid_ids = [start + vocab.encode(s) for s in valid_tok]
+        return lm, (train_ids, valid_ids)
 
-    @classmethod
-    def train(
-        cls,
-        corpus: Corpus | str,
-        out_dir: str | Path,
-        config: LMTaskConfig,
-        train_config: TrainConfig,
-        *,
-        resume: bool = False,
-    ) -> tuple[LanguageModel, TrainResult]:
-        """Train on ``corpus`` (a :class:`Corpus` or a built-in dataset's name) into ``out_dir``.
-
-        With ``resume=True`` an interrupted run continues from ``out_dir/checkpoint`` (a run
-        stopped before its first checkpoint starts over with the same options).
-        """
-        if isinstance(corpus, str):
-            corpus = load_dataset(corpus)
-        out = Path(out_dir)
-        torch.manual_seed(train_config.seed)
-        lm, train_ids, valid_ids = cls.build(corpus, config)
-        lm.path = out
-        lm.model.to(train_config.device)
-        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes files
-            _check_out_dir(out, lm, resume)
-            out.mkdir(parents=True, exist_ok=True)
-            lm._save_meta(out)
-        result = Trainer(_TrainingData(lm, train_ids, valid_ids), train_config, out).fit(
-            resume="if_saved" if resume else False  # killed before a checkpoint: start over
-        )
-        lm._load_best(out)
-        return lm, result
-
-    # -- saving and loading ---------------------------------------------------------------
-    def _save_meta(self, out: Path) -> None:
-        atomic_write_json(out / "config.json", self.config.to_dict())
-        self.vocab.save(out / "vocab.json")
-
-    @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu") -> LanguageModel:
-        """Load a model directory written by :meth:`train` or :meth:`save`."""
-        root = Path(path)
-        config = read_config(root, "language_model", "a language model", LMTaskConfig.from_dict)
-        vocab = Vocab.load(root / "vocab.json")
-        model = RNNLanguageModel(config.model)
-        read_weights(root, model, "seqlab lm train")
-        model.to(device).eval()
-        return cls(model, vocab, config, root)
+    def trainable(
+        self, encoded: tuple[list[list[int]], list[list[int]]], data: TextCorpus
+    ) -> _LMTrainable:
+        return _LMTrainable(self, *encoded)
 
     # -- helpers ---------------------------------------------------------------------------
     def _start_ids(self) -> list[int]:
@@ -286,11 +216,7 @@ class LanguageModel(SavedTask):
 
     def _pad(self, seqs: Sequence[Sequence[int]]) -> Tensor:
         """Right-pad id lists to one (B, T+1) batch; padding targets become -100."""
-        width = max(len(s) for s in seqs)
-        batch = torch.full((len(seqs), width), -100, dtype=torch.long)
-        for row, s in enumerate(seqs):
-            batch[row, : len(s)] = torch.as_tensor(s)
-        return batch
+        return pad(seqs, -100)[0]  # (B, T+1)
 
     def _split(self, batch: Tensor) -> tuple[Tensor, Tensor]:
         """(B, T+1) ids -> inputs (B, T) (padding read as <EOS>), targets (B, T)."""
@@ -311,7 +237,6 @@ class LanguageModel(SavedTask):
             ).item()
         return total, state
 
-    @torch.no_grad()
     def _evaluate_ids(
         self, seqs: list[list[int]], max_tokens: int | None = None, *, lanes: int | None = None
     ) -> dict:
@@ -322,8 +247,18 @@ class LanguageModel(SavedTask):
         ``lanes=1`` reads it in one piece, exactly as the model would generate it. Every
         token is scored: the remainder after the equal pieces continues the last one.
         """
-        was_training = self.model.training
-        self.model.eval()
+        with self.eval_mode():
+            total, count = self._nll_ids(seqs, max_tokens, lanes)
+        loss = total / max(count, 1)
+        result = {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "tokens": float(count)}
+        if self.config.level == "char":
+            result["bits_per_char"] = loss / math.log(2)
+        return result
+
+    def _nll_ids(
+        self, seqs: list[list[int]], max_tokens: int | None, lanes: int | None
+    ) -> tuple[float, int]:
+        """Summed −log P over the predicted tokens of ``seqs``, and their count."""
         total, count = 0.0, 0
         if self.config.unit == "text":
             stream = torch.tensor([i for s in seqs for i in s], dtype=torch.long)
@@ -350,12 +285,7 @@ class LanguageModel(SavedTask):
                     logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"
                 ).item()
                 count += int((targets != -100).sum())
-        self.model.train(was_training)
-        loss = total / max(count, 1)
-        result = {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "tokens": float(count)}
-        if self.config.level == "char":
-            result["bits_per_char"] = loss / math.log(2)
-        return result
+        return total, count
 
     # -- the course's uses -----------------------------------------------------------------
     def evaluate(self, text: str) -> dict[str, float]:
@@ -378,7 +308,8 @@ class LanguageModel(SavedTask):
             raise ValueError("nothing to score: the sentence is empty")
         ids = self._start_ids() + self.vocab.encode(tokens)
         x = torch.tensor([ids[:-1]], device=self.device)
-        logits, _ = self.model.eval()(x)  # (1, T, V)
+        with self.eval_mode():
+            logits, _ = self.model(x)  # (1, T, V)
         logp = logits[0].log_softmax(-1)  # (T, V)
         picked = logp.gather(1, torch.tensor(ids[1:], device=self.device)[:, None])[:, 0]
         shown = [t if t in self.vocab else f"{t} (<UNK>)" for t in tokens]
@@ -406,33 +337,26 @@ class LanguageModel(SavedTask):
         """
         if n < 1 or max_length < 1:
             raise ValueError("n and max_length must be >= 1")
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-        self.model.eval()
         prefix_tokens = tokenize(prefix, self.config.level) if prefix else []
         context = self._start_ids() + self.vocab.encode(prefix_tokens)
-        # read all but the last context token; the search feeds that one as its first input
-        state = self.model.init_state(n)
-        if len(context) > 1:
-            with torch.no_grad():
-                x = torch.tensor([context[:-1]] * n, device=self.device)  # (n, P-1)
-                _, state = self.model(x)
-        banned = [self.vocab.unk_id] if no_unk and self.vocab.unk_id is not None else []
-        search: dict[str, Any] = dict(
-            batch_size=n, bos_id=context[-1], eos_id=self.vocab.eos_id, banned_ids=banned
-        )
-        if greedy:
-            hyps = greedy_search(self.model, state, max_length=max_length, **search)
-        else:
-            hyps = sample_search(
-                self.model,
-                state,
-                max_length=max_length,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                generator=gen,
-                **search,
+        banned = (self.vocab.unk_id,) if no_unk and self.vocab.unk_id is not None else ()
+        sampling = None
+        if not greedy:
+            sampling = Sampling(
+                temperature=temperature, top_k=top_k, top_p=top_p, generator=self.generator(seed)
+            )
+        config = SearchConfig(max_length=max_length, sampling=sampling, banned_ids=banned)
+
+        def init_state(rows: Sequence[int]) -> State:
+            # read all but the last context token; the search feeds that one first
+            if len(context) == 1:
+                return self.model.init_state(len(rows))
+            x = torch.tensor([context[:-1]] * len(rows), device=self.device)  # (B, P-1)
+            return self.model(x)[1]
+
+        with self.eval_mode():
+            hyps = search(
+                self.model, init_state, n, config, bos_id=context[-1], eos_id=self.vocab.eos_id
             )
         # <UNK> stays visible when it was allowed; <EOS> (and <PAD>/<SOS>) are not text
         hidden = {
@@ -440,7 +364,7 @@ class LanguageModel(SavedTask):
         }
         return [
             self.vocab.join(
-                prefix_tokens + self.vocab.decode(i for i in h.tokens if i not in hidden)
+                prefix_tokens + self.vocab.decode(i for i in h[0].tokens if i not in hidden)
             )
             for h in hyps
         ]

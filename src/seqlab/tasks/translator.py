@@ -4,9 +4,11 @@ The user-facing API of the course's week 3 (sequence-to-sequence models), mirror
 ``seqlab translate``:
 
 * :meth:`Translator.train` — on the built-in ``"dates"`` task (date normalisation,
-  :mod:`seqlab.data.dates`, character level) or on parallel text (a :class:`ParallelCorpus`,
-  e.g. read with :meth:`ParallelCorpus.from_files`; word level by default), with
-  :class:`seqlab.train.Trainer` (checkpoints, ``resume``, time budget, metrics, loss curve);
+  :mod:`seqlab.data.dates`, character level) or on parallel text (a
+  :class:`seqlab.data.parallel.ParallelCorpus`, e.g. read with
+  :meth:`~seqlab.data.parallel.ParallelCorpus.from_files`; word level by default), through
+  :meth:`seqlab.tasks.base.Task.train` (checkpoints, ``resume``, time budget, metrics, loss
+  curve); :data:`PRESETS` holds the defaults of ``seqlab translate train`` per kind of data;
 * :meth:`Translator.translate` — greedy search (``beam_size=1``) or beam search with the
   course's length normalisation ``1/Ty^α · Σ log P`` and an n-best list;
 * :meth:`Translator.attention` — the attention weights α<t,t'> of a greedy translation,
@@ -22,23 +24,24 @@ A trained model is a directory: ``config.json``, ``model.safetensors``, ``src_vo
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
 
-from seqlab._io import DataError, PathLike, atomic_write_json
+from seqlab._io import DataError
 from seqlab.data import dates as dates_data
-from seqlab.data.text import read_text, tokenize
+from seqlab.data.batching import bucketed_batches, hold_out, pad
+from seqlab.data.parallel import Pair, ParallelCorpus, read_pairs, read_parallel
+from seqlab.data.text import tokenize
 from seqlab.data.vocab import EOS, PAD, SOS, UNK, Vocab
+from seqlab.decoding import Hypothesis, Sampling, SearchConfig, search
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from seqlab.tasks._model_dir import SavedTask, read_config, read_weights
-from seqlab.train import TrainConfig, Trainer, TrainResult
+from seqlab.tasks.base import Preset, Task, TaskConfig
+from seqlab.train import TrainConfig
 
 __all__ = [
     "PRESETS",
@@ -48,187 +51,25 @@ __all__ = [
     "Translation",
     "Translator",
     "TranslatorConfig",
-    "default_configs",
     "read_pairs",
     "read_parallel",
 ]
 
 Level = Literal["char", "word"]
-Pair = tuple[str, str]
-FORMAT = 1  # version of the model-directory layout
 DATASETS = ("dates",)  # built-in parallel datasets
+DATES_TRAIN_SIZE = 100_000  # generated training pairs of the dates task
 _DECODE_BATCH = 128  # sentences per decoding batch
-
-
-# -- data ----------------------------------------------------------------------------------
-
-
-def _read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file, gzip-compressed when its name ends in ``.gz``."""
-    lines = read_text(path, allow_empty=True).split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def read_parallel(src_path: PathLike, tgt_path: PathLike) -> list[Pair]:
-    """Sentence pairs from two line-aligned files (line i of one translates line i of the other).
-
-    Files may be gzip-compressed (``.gz``). Lines blank on both sides are skipped. Raises a
-    one-line :class:`DataError` naming both files when their line counts differ, when a line
-    is blank on one side only, or when there is no pair at all.
-    """
-    src_file, tgt_file = Path(src_path), Path(tgt_path)
-    src_lines, tgt_lines = _read_lines(src_file), _read_lines(tgt_file)
-    if len(src_lines) != len(tgt_lines):
-        raise DataError(
-            src_file,
-            f"{len(src_lines)} lines, but {tgt_file} has {len(tgt_lines)}",
-            hint="parallel files need one translation per line, in the same order",
-        )
-    pairs: list[Pair] = []
-    for number, (s, t) in enumerate(zip(src_lines, tgt_lines, strict=True), 1):
-        s, t = s.strip(), t.strip()
-        if not s and not t:
-            continue
-        if not s or not t:
-            empty, other = (src_file, tgt_file) if not s else (tgt_file, src_file)
-            raise DataError(
-                empty,
-                f"line is empty but line {number} of {other} is not",
-                hint="the files are misaligned; fix or remove that pair",
-                line=number,
-            )
-        pairs.append((s, t))
-    if not pairs:
-        raise DataError(
-            src_file,
-            f"no sentence pairs in it and {tgt_file}",
-            hint="give files with one sentence per line",
-        )
-    return pairs
-
-
-def read_pairs(path: PathLike, *, reverse: bool = False) -> list[Pair]:
-    """Sentence pairs from one tab-separated file: ``source<TAB>target[<TAB>anything]``.
-
-    This is the Tatoeba / manythings.org ``fra.txt`` layout (a third column of attribution is
-    ignored). ``reverse=True`` reads the second column as the source. Blank lines are skipped;
-    a line without a tab or with an empty side is a one-line :class:`DataError` naming the
-    file and line; so is a file without any pair. ``.gz`` files are read compressed.
-    """
-    file = Path(path)
-    pairs: list[Pair] = []
-    for number, line in enumerate(_read_lines(file), 1):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) < 2:
-            raise DataError(
-                file,
-                "line has no tab",
-                hint="each line must be 'source<TAB>target' (use --src/--tgt for two files)",
-                line=number,
-            )
-        s, t = fields[0].strip(), fields[1].strip()
-        if not s or not t:
-            raise DataError(
-                file,
-                f"the {'source' if not s else 'target'} side of the line is empty",
-                hint="fix or remove that pair",
-                line=number,
-            )
-        pairs.append((t, s) if reverse else (s, t))
-    if not pairs:
-        raise DataError(file, "no sentence pairs in it", hint="give 'source<TAB>target' lines")
-    return pairs
-
-
-def _hold_out(pairs: list[Pair], fraction: float) -> tuple[list[Pair], list[Pair]]:
-    """(train, valid): every k-th pair held out, k = round(1 / fraction), at most 2,000 pairs,
-    none under 50 pairs. Spread over the file, so a file sorted by length (Tatoeba's) gives a
-    validation set like the training set."""
-    if len(pairs) < 50 or fraction <= 0:
-        return pairs, []
-    k = max(2, round(1 / fraction))
-    picked = set(range(k - 1, len(pairs), k)[:2000])
-    train = [p for i, p in enumerate(pairs) if i not in picked]
-    return train, [pairs[i] for i in sorted(picked)]
-
-
-@dataclass(frozen=True)
-class ParallelCorpus:
-    """Training, validation and (optionally) test sentence pairs (source, target)."""
-
-    train: list[Pair]  # pairs to learn from
-    valid: list[Pair] = field(default_factory=list)  # held out for the validation loss
-    test: list[Pair] | None = None  # a fixed test set (the dates task's), else None
-    name: str = ""  # where the data came from (dataset name or files)
-
-    def __post_init__(self) -> None:
-        if not self.train:
-            raise ValueError(f"{self.name or 'corpus'}: no training pairs")
-
-    @classmethod
-    def from_files(
-        cls,
-        src: PathLike,
-        tgt: PathLike,
-        *,
-        valid_src: PathLike | None = None,
-        valid_tgt: PathLike | None = None,
-        valid_fraction: float = 0.02,
-    ) -> ParallelCorpus:
-        """Pairs from parallel files; without validation files ``valid_fraction`` of the
-        training pairs (every k-th, at most 2,000) are held out."""
-        train = read_parallel(src, tgt)
-        if (valid_src is None) != (valid_tgt is None):
-            raise ValueError("give both --valid-src and --valid-tgt, or neither")
-        if valid_src is not None and valid_tgt is not None:
-            valid = read_parallel(valid_src, valid_tgt)
-        else:
-            train, valid = _hold_out(train, valid_fraction)
-        return cls(train, valid, None, f"{src} -> {tgt}")
-
-    @classmethod
-    def from_pairs(
-        cls,
-        path: PathLike,
-        *,
-        valid: PathLike | None = None,
-        reverse: bool = False,
-        valid_fraction: float = 0.02,
-    ) -> ParallelCorpus:
-        """Pairs from a tab-separated file (:func:`read_pairs`, e.g. Tatoeba's); without a
-        ``valid`` file ``valid_fraction`` of the pairs (every k-th, at most 2,000) are held
-        out."""
-        train = read_pairs(path, reverse=reverse)
-        if valid is not None:
-            held = read_pairs(valid, reverse=reverse)
-        else:
-            train, held = _hold_out(train, valid_fraction)
-        return cls(train, held, None, f"{path} (columns 2 -> 1)" if reverse else str(path))
-
-    @classmethod
-    def dates(
-        cls, train_size: int = 100_000, *, valid_size: int = 1000, seed: int = 0
-    ) -> ParallelCorpus:
-        """The date-normalisation task: generated training pairs (``seed``), the validation
-        set and the fixed held-out test set of :mod:`seqlab.data.dates`."""
-        return cls(
-            dates_data.generate_pairs(train_size, seed=seed),
-            dates_data.valid_pairs(valid_size),
-            dates_data.test_pairs(),
-            "dates",
-        )
 
 
 # -- configuration -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
-class TranslatorConfig:
+class TranslatorConfig(TaskConfig):
     """How a translator reads its data; saved as ``config.json`` with the network's config."""
+
+    task: ClassVar[str] = "translator"
+    model_kind: ClassVar[str] = "seq2seq"
 
     model: Seq2SeqConfig  # the network (vocabulary sizes are set when the vocabs are built)
     level: Level = "word"  # tokens of both sides: "char" or "word"
@@ -243,6 +84,7 @@ class TranslatorConfig:
     dataset: str = ""  # where the training data came from ("dates" or the files)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.level not in ("char", "word"):
             raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
         if self.batch_size < 1 or self.min_count < 1 or self.max_length < 1:
@@ -254,113 +96,72 @@ class TranslatorConfig:
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["model"] = self.model.to_dict()
-        return {"task": "translator", "format": FORMAT, **d}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TranslatorConfig:
-        d = {k: v for k, v in d.items() if k not in ("task", "format")}
-        return cls(**{**d, "model": Seq2SeqConfig.from_dict(d["model"])})
-
-
-# Defaults of `seqlab translate train` per kind of data (CLI option name -> value).
-# "dates": tuned so that the held-out exact match reaches 99.9% within 5 minutes of CPU
-# training (benchmarks/dates.py); "text": a small word-level model for Multi30k-sized data.
-PRESETS: dict[str, dict[str, Any]] = {
-    "dates": {
-        "level": "char",
-        "embedding": 32,
-        "hidden": 64,
-        "attention_dim": 64,
-        "batch_size": 64,
-        "min_count": 1,
-        "max_length": 100,
-        "label_smoothing": 0.0,
-        "dropout": 0.0,
-        "lr": 2e-3,
-        "steps": 3000,
-        "schedule": "cosine",
-        "warmup": 100,
-        "eval_every": 250,
-        "time_budget": "5m",
-        "train_size": 100_000,
-    },
-    "text": {
-        "level": "word",
-        "embedding": 256,
-        "hidden": 256,
-        "attention_dim": 256,
-        "batch_size": 64,
-        "min_count": 2,
-        "max_length": 50,
-        "label_smoothing": 0.1,
-        "dropout": 0.2,
-        "lr": 1e-3,
-        "steps": 20_000,
-        "schedule": "cosine",
-        "warmup": 200,
-        "eval_every": 1000,
-        "time_budget": None,
-        "train_size": None,
-    },
-}
-
-
-def default_configs(
-    kind: Literal["dates", "text"], **overrides: Any
-) -> tuple[TranslatorConfig, TrainConfig]:
-    """The configs ``seqlab translate train`` uses for ``kind``, with CLI-named overrides
-    (``hidden=128``, ``steps=500``, ``time_budget="2m"`` ...)."""
-    from seqlab.train import parse_duration
-
-    o = {**PRESETS[kind], **overrides}
-    unknown = set(o) - set(PRESETS[kind]) - {
-        "cell", "attention", "bidirectional", "reset_after", "seed", "device", "progress",
-        "max_vocab", "lowercase", "encoder_layers", "decoder_layers", "teacher_forcing",
-    }  # fmt: skip
-    if unknown:
-        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
+def _preset(
+    *,
+    level: Level,
+    size: tuple[int, int, int],
+    min_count: int,
+    max_length: int,
+    label_smoothing: float,
+    dropout: float,
+    train: TrainConfig,
+    dataset: str = "",
+) -> Preset[TranslatorConfig]:
+    embedding, hidden, attention_dim = size
     model = Seq2SeqConfig(
         src_vocab_size=2,  # set from the vocabularies when they are built
         tgt_vocab_size=2,
-        embedding_dim=o["embedding"],
-        hidden_size=o["hidden"],
-        attention_dim=o["attention_dim"],
-        encoder_layers=o.get("encoder_layers", 1),
-        decoder_layers=o.get("decoder_layers", 1),
-        cell=o.get("cell", "gru"),
-        attention=o.get("attention", "bahdanau"),
-        bidirectional=o.get("bidirectional", True),
-        reset_after=o.get("reset_after", True),
-        dropout=o["dropout"],
+        embedding_dim=embedding,
+        hidden_size=hidden,
+        attention_dim=attention_dim,
+        dropout=dropout,
     )
     config = TranslatorConfig(
         model=model,
-        level=o["level"],
-        lowercase=o.get("lowercase", False),
-        batch_size=o["batch_size"],
-        min_count=o["min_count"],
-        max_vocab=o.get("max_vocab"),
-        max_length=o["max_length"],
-        label_smoothing=o["label_smoothing"],
-        teacher_forcing=o.get("teacher_forcing", 1.0),
-        dataset="dates" if kind == "dates" else "",
+        level=level,
+        batch_size=64,
+        min_count=min_count,
+        max_length=max_length,
+        label_smoothing=label_smoothing,
+        dataset=dataset,
     )
-    budget = o["time_budget"]
-    train = TrainConfig(
-        max_steps=o["steps"],
-        lr=o["lr"],
-        schedule=o["schedule"],
-        warmup_steps=min(o["warmup"], o["steps"] - 1),
-        eval_every=o["eval_every"],
-        time_budget=parse_duration(budget) if isinstance(budget, str) else budget,
-        seed=o.get("seed", 0),
-        device=o.get("device", "cpu"),
-        progress=o.get("progress", True),
-    )
-    return config, train
+    return Preset(config=config, train=train)
+
+
+# The defaults of `seqlab translate train` per kind of data. "dates": tuned so that the
+# held-out exact match reaches 99.9% within 5 minutes of CPU training (benchmarks/dates.py);
+# "text": a small word-level model for Multi30k-sized data.
+PRESETS: dict[str, Preset[TranslatorConfig]] = {
+    "dates": _preset(
+        level="char",
+        size=(32, 64, 64),
+        min_count=1,
+        max_length=100,
+        label_smoothing=0.0,
+        dropout=0.0,
+        dataset="dates",
+        train=TrainConfig(
+            max_steps=3000,
+            lr=2e-3,
+            schedule="cosine",
+            warmup_steps=100,
+            eval_every=250,
+            time_budget=300.0,
+        ),
+    ),
+    "text": _preset(
+        level="word",
+        size=(256, 256, 256),
+        min_count=2,
+        max_length=50,
+        label_smoothing=0.1,
+        dropout=0.2,
+        train=TrainConfig(
+            max_steps=20_000, lr=1e-3, schedule="cosine", warmup_steps=200, eval_every=1000
+        ),
+    ),
+}
 
 
 # -- results -------------------------------------------------------------------------------
@@ -414,44 +215,28 @@ class AttentionMap:
     text: str  # the translation, detokenised (without <EOS>)
 
 
-# -- the Task adapter ----------------------------------------------------------------------
+# -- the Trainable adapter -----------------------------------------------------------------
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # src (B,T), lengths (B,), tgt_in, tgt_out (B,S)
+IdPair = tuple[list[int], list[int]]
 
 
-class _TrainingData:
-    """The :class:`seqlab.train.Task` adapter: length-bucketed batches and the loss."""
+class _Seq2SeqTrainable:
+    """The :class:`seqlab.train.Trainable` adapter: length-bucketed batches and the loss."""
 
-    def __init__(
-        self, tr: Translator, train: list[tuple[list[int], list[int]]], valid: list[Pair]
-    ) -> None:
+    def __init__(self, tr: Translator, train: list[IdPair], valid: list[Pair]) -> None:
         self.tr = tr
         self.model = tr.model
         self.config = tr.config
         self.train_ids = train
+        self.src_lengths = [len(s) for s, _ in train]
         self.valid = valid
         self.valid_ids = [tr._encode_pair(s, t) for s, t in valid]
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
         del epoch
-        size = self.config.batch_size
-        order = torch.randperm(len(self.train_ids), generator=generator).tolist()
-        # sort chunks of 50 batches by source length: little padding, still random
-        chunk = 50 * size
-        batches = []
-        for i in range(0, len(order), chunk):
-            part = sorted(order[i : i + chunk], key=lambda j: len(self.train_ids[j][0]))
-            batches += [part[k : k + size] for k in range(0, len(part), size)]
-        for b in torch.randperm(len(batches), generator=generator).tolist():
-            yield self.tr._batch([self.train_ids[j] for j in batches[b]])
-
-    def shard(self, batch: Batch, rank: int, world_size: int) -> Batch | None:
-        """This rank's rows of a global batch under DDP (uneven parts are weighted by
-        their tokens; ``None`` when a short last batch leaves this rank no row)."""
-        parts = [t.tensor_split(world_size) for t in batch]
-        if not parts[0][rank].shape[0]:
-            return None
-        return tuple(p[rank] for p in parts)  # type: ignore[return-value]
+        for rows in bucketed_batches(self.src_lengths, self.config.batch_size, generator):
+            yield self.tr._batch([self.train_ids[j] for j in rows])
 
     def training_loss(self, batch: Batch) -> tuple[Tensor, int]:
         src, lengths, tgt_in, tgt_out = batch
@@ -471,48 +256,33 @@ class _TrainingData:
         result = {"loss": self.tr._loss_ids(self.valid_ids)}
         if self.config.level == "char":  # exact match is telling for short outputs (dates)
             sample = self.valid[:500]
-            outs = self.tr._search([s for s, _ in sample], beam_size=1, alpha=0.0, n_best=1)
+            outs = self.tr._search(
+                [s for s, _ in sample], SearchConfig(max_length=self.tr._cap, alpha=0.0)
+            )
             refs = [t.strip().lower() if self.config.lowercase else t.strip() for _, t in sample]
             hits = sum(o[0].text == t for o, t in zip(outs, refs, strict=True))
             result["exact_match"] = hits / len(sample)
         return result
 
 
-def _check_out_dir(out: Path, tr: Translator, resume: bool) -> None:
-    """Refuse to overwrite a model; on resume, refuse changed data or options."""
-    cfg_path = out / "config.json"
-    if not resume:
-        if cfg_path.exists() or (out / "checkpoint").exists():
-            raise FileExistsError(
-                f"{out} already holds a model: continue it with --resume (resume=True), "
-                "or choose another output folder"
-            )
-        return
-    if not cfg_path.is_file():
-        raise DataError(out, "nothing to resume (no config.json)", hint="train without --resume")
-    saved = json.loads(cfg_path.read_text(encoding="utf-8"))
-    same = (
-        saved == tr.config.to_dict()
-        and (out / "vocab.json").is_file()
-        and (out / "src_vocab.json").is_file()
-        and Vocab.load(out / "vocab.json") == tr.tgt_vocab
-        and Vocab.load(out / "src_vocab.json") == tr.src_vocab
-    )
-    if not same:
-        raise DataError(
-            cfg_path,
-            "the data or model options differ from the run being resumed",
-            hint="resume with the same data and options, or use a new --out",
-        )
-
-
 # -- the task ------------------------------------------------------------------------------
 
 
-class Translator(SavedTask):
+class Translator(Task):
     """A trained (or freshly built) encoder–decoder with its two vocabularies."""
 
-    _what = "translator"
+    config_class = TranslatorConfig
+    artifacts: ClassVar[dict[str, tuple[str, type]]] = {
+        "src_vocab": ("src_vocab.json", Vocab),
+        "tgt_vocab": ("vocab.json", Vocab),
+    }
+    what = "translator"
+    command = "seqlab translate train"
+
+    model: Seq2Seq
+    config: TranslatorConfig
+    src_vocab: Vocab
+    tgt_vocab: Vocab
 
     def __init__(
         self,
@@ -528,11 +298,7 @@ class Translator(SavedTask):
                 f"model has vocabularies of {mc.src_vocab_size} and {mc.tgt_vocab_size} but "
                 f"the vocabularies have {len(src_vocab)} and {len(tgt_vocab)} tokens"
             )
-        self.model = model
-        self.src_vocab = src_vocab
-        self.tgt_vocab = tgt_vocab
-        self.config = config
-        self.path = path
+        super().__init__(model, config, path, src_vocab=src_vocab, tgt_vocab=tgt_vocab)
 
     # -- building and training -------------------------------------------------------------
     @staticmethod
@@ -540,21 +306,34 @@ class Translator(SavedTask):
         return tokenize(text.strip().lower() if lowercase else text.strip(), level)
 
     @classmethod
+    def prepare_data(cls, data: str | ParallelCorpus | Sequence[Pair]) -> ParallelCorpus:
+        """``"dates"`` (generated pairs, :meth:`ParallelCorpus.dates`), a
+        :class:`ParallelCorpus`, or (source, target) pairs (every 50th held out)."""
+        if isinstance(data, ParallelCorpus):
+            return data
+        if isinstance(data, str):
+            if data not in DATASETS:
+                raise ValueError(f"unknown dataset {data!r}; built-in: {', '.join(DATASETS)}")
+            return ParallelCorpus.dates(DATES_TRAIN_SIZE)
+        train, valid = hold_out([(str(s), str(t)) for s, t in data], 0.02)
+        return ParallelCorpus(train, valid, None, "pairs")
+
+    @classmethod
     def build(
-        cls, corpus: ParallelCorpus, config: TranslatorConfig
-    ) -> tuple[Translator, list[tuple[list[int], list[int]]]]:
-        """A fresh model and vocabularies for ``corpus``; returns (translator, train ids)."""
+        cls, data: ParallelCorpus, config: TranslatorConfig
+    ) -> tuple[Translator, list[IdPair]]:
+        """A fresh model and vocabularies for ``data``; returns (translator, train ids)."""
         tok = [
             (
                 cls._tokens(s, config.level, config.lowercase),
                 cls._tokens(t, config.level, config.lowercase),
             )
-            for s, t in corpus.train
+            for s, t in data.train
         ]
         tok = [(s, t) for s, t in tok if s and t and max(len(s), len(t)) <= config.max_length]
         if not tok:
             raise DataError(
-                corpus.name or "corpus",
+                data.name or "corpus",
                 f"no training pair has both sides within max_length={config.max_length} tokens",
                 hint="raise max_length",
             )
@@ -566,78 +345,25 @@ class Translator(SavedTask):
         src_vocab = Vocab.build((s for s, _ in tok), specials=(PAD, UNK), **common)
         tgt_vocab = Vocab.build((t for _, t in tok), specials=(PAD, UNK, SOS, EOS), **common)
         longest = max(len(t) for _, t in tok)
-        model_cfg = Seq2SeqConfig.from_dict(
-            {
-                **config.model.to_dict(),
-                "src_vocab_size": len(src_vocab),
-                "tgt_vocab_size": len(tgt_vocab),
-                "src_pad_id": src_vocab.pad_id,
-                "tgt_pad_id": tgt_vocab.pad_id,
-            }
+        model_cfg = replace(
+            config.model,
+            src_vocab_size=len(src_vocab),
+            tgt_vocab_size=len(tgt_vocab),
+            src_pad_id=src_vocab.pad_id,
+            tgt_pad_id=tgt_vocab.pad_id,
         )
-        config = TranslatorConfig(
-            **{
-                **asdict(config),
-                "model": model_cfg,
-                "max_output_length": config.max_output_length or 2 * longest + 10,
-                "dataset": config.dataset or corpus.name,
-            }
+        config = replace(
+            config,
+            model=model_cfg,
+            max_output_length=config.max_output_length or 2 * longest + 10,
+            dataset=config.dataset or data.name,
         )
-        tr = cls(Seq2Seq(model_cfg), src_vocab, tgt_vocab, config)
+        tr = cls(cls.build_model(config), src_vocab, tgt_vocab, config)  # type: ignore[arg-type]
         ids = [(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t in tok]
         return tr, ids
 
-    @classmethod
-    def train(
-        cls,
-        data: str | ParallelCorpus | Sequence[Pair],
-        out_dir: str | Path,
-        config: TranslatorConfig,
-        train_config: TrainConfig,
-        *,
-        resume: bool = False,
-    ) -> tuple[Translator, TrainResult]:
-        """Train on ``data`` into ``out_dir``.
-
-        ``data`` is ``"dates"`` (100,000 generated pairs, see :meth:`ParallelCorpus.dates`),
-        a :class:`ParallelCorpus`, or a list of (source, target) pairs (2%, every 50th pair,
-        held out for validation). With ``resume=True`` an interrupted run continues from
-        ``out_dir/checkpoint`` (a run stopped before its first checkpoint starts over with the
-        same options).
-        """
-        corpus = _as_corpus(data)
-        out = Path(out_dir)
-        torch.manual_seed(train_config.seed)
-        tr, train_ids = cls.build(corpus, config)
-        tr.path = out
-        tr.model.to(train_config.device)
-        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes files
-            _check_out_dir(out, tr, resume)
-            out.mkdir(parents=True, exist_ok=True)
-            tr._save_meta(out)
-        result = Trainer(_TrainingData(tr, train_ids, corpus.valid), train_config, out).fit(
-            resume="if_saved" if resume else False  # killed before a checkpoint: start over
-        )
-        tr._load_best(out)
-        return tr, result
-
-    # -- saving and loading ----------------------------------------------------------------
-    def _save_meta(self, out: Path) -> None:
-        atomic_write_json(out / "config.json", self.config.to_dict())
-        self.src_vocab.save(out / "src_vocab.json")
-        self.tgt_vocab.save(out / "vocab.json")
-
-    @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu") -> Translator:
-        """Load a model directory written by :meth:`train` or :meth:`save`."""
-        root = Path(path)
-        config = read_config(root, "translator", "a translator", TranslatorConfig.from_dict)
-        src_vocab = Vocab.load(root / "src_vocab.json")
-        tgt_vocab = Vocab.load(root / "vocab.json")
-        model = Seq2Seq(config.model)
-        read_weights(root, model, "seqlab translate train")
-        model.to(device).eval()
-        return cls(model, src_vocab, tgt_vocab, config, root)
+    def trainable(self, encoded: list[IdPair], data: ParallelCorpus) -> _Seq2SeqTrainable:
+        return _Seq2SeqTrainable(self, encoded, data.valid)
 
     # -- encoding helpers ------------------------------------------------------------------
     def _src_tokens(self, text: str) -> list[str]:
@@ -655,107 +381,63 @@ class Translator(SavedTask):
 
     def _sources(self, ids: Sequence[list[int]]) -> tuple[Tensor, Tensor]:
         """Right-padded source ids (B, T) and their lengths (B,), on the model's device."""
-        lengths = torch.tensor([len(s) for s in ids])  # (B,)
-        src = torch.full((len(ids), int(lengths.max())), self.src_vocab.pad_id or 0)  # (B, T)
-        for row, s in enumerate(ids):
-            src[row, : len(s)] = torch.tensor(s)
-        return src.to(self.device), lengths.to(self.device)
+        return pad(ids, self.src_vocab.pad_id or 0, device=self.device)  # (B, T), (B,)
 
     def _batch(self, pairs: Sequence[tuple[list[int], list[int]]]) -> Batch:
         """Training tensors: source (B, T), lengths (B,), <SOS> y (B, S), y <EOS> (B, S)."""
         src, lengths = self._sources([s for s, _ in pairs])
         sos, eos = self.tgt_vocab.sos_id, self.tgt_vocab.eos_id
-        pad = self.config.model.tgt_pad_id
-        width = max(len(t) for _, t in pairs) + 1
-        tgt_in = torch.full((len(pairs), width), pad)  # (B, S)
-        tgt_out = torch.full((len(pairs), width), pad)  # (B, S)
-        for row, (_, t) in enumerate(pairs):
-            tgt_in[row, : len(t) + 1] = torch.tensor([sos, *t])
-            tgt_out[row, : len(t) + 1] = torch.tensor([*t, eos])
-        return src, lengths, tgt_in.to(self.device), tgt_out.to(self.device)
+        pad_id = self.config.model.tgt_pad_id
+        tgt_in, _ = pad([[sos, *t] for _, t in pairs], pad_id, device=self.device)  # (B, S)
+        tgt_out, _ = pad([[*t, eos] for _, t in pairs], pad_id, device=self.device)  # (B, S)
+        return src, lengths, tgt_in, tgt_out
 
-    @torch.no_grad()
-    def _loss_ids(self, pairs: Sequence[tuple[list[int], list[int]]]) -> float:
+    def _loss_ids(self, pairs: Sequence[IdPair]) -> float:
         """Mean teacher-forced cross-entropy per target token (nats)."""
-        was_training = self.model.training
-        self.model.eval()
         total, count = 0.0, 0
-        for i in range(0, len(pairs), _DECODE_BATCH):
-            src, lengths, tgt_in, tgt_out = self._batch(pairs[i : i + _DECODE_BATCH])
-            n = int((tgt_out != self.config.model.tgt_pad_id).sum())
-            total += float(self.model.loss(src, lengths, tgt_in, tgt_out)) * n
-            count += n
-        self.model.train(was_training)
+        with self.eval_mode():
+            for i in range(0, len(pairs), _DECODE_BATCH):
+                src, lengths, tgt_in, tgt_out = self._batch(pairs[i : i + _DECODE_BATCH])
+                n = int((tgt_out != self.config.model.tgt_pad_id).sum())
+                total += float(self.model.loss(src, lengths, tgt_in, tgt_out)) * n
+                count += n
         return total / max(count, 1)
 
     def _join(self, ids: Sequence[int]) -> str:
         return self.tgt_vocab.join(self.tgt_vocab.decode(ids))
 
-    @torch.no_grad()
-    def _search(
-        self,
-        texts: Sequence[str],
-        *,
-        beam_size: int,
-        alpha: float,
-        n_best: int,
-        sampling: dict[str, Any] | None = None,
-    ) -> list[list[Candidate]]:
-        from seqlab.decoding import beam_search, greedy_search, sample_search
+    @property
+    def _cap(self) -> int:
+        """The decoding length cap (tokens)."""
+        return self.config.max_output_length or 100
 
-        if sampling is not None and beam_size != 1:
-            raise ValueError("sampling draws one output per sentence: use beam_size=1")
-        if beam_size < 1 or not 1 <= n_best <= beam_size:
-            raise ValueError(
-                f"need beam_size >= 1 and 1 <= n_best <= beam_size, got "
-                f"beam_size={beam_size}, n_best={n_best}"
-            )
-        was_training = self.model.training
-        self.model.eval()
+    def _hypotheses(self, texts: Sequence[str], config: SearchConfig) -> list[list[Hypothesis]]:
+        """The search's n-best lists of ``texts`` (the search driver over padded sources)."""
         ids = [self._encode_src(t) for t in texts]
-        out: list[list[Candidate]] = []
-        common = {
-            "bos_id": self.tgt_vocab.sos_id,
-            "eos_id": self.tgt_vocab.eos_id,
-            "max_length": self.config.max_output_length or 100,
-            "alpha": alpha,
-        }
-        for i in range(0, len(ids), _DECODE_BATCH):
-            chunk = ids[i : i + _DECODE_BATCH]
-            state = self.model.init_state(*self._sources(chunk))
-            if sampling is not None:
-                drawn = sample_search(
-                    self.model, state, batch_size=len(chunk), **sampling, **common
+        with self.eval_mode():
+            return search(
+                self.model,
+                lambda rows: self.model.init_state(*self._sources([ids[r] for r in rows])),
+                len(ids),
+                config,
+                bos_id=self.tgt_vocab.sos_id,
+                eos_id=self.tgt_vocab.eos_id,
+            )
+
+    def _search(self, texts: Sequence[str], config: SearchConfig) -> list[list[Candidate]]:
+        return [
+            [
+                Candidate(
+                    self._join(h.tokens),
+                    self.tgt_vocab.decode(h.tokens),
+                    float(h.log_prob),
+                    float(h.score),
+                    bool(h.finished),
                 )
-                hyps = [[h] for h in drawn]
-            elif beam_size == 1:
-                hyps = [
-                    [h] for h in greedy_search(self.model, state, batch_size=len(chunk), **common)
-                ]
-            else:
-                hyps = beam_search(
-                    self.model,
-                    state,
-                    batch_size=len(chunk),
-                    beam_size=beam_size,
-                    n_best=n_best,
-                    **common,
-                )
-            for row in hyps:
-                out.append(
-                    [
-                        Candidate(
-                            self._join(h.tokens),
-                            self.tgt_vocab.decode(h.tokens),
-                            float(h.log_prob),
-                            float(h.score),
-                            bool(h.finished),
-                        )
-                        for h in row
-                    ]
-                )
-        self.model.train(was_training)
-        return out
+                for h in row
+            ]
+            for row in self._hypotheses(texts, config)
+        ]
 
     # -- the course's uses -----------------------------------------------------------------
     def loss(self, pairs: Sequence[Pair]) -> float:
@@ -789,17 +471,18 @@ class Translator(SavedTask):
             texts = [texts]
         sampling = None
         if sample:
-            generator = torch.Generator(device=self.device)
-            generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-            sampling = {
-                "temperature": temperature,
-                "top_k": top_k,
-                "top_p": top_p,
-                "generator": generator,
-            }
-        outs = self._search(
-            texts, beam_size=beam_size, alpha=alpha, n_best=n_best, sampling=sampling
+            sampling = Sampling(
+                temperature=temperature, top_k=top_k, top_p=top_p, generator=self.generator(seed)
+            )
+        config = SearchConfig(
+            max_length=self._cap,
+            beam_size=beam_size,
+            n_best=n_best,
+            alpha=alpha,
+            sampling=sampling,
+            batch_size=_DECODE_BATCH,
         )
+        outs = self._search(texts, config)
         return [Translation(t, c) for t, c in zip(texts, outs, strict=True)]
 
     @torch.no_grad()
@@ -812,7 +495,10 @@ class Translator(SavedTask):
         """
         if self.model.attention is None:
             raise ValueError("this model has no attention (trained with attention='none')")
-        self.model.eval()
+        with self.eval_mode():
+            return self._attention(text, output)
+
+    def _attention(self, text: str, output: Candidate | None) -> AttentionMap:
         ids = self._encode_src(text)
         state = self.model.init_state(*self._sources([ids]))
         token = torch.tensor([self.tgt_vocab.sos_id], device=self.device)  # (1,)
@@ -820,7 +506,7 @@ class Translator(SavedTask):
         if output is not None:
             forced = self.tgt_vocab.encode(output.tokens)
             forced += [self.tgt_vocab.eos_id] if output.finished else []
-        limit = len(forced) if forced is not None else self.config.max_output_length or 100
+        limit = len(forced) if forced is not None else self._cap
         rows, out = [], []
         for t in range(limit):
             log_probs, state = self.model.step(token, state)  # (1, V)
@@ -927,27 +613,20 @@ class Translator(SavedTask):
         analysed on its held-out set. Returns an
         :class:`seqlab.decoding.ErrorAnalysis` (``format_table``, ``write_csv``).
         """
-        from seqlab.decoding import ErrorAnalysis, analyze_errors, beam_search
+        from seqlab.decoding import ErrorAnalysis, analyze_errors
 
         srcs, refs = self._reference_set(sources, references)
-        self.model.eval()
+        config = SearchConfig(
+            max_length=self._cap, beam_size=beam_size, alpha=alpha, batch_size=_DECODE_BATCH
+        )
+        best = [h[0] for h in self._hypotheses(srcs, config)]
         sos, eos = self.tgt_vocab.sos_id, self.tgt_vocab.eos_id
         parts = []
-        with torch.no_grad():
+        with self.eval_mode():
             for i in range(0, len(srcs), _DECODE_BATCH):
                 chunk_src = srcs[i : i + _DECODE_BATCH]
                 chunk_ref = refs[i : i + _DECODE_BATCH]
                 src, lengths = self._sources([self._encode_src(s) for s in chunk_src])
-                hyps = beam_search(
-                    self.model,
-                    self.model.init_state(src, lengths),
-                    batch_size=len(chunk_src),
-                    beam_size=beam_size,
-                    bos_id=sos,
-                    eos_id=eos,
-                    max_length=self.config.max_output_length or 100,
-                    alpha=alpha,
-                )
                 ref_ids = [
                     self._encode_pair(s, r)[1] for s, r in zip(chunk_src, chunk_ref, strict=True)
                 ]
@@ -955,7 +634,7 @@ class Translator(SavedTask):
                     analyze_errors(
                         self.model,
                         self.model.init_state(src, lengths),
-                        [h[0] for h in hyps],
+                        best[i : i + _DECODE_BATCH],
                         ref_ids,
                         bos_id=sos,
                         eos_id=eos,
@@ -967,14 +646,3 @@ class Translator(SavedTask):
                     )
                 )
         return ErrorAnalysis.concat(parts)
-
-
-def _as_corpus(data: str | ParallelCorpus | Sequence[Pair]) -> ParallelCorpus:
-    if isinstance(data, ParallelCorpus):
-        return data
-    if isinstance(data, str):
-        if data not in DATASETS:
-            raise ValueError(f"unknown dataset {data!r}; built-in: {', '.join(DATASETS)}")
-        return ParallelCorpus.dates()
-    train, valid = _hold_out([(str(s), str(t)) for s, t in data], 0.02)
-    return ParallelCorpus(train, valid, None, "pairs")

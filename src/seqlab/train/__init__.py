@@ -1,31 +1,41 @@
-"""Training machinery shared by every seqlab task: the fit loop and crash-safe checkpoints.
+"""Training machinery shared by every seqlab task: the fit loop, callbacks and crash-safe
+checkpoints.
 
-* :class:`Trainer` drives any :class:`Task` from a :class:`TrainConfig` and returns a
-  :class:`TrainResult`: optimizer and schedule, clipping, metrics and loss curve, time
+* :class:`Trainer` drives any :class:`Trainable` from a :class:`TrainConfig` and returns a
+  :class:`TrainResult`: optimizer and schedule, clipping, metrics, step / epoch limits, time
   budget, early stopping, atomic checkpoints with bit-exact resume, torchrun/DDP.
+* :class:`Callback` hooks, called on rank 0 after each metrics line and at the end;
+  :class:`TensorBoard` logs the metrics as scalars (the loss-curve PNG is drawn by
+  the viz package's ``LossCurve``).
+* :func:`is_main_process` (rank 0 or a single process) and :func:`shard_batch` (a rank's
+  part of a global batch) for data-parallel runs.
 * :func:`save_weights` / :func:`load_weights` (safetensors, tied weights handled) and
   :func:`save_checkpoint` / :func:`load_checkpoint` (a folder swapped in atomically).
-* :func:`parse_duration` turns ``"1h30m"`` into seconds for ``--time-budget``.
+* :func:`parse_duration` turns ``"1h30m"`` into seconds for ``--time-budget``;
+  :func:`lr_factor` is the learning-rate schedule.
+
+Modules: ``config`` (TrainConfig, schedule), ``protocol`` (Trainable, Callback, results),
+``distributed`` (ranks, sharding, device moves), ``loop`` (Trainer), ``callbacks``
+(TensorBoard), ``checkpoint`` (files). Nothing here imports the figures (viz), the models,
+the tasks or the CLI: they build on this package.
 """
 
+from seqlab.train.callbacks import TensorBoard
 from seqlab.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from seqlab.train.loop import (
-    Task,
-    TrainConfig,
-    Trainer,
-    TrainingDiverged,
-    TrainResult,
-    lr_factor,
-    parse_duration,
-    shard_batch,
-)
+from seqlab.train.config import TrainConfig, lr_factor, parse_duration
+from seqlab.train.distributed import is_main_process, shard_batch
+from seqlab.train.loop import Trainer
+from seqlab.train.protocol import Callback, Trainable, TrainingDiverged, TrainResult
 
 __all__ = [
-    "Task",
+    "Callback",
+    "TensorBoard",
     "TrainConfig",
     "TrainResult",
+    "Trainable",
     "Trainer",
     "TrainingDiverged",
+    "is_main_process",
     "load_checkpoint",
     "load_weights",
     "lr_factor",

@@ -3,14 +3,15 @@
 Figures never touch pyplot's global state or the user's chosen backend: each one is a
 ``matplotlib.figure.Figure`` with a ``FigureCanvasAgg``, written atomically to a file.
 
-* :func:`plot_loss_curve` — training and validation loss against the step.
+* :func:`plot_loss_curve` — training and validation loss against the step;
+  :class:`LossCurve` — the trainer callback that keeps ``loss_curve.png`` up to date.
 * :func:`plot_attention` — an attention heatmap, source tokens against output tokens
   (:func:`attention_figure` gives the figure unsaved).
 * :func:`plot_embeddings` — a labelled t-SNE/PCA map of word vectors with analogy arrows.
 """
 
 from seqlab.viz.attention import attention_figure, plot_attention
-from seqlab.viz.curves import plot_loss_curve
+from seqlab.viz.curves import LossCurve, plot_loss_curve
 from seqlab.viz.embeddings import plot_embeddings
 
-__all__ = ["attention_figure", "plot_attention", "plot_embeddings", "plot_loss_curve"]
+__all__ = ["LossCurve", "attention_figure", "plot_attention", "plot_embeddings", "plot_loss_curve"]

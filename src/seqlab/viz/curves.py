@@ -4,6 +4,10 @@ Reads the records a :class:`seqlab.train.Trainer` appends to ``metrics.jsonl`` (
 ``"step"`` and ``"train_loss"`` or ``"valid_loss"``) and writes a PNG. Drawn on a private
 ``Figure`` + ``FigureCanvasAgg``, so importing this module neither selects a backend nor
 creates pyplot figures.
+
+* :func:`plot_loss_curve` — draw the records once;
+* :class:`LossCurve` — the trainer callback that keeps ``loss_curve.png`` up to date while a
+  run trains (the tasks attach it: the trainer itself draws nothing).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import io
 import math
 import os
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +24,10 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_loss_curve"]
+from seqlab._validate import is_number, require
+from seqlab.train import Callback
+
+__all__ = ["LossCurve", "plot_loss_curve"]
 
 # A log-scaled y axis once the plotted losses span at least this ratio (max / min).
 _LOG_SCALE_RATIO = 20.0
@@ -92,3 +100,39 @@ def plot_loss_curve(
     figure.savefig(buffer, format="png")
     _atomic_write_bytes(path, buffer.getvalue())
     return path
+
+
+class LossCurve(Callback):
+    """A :class:`~seqlab.train.Callback` that redraws :func:`plot_loss_curve` to ``path``.
+
+    Redrawn after a validation line, at most every ``min_interval`` seconds (drawing takes
+    a fraction of a second; the clock starts at the first line of a ``fit()``), and always
+    when ``fit()`` ends (divergence included), so the file shows the whole run at the end.
+
+    >>> Trainer(task, config, out, callbacks=[LossCurve(out / "loss_curve.png")])  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike[str], min_interval: float = 10.0) -> None:
+        require(
+            is_number(min_interval) and min_interval >= 0,
+            f"min_interval must be a number of seconds >= 0, got {min_interval!r}",
+        )
+        self.path = Path(path)  # the PNG, rewritten atomically
+        self.min_interval = float(min_interval)  # seconds between two redraws while training
+        self._last_draw: float | None = None  # when the file was last drawn (or the fit began)
+
+    def on_record(self, record: dict[str, Any], records: list[dict[str, Any]]) -> None:
+        now = time.perf_counter()
+        if self._last_draw is None:
+            self._last_draw = now
+        is_validation = any(key.startswith("valid_") for key in record)
+        if is_validation and now - self._last_draw >= self.min_interval:
+            self._draw(records)
+
+    def on_end(self, records: list[dict[str, Any]]) -> None:
+        self._draw(records)
+        self._last_draw = None  # a later fit() starts its own clock
+
+    def _draw(self, records: Sequence[Mapping[str, Any]]) -> None:
+        plot_loss_curve(records, self.path)
+        self._last_draw = time.perf_counter()

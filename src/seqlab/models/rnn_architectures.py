@@ -8,7 +8,7 @@
 
 They are thin: the recurrence is :mod:`seqlab.nn` (``RNN``/``GRU``/``LSTM`` for the sequence
 readers, the cells for the step-by-step generator), and one :class:`RNNConfig` describes it.
-Tested in ``tests/test_models_basic.py``: padded/packed batches equal sequences run alone, the
+Tested in ``tests/test_rnn_architectures.py``: padded/packed batches equal sequences run alone, the
 bidirectional summary equals the states read off the RNN's output, teacher forcing equals
 stepping the generator, and a GRU ``ManyToOne`` learns a small task.
 """

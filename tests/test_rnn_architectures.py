@@ -1,4 +1,4 @@
-"""Tests of the course's basic architectures (``seqlab.models.basic``).
+"""Tests of the course's basic architectures (``seqlab.models.rnn_architectures``).
 
 Consistency: a padded batch with lengths (or packed) equals each sequence run alone; the
 bidirectional summary equals the states read off the RNN's own output; teacher forcing equals

@@ -1,0 +1,133 @@
+"""One search driver for every generating task: greedy, sampling or beam search over many
+inputs, in batches.
+
+A task hands :func:`search` its model (the step protocol), a function that builds the
+initial state of some of its inputs, and a :class:`SearchConfig`; the driver cuts the inputs
+into batches, runs the chosen search on each, and returns every input's n-best list (one
+hypothesis for greedy search and sampling). Translators, language models and the coming
+captioner and music models share it, so the argument checks and the dispatch live here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from seqlab._validate import check_positive_int, is_number, require
+from seqlab.decoding.beam import beam_search
+from seqlab.decoding.greedy import greedy_search
+from seqlab.decoding.protocol import Hypothesis, State, StepModel
+from seqlab.decoding.sampling import sample_search
+
+__all__ = ["Sampling", "SearchConfig", "search"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sampling:
+    """Draw each token from the model's softmax instead of searching."""
+
+    temperature: float = 1.0  # softmax(z / T): T < 1 sharpens, T > 1 flattens
+    top_k: int | None = None  # keep only the k most probable tokens
+    top_p: float | None = None  # keep the smallest set of tokens with mass >= p
+    generator: torch.Generator | None = None  # the same generator state draws the same tokens
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """Which search, and its limits."""
+
+    max_length: int  # tokens drawn per output at most (<EOS> excluded)
+    beam_size: int = 1  # K: 1 is greedy search (or sampling), more is beam search
+    n_best: int = 1  # candidates kept per input (<= beam_size)
+    alpha: float = 0.7  # length normalisation: score = log P / Ty^alpha
+    sampling: Sampling | None = None  # draw instead of search (beam_size must be 1)
+    banned_ids: tuple[int, ...] = ()  # never emitted (e.g. <UNK>); greedy and sampling only
+    batch_size: int = 128  # inputs decoded together
+
+    def __post_init__(self) -> None:
+        check_positive_int("max_length", self.max_length)
+        check_positive_int("batch_size", self.batch_size)
+        require(
+            isinstance(self.beam_size, int) and self.beam_size >= 1,
+            f"beam_size must be >= 1, got {self.beam_size!r}",
+        )
+        require(
+            isinstance(self.n_best, int) and 1 <= self.n_best <= self.beam_size,
+            f"need beam_size >= 1 and 1 <= n_best <= beam_size, got "
+            f"beam_size={self.beam_size}, n_best={self.n_best}",
+        )
+        require(
+            is_number(self.alpha) and self.alpha >= 0,
+            f"alpha must be >= 0 (0: raw sum, 1: mean per token), got {self.alpha!r}",
+        )
+        require(
+            self.sampling is None or self.beam_size == 1,
+            "sampling draws one output per input: use beam_size=1",
+        )
+        require(
+            not self.banned_ids or self.beam_size == 1,
+            "banned_ids apply to greedy search and sampling (beam_size=1)",
+        )
+
+
+@torch.no_grad()
+def search(
+    model: StepModel,
+    init_state: Callable[[Sequence[int]], State],
+    n: int,
+    config: SearchConfig,
+    *,
+    bos_id: int,
+    eos_id: int,
+) -> list[list[Hypothesis]]:
+    """Decode ``n`` inputs: ``init_state(indices)`` gives the initial state of the inputs
+    ``indices`` (a batch of at most ``config.batch_size``); returns each input's n-best list,
+    best first (one hypothesis for greedy search and sampling).
+
+    The model's mode is left as it is: put it in eval mode first to decode without dropout.
+    """
+    require(n >= 0, f"n must be >= 0, got {n}")
+    common = {"bos_id": bos_id, "eos_id": eos_id, "max_length": config.max_length}
+    out: list[list[Hypothesis]] = []
+    for start in range(0, n, config.batch_size):
+        indices = list(range(start, min(n, start + config.batch_size)))
+        state = init_state(indices)
+        rows = len(indices)
+        if config.sampling is not None:
+            s = config.sampling
+            drawn = sample_search(
+                model,
+                state,
+                batch_size=rows,
+                temperature=s.temperature,
+                top_k=s.top_k,
+                top_p=s.top_p,
+                generator=s.generator,
+                banned_ids=config.banned_ids,
+                alpha=config.alpha,
+                **common,
+            )
+            out += [[h] for h in drawn]
+        elif config.beam_size == 1:
+            best = greedy_search(
+                model,
+                state,
+                batch_size=rows,
+                alpha=config.alpha,
+                banned_ids=config.banned_ids,
+                **common,
+            )
+            out += [[h] for h in best]
+        else:
+            out += beam_search(
+                model,
+                state,
+                batch_size=rows,
+                beam_size=config.beam_size,
+                n_best=config.n_best,
+                alpha=config.alpha,
+                **common,
+            )
+    return out
