@@ -33,12 +33,12 @@ MAP_WORDS = (
 ).split()
 
 
-def shakespeare_vectors(seed: int) -> KeyedVectors:
+def shakespeare_vectors(seed: int, epochs: int = 10) -> KeyedVectors:
     """Skip-gram with negative sampling on tiny shakespeare, lower-cased, one line a sentence."""
     text = load_dataset("tinyshakespeare").train
     sentences = [re.findall(r"[a-z']+", line.lower()) for line in text.splitlines()]
     corpus = SentenceCorpus([s for s in sentences if s])
-    config = Word2VecConfig(vector_size=100, window=5, min_count=5, epochs=10, seed=seed)
+    config = Word2VecConfig(vector_size=100, window=5, min_count=5, epochs=epochs, seed=seed)
     result = train_word2vec(corpus, config, progress=True)
     print(
         f"trained {len(result.vectors):,} word vectors in {result.seconds:.1f} s "
@@ -55,12 +55,13 @@ def main() -> None:
     parser.add_argument("--map", choices=("pca", "tsne"), default="pca", help="projection")
     parser.add_argument("--out", type=Path, default=Path("embeddings_map.png"), help="PNG")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=10, help="word2vec epochs")
     args = parser.parse_args()
 
     kv = (
         KeyedVectors.load(args.vectors, limit=args.limit)
         if args.vectors
-        else shakespeare_vectors(args.seed)
+        else shakespeare_vectors(args.seed, args.epochs)
     )
 
     print("\nnearest words (cosine):")

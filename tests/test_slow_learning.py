@@ -17,6 +17,7 @@ from seqlab.models.rnn_lm import LMConfig
 from seqlab.tasks import LanguageModel, LMTaskConfig
 from seqlab.tasks.translator import DATES_TRAIN_SIZE, PRESETS, ParallelCorpus, Translator
 from seqlab.train import TrainConfig
+from tests.baselines import best_ngram_nll
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +35,10 @@ def test_dates_reach_99_9_percent_exact_match_on_the_held_out_set(tmp_path: Path
 
 def test_char_lstm_on_tinyshakespeare_learns_below_calibrated_bound(tmp_path: Path) -> None:
     # a 1-layer LSTM (H 256) for 400 steps of 32 x 64 characters: 1.76-1.80 nats/char on
-    # the first 20,000 validation characters (seeds 0-1, 2 threads, 23-28 s each); uniform
-    # over the 65 characters is ln 65 = 4.17; bound 2.0
+    # the first 20,000 validation characters (seeds 0-1, 2 threads, 23-28 s each). Baselines
+    # counted on the training text (add-k, best k): character trigram 1.99, so the bound asks
+    # for 0.1 below it; a model whose recurrence is broken sees one character, a bigram's
+    # view. (A 4-gram reaches 1.71 and a 5-gram 1.68: 400 steps do not beat those.)
     torch.manual_seed(0)
     config = LMTaskConfig(
         level="char",
@@ -50,5 +53,11 @@ def test_char_lstm_on_tinyshakespeare_learns_below_calibrated_bound(tmp_path: Pa
         config,
         TrainConfig(max_steps=400, lr=3e-3, eval_every=400, progress=False),
     )
-    valid = load_dataset("tinyshakespeare").valid
-    assert lm.evaluate(valid[:20_000])["loss"] < 2.0
+    corpus = load_dataset("tinyshakespeare")
+    valid = corpus.valid[:20_000]
+    start = lm._start_ids()
+    train_ids = [start + lm.vocab.encode(list(corpus.train))]
+    valid_ids = [start + lm.vocab.encode(list(valid))]
+    trigram = best_ngram_nll(train_ids, valid_ids, n=3, vocab_size=len(lm.vocab), ks=(0.05,))
+    loss = lm.evaluate(valid)["loss"]
+    assert loss < trigram - 0.1, (loss, trigram)

@@ -34,6 +34,8 @@ def read_task_config(root: Path, task: str, what: str) -> dict[str, Any]:
         raise DataError(
             cfg_path, f"invalid JSON ({exc.msg})", hint="retrain the model", line=exc.lineno
         ) from None
+    except UnicodeDecodeError:
+        raise DataError(cfg_path, "not UTF-8 text", hint="retrain the model") from None
     found = raw.get("task") if isinstance(raw, dict) else None
     if found != task:
         raise DataError(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -29,6 +28,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
+
+from seqlab._io import DataError
 
 __all__ = [
     "MODEL_FILE",
@@ -208,7 +209,8 @@ def load_weights(path: PathLike, model: nn.Module, *, strict: bool = True) -> No
     """Load a safetensors file written by :func:`save_weights` into ``model`` (in place).
 
     With ``strict`` a missing or unexpected tensor raises ``RuntimeError`` naming it; a file
-    that is not safetensors (truncated, corrupted) raises ``ValueError`` naming the file.
+    that is not safetensors (truncated, corrupted) raises a one-line
+    :class:`~seqlab.data.DataError` (a ``ValueError``) naming the file.
     Tensors are copied onto the device of the model's own parameters.
     """
     path = Path(path)
@@ -217,7 +219,12 @@ def load_weights(path: PathLike, model: nn.Module, *, strict: bool = True) -> No
     try:
         load_model(model, path, strict=strict)
     except SafetensorError as exc:
-        raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            path,
+            f"not a readable safetensors file ({reason})",
+            hint="restore it from a backup, or train again",
+        ) from None
 
 
 # -- checkpoints -------------------------------------------------------------------------
@@ -253,14 +260,21 @@ def load_checkpoint(directory: PathLike, model: nn.Module) -> dict[str, Any]:
         raise FileNotFoundError(
             f"no checkpoint in {directory} (expected {MODEL_FILE} and {STATE_FILE})"
         )
-    load_weights(directory / MODEL_FILE, model)
+    hint = f"restore it, or remove {directory} to start the run over"
+    try:
+        load_weights(directory / MODEL_FILE, model)
+    except RuntimeError:
+        raise DataError(
+            directory / MODEL_FILE, "the weights do not fit the model", hint=hint
+        ) from None
     try:
         state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise ValueError(
-            f"{directory / STATE_FILE}: not a readable checkpoint ({str(exc).splitlines()[0]}); "
-            f"restore it, or remove {directory} to start the run over"
+    except Exception as exc:  # a damaged zip or pickle fails in many ways inside torch.load
+        raise DataError(
+            directory / STATE_FILE,
+            f"not a readable checkpoint ({type(exc).__name__}: damaged or not seqlab's)",
+            hint=hint,
         ) from None
     if not isinstance(state, dict):
-        raise ValueError(f"{directory / STATE_FILE} does not hold a checkpoint state dict")
+        raise DataError(directory / STATE_FILE, "does not hold a checkpoint state dict", hint=hint)
     return state

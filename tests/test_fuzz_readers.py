@@ -1,0 +1,194 @@
+"""Every file reader, fed random bytes, truncations, flipped bytes and other encodings: the
+result is a correct parse or a one-line DataError naming the file, never another exception.
+
+Each reader starts from a valid file it must parse, and hypothesis mutates it: cut it short,
+overwrite bytes, splice in invalid UTF-8 or Latin-1 text, or replace it with random bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import seqlab
+from seqlab._io import DataError
+from seqlab.data import Vocab, read_lines, read_text
+from seqlab.data.datasets import TextCorpus
+from seqlab.data.parallel import read_pairs, read_parallel
+from seqlab.embeddings import KeyedVectors
+from seqlab.models.rnn_lm import LMConfig
+from seqlab.tasks import LanguageModel, LMTaskConfig
+from seqlab.train.checkpoint import load_checkpoint, save_checkpoint
+
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,  # the same examples on every run: CI never sees a new one by chance
+)
+
+
+@st.composite
+def mutations(draw: st.DrawFn, valid: bytes) -> bytes:
+    """``valid`` cut, overwritten, spliced with other encodings, or replaced by noise."""
+    kind = draw(st.sampled_from(["truncate", "flip", "splice", "latin1", "noise", "same"]))
+    if kind == "truncate":
+        return valid[: draw(st.integers(0, max(len(valid) - 1, 0)))]
+    if kind == "flip":
+        data = bytearray(valid)
+        for _ in range(draw(st.integers(1, 8))):
+            if data:
+                data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+        return bytes(data)
+    if kind == "splice":
+        at = draw(st.integers(0, len(valid)))
+        junk = draw(st.sampled_from([b"\xff\xfe", b"\xc3", b"\x00", b"\n\n\t", b"\xe2\x80"]))
+        return valid[:at] + junk + valid[at:]
+    if kind == "latin1":
+        text = draw(st.text(alphabet="éàüßçñ abc\n\t", min_size=1, max_size=40))
+        return valid + text.encode("latin-1")
+    if kind == "noise":
+        return draw(st.binary(max_size=200))
+    return valid
+
+
+def check(read: Callable[[Path], Any], path: Path, data: bytes, *others: Path) -> Any:
+    """Read ``data`` from ``path``: a result, or a one-line DataError naming the file (or
+    one of ``others`` that the reader reads with it)."""
+    path.write_bytes(data)
+    try:
+        return read(path)
+    except DataError as err:
+        message = str(err)
+        assert "\n" not in message, message
+        assert str(err.path) in {str(p) for p in (path, *others)}, message
+        return None
+
+
+TEXT = "first line\nsecond line, with ünïcode\nthird\n".encode()
+
+
+@given(data=mutations(TEXT))
+@SETTINGS
+def test_text_readers(tmp_path: Path, data: bytes) -> None:
+    file = tmp_path / "corpus.txt"
+    text = check(read_text, file, data)
+    if text is not None:
+        assert text == data.decode("utf-8").replace("\r\n", "\n") or isinstance(text, str)
+    check(read_lines, file, data)
+    check(lambda p: TextCorpus.from_file(p, valid_fraction=0.3), file, data)
+
+
+def _vocab_bytes() -> bytes:
+    import tempfile
+
+    vocab = Vocab.build([list("hello world")], level="char", specials=("<UNK>", "<EOS>"))
+    with tempfile.TemporaryDirectory() as d:
+        vocab.save(Path(d) / "v.json")
+        return (Path(d) / "v.json").read_bytes()
+
+
+@given(data=mutations(_vocab_bytes()))
+@SETTINGS
+def test_vocabulary_reader(tmp_path: Path, data: bytes) -> None:
+    vocab = check(Vocab.load, tmp_path / "vocab.json", data)
+    if vocab is not None:
+        assert len(vocab) >= 1 and all(vocab.token(i) in vocab for i in range(len(vocab)))
+
+
+PAIRS = b"Go.\tVa !\tCC-BY\nRun!\tCours !\nI see.\tJe comprends.\n"
+
+
+@given(data=mutations(PAIRS), other=mutations(b"Va !\nCours !\nJe comprends.\n"))
+@SETTINGS
+def test_parallel_readers(tmp_path: Path, data: bytes, other: bytes) -> None:
+    pairs = check(read_pairs, tmp_path / "pairs.tsv", data)
+    if pairs is not None:
+        assert all(s and t for s, t in pairs)
+    (tmp_path / "tgt.txt").write_bytes(other)
+    tgt = tmp_path / "tgt.txt"
+    check(lambda p: read_parallel(p, tgt), tmp_path / "src.txt", data, tgt)
+
+
+def _vectors(binary: bool) -> bytes:
+    import numpy as np
+
+    kv = KeyedVectors(["king", "queen", "man"], np.arange(12, dtype=np.float32).reshape(3, 4))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "v.bin"
+        kv.save(path, format="word2vec-binary" if binary else "word2vec")
+        return path.read_bytes()
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_word_vector_readers(tmp_path: Path, binary: bool) -> None:
+    @given(data=mutations(_vectors(binary)))
+    @SETTINGS
+    def run(data: bytes) -> None:
+        kv = check(KeyedVectors.load, tmp_path / "vectors.bin", data)
+        if kv is not None:
+            assert len(kv) >= 1
+
+    run()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    vocab = Vocab.build([list("abc")], level="char", specials=("<UNK>", "<EOS>"))
+    config = LMTaskConfig(
+        level="char", unit="line", model=LMConfig(vocab_size=len(vocab), hidden_size=4)
+    )
+    lm = LanguageModel(LanguageModel.build_model(config), vocab, config)  # type: ignore[arg-type]
+    return lm.save(tmp_path_factory.mktemp("lm") / "model")
+
+
+@pytest.mark.parametrize("name", ["config.json", "vocab.json", "model.safetensors"])
+def test_model_directory_reader(model_dir: Path, tmp_path: Path, name: str) -> None:
+    import shutil
+
+    @given(data=mutations((model_dir / name).read_bytes()))
+    @SETTINGS
+    def run(data: bytes) -> None:
+        copy = tmp_path / "copy"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(model_dir, copy)
+        (copy / name).write_bytes(data)
+        for load in (LanguageModel.load, seqlab.load):
+            try:
+                load(copy)
+            except DataError as err:
+                assert "\n" not in str(err) and str(copy) in str(err), str(err)
+
+    run()
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "trainer.pt"])
+def test_checkpoint_reader(tmp_path: Path, name: str) -> None:
+    import shutil
+
+    model = torch.nn.Linear(3, 2)
+    saved = save_checkpoint(tmp_path / "ckpt", model, {"step": 3, "rng": torch.arange(4)})
+
+    @given(data=mutations((saved / name).read_bytes()))
+    @SETTINGS
+    def run(data: bytes) -> None:
+        copy = tmp_path / "copy"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(saved, copy)
+        (copy / name).write_bytes(data)
+        try:
+            state = load_checkpoint(copy, torch.nn.Linear(3, 2))
+        except DataError as err:
+            assert "\n" not in str(err) and str(copy) in str(err), str(err)
+        else:
+            assert isinstance(state, dict)
+
+    run()
