@@ -96,3 +96,60 @@ def test_translate_train_help_shows_the_preset_defaults(capsys, monkeypatch) -> 
     assert f"Hidden size H (default: dates {hidden[0]}, text {hidden[1]})" in out
     assert f"(default: dates {dates.train.max_steps}, text {text.train.max_steps})" in out
     assert f"(default: dates {dates.train.time_budget / 60:g}m)" in out
+
+
+def _every_path(command, path=()):  # type: ignore[no-untyped-def]
+    """The path of every command and group under ``command`` (the root first)."""
+    yield path, command
+    for name, sub in (getattr(command, "commands", None) or {}).items():
+        yield from _every_path(sub, (*path, name))
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_every_help_reads_well(capsys, monkeypatch, columns: int) -> None:
+    import re
+
+    import typer.main
+
+    from seqlab.cli import app
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    seen = 0
+    for path, command in _every_path(typer.main.get_command(app)):
+        where = " ".join(("seqlab", *path))
+        assert main([*path, "--help"]) == 0, where
+        out = capsys.readouterr().out
+        assert "<bool>" not in out, where  # a flag takes no value
+        assert "``" not in out, where  # reST literals from docstrings show as plain text
+        usage = next(line for line in out.splitlines() if "Usage:" in line)
+        assert not re.search(r"[{}]", usage), usage  # MODEL_DIR, not {model_dir}
+        for piece in usage.split("[OPTIONS]")[1].split():  # arguments in upper case
+            assert piece.strip("[].") == piece.strip("[].").upper(), usage
+        assert max(map(len, out.splitlines())) <= columns, where
+        # the terminal wraps the help, not the docstring: no line break inside a paragraph
+        for paragraph in (command.help or "").split("\n\n"):
+            lines = paragraph.splitlines()
+            assert all(line.lstrip().startswith(("-", "*")) for line in lines[1:]), paragraph
+        seen += 1
+    assert seen >= 23  # the root, 3 groups and their commands, bleu and info
+
+
+def test_help_shows_flags_without_a_type_and_values_with_one(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["lm", "sample", "--help"]) == 0
+    rows = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if "│ -" in line}
+    assert "<int>" in rows["--max-length"] and "<float>" in rows["--temperature"]
+    for flag in ("--greedy", "--json", "--no-unk", "--help"):
+        assert "<" not in rows[flag].replace("<UNK>", ""), rows[flag]
+    assert main(["lm", "sample"]) == 2  # a missing argument is named as in the usage line
+    assert "Missing argument 'MODEL_DIR'" in capsys.readouterr().err
+
+
+def test_docstring_help_becomes_plain_paragraphs() -> None:
+    from seqlab.cli._help import plain_text
+
+    doc = "Read ``--json`` output.\n\nOne paragraph\nwrapped at 90.\n\n- a list\n  item\n- two"
+    assert plain_text(doc) == (
+        "Read --json output.\n\nOne paragraph wrapped at 90.\n\n- a list item\n- two"
+    )
+    assert plain_text("\b\nkeep\nthese lines") == "\b\nkeep\nthese lines"

@@ -271,6 +271,16 @@ def test_char_join_concatenates() -> None:
     assert v.join(list("a b\nc")) == "a b\nc"
 
 
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_joiner_streams_what_join_gives(level: str) -> None:
+    text = "He said 'Thy self' (twice), \"it's fine\" -- and left... She's \"here\" too."
+    tokens = tokenize_words(text) if level == "word" else list(text)
+    v = Vocab.build([tokens], level=level)  # type: ignore[arg-type]
+    for end in range(len(tokens) + 1):  # every prefix: the pieces so far are its text
+        pieces = list(map(v.joiner(), tokens[:end]))
+        assert "".join(pieces) == v.join(tokens[:end])
+
+
 # ------------------------------------------------------------------------------- tokenising
 
 

@@ -843,3 +843,42 @@ def test_search_driver_samples_reproducibly_and_checks_its_arguments() -> None:
         SearchConfig(max_length=0)
     with pytest.raises(ValueError, match="alpha must be >= 0"):
         SearchConfig(max_length=3, alpha=-1.0)
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_search_driver_streams_each_token_as_it_is_chosen(sampled: bool) -> None:
+    V, sources = 6, [3, 0, 7, 5, 2]
+    model = TableModel(V, random_table(V, 4, eos_bias=1.0))  # some end at <EOS>, some cut
+    events: list[tuple[int, int, int]] = []  # (input, token, step calls made so far)
+
+    def on_token(index: int, token: int) -> None:
+        events.append((index, token, len(model.rows_per_call)))
+
+    sampling = Sampling(generator=torch.Generator().manual_seed(0)) if sampled else None
+    config = SearchConfig(max_length=4, sampling=sampling, batch_size=2)
+    hyps = search(
+        model,
+        lambda rows: model.init_state([sources[r] for r in rows]),
+        len(sources),
+        config,
+        bos_id=BOS,
+        eos_id=EOS,
+        on_token=on_token,
+    )
+    for i, (h,) in enumerate(hyps):
+        streamed = [tok for j, tok, _ in events if j == i]
+        assert streamed == h.tokens + ([EOS] if h.finished else [])  # <EOS> closes a finished one
+    # each token arrives during the search, right after the step that chose it
+    calls = [c for _, _, c in events]
+    assert calls == sorted(calls) and calls[0] == 1
+    assert any(not h.finished for (h,) in hyps) and any(h.finished for (h,) in hyps)
+    with pytest.raises(ValueError, match="on_token streams greedy search and sampling only"):
+        search(
+            model,
+            lambda rows: model.init_state([sources[r] for r in rows]),
+            2,
+            SearchConfig(max_length=4, beam_size=2),
+            bos_id=BOS,
+            eos_id=EOS,
+            on_token=on_token,
+        )

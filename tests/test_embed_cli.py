@@ -6,6 +6,7 @@ import itertools
 import json
 import random
 import re
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -414,33 +415,140 @@ def test_train_on_absent_cuda_is_one_line(
     assert not (tmp_path / "v.txt").exists()
 
 
-def test_outputs_in_a_missing_folder_fail_before_any_work(
+PROSE = [
+    "Meanwhile, the King spoke to the Queen.",
+    "Meanwhile the queen's dog -- a small one -- ran (fast) to the king!",
+    'The man said: "Meanwhile, don\'t run." The woman ran.',
+]
+
+
+def test_train_tokenize_simple_splits_punctuation_off_raw_prose(capsys, tmp_path: Path) -> None:
+    from gensim.utils import simple_preprocess
+
+    prose = tmp_path / "prose.txt"
+    prose.write_text("\n".join(PROSE * 20) + "\n", encoding="utf-8")
+    common = ["--corpus", prose, "--dim", "4", "--epochs", "1", "--min-count", "1"]
+    common += ["--workers", "1", "--no-progress", "--json"]
+    code, out, err = run(capsys, "train", *common, "--out", tmp_path / "w.txt")
+    assert code == 0, err
+    assert json.loads(out)["tokenize"] == "whitespace"  # the default: as before
+    words = set(KeyedVectors.load(tmp_path / "w.txt").index_to_key)
+    assert {"Meanwhile,", "Meanwhile", "King", "king!"} <= words
+    edges = {w for w in words if w[0] in string.punctuation or w[-1] in string.punctuation}
+    marked = {w for w in edges if any(c.isalpha() for c in w)}  # not "--"
+    assert len(marked) == 8  # "Meanwhile,", "king!", "(fast)", "run.\"", ...
+    assert err.startswith(f"note: 8 of the {len(words)} words carry punctuation (")
+    assert "--tokenize simple" in err and len(err.splitlines()) == 1
+    code, out, err = run(capsys, "train", *common, "--out", tmp_path / "s.txt",
+                         "--tokenize", "simple")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["tokenize"] == "simple" and "note" not in err
+    words = set(KeyedVectors.load(tmp_path / "s.txt").index_to_key)
+    assert words == {w for line in PROSE for w in simple_preprocess(line)}
+    assert "meanwhile" in words and "Meanwhile," not in words and "king" in words
+    code, _, err = run(capsys, "train", *common, "--out", tmp_path / "x.txt", "--tokenize", "nltk")
+    assert_one_line_error(code, err, "--tokenize", "whitespace, simple or text8", "nltk")
+
+
+def test_train_help_names_the_default_tokenization(capsys) -> None:
+    out = help_text(capsys, "train")
+    assert "whitespace (default)" in out and "simple_preprocess" in out
+    assert "[default: whitespace]" in out
+
+
+def test_text8_like_corpus_gets_no_punctuation_note(capsys, corpus: Path, tmp_path: Path) -> None:
+    code, _, err = run(capsys, "train", "--corpus", corpus, "--dim", "4", "--epochs", "1",
+                       "--min-count", "1", "--workers", "1", "--no-progress",
+                       "--out", tmp_path / "v.txt")  # fmt: skip
+    assert code == 0 and err == "", err
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["similar", "{v}", "king", "--topn", "0"], "--topn must be at least 1, got 0"),
+        (["similar", "{v}", "king", "--topn", "-3"], "--topn must be at least 1, got -3"),
+        (["similar", "{v}", "king", "--restrict-vocab", "0"], "--restrict-vocab"),
+        (["similar", "{v}", "king", "--limit", "0"], "--limit must be at least 1"),
+        (["analogy", "{v}", "man", "woman", "king", "--topn", "0"], "--topn"),
+        (["analogy", "{v}", "man", "woman", "king", "--restrict-vocab", "-1"], "--restrict-vocab"),
+        (["analogy", "{v}", "man", "woman", "king", "--method", "3cos"], "--method"),
+        (["evaluate", "{v}", "--restrict-vocab", "0"], "--restrict-vocab"),
+        (["evaluate", "{v}", "--method", "cos"], "--method"),
+        (["plot", "{v}", "--top", "0", "--out", "{tmp}/p.png"], "--top must be at least 1"),
+        (["plot", "{v}", "--top", "5", "--seed", "-1", "--out", "{tmp}/p.png"], "--seed"),
+        (["plot", "{v}", "--top", "5", "--limit", "-1", "--out", "{tmp}/p.png"], "--limit"),
+        (["plot", "{v}", "--top", "5", "--context", "-1", "--out", "{tmp}/p.png"], "--context"),
+        (["debias", "{v}", "--restrict-vocab", "0", "--out", "{tmp}/d.txt"], "--restrict-vocab"),
+        (["convert", "{v}", "{tmp}/c.txt", "--to", "glove", "--limit", "0"], "--limit"),
+        (["train", "--dim", "0"], "--dim must be at least 1, got 0"),
+        (["train", "--dim", "-4"], "--dim"),
+        (["train", "--window", "-1"], "--window must be at least 1, got -1"),
+        (["train", "--method", "glove", "--window", "0"], "--window"),
+        (["train", "--method", "nnlm", "--window", "0"], "--window"),
+        (["train", "--epochs", "0"], "--epochs must be at least 1, got 0"),
+        (["train", "--method", "glove", "--epochs", "0"], "--epochs"),
+        (["train", "--min-count", "0"], "--min-count must be at least 1, got 0"),
+        (["train", "--max-vocab", "0"], "--max-vocab must be at least 1, got 0"),
+        (["train", "--workers", "0"], "--workers"),
+        (["train", "--negative", "0"], "--negative must be at least 1, got 0"),
+        (["train", "--seed", "-1"], "--seed must be at least 0, got -1"),
+        (["train", "--alpha", "0"], "--alpha must be > 0"),
+        (["train", "--method", "glove", "--x-max", "-1"], "--x-max must be > 0"),
+    ],
+)
+def test_numeric_options_out_of_range_are_one_line_errors(
+    capsys, monkeypatch, corpus: Path, vectors: Path, tmp_path: Path, args: list[str], option: str
+) -> None:
+    """Before: similar/analogy --topn 0 (or -3) printed nothing and exited 0; the rest named
+    the config field (vector_size), not the option, or failed late."""
+    import seqlab.embeddings.word2vec as word2vec
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained with a value out of range")
+
+    monkeypatch.setattr(word2vec, "train_word2vec", no_training)
+    argv = [a.format(v=vectors, tmp=tmp_path) for a in args]
+    if argv[0] == "train":
+        argv += ["--corpus", str(corpus), "--out", str(tmp_path / "t.txt"), "--no-progress"]
+    code, out, err = run(capsys, *argv)
+    assert_one_line_error(code, err, option)
+    assert out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_under_a_file_fail_before_any_work(
     capsys, monkeypatch, corpus: Path, vectors: Path, tmp_path: Path
 ) -> None:
+    """An output whose folder cannot be made (a file stands in its path) is a one-line error
+    before any work; a missing folder is created, as ``mkdir -p`` does."""
     import seqlab.embeddings.word2vec as word2vec
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained although the output cannot be written")
 
     monkeypatch.setattr(word2vec, "train_word2vec", no_training)
-    missing = tmp_path / "nonexist" / "o.txt"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    blocked = blocker / "sub" / "o.txt"
     cases = [
-        ["train", "--corpus", corpus, "--out", missing, "--no-progress"],
-        ["convert", vectors, missing, "--to", "glove"],
-        ["debias", vectors, "--out", missing, "--no-analogies"],
-        ["plot", vectors, "--top", "10", "--method", "pca", "--out", missing],
+        ["train", "--corpus", corpus, "--out", blocked, "--no-progress"],
+        ["convert", vectors, blocked, "--to", "glove"],
+        ["debias", vectors, "--out", blocked, "--no-analogies"],
+        ["plot", vectors, "--top", "10", "--method", "pca", "--out", blocked],
     ]
     for args in cases:
         code, _, err = run(capsys, *args)
-        assert_one_line_error(code, err, str(missing), "does not exist")
+        assert_one_line_error(code, err, str(blocked), "cannot be created")
         assert ".tmp" not in err
-    blocker = tmp_path / "a-file"
-    blocker.write_text("x")
     code, _, err = run(capsys, "export-projector", vectors, blocker / "proj")
     assert_one_line_error(code, err, str(blocker / "proj"), "cannot be created")
     code, _, err = run(capsys, "convert", vectors, tmp_path, "--to", "glove")
     assert_one_line_error(code, err, "is a folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+    made = tmp_path / "new" / "deeper" / "c.txt"
+    code, _, err = run(capsys, "convert", vectors, made, "--to", "glove")
+    assert code == 0 and made.is_file(), err
 
 
 def help_text(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -456,6 +564,21 @@ def test_plot_help_says_how_to_turn_the_default_arrows_off(capsys, vectors, tmp_
     code, _, err = run(capsys, "plot", vectors, "--top", "10", "--method", "pca", "--arrows", "",
                        "--out", png)  # fmt: skip
     assert code == 0 and png.is_file(), err
+
+
+def test_plot_says_when_it_moved_an_arrows_words_apart(capsys, vectors, tmp_path) -> None:
+    """kingdom is king plus a little noise: the PCA map puts them on one spot, so the arrow
+    is drawn lengthened and a note (stderr, and --json's notes) says so."""
+    png = tmp_path / "near.png"
+    code, out, err = run(capsys, "plot", vectors, "--top", "20", "--method", "pca",
+                         "--arrows", "king:kingdom", "--out", png, "--json")  # fmt: skip
+    assert code == 0 and png.is_file(), err
+    notes = json.loads(out)["notes"]
+    assert len(notes) == 1 and notes[0].startswith("king -> kingdom: the PCA map put the two")
+    assert err == f"note: {notes[0]}\n"
+    code, out, err = run(capsys, "plot", vectors, "--top", "20", "--method", "pca",
+                         "--arrows", "man:woman", "--out", png, "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["notes"] == [] and err == ""
 
 
 def test_train_help_names_the_gpu_paths(capsys) -> None:

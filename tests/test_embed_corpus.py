@@ -9,6 +9,8 @@ lowercasing, gzip, restarts, encode, and bad files reported with their line.
 from __future__ import annotations
 
 import gzip
+import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -174,3 +176,93 @@ def test_encode_gives_int32_ids_without_oov() -> None:
     encoded = list(SentenceCorpus(sentences).encode(table))
     assert all(e.dtype == np.int32 for e in encoded)
     assert [e.tolist() for e in encoded] == [[0, 7], [7, 7, 0]]  # the all-OOV sentence skipped
+
+
+# ---------------------------------------------------------------------------- tokenisation
+
+TRICKY = [
+    'Meanwhile, the King said: "Don\'t!"',
+    "It's 1969 -- Apollo-11 landed; 3.14 isn't pi_ish, e.g. U.S.A. & co.",
+    "Café naïve STRAßE Ærøskøbing ÉCOLE élève Ελληνικά Москва 東京タワー",
+    "x y zz a1b2c3 word2vec _private __init__ CamelCaseWordsThatGoOnAndOnForever",
+    "tabs\there\u00a0nbsp\u3000ideographic-space (parens) [brackets] {braces} <tags>",
+    "emoji 🙂ok, hyphen‐unicode em—dash «quotes» „more“ İstanbul ﬁne",
+    "123 456 !!! ... ,,, ---",  # nothing left for simple: a line without words
+]
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_simple_tokenization_equals_gensim_simple_preprocess(tmp_path: Path) -> None:
+    from gensim.utils import simple_preprocess as gensim_simple_preprocess
+
+    from seqlab.embeddings.corpus import simple_preprocess
+
+    expected = [gensim_simple_preprocess(line) for line in TRICKY]
+    assert [simple_preprocess(line) for line in TRICKY] == expected
+    path = tmp_path / "raw.txt"
+    path.write_text("\n".join(TRICKY * 3) + "\n", encoding="utf-8")
+    assert list(SentenceCorpus(path, tokenize="simple")) == [s for s in expected * 3 if s]
+    # in memory: each whitespace token tokenised, the same words
+    memory = SentenceCorpus([line.split() for line in TRICKY], tokenize="simple")
+    assert list(memory) == [s for s in expected if s]
+    assert expected[0] == ["meanwhile", "the", "king", "said", "don"]  # "t" is too short
+    assert expected[-1] == []
+
+
+def test_meanwhile_comma_is_the_word_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "prose.txt"
+    path.write_text("Meanwhile, the cat sat.\nMeanwhile the dog ran!\n", encoding="utf-8")
+    whitespace = count_words(SentenceCorpus(path))
+    assert whitespace["Meanwhile,"] == 1 and whitespace["Meanwhile"] == 1  # the old default
+    simple = count_words(SentenceCorpus(path, tokenize="simple"))
+    assert simple["meanwhile"] == 2 and "Meanwhile," not in simple and "sat." not in simple
+    assert list(SentenceCorpus(path, tokenize="simple")) == [
+        ["meanwhile", "the", "cat", "sat"],
+        ["meanwhile", "the", "dog", "ran"],
+    ]
+
+
+def wikifil(line: str) -> list[str]:
+    """The words of ``line`` after wikifil.pl's normalisation, run by perl itself."""
+    script = "".join(
+        f"s/{d}/ {name} /g;"
+        for d, name in enumerate("zero one two three four five six seven eight nine".split())
+    )
+    out = subprocess.run(
+        ["perl", "-ne", f'chomp; $_=" $_ "; tr/A-Z/a-z/; {script} tr/a-z/ /cs; print "$_\\n"'],
+        input=line.encode("utf-8") + b"\n",
+        capture_output=True,
+        check=True,
+    ).stdout
+    return out.decode("ascii").split()
+
+
+@pytest.mark.skipif(shutil.which("perl") is None, reason="perl runs word2vec's wikifil.pl")
+def test_text8_tokenization_equals_word2vec_wikifil(tmp_path: Path) -> None:
+    from seqlab.embeddings.corpus import text8_normalize
+
+    expected = [wikifil(line) for line in TRICKY]
+    assert [text8_normalize(line) for line in TRICKY] == expected
+    assert expected[1][:6] == ["it", "s", "one", "nine", "six", "nine"]
+    path = tmp_path / "raw.txt"
+    path.write_text("\n".join(TRICKY) + "\n", encoding="utf-8")
+    assert list(SentenceCorpus(path, tokenize="text8")) == [s for s in expected if s]
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("tokenize", ["whitespace", "text8"])
+def test_text8_reads_the_same_whatever_the_tokenization(tmp_path: Path, tokenize: str) -> None:
+    """text8 (lower-case a-z words, one line) is unchanged by the new option and its default."""
+    rng = np.random.default_rng(7)
+    words = ["the", "of", "a", "anarchism", "originated", "as", "term", "abuse", "i", "zz"]
+    path = tmp_path / "text8"
+    path.write_text(" " + " ".join(rng.choice(words, 3000).tolist()), encoding="utf-8")
+    expected = list(word2vec.Text8Corpus(str(path), max_sentence_length=1000))
+    assert list(SentenceCorpus(path, max_sentence_length=1000)) == expected  # the default
+    got = list(SentenceCorpus(path, max_sentence_length=1000, tokenize=tokenize))  # type: ignore[arg-type]
+    assert got == expected
+
+
+def test_unknown_tokenization_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="tokenize must be one of whitespace, simple, text8"):
+        SentenceCorpus([["a"]], tokenize="nltk")  # type: ignore[arg-type]

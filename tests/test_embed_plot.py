@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import struct
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from seqlab.embeddings.keyed_vectors import KeyedVectors, OOVError
-from seqlab.viz.embeddings import _place_labels, arrow_shrink, plot_embeddings, project_2d
+from seqlab.viz.embeddings import (
+    ShortArrowWarning,
+    _place_labels,
+    arrow_shrink,
+    plot_embeddings,
+    project_2d,
+)
 
 
 def random_kv(
@@ -158,16 +165,11 @@ def test_arrow_shrink_leaves_every_arrow_visible() -> None:
     assert (shrink[lengths >= 20] == 4.0).all()  # long arrows keep clear of the dots
 
 
-def test_arrow_between_neighbouring_words_is_drawn(tmp_path: Path, monkeypatch) -> None:
-    """man and woman land a few points apart: the arrow's shrinks must leave part of it."""
+def spy_arrows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, float, float]]:
+    """Record every analogy arrow drawn: (from, to, length in points, shrinkA + shrinkB)."""
     from matplotlib.axes import Axes
 
-    rng = np.random.default_rng(0)
-    words = [f"word{i}" for i in range(30)] + ["man", "woman"]
-    x = rng.normal(size=(32, 16))
-    x[31] = x[30] + 0.04 * rng.normal(size=16)  # woman right next to man
-    kv = KeyedVectors(words, x)
-    seen: list[tuple[float, float]] = []  # (arrow length, shrinkA + shrinkB), in points
+    seen: list[tuple[str, str, float, float]] = []
     real = Axes.annotate
 
     def spy(self, text, xy, *args, **kwargs):
@@ -176,12 +178,140 @@ def test_arrow_between_neighbouring_words_is_drawn(tmp_path: Path, monkeypatch) 
             a = self.transData.transform(kwargs["xytext"])
             b = self.transData.transform(xy)
             length = float(np.hypot(*(b - a))) * 72.0 / self.figure.dpi
-            seen.append((length, props["shrinkA"] + props["shrinkB"]))
+            names = {tuple(np.round(t.xy, 9)): t.get_text() for t in self.texts}
+            seen.append(
+                (
+                    names.get(tuple(np.round(kwargs["xytext"], 9)), "?"),
+                    names.get(tuple(np.round(xy, 9)), "?"),
+                    length,
+                    props["shrinkA"] + props["shrinkB"],
+                )
+            )
         return real(self, text, xy, *args, **kwargs)
 
     monkeypatch.setattr(Axes, "annotate", spy)
-    plot_embeddings(kv, words[:30], method="pca", out=tmp_path / "near.png")
-    assert len(seen) == 1
-    length, shrunk = seen[0]
-    assert 1.0 < length < 8.0, length  # the planted case: shorter than the old 4 + 4 points
-    assert shrunk < length, (length, shrunk)
+    return seen
+
+
+def spy_notes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the texts written on the figure itself (the notes under the map)."""
+    from matplotlib.figure import Figure
+
+    notes: list[str] = []
+    real = Figure.text
+
+    def spy(self, x, y, s, *args, **kwargs):
+        notes.append(s)
+        return real(self, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "text", spy)
+    return notes
+
+
+def test_arrow_between_neighbouring_words_is_lengthened_and_reported(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """man and woman land a few points apart: the arrow is drawn 18 points long anyway, with a
+    note on the figure and a warning (before: a 1-8 point arrow hidden under the dots)."""
+    rng = np.random.default_rng(0)
+    words = [f"word{i}" for i in range(30)] + ["man", "woman"]
+    x = rng.normal(size=(32, 16))
+    x[31] = x[30] + 0.04 * rng.normal(size=16)  # woman right next to man
+    kv = KeyedVectors(words, x)
+    arrows, notes = spy_arrows(monkeypatch), spy_notes(monkeypatch)
+    with pytest.warns(ShortArrowWarning, match=r"man -> woman: the PCA map put the two words"):
+        plot_embeddings(kv, words[:30], method="pca", context=0, out=tmp_path / "near.png")
+    assert len(arrows) == 1
+    start, end, length, shrunk = arrows[0]
+    assert (start, end) == ("man", "woman")
+    assert length == pytest.approx(18.0, rel=0.05), length
+    assert shrunk < length / 2
+    assert len(notes) == 1 and notes[0].startswith("man -> woman: the PCA map put")
+
+
+def test_identical_arrow_words_still_get_a_visible_arrow(tmp_path: Path, monkeypatch) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(12, 8))
+    x[11] = x[10]  # the same vector: the projection puts both words on one spot
+    kv = KeyedVectors([f"w{i}" for i in range(10)] + ["a", "b"], x)
+    arrows = spy_arrows(monkeypatch)
+    with pytest.warns(ShortArrowWarning, match=r"a -> b: .* 0\.0% of its width apart"):
+        plot_embeddings(kv, top=12, method="pca", arrows=[("a", "b")], out=tmp_path / "x.png")
+    assert arrows[0][2] >= 18.0 - 1e-6
+
+
+def gendered_kv(seed: int = 0, dim: int = 50) -> KeyedVectors:
+    """Like GloVe: 100 frequent function-word-like vectors first, then gendered pairs
+    (man/woman, king/queen, boy/girl ...) that share a 'female' offset and are each other's
+    nearest neighbours, far from the frequent words."""
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=dim)
+    words = [f"w{i}" for i in range(100)]
+    vecs = [common + 0.8 * rng.normal(size=dim) for _ in range(100)]
+    person, royal, female, young = (rng.normal(size=dim) for _ in range(4))
+    male = {
+        "man": person,
+        "king": person + royal,
+        "boy": person + young,
+        "prince": person + royal + young,
+        "father": person + 0.5 * rng.normal(size=dim),
+        "he": person + 0.5 * rng.normal(size=dim),
+    }
+    female_of = dict(
+        man="woman", king="queen", boy="girl", prince="princess", father="mother", he="she"
+    )
+    for word, v in male.items():
+        words.append(word)
+        vecs.append(v + 0.15 * rng.normal(size=dim))
+    for word, v in male.items():
+        words.append(female_of[word])
+        vecs.append(v + 0.45 * female + 0.15 * rng.normal(size=dim))
+    return KeyedVectors(words, np.array(vecs))
+
+
+def test_default_map_of_the_top_words_shows_both_arrows(tmp_path: Path, monkeypatch) -> None:
+    """The default call (top 100, t-SNE, man -> woman and king -> queen): before, the four
+    arrow words formed a clique that t-SNE squeezed to one spot (arrows 0.0 points long)."""
+    kv = gendered_kv()
+    arrows = spy_arrows(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShortArrowWarning)
+        plot_embeddings(kv, top=100, out=tmp_path / "map.png")
+    assert {(a, b) for a, b, _, _ in arrows} == {("man", "woman"), ("king", "queen")}
+    for _, _, length, shrunk in arrows:
+        assert length >= 18.0 - 1e-6 and shrunk < length / 2
+    assert png_size(tmp_path / "map.png") == (1210, 935)
+
+
+def test_arrow_words_bring_their_nearest_neighbours() -> None:
+    """An arrow word the map lacks comes with its 5 nearest neighbours (so t-SNE sees a
+    neighbourhood, not a clique); words the user listed are kept as given."""
+    from seqlab.viz.embeddings import _choose_words
+
+    kv = gendered_kv()
+    pairs = [("man", "woman"), ("king", "queen")]
+    chosen = _choose_words(kv, None, 100, pairs)
+    top = [f"w{i}" for i in range(100)]
+    assert chosen[:104] == [*top, "man", "woman", "king", "queen"]
+    expected = []
+    for w in ("man", "woman", "king", "queen"):
+        for neighbour, _ in kv.most_similar(w, topn=5):
+            if neighbour not in [*top, "man", "woman", "king", "queen", *expected]:
+                expected.append(neighbour)
+    assert chosen[104:] == expected and {"girl", "prince", "princess", "mother"} <= set(expected)
+    assert _choose_words(kv, None, 100, pairs, context=0) == chosen[:104]
+    listed = ["man", "woman", "king", "queen", "w1"]
+    assert _choose_words(kv, listed, None, pairs) == listed  # nothing added
+    with pytest.raises(ValueError, match="context must be at least 0"):
+        _choose_words(kv, None, 10, pairs, context=-1)
+
+
+def test_tsne_of_four_words_keeps_the_pairs_apart() -> None:
+    """plot --words man,woman,king,queen: perplexity (N-1)/3 = 1 collapsed each pair onto one
+    spot (1% of the map apart); the floor of 5 (below N) spreads them."""
+    kv = gendered_kv()
+    x = kv[["man", "woman", "king", "queen"]]
+    coords = project_2d(x, method="tsne")
+    span = float(np.ptp(coords, axis=0).max())
+    for i, j in [(0, 1), (2, 3)]:
+        assert np.linalg.norm(coords[i] - coords[j]) > 0.2 * span

@@ -364,6 +364,19 @@ def test_most_similar_cosmul_equals_gensim(
     assert_same_ranking(ours, to_gensim(kv).most_similar_cosmul(positive, negative, topn=15))
 
 
+@needs_gensim
+@pytest.mark.parametrize("topn", [0, -3])
+def test_topn_below_one_returns_nothing_as_gensim(kv: KeyedVectors, topn: int) -> None:
+    """gensim returns [] for an integer topn < 1 (before looking the words up); so does seqlab.
+    The CLI refuses --topn 0 instead (tests/test_embed_cli.py)."""
+    g = to_gensim(kv)
+    assert kv.most_similar("w3", topn=topn) == g.most_similar("w3", topn=topn) == []
+    assert kv.most_similar_cosmul(["w3"], ["w4"], topn=topn) == []
+    assert g.most_similar_cosmul(["w3"], ["w4"], topn=topn) == []
+    assert kv.analogy("w1", "w2", "w3", topn=topn) == []
+    assert kv.most_similar("w3", topn=1) != []  # the empty answer is topn's doing
+
+
 def test_cosmul_default_epsilon_is_levy_goldberg(kv: KeyedVectors) -> None:
     """3CosMul with ε = 1e-3, computed independently in float64."""
     x = kv.vectors.astype(np.float64)

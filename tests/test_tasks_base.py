@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +21,7 @@ from torch import nn
 import seqlab
 from seqlab._io import DataError
 from seqlab.data import Vocab
+from seqlab.data.datasets import TextCorpus
 from seqlab.models.registry import build_model, model_archs, model_class, register_model
 from seqlab.models.rnn_lm import LMConfig
 from seqlab.models.seq2seq import Seq2SeqConfig
@@ -31,6 +34,7 @@ from seqlab.tasks import (
     TranslatorConfig,
     registered_tasks,
 )
+from seqlab.train import Callback, FolderInUseError, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 LM_CONFIG = LMTaskConfig(
@@ -146,6 +150,72 @@ def test_output_folder_with_another_models_vocabulary_is_refused(tmp_path: Path)
         lm.check_out_dir(tmp_path, resume=True)
 
 
+def test_an_output_folder_behind_a_file_is_a_one_line_data_error(tmp_path: Path) -> None:
+    lm = _tiny_lm()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(DataError, match=r"a-file: is a file, not a folder — choose another"):
+        lm.check_out_dir(blocker, resume=False)
+    with pytest.raises(DataError, match=r"a-file/sub: cannot be created: .*a-file is a file"):
+        lm.check_out_dir(blocker / "sub", resume=True)
+
+
+def _corpus() -> TextCorpus:
+    names = "\n".join(["ab", "abc", "bca", "cab", "ba"] * 4)
+    return TextCorpus(name="t", train=names, valid="abc\nca", unit="line", description="t")
+
+
+_TRAIN = TrainConfig(max_steps=2, eval_every=1, progress=False)
+
+
+def test_train_checks_the_output_folder_before_building(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("built although the output folder cannot be used")
+
+    monkeypatch.setattr(LanguageModel, "build", no_build)
+    (tmp_path / "a-file").write_text("x")
+    for out in (tmp_path / "a-file", tmp_path / "a-file" / "sub"):
+        with pytest.raises(DataError, match="a-file") as info:
+            LanguageModel.train(_corpus(), out, LM_CONFIG, _TRAIN)
+        assert "\n" not in str(info.value)
+
+
+def test_train_creates_missing_folders_and_holds_the_folder_while_training(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "new" / "deeper" / "lm"
+    holders: list[int] = []
+
+    class Holder(Callback):
+        def on_record(self, record: dict, records: list[dict]) -> None:
+            holders.append(json.loads((out / ".lock.holder").read_text())["pid"])
+
+    _, result = LanguageModel.train(_corpus(), out, LM_CONFIG, _TRAIN, callbacks=[Holder()])
+    assert result.steps == 2 and (out / "config.json").is_file()
+    assert holders and set(holders) == {os.getpid()}
+    assert not (out / ".lock.holder").exists()  # let go when train() returned
+
+
+def test_train_into_a_folder_another_process_holds_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "held"
+    script = "import sys, time\nfrom seqlab.train import hold_folder\n"
+    script += "with hold_folder(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n"
+    env = os.environ | {"PYTHONPATH": str(Path(seqlab.__file__).parents[1])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(out)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderInUseError, match=rf"in use by process {holder.pid} \(started"):
+            LanguageModel.train(_corpus(), out, LM_CONFIG, _TRAIN, resume=True)
+        assert not (out / "config.json").exists()  # refused before writing anything
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
 def test_resume_refuses_changed_options_but_not_a_changed_kernel(tmp_path: Path) -> None:
     lm = _tiny_lm()
     lm.save(tmp_path)
@@ -214,3 +284,24 @@ class _NoModelConfig(TaskConfig):
 def test_a_config_whose_kind_has_no_model_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown nothing architecture 'rnn'"):
         _NoModelConfig()
+
+
+@pytest.mark.parametrize("unit", ["line", "text"])
+def test_batches_per_epoch_counts_what_an_epoch_yields(unit: str) -> None:
+    from seqlab.data.datasets import load_dataset
+
+    config = replace(LM_CONFIG, unit=unit, bptt=30, batch_size=16)
+    lm, encoded = LanguageModel.build(load_dataset("dinos"), config)
+    trainable = lm.trainable(encoded, None)
+    batches = list(trainable.train_batches(0, torch.Generator().manual_seed(0)))
+    assert trainable.batches_per_epoch() == len(batches) > 1
+
+
+def test_translator_batches_per_epoch_counts_what_an_epoch_yields() -> None:
+    from seqlab.data.parallel import ParallelCorpus
+
+    corpus = ParallelCorpus.dates(1000, valid_size=10)
+    tr, encoded = Translator.build(corpus, replace(TR_CONFIG, level="char", batch_size=7))
+    trainable = tr.trainable(encoded, corpus)
+    batches = list(trainable.train_batches(0, torch.Generator().manual_seed(0)))
+    assert trainable.batches_per_epoch() == len(batches) == -(-1000 // 7)

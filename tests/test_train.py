@@ -49,13 +49,16 @@ from torch import Tensor, nn
 import seqlab
 from seqlab.train import (
     Callback,
+    FolderInUseError,
     TensorBoard,
     TrainConfig,
     Trainer,
     TrainingDiverged,
+    hold_folder,
     is_main_process,
     load_checkpoint,
     load_weights,
+    loop,
     lr_factor,
     parse_duration,
     save_checkpoint,
@@ -332,6 +335,22 @@ def test_lr_schedules_warm_up_then_decay_to_zero() -> None:
     assert lr_factor(50, cosine) == pytest.approx(0.5)
 
 
+def test_lr_schedule_ends_with_the_limit_that_binds_first() -> None:
+    """``progress`` (the clock's or the epochs' share of the run) moves the schedule to
+    ``max(step, progress * max_steps)``; the warmup still counts steps."""
+    for schedule in ("cosine", "linear"):
+        cfg = TrainConfig(max_steps=1000, warmup_steps=10, schedule=schedule)
+        steps_only = [lr_factor(s, cfg) for s in range(1000)]
+        assert [lr_factor(s, cfg, 0.0) for s in range(1000)] == steps_only  # bit for bit
+        assert [lr_factor(s, cfg, 0.001) for s in range(1000)] == steps_only  # steps ahead
+        assert lr_factor(100, cfg, 0.5) == lr_factor(500, cfg)  # the budget is ahead
+        assert lr_factor(100, cfg, 1.0) == 0.0  # the budget is spent: decayed to 0
+        assert lr_factor(3, cfg, 0.999) < lr_factor(3, cfg)  # ... in the warmup too
+        assert lr_factor(3, cfg, 0.001) == lr_factor(3, cfg) == 0.4  # warmup by steps
+    constant = TrainConfig(max_steps=1000, schedule="constant")
+    assert lr_factor(10, constant, 0.99) == 1.0
+
+
 # -- learning, metrics, figures ----------------------------------------------------------
 
 
@@ -376,7 +395,10 @@ def test_loss_falls_to_calibrated_bound_and_files_are_written(
     valid = [r for r in records if "valid_loss" in r]
     assert [r["step"] for r in train] == list(range(2, 201, 2))
     assert [r["step"] for r in valid] == [50, 100, 150, 200]
-    assert set(train[0]) == {"step", "epoch", "train_loss", "lr", "tokens_per_s", "elapsed"}
+    assert set(train[0]) == {
+        "step", "epoch", "train_loss", "lr", "grad_norm", "grad_norm_clipped", "tokens_per_s",
+        "elapsed",
+    }  # fmt: skip
     assert set(valid[0]) == {"step", "epoch", "elapsed", "valid_loss", "valid_mae"}
     assert all(r["tokens_per_s"] > 0 for r in train)
     assert train[-1]["train_loss"] < train[0]["train_loss"] / 10
@@ -440,6 +462,47 @@ def test_clip_by_norm_bounds_the_global_norm(tm: ModuleType, tmp_path: Path) -> 
         torch.testing.assert_close(g, raw[name] / raw_norm, rtol=1e-5, atol=1e-12)
 
 
+def first_train_line(
+    tm: ModuleType, out: Path, clip: str, **overrides: Any
+) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """The first metrics line and the final gradients of an SGD run on a loss scaled by
+    1e6 (float64)."""
+    task = tm.SumTask(dtype=torch.float64, loss_scale=1e6)
+    threshold = 5.0 if clip == "value" else 1.0
+    base = dict(max_steps=1, optimizer="sgd", momentum=0.0, warmup_steps=0, eval_every=None,
+                log_every=1, clip=clip, clip_threshold=threshold)  # fmt: skip
+    Trainer(task, tm.config(**(base | overrides)), out).fit()
+    grads = {n: p.grad.clone() for n, p in task.model.named_parameters()}
+    return read_metrics(out)[0], grads
+
+
+def global_norm(grads: dict[str, Tensor]) -> float:
+    return torch.cat([g.flatten() for g in grads.values()]).norm().item()
+
+
+@pytest.mark.parametrize("clip", ["none", "norm", "value"])
+def test_metrics_report_the_gradient_norm_before_and_after_clipping(
+    tm: ModuleType, tmp_path: Path, clip: str
+) -> None:
+    _, raw = first_train_line(tm, tmp_path / "raw", "none")
+    raw_norm = global_norm(raw)
+    assert raw_norm > 1000.0
+    line, clipped = first_train_line(tm, tmp_path / clip, clip)
+    assert line["grad_norm"] == pytest.approx(raw_norm, rel=1e-9)
+    assert line["grad_norm_clipped"] == pytest.approx(global_norm(clipped), rel=1e-6)
+    expected = {"none": raw_norm, "norm": 1.0, "value": global_norm(
+        {n: g.clamp(-5.0, 5.0) for n, g in raw.items()}
+    )}[clip]  # fmt: skip
+    assert line["grad_norm_clipped"] == pytest.approx(expected, rel=1e-5)
+    # a line holds the mean over its window: every 2 steps = the mean of two 1-step lines
+    first_train_line(tm, tmp_path / "every1", clip, max_steps=2, log_every=1)
+    first_train_line(tm, tmp_path / "every2", clip, max_steps=2, log_every=2)
+    one, two = read_metrics(tmp_path / "every1")
+    (pair,) = read_metrics(tmp_path / "every2")
+    for key in ("grad_norm", "grad_norm_clipped"):
+        assert pair[key] == pytest.approx((one[key] + two[key]) / 2, rel=1e-12)
+
+
 # -- failures: divergence, time budget, early stopping -----------------------------------
 
 
@@ -475,6 +538,113 @@ def test_time_budget_stops_cleanly_with_a_checkpoint(tm: ModuleType, tmp_path: P
     assert result.seconds >= 0.3 and took < 10.0
     assert saved_step(tmp_path) == result.steps
     assert (tmp_path / "model.safetensors").is_file()
+
+
+class FakeClock:
+    """The loop's clock, moved on by the task: ``tick`` seconds per training step."""
+
+    def __init__(self, tick: float) -> None:
+        self.now, self.tick = 1000.0, tick
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ticking_task(tm: ModuleType, clock: FakeClock, **kwargs: Any) -> Any:
+    class Ticking(tm.SumTask):
+        def training_loss(self, batch: Any) -> Any:
+            clock.now += clock.tick
+            return super().training_loss(batch)
+
+    return Ticking(**kwargs)
+
+
+def test_time_budget_lays_the_schedule_over_the_budget_and_validates_the_end(
+    tm: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock(1 / 64)  # 64 steps in the 1 s budget (exact binary fractions)
+    monkeypatch.setattr(loop, "_clock", clock)
+    cfg = tm.config(
+        max_steps=3000, time_budget=1.0, warmup_steps=0, log_every=1, eval_every=1000,
+        checkpoint_every_steps=3000,
+    )  # fmt: skip
+    task = ticking_task(tm, clock)
+    result = Trainer(task, cfg, tmp_path / "budget").fit()
+    assert (result.stopped_because, result.steps) == ("time_budget", 64)
+    records = read_metrics(tmp_path / "budget")
+    lrs = [r["lr"] for r in records if "train_loss" in r]
+    assert len(lrs) == 64 and lrs[0] == cfg.lr
+    assert all(a > b for a, b in itertools.pairwise(lrs))
+    # the rate of step k+1 is set when k steps took k/64 s: position 3000 k / 64
+    for k, lr in enumerate(lrs):
+        assert lr == pytest.approx(cfg.lr * lr_factor(k, cfg, k / 64), rel=1e-12)
+    assert lrs[-1] < 1e-3 * cfg.lr  # cosine over 3000 steps would still be at 99.9%
+    # the final weights were validated: the only validation, so they are the best ones
+    valid = [r for r in records if "valid_loss" in r]
+    assert [r["step"] for r in valid] == [64] and result.best_valid == valid[0]["valid_loss"]
+    best = load_file(tmp_path / "budget" / "model.safetensors")
+    assert_identical(best, weights(task.model))
+
+    # a resumed run gets a fresh budget: the schedule continues from its step (the rate
+    # the steps alone give) and decays to 0 again by the end of the new budget
+    clock.now += 100.0
+    resumed = Trainer(ticking_task(tm, clock), cfg, tmp_path / "budget").fit(resume=True)
+    assert (resumed.steps, resumed.resumed_from) == (128, 64)
+    again = [r["lr"] for r in read_metrics(tmp_path / "budget") if "train_loss" in r][64:]
+    assert again[0] == pytest.approx(cfg.lr * lr_factor(64, cfg), rel=1e-12)
+    assert again[-1] < 1e-3 * cfg.lr
+
+
+def test_time_budget_at_a_validation_step_validates_once(
+    tm: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock(1 / 8)
+    monkeypatch.setattr(loop, "_clock", clock)
+    cfg = tm.config(max_steps=100, time_budget=1.0, eval_every=4)  # stops at step 8
+    result = Trainer(ticking_task(tm, clock), cfg, tmp_path).fit()
+    assert (result.stopped_because, result.steps) == ("time_budget", 8)
+    assert [r["step"] for r in read_metrics(tmp_path) if "valid_loss" in r] == [4, 8]
+
+
+def test_epoch_limit_ends_the_schedule_when_the_task_tells_its_epoch_size(
+    tm: ModuleType, tmp_path: Path
+) -> None:
+    class Sized(tm.SumTask):
+        def batches_per_epoch(self) -> int:
+            return 4  # 64 examples, 16 a batch
+
+    cfg = tm.config(max_steps=1000, max_epochs=3, warmup_steps=0, log_every=1)
+    task = Sized()
+    result = Trainer(task, cfg, tmp_path / "sized").fit()
+    assert (result.steps, result.stopped_because) == (12, "max_epochs")
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "sized") if "train_loss" in r]
+    assert lrs == pytest.approx([cfg.lr * lr_factor(k, cfg, k / 12) for k in range(12)])
+    assert lrs[-1] < 0.02 * cfg.lr  # laid over 3 epochs, not over 1000 steps
+    # without the epoch size the schedule stays laid over the steps
+    Trainer(tm.SumTask(), cfg, tmp_path / "unsized").fit()
+    plain = [r["lr"] for r in read_metrics(tmp_path / "unsized") if "train_loss" in r]
+    assert plain[-1] > 0.99 * cfg.lr
+    # the epoch position is restored with the checkpoint: resume stays bit-identical
+    with pytest.raises(tm.SimulatedCrash):
+
+        class Crashing(Sized):
+            def __init__(self) -> None:
+                super().__init__(crash_at=10)
+
+        Trainer(Crashing(), cfg, tmp_path / "crashed").fit()
+    resumed = Sized()
+    Trainer(resumed, cfg, tmp_path / "crashed").fit(resume=True)
+    assert_identical(weights(resumed.model), weights(task.model))
+    assert deterministic_part(read_metrics(tmp_path / "crashed")) == deterministic_part(
+        read_metrics(tmp_path / "sized")
+    )
+
+    class Wrong(tm.SumTask):
+        def batches_per_epoch(self) -> int:
+            return 0
+
+    with pytest.raises(TypeError, match="batches_per_epoch"):
+        Trainer(Wrong(), cfg, tmp_path / "wrong").fit()
 
 
 def test_early_stopping_keeps_the_best_weights(tm: ModuleType, tmp_path: Path) -> None:
@@ -643,6 +813,7 @@ def test_tensorboard_writes_every_numeric_field_at_its_step(tm: ModuleType, tmp_
     found = scalars(tmp_path / "tb")
     assert set(found) == {
         "train/loss", "train/lr", "train/tokens_per_s", "train/epoch", "train/elapsed",
+        "train/grad_norm", "train/grad_norm_clipped",
         "valid/loss", "valid/mae", "valid/epoch", "valid/elapsed",
     }  # fmt: skip
     train = [r for r in lines if "train_loss" in r]
@@ -737,6 +908,17 @@ def test_a_second_ctrl_c_aborts_at_once(tm: ModuleType, tmp_path: Path) -> None:
         Trainer(tm.SumTask(interrupt_at=[9, 9]), tm.config(), tmp_path).fit()
     assert saved_step(tmp_path) == 7  # only the periodic checkpoint
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_resume_says_where_it_resumes_from(
+    tm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = Trainer(tm.SumTask(), tm.config(max_steps=5), tmp_path).fit()
+    assert first.resumed_from is None and "resuming" not in capsys.readouterr().err
+    more = Trainer(tm.SumTask(), tm.config(max_steps=8), tmp_path).fit(resume=True)
+    err = capsys.readouterr().err
+    assert f"resuming from step 5 (epoch 1) in {tmp_path}\n" in err  # 4 batches an epoch
+    assert (more.steps, more.resumed_from) == (8, 5)
 
 
 def test_resume_of_a_finished_run_takes_no_step(tm: ModuleType, tmp_path: Path) -> None:
@@ -1140,3 +1322,105 @@ def test_absent_device_is_a_config_error_and_a_one_line_cli_error(tmp_path, caps
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert "device 'cuda' is not available" in err
+
+
+# -- one process at a time in an output folder -------------------------------------------
+
+HOLD_SCRIPT = """
+import sys, time
+from seqlab.train import hold_folder
+with hold_folder(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+FIT_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from train_task import SumTask, config
+from seqlab.train import FolderInUseError, Trainer
+try:
+    Trainer(SumTask(), config(max_steps=5), sys.argv[2]).fit()
+except FolderInUseError as exc:
+    print(exc, file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def hold_in_subprocess(folder: Path, tmp_path: Path) -> subprocess.Popen[str]:
+    """A process that holds ``folder`` (it says "held" once it does) until killed."""
+    script = tmp_path / "hold.py"
+    script.write_text(HOLD_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(folder)],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held", "the holder did not start"
+    return proc
+
+
+def test_a_second_process_cannot_train_into_a_held_folder(
+    tm: ModuleType, task_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    holder = hold_in_subprocess(out, tmp_path)
+    try:
+        with pytest.raises(FolderInUseError) as info:
+            Trainer(tm.SumTask(), tm.config(), out).fit()
+        message = str(info.value)
+        assert message.startswith(f"{out} is in use by process {holder.pid} (started ")
+        assert message.endswith("wait for it or use another output folder (--out)")
+        assert info.value.pid == holder.pid and "\n" not in message
+        assert not (out / "metrics.jsonl").exists()  # nothing written
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+    # the other way round: this process holds the folder, a subprocess is refused
+    script = tmp_path / "fit.py"
+    script.write_text(FIT_SCRIPT)
+    with hold_folder(tmp_path / "mine"):
+        proc = subprocess.run(
+            [sys.executable, str(script), str(task_dir), str(tmp_path / "mine")],
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert proc.returncode == 3, proc.stderr
+    assert f"is in use by process {os.getpid()} (started " in proc.stderr
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tm: ModuleType, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    holder = hold_in_subprocess(out, tmp_path)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    stale = json.loads((out / ".lock.holder").read_text())
+    assert stale["pid"] == holder.pid  # what kill -9 left behind
+
+    class SeesTheHolder(Callback):
+        def __init__(self) -> None:
+            self.pids: list[int] = []
+
+        def on_record(self, record: dict[str, Any], records: list[dict[str, Any]]) -> None:
+            self.pids.append(json.loads((out / ".lock.holder").read_text())["pid"])
+
+    seen = SeesTheHolder()
+    result = Trainer(tm.SumTask(), tm.config(max_steps=4), out, callbacks=[seen]).fit()
+    assert result.steps == 4 and set(seen.pids) == {os.getpid()}
+    assert not (out / ".lock.holder").exists()  # let go at the end
+    Trainer(tm.SumTask(), tm.config(max_steps=6), out).fit(resume=True)  # free again
+
+
+def test_the_folder_lock_is_reentrant_within_a_process(tmp_path: Path) -> None:
+    with hold_folder(tmp_path / "a" / "b") as folder:  # created, as mkdir -p does
+        assert folder.is_dir()
+        with hold_folder(tmp_path / "a" / "b"):
+            pass
+        assert (folder / ".lock.holder").is_file()  # still held by the outer block
+    assert not (folder / ".lock.holder").exists()

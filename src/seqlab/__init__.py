@@ -23,13 +23,35 @@ Public API so far:
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from seqlab import functional, nn
 from seqlab._version import __version__
 
+if TYPE_CHECKING:
+    from seqlab import functional, nn
+
 __all__ = ["__version__", "functional", "load", "nn"]
+
+# Subpackages imported on first attribute access (``seqlab.nn.LSTM`` after ``import seqlab``),
+# so that ``import seqlab`` and ``seqlab bleu`` do not pay for importing torch.
+_LAZY = frozenset(
+    {
+        "data", "decoding", "embeddings", "functional", "metrics", "models", "nn", "shapes",
+        "tasks", "train", "viz",
+    }
+)  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f"seqlab.{name}")
+    raise AttributeError(f"module 'seqlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY)
 
 
 def load(path: str | Path, **kwargs: Any) -> Any:

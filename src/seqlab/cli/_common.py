@@ -1,14 +1,17 @@
-"""What every subcommand shares: one-line errors with exit status 2, JSON output."""
+"""What every subcommand shares: one-line errors with exit status 2 (naming the command's
+flags, not the config fields behind them), output paths (missing folders are created, as
+``mkdir -p`` does), JSON output."""
 
 from __future__ import annotations
 
 import functools
 import json
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import typer
 
@@ -21,8 +24,53 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def user_errors(fn: F) -> F:
-    """Turn a user's mistake (bad file, bad value) into a one-line error and exit status 2."""
+FLAGS_ATTRIBUTE = "seqlab_flags"  # a command's field -> flag table, set by @train_options
+
+
+def name_flags(message: str, flags: Mapping[str, str]) -> str:
+    """``message`` with the config fields it names replaced by the command's flags.
+
+    ``flags`` maps a field (``"max_steps"``) or a phrase (``"reset_after=False"``) to the
+    option that sets it (``"--steps"``, ``"--reset-before"``); the longest keys go first. A
+    key with an underscore or an ``=`` is replaced wherever it stands as a whole word; a
+    plain word (``"level"``, ``"cell"``) only where it is clearly the field: at the start of
+    the message or followed by ``=``. ``"max_steps must be a positive integer, got 0"``
+    becomes ``"--steps must be a positive integer, got 0"``.
+    """
+    for key in sorted(flags, key=len, reverse=True):
+        word = re.escape(key)
+        if "_" in key or "=" in key:
+            pattern = rf"(?<![\w-]){word}(?!\w)"
+        else:
+            pattern = rf"^{word}(?!\w)|(?<![\w-]){word}(?==)"
+        message = re.sub(pattern, lambda _, flag=flags[key]: flag, message)
+    return message
+
+
+@overload
+def user_errors(fn: F) -> F: ...
+@overload
+def user_errors(*, flags: Mapping[str, str]) -> Callable[[F], F]: ...
+def user_errors(
+    fn: F | None = None, *, flags: Mapping[str, str] | None = None
+) -> F | Callable[[F], F]:
+    """Turn a user's mistake (bad file, bad value) into a one-line error and exit status 2.
+
+    A ``ValueError`` about a config field names the command's flag instead
+    (:func:`name_flags`): the table is ``flags``, plus the one ``@train_options`` attaches
+    to a ``train`` command. Use as ``@user_errors`` or ``@user_errors(flags={...})``.
+    """
+    if fn is None:
+        return lambda f: _user_errors(f, flags or {})
+    return _user_errors(fn, flags or {})
+
+
+def _user_errors(fn: F, flags: Mapping[str, str]) -> F:
+    table = {**getattr(fn, FLAGS_ATTRIBUTE, {}), **flags}
+
+    def one_line(exc: BaseException, *, flags: bool) -> typer.Exit:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return fail(name_flags(text, table) if flags else text)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -30,26 +78,28 @@ def user_errors(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except (
-            DataError,
-            ValueError,
-            FileNotFoundError,
-            FileExistsError,
-            IsADirectoryError,
-        ) as exc:
-            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        except DataError as exc:  # it names a file: the path stays as it is
+            raise one_line(exc, flags=False) from None
+        except ValueError as exc:
+            raise one_line(exc, flags=True) from None
+        except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+            raise one_line(exc, flags=False) from None
         except RuntimeError as exc:
-            from seqlab.train import TrainingDiverged
+            from seqlab.train import FolderInUseError, TrainingDiverged  # (imports torch)
 
             if isinstance(exc, TrainingDiverged):
-                raise fail(str(exc)) from None
+                raise one_line(exc, flags=True) from None
+            if isinstance(exc, FolderInUseError):
+                raise one_line(exc, flags=False) from None
             raise
 
     return wrapper  # type: ignore[return-value]
 
 
 def output_path(path: Path | None, what: str = "") -> Path | None:
-    """Check an output file's folder before the work starts (a one-line error, exit 2).
+    """Check an output file before the work starts, creating its missing folders as
+    ``mkdir -p`` does (a one-line error, exit 2, when a path component is a file or the
+    folder is not writable).
 
     ``what`` names the argument in the message (``"--out"``).
     """
@@ -58,17 +108,13 @@ def output_path(path: Path | None, what: str = "") -> Path | None:
     name = f"{what} {path}" if what else str(path)
     if path.is_dir():
         raise fail(f"{name}: is a folder; give a file name")
-    parent = path.parent
-    if not parent.is_dir():
-        why = "does not exist" if not parent.exists() else "is not a folder"
-        raise fail(f"{name}: the folder {parent} {why}; create it or choose another path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise fail(f"{name}: the folder {parent} is not writable")
+    output_folder(path.parent, f"{name}: the folder")
     return path
 
 
 def output_folder(path: Path, what: str) -> Path:
-    """Exit 2 before any work if the folder ``path`` can neither be used nor created."""
+    """Exit 2 before any work if the folder ``path`` can neither be used nor created;
+    create it (and its missing parents) otherwise, as ``mkdir -p`` does."""
     if path.exists():
         if not path.is_dir():
             raise fail(f"{what} {path} exists and is not a folder")
@@ -78,8 +124,14 @@ def output_folder(path: Path, what: str) -> Path:
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise fail(f"{what} {path} cannot be created: {ancestor} is not a writable folder")
+    if not ancestor.is_dir():
+        raise fail(f"{what} {path} cannot be created: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise fail(f"{what} {path} cannot be created: {ancestor} is not writable")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"{what} {path} cannot be created: {exc.strerror or exc}") from None
     return path
 
 

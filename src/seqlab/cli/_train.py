@@ -8,6 +8,10 @@ validation and checkpoint intervals, device, threads, seed, resume, progress, Te
 (:class:`seqlab.tasks.Preset`), and its help says that default per kind of data.
 :meth:`TrainOptions.train_config` turns the options given into a ``TrainConfig`` on top of
 the preset's; :func:`report_training` prints the summary every task shares.
+
+A ``ValueError`` about a config field names the option instead (``--steps must be a
+positive integer, got 0``): :data:`TRAIN_FLAGS` maps the ``TrainConfig`` fields to the
+shared options, and each command adds its own table (``train_options(presets, flags=...)``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from typing import Any, TypeVar
 
 import typer
 
-from seqlab.cli._common import exit_if_interrupted, fail, print_json
+from seqlab.cli._common import (
+    FLAGS_ATTRIBUTE,
+    exit_if_interrupted,
+    fail,
+    output_folder,
+    print_json,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,7 +48,13 @@ class _Option:
 _OPTIONS = (
     _Option("steps", int, "Training steps (optimizer updates).", "max_steps"),
     _Option("epochs", int, "Stop after this many passes over the data.", "max_epochs"),
-    _Option("time_budget", str, "Stop after this long, e.g. 10m or 1h30m ('none': no limit)."),
+    _Option(
+        "time_budget",
+        str,
+        "Stop after this long, e.g. 10m or 1h30m ('none': no limit); the learning-rate "
+        "schedule then ends with the budget if it comes before --steps, and the final "
+        "weights are validated.",
+    ),
     _Option("batch_size", int, "Examples (sequences, sentence pairs) per step."),
     _Option("lr", float, "Peak learning rate.", "lr"),
     _Option("optimizer", str, "adamw or sgd.", "optimizer"),
@@ -62,6 +78,17 @@ _OPTIONS = (
     _Option("seed", int, "Random seed (data order, initialisation, dropout).", "seed"),
     _Option("tensorboard", Path, "Also log the metrics for TensorBoard into this folder."),
 )
+_BUDGET_RULE = "a duration > 0 such as 90s, 10m or 1h30m, or 'none' for no limit"
+
+# TrainConfig fields (and the task-config fields every task has) -> the shared options, so
+# that an error names what the user typed; betas and log_every have no option.
+TRAIN_FLAGS: dict[str, str] = {
+    **{o.field: "--" + o.name.replace("_", "-") for o in _OPTIONS if o.field is not None},
+    "time_budget": "--time-budget",
+    "checkpoint_every_seconds": "--checkpoint-minutes",
+    "progress": "--progress",
+    "batch_size": "--batch-size",
+}
 _FLAGS = (  # booleans: (name, flag declaration, default, help)
     ("resume", "--resume", False, "Continue an interrupted run in --out."),
     ("progress", "--progress/--no-progress", True, "Progress bar on stderr."),
@@ -110,13 +137,16 @@ class TrainOptions:
             if o.field is not None and getattr(self, o.name) is not None
         }
         if self.time_budget is not None:
-            text = self.time_budget.strip().lower()
-            changes["time_budget"] = None if text == "none" else parse_duration(text)
+            changes["time_budget"] = _time_budget(self.time_budget, parse_duration)
         if changes.get("device") == "auto":
             from seqlab._device import resolve_device
 
             changes["device"] = resolve_device("auto", gpu_path=True)
         if self.checkpoint_minutes is not None:
+            if not (math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes > 0):
+                raise ValueError(
+                    f"--checkpoint-minutes must be > 0, got {self.checkpoint_minutes:g}"
+                )
             changes["checkpoint_every_seconds"] = self.checkpoint_minutes * 60
         if self.warmup is None and self.steps is not None:
             changes["warmup_steps"] = max(0, min(preset.warmup_steps, self.steps - 1))
@@ -140,6 +170,20 @@ class TrainOptions:
         from seqlab.train import TensorBoard
 
         return [TensorBoard(self.tensorboard)]
+
+
+def _time_budget(text: str, parse: Callable[[str], float]) -> float | None:
+    """``--time-budget``'s seconds (``None`` for ``none``); one rule and one message for
+    junk, negative and zero budgets."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        seconds = parse(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ValueError(f"--time-budget must be {_BUDGET_RULE}, got {text!r}")
+    return seconds
 
 
 def _show(value: Any) -> str:
@@ -179,11 +223,16 @@ def preset_defaults(presets: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def train_options(presets: Mapping[str, Any]) -> Callable[[F], F]:
+def train_options(
+    presets: Mapping[str, Any], *, flags: Mapping[str, str] | None = None
+) -> Callable[[F], F]:
     """Add the shared training options to a ``train`` command; it receives them as
     ``train_opts: TrainOptions``. ``presets`` (name -> :class:`seqlab.tasks.Preset`) give the
-    defaults shown in the help."""
+    defaults shown in the help. ``flags`` maps the task config's fields to the command's own
+    options; with :data:`TRAIN_FLAGS` it is the table ``@user_errors`` (applied above this
+    decorator) names the flags in error messages with."""
     defaults = preset_defaults(presets)
+    table = {**TRAIN_FLAGS, **(flags or {})}
 
     def decorate(fn: F) -> F:
         sig = inspect.signature(fn, eval_str=True)
@@ -218,6 +267,7 @@ def train_options(presets: Mapping[str, Any]) -> Callable[[F], F]:
 
         wrapper.__signature__ = sig.replace(parameters=own + added)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
+        setattr(wrapper, FLAGS_ATTRIBUTE, table)
         return wrapper  # type: ignore[return-value]
 
     return decorate
@@ -237,17 +287,41 @@ def train_and_report(
     """Train ``task_class`` on ``data`` as the options say, then print the one summary every
     task shares (rank 0 only): JSON with ``--json``, else three lines; exit 130 with a resume
     hint when Ctrl-C stopped the run. ``describe(task)`` gives the task's own facts for the
-    JSON and the vocabulary words of the first line."""
+    JSON and the vocabulary words of the first line. ``--out`` is created (with its missing
+    parents) unless a file is in the way."""
     from seqlab.train import is_main_process
 
+    if is_main_process():
+        output_folder(out, "--out")
     task, result = task_class.train(
         data, out, config, train_config, resume=opts.resume, callbacks=opts.callbacks()
     )
     if not is_main_process():  # torchrun: rank 0 reports
         return task
     facts, vocabulary = describe(task)
+    _nothing_to_train(result, train_config)
     _report(out, result, opts, facts, vocabulary, bits_per_char)
     return task
+
+
+def _nothing_to_train(result: Any, train_config: Any) -> None:
+    """Say so (stderr) when ``--resume`` found the run already at its ``--steps`` or
+    ``--epochs`` limit."""
+    start = result.resumed_from
+    if start is None or result.steps != start:
+        return
+    if result.stopped_because == "max_steps":
+        typer.echo(
+            f"the checkpoint is at step {start}, already >= --steps {train_config.max_steps}: "
+            "nothing to train; raise --steps to continue",
+            err=True,
+        )
+    elif result.stopped_because == "max_epochs":
+        typer.echo(
+            f"the checkpoint has done {result.epochs} epochs, already >= --epochs "
+            f"{train_config.max_epochs}: nothing to train; raise --epochs to continue",
+            err=True,
+        )
 
 
 def _report(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import unicodedata
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,9 +53,28 @@ def _vector_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _at_least_one(**options: int | None) -> None:
+    """Exit 2 naming the option when a count option (``topn=3`` is ``--topn 3``) is below 1.
+
+    ``None`` is an option left out. Without this, ``--topn 0`` printed nothing and exited 0.
+    """
+    for name, value in options.items():
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise fail(f"{flag} must be at least 1, got {value}")
+
+
+def _not_negative(**options: int) -> None:
+    """Exit 2 naming the option when an option that may be 0 (``--seed``) is negative."""
+    for name, value in options.items():
+        if value < 0:
+            raise fail(f"--{name.replace('_', '-')} must be at least 0, got {value}")
+
+
 def _load(path: Path, limit: int | None, fmt: str = "auto") -> KeyedVectors:
     from seqlab.embeddings.keyed_vectors import KeyedVectors
 
+    _at_least_one(limit=limit)
     return KeyedVectors.load(path, format=fmt, limit=limit)  # type: ignore[arg-type]
 
 
@@ -66,10 +87,41 @@ def _check_format(fmt: str, option: str) -> str:
 # ---------------------------------------------------------------------------------- train
 
 
+# The option of `embed train` that sets each config field, for the error messages.
+_OPTION_OF_FIELD = {
+    "vector_size": "--dim",
+    "window": "--window",
+    "context_size": "--window",
+    "negative": "--negative",
+    "ns_exponent": "--ns-exponent",
+    "sample": "--sample",
+    "alpha": "--alpha",
+    "learning_rate": "--alpha",
+    "x_max": "--x-max",
+    "combine": "--combine",
+    "max_vocab_size": "--max-vocab",
+    "min_count": "--min-count",
+    "epochs": "--epochs",
+    "workers": "--workers",
+    "seed": "--seed",
+}
+
+
 def _config(cls: type, values: dict[str, Any]) -> Any:
-    """``cls(**values)`` keeping only the fields ``cls`` has and the values the user gave."""
+    """``cls(**values)`` keeping only the fields ``cls`` has and the values the user gave.
+
+    A value the config refuses is a one-line error naming the option, not the field
+    (``--dim must be ...``, not ``vector_size must be ...``).
+    """
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in names and v is not None})
+    try:
+        return cls(**{k: v for k, v in values.items() if k in names and v is not None})
+    except ValueError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        field, _, rest = message.partition(" ")
+        if field in _OPTION_OF_FIELD and rest.startswith("must"):
+            message = f"{_OPTION_OF_FIELD[field]} {rest}"
+        raise fail(message) from None
 
 
 _WORD2VEC = ("skipgram", "cbow")
@@ -105,6 +157,31 @@ def _check_options(method: str, objective: str, given: dict[str, Any]) -> None:
                 f"{option} {value} applies to --objective negative only, not {objective!r}; "
                 "leave it out"
             )
+
+
+_TOKENIZE = ("whitespace", "simple", "text8")
+
+
+def _carries_punctuation(word: str) -> bool:
+    """A word with a letter and punctuation at an end: ``Meanwhile,``, ``(the``, ``said."``."""
+    return (
+        len(word) > 1
+        and any(c.isalpha() for c in word)
+        and (unicodedata.category(word[0])[0] == "P" or unicodedata.category(word[-1])[0] == "P")
+    )
+
+
+def _note_punctuation(words: list[str], share: float = 0.02) -> None:
+    """On stderr: a hint at --tokenize simple when at least ``share`` of the words carry
+    punctuation, the sign of raw prose split on whitespace."""
+    marked = [w for w in words if _carries_punctuation(w)]
+    if marked and len(marked) >= share * len(words):
+        examples = ", ".join(repr(w) for w in marked[:3])
+        typer.echo(
+            f"note: {len(marked):,} of the {len(words):,} words carry punctuation ({examples}"
+            f"{', ...' if len(marked) > 3 else ''}); --tokenize simple splits it off",
+            err=True,
+        )
 
 
 @app.command()
@@ -143,12 +220,25 @@ def train(
         "engine; cbow, hierarchical and softmax are CPU-only numba kernels) and nnlm (a torch "
         "model). glove: auto is the CPU numba engine; --device cuda runs its torch engine.",
     ),
-    lowercase: bool = typer.Option(False, help="Lower-case the corpus."),
+    tokenize: str = typer.Option(
+        "whitespace",
+        help="What a word is. whitespace (default): split on spaces only, as gensim's "
+        "LineSentence (for text8 and pre-tokenised text; in raw prose 'Meanwhile,' stays one "
+        "word). simple: gensim's simple_preprocess (lower-case, runs of letters, punctuation "
+        "and digits dropped, 2-15 letters). text8: word2vec's text8 normalisation (a-z only, "
+        "digits spelled out).",
+    ),
+    lowercase: bool = typer.Option(
+        False, help="Lower-case every word (simple and text8 lower-case anyway)."
+    ),
     fmt: str = typer.Option("word2vec", "--format", help="word2vec, word2vec-binary or glove."),
     progress: bool = typer.Option(True, help="Progress bar on stderr."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train word vectors on a text file and save them.
+
+    The corpus is one sentence per line (plain or .gz). Raw prose wants --tokenize simple;
+    with the default (whitespace) a note says when many words carry punctuation.
 
     Options that the chosen method does not read (--objective, --negative, --ns-exponent,
     --sample for word2vec; --x-max, --combine for GloVe; --workers for word2vec and GloVe)
@@ -159,6 +249,10 @@ def train(
         raise fail(f"--method must be skipgram, cbow, glove or nnlm, got {method!r}")
     if method in _WORD2VEC and objective not in ("negative", "hierarchical", "softmax"):
         raise fail(f"--objective must be negative, hierarchical or softmax, got {objective!r}")
+    if tokenize not in _TOKENIZE:
+        raise fail(
+            f"--tokenize must be {', '.join(_TOKENIZE[:-1])} or {_TOKENIZE[-1]}, got {tokenize!r}"
+        )
     _check_options(
         method,
         objective,
@@ -172,6 +266,17 @@ def train(
             "--workers": workers,
         },
     )
+    _at_least_one(
+        dim=dim,
+        window=window,
+        min_count=min_count,
+        max_vocab=max_vocab,
+        epochs=epochs,
+        workers=workers,
+    )
+    if method in _WORD2VEC and objective == "negative":
+        _at_least_one(negative=negative)
+    _not_negative(seed=seed)
     output_path(out, "--out")
     from seqlab.embeddings.corpus import SentenceCorpus
 
@@ -198,14 +303,17 @@ def train(
         values = {"context_size": window, "learning_rate": alpha}
         config = _config(NNLMConfig, common | values)
         trainer = train_nnlm
-    sentences = SentenceCorpus(corpus, lowercase=lowercase)
+    sentences = SentenceCorpus(corpus, lowercase=lowercase, tokenize=tokenize)  # type: ignore[arg-type]
     result = trainer(sentences, config, progress=progress)
     kv = result.vectors
     kv.save(out, format=fmt)  # type: ignore[arg-type]
+    if tokenize == "whitespace":
+        _note_punctuation(kv.index_to_key)
     summary = {
         "out": str(out),
         "format": fmt,
         "method": method,
+        "tokenize": tokenize,
         "device": config.device,
         "vocab_size": len(kv),
         "vector_size": kv.vector_size,
@@ -248,6 +356,7 @@ def similar(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The nearest words by cosine similarity."""
+    _at_least_one(topn=topn, restrict_vocab=restrict_vocab)
     kv = _load(vectors, limit)
     hits = kv.most_similar(positive=[word], topn=topn, restrict_vocab=restrict_vocab)
     if json_out:
@@ -274,6 +383,9 @@ def analogy(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Solve a : b :: c : ? (man : woman :: king : queen)."""
+    _at_least_one(topn=topn, restrict_vocab=restrict_vocab)
+    if method not in ("3cosadd", "3cosmul"):
+        raise fail(f"--method must be 3cosadd or 3cosmul, got {method!r}")
     kv = _load(vectors, limit)
     answers = kv.analogy(
         a,
@@ -321,6 +433,9 @@ def evaluate(
     """
     from seqlab.embeddings.evaluate import evaluate_analogies, evaluate_similarity
 
+    _at_least_one(restrict_vocab=restrict_vocab)
+    if method not in ("3cosadd", "3cosmul"):
+        raise fail(f"--method must be 3cosadd or 3cosmul, got {method!r}")
     kv = _load(vectors, limit)
     run_analogies = analogies is not None or not similarity
     datasets = list(similarity) if similarity else []
@@ -373,7 +488,13 @@ def plot(
     arrows: str | None = typer.Option(
         None,
         help='Analogy arrows a:b,c:d (default: man:woman,king:queen where known; --arrows "" '
-        "draws none).",
+        "draws none). An arrow is drawn at least 18 points long; a note says when its words "
+        "were moved apart for that.",
+    ),
+    context: int = typer.Option(
+        5,
+        help="Nearest neighbours added with each arrow word that --words/--top lacks, so that "
+        "t-SNE does not squeeze the arrow words together (0: none).",
     ),
     seed: int = typer.Option(0, help="t-SNE random state."),
     title: str | None = typer.Option(None, help="Figure title."),
@@ -381,28 +502,36 @@ def plot(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """A 2-D map (t-SNE or PCA) of word vectors with analogy arrows."""
-    from seqlab.viz.embeddings import plot_embeddings
+    from seqlab.viz.embeddings import ShortArrowWarning, plot_embeddings
 
     if (words is None) == (top is None):
         raise fail("give exactly one of --words w1,w2,... or --top N")
+    _at_least_one(top=top, limit=limit)
+    _not_negative(seed=seed, context=context)
     if method not in ("tsne", "pca"):
         raise fail(f"--method must be tsne or pca, got {method!r}")
     pairs = _parse_arrows(arrows) if arrows is not None else None
     output_path(out, "--out")
     kv = _load(vectors, limit)
     chosen = _split_words(words) if words is not None else None
-    path = plot_embeddings(
-        kv,
-        chosen,
-        top=top,
-        method=method,  # type: ignore[arg-type]
-        arrows=pairs,
-        seed=seed,
-        out=out,
-        title=title,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ShortArrowWarning)
+        path = plot_embeddings(
+            kv,
+            chosen,
+            top=top,
+            method=method,  # type: ignore[arg-type]
+            arrows=pairs,
+            context=context,
+            seed=seed,
+            out=out,
+            title=title,
+        )
+    notes = [str(w.message) for w in caught if issubclass(w.category, ShortArrowWarning)]
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
     if json_out:
-        print_json({"out": str(path), "method": method})
+        print_json({"out": str(path), "method": method, "notes": notes})
         return
     typer.echo(f"wrote {path} ({'t-SNE' if method == 'tsne' else 'PCA'} map)")
 
@@ -439,6 +568,7 @@ def debias(
         raise fail(f"--method must be average or pca, got {method!r}")
     if equalize_formula not in ("course", "paper"):
         raise fail(f"--equalize-formula must be course or paper, got {equalize_formula!r}")
+    _at_least_one(restrict_vocab=restrict_vocab, limit=limit)
     output_path(out, "--out")
     kv = _load(vectors, limit)
     fmt = detect_format(vectors)

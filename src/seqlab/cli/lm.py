@@ -1,4 +1,4 @@
-"""``seqlab lm train|sample|score|evaluate``: recurrent language models."""
+"""``seqlab lm train|sample|score|evaluate|diagnose``: recurrent language models."""
 
 from __future__ import annotations
 
@@ -9,20 +9,41 @@ import typer
 
 from seqlab.cli._common import fail, print_json, user_errors
 from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
-from seqlab.tasks.language_model import PRESET
+from seqlab.tasks.language_model import MAX_SAMPLE_LENGTH, PRESET
 
 app = typer.Typer(
-    help="Language models: train, sample novel sequences, score sentences, evaluate.",
+    help="Language models: train, sample novel sequences, score sentences, evaluate, "
+    "diagnose gradient flow.",
     no_args_is_help=True,
 )
 
 
 _PRESETS = {"lm": PRESET}
+# the task and network config fields -> `lm train`'s options (error messages name the flags);
+# vocab_size, corpus, arch and bidirectional have none: they are never the user's value
+_TRAIN_FLAGS = {
+    "level": "--level",
+    "unit": "--unit",
+    "bptt": "--bptt",
+    "min_count": "--min-count",
+    "max_vocab": "--max-vocab",
+    "cell": "--cell",
+    "embedding_dim": "--embedding",
+    "input_size": "--embedding",
+    "hidden_size": "--hidden",
+    "num_layers": "--layers",
+    "dropout": "--dropout",
+    "reset_after=False": "--reset-before",
+    "reset_after": "--reset-before",
+    "peephole=True": "--peephole",
+    "peephole": "--peephole",
+    "impl": "--impl",
+}
 
 
 @app.command()
 @user_errors
-@train_options(_PRESETS)
+@train_options(_PRESETS, flags=_TRAIN_FLAGS)
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
     dataset: str | None = typer.Option(
@@ -97,6 +118,31 @@ def train(
     )
 
 
+class _SamplePrinter:
+    """Print sampled text as it is drawn (``LanguageModel.sample``'s ``on_text``): one
+    sequence token by token, as llama.cpp and HF's TextStreamer do; several (drawn together)
+    each as soon as it and the ones before it are complete, in order."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.pieces: list[list[str]] = [[] for _ in range(n)]
+        self.done = [False] * n
+        self.next = 0  # the first sequence not printed yet
+
+    def __call__(self, i: int, piece: str | None) -> None:
+        if self.n == 1:
+            typer.echo(piece if piece is not None else "", nl=piece is None)
+            return
+        if piece is not None:
+            self.pieces[i].append(piece)
+            return
+        self.done[i] = True
+        while self.next < self.n and self.done[self.next]:
+            typer.echo("".join(self.pieces[self.next]))
+            self.pieces[self.next] = []
+            self.next += 1
+
+
 @app.command()
 @user_errors
 def sample(
@@ -107,16 +153,27 @@ def sample(
     top_p: float | None = typer.Option(None, help="Nucleus sampling mass."),
     prefix: str = typer.Option("", help="Start every sequence with this text."),
     max_length: int = typer.Option(
-        200, help="Maximum tokens drawn per sequence (after --prefix; text models stop here)."
+        200,
+        help=f"Maximum tokens drawn per sequence, at most {MAX_SAMPLE_LENGTH:,} (after "
+        "--prefix; text models stop here).",
     ),
     seed: int | None = typer.Option(None, help="Random seed (reproducible samples)."),
     no_unk: bool = typer.Option(True, "--no-unk/--allow-unk", help="Never emit <UNK>."),
     greedy: bool = typer.Option(False, help="Take the most probable token (no sampling)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Sample novel sequences from a trained model."""
+    """Sample novel sequences from a trained model.
+
+    The text is printed while it is drawn: with -n 1, token by token; with several
+    sequences (drawn together), each as soon as it and the ones before it are complete.
+    --json prints the list at the end.
+    """
     from seqlab.tasks.language_model import LanguageModel
 
+    if n < 1:
+        raise fail(f"-n must be >= 1, got {n}")
+    if not 1 <= max_length <= MAX_SAMPLE_LENGTH:
+        raise fail(f"--max-length must be between 1 and {MAX_SAMPLE_LENGTH:,}, got {max_length:,}")
     lm = LanguageModel.load(model_dir)
     texts = lm.sample(
         n,
@@ -128,12 +185,10 @@ def sample(
         seed=seed,
         no_unk=no_unk,
         greedy=greedy,
+        on_text=None if json_out else _SamplePrinter(n),
     )
     if json_out:
         print_json(texts)
-    else:
-        for t in texts:
-            typer.echo(t)
 
 
 @app.command()
@@ -147,6 +202,10 @@ def score(
     """log P(sentence) with per-token surprisal, or a ranking with --compare."""
     from seqlab.tasks.language_model import LanguageModel
 
+    for i, sentence in enumerate(sentences, 1):
+        if not sentence.strip():
+            which = f"sentence {i} is" if len(sentences) > 1 else "the sentence is"
+            raise fail(f"nothing to score: {which} empty")
     lm = LanguageModel.load(model_dir)
     scores = [lm.score(s) for s in sentences]
     if json_out:
@@ -182,11 +241,70 @@ def evaluate(
 
     lm = LanguageModel.load(model_dir)
     result = lm.evaluate(read_text(text))
+    unknown = result["unknown_tokens"]
+    if unknown:
+        counted = f"{unknown:,} tokens are" if unknown > 1 else "1 token is"
+        typer.echo(
+            f"warning: {text}: {counted} not in the model's vocabulary (read and scored as <UNK>)",
+            err=True,
+        )
     if json_out:
         print_json(result)
         return
-    typer.echo(f"tokens      {int(result['tokens'])}")
+    typer.echo(f"tokens      {result['tokens']}")
     typer.echo(f"loss        {result['loss']:.4f} nats/token")
     typer.echo(f"perplexity  {result['perplexity']:.3f}")
     if "bits_per_char" in result:
         typer.echo(f"bits/char   {result['bits_per_char']:.4f}")
+
+
+@app.command()
+@user_errors
+def diagnose(
+    model_dir: Path = typer.Argument(..., help="A model directory."),
+    text: Path = typer.Option(..., help="UTF-8 text file the model reads (its first tokens)."),
+    out: Path = typer.Option(..., "--out", "-o", help="PNG file to write (the two panels)."),
+    length: int = typer.Option(200, help="Steps T: read the first T tokens, predict each next."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (every step's norms)."),
+) -> None:
+    """Vanishing gradients: ‖∂L/∂a<t>‖ per step and ‖∂a<T>/∂a<t>‖ by distance T − t.
+
+    The model reads the first T tokens of the text as one stream (a line model: each line
+    followed by <EOS>); L is the mean cross-entropy of each next token; a<t> is the top
+    layer's activation.
+    """
+    import torch
+
+    from seqlab._io import DataError
+    from seqlab.cli._common import output_path
+    from seqlab.data.text import read_text, sequences
+    from seqlab.nn.diagnostics import gradient_flow
+    from seqlab.tasks.language_model import LanguageModel
+    from seqlab.viz.gradient_flow import plot_gradient_flow
+
+    if length < 1:
+        raise fail(f"--length must be >= 1, got {length}")
+    output_path(out, "--out")
+    lm = LanguageModel.load(model_dir)
+    level, unit = lm.config.level, lm.config.unit
+    stream = [tok for seq in sequences(read_text(text), level, unit=unit) for tok in seq]
+    if len(stream) < 2:
+        raise DataError(text, f"{len(stream)} token(s); need at least 2", hint="give more text")
+    ids = torch.tensor(lm.vocab.encode(stream[: length + 1]))  # (T+1,)
+    flow = gradient_flow(lm.model, ids[:-1], ids[1:])  # inputs, next tokens: (T,) each
+    plot_gradient_flow({f"{model_dir.name} ({flow.cell})": flow}, out)
+    if json_out:
+        print_json({"figure": str(out), **flow.to_dict()})
+        return
+    layers = f"{flow.num_layers} layer{'s' if flow.num_layers > 1 else ''}"
+    typer.echo(
+        f"{flow.cell}, {layers}, H {flow.hidden_size}: {flow.steps} step"
+        f"{'s' if flow.steps > 1 else ''} of {text.name}, "
+        f"loss {flow.loss:.4f} nats/token"
+    )
+    typer.echo(f"{'T − t':>6}  {'‖∂a<T>/∂a<t>‖':>14}  {'‖∂L/∂a<t>‖':>12}")
+    for d in (1, 10, 50, 100, 200, 500, 1000, 2000, 5000):
+        if d < flow.steps:
+            grad = flow.loss_grad_norms[flow.steps - 1 - d]
+            typer.echo(f"{d:>6}  {flow.jacobian_norm(d):>14.3e}  {grad:>12.3e}")
+    typer.echo(f"wrote {out}")

@@ -31,9 +31,44 @@ app = typer.Typer(
 )
 
 
+# the task and network config fields -> `translate train`'s options (error messages name
+# the flags); the vocabulary sizes, pad ids, max_output_length and arch are never the user's
+_TRAIN_FLAGS = {
+    "level": "--level",
+    "lowercase": "--lowercase",
+    "min_count": "--min-count",
+    "max_vocab": "--max-vocab",
+    "max_length": "--max-length",
+    "label_smoothing": "--label-smoothing",
+    "teacher_forcing": "--teacher-forcing",
+    "dataset": "--dataset",
+    "cell": "--cell",
+    "attention": "--attention",
+    "bidirectional": "--unidirectional",
+    "reset_after=False": "--reset-before",
+    "reset_after": "--reset-before",
+    "hidden_size": "--hidden",
+    "embedding_dim": "--embedding",
+    "attention_dim": "--attention-dim",
+    "encoder_layers": "--encoder-layers",
+    "decoder_layers": "--decoder-layers",
+    "dropout": "--dropout",
+}
+# the search and sampling config fields -> the options of decode, evaluate and analyze
+_DECODE_FLAGS = {
+    "beam_size": "--beam",
+    "n_best": "--n-best",
+    "alpha": "--alpha",
+    "temperature": "--temperature",
+    "top_k": "--top-k",
+    "top_p": "--top-p",
+    "seed": "--seed",
+}
+
+
 @app.command()
 @user_errors
-@train_options(PRESETS)
+@train_options(PRESETS, flags=_TRAIN_FLAGS)
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
     dataset: str | None = typer.Option(None, help="Built-in task: dates (date normalisation)."),
@@ -105,6 +140,8 @@ def train(
         raise fail("--valid-pairs and --reverse go with --pairs")
     if pairs is not None and (valid_src is not None or valid_tgt is not None):
         raise fail("--valid-src/--valid-tgt go with --src/--tgt; with --pairs use --valid-pairs")
+    if train_size is not None and train_size < 1:
+        raise fail(f"--train-size must be >= 1, got {train_size}")
     train_opts.apply_threads()
     preset = PRESETS["dates" if dataset else "text"]
     config = override(
@@ -178,7 +215,7 @@ def _heatmap_paths(path: Path, n: int) -> list[Path]:
 
 
 @app.command()
-@user_errors
+@user_errors(flags=_DECODE_FLAGS)
 def decode(
     model_dir: Path = typer.Argument(..., help="A model directory from `seqlab translate train`."),
     texts: list[str] | None = typer.Argument(None, help="Sentence(s); default: stdin lines."),
@@ -251,31 +288,35 @@ def decode(
 
 def _test_files(
     src: Path | None, tgt: Path | None, pairs: Path | None = None, reverse: bool = False
-) -> tuple[list[str] | None, list[str] | None]:
-    """(sources, references) from --src/--tgt or --pairs; (None, None) for the model's own."""
-    from seqlab.data.parallel import read_pairs, read_parallel
+) -> tuple[list[str] | None, list[list[str]] | None]:
+    """(sources, references of each) from --src/--tgt (one reference a line) or --pairs
+    (the pairs grouped by source: every translation listed for a sentence is a reference);
+    (None, None) for the model's own test set."""
+    from seqlab.data.parallel import group_by_source, read_pairs, read_parallel
 
     if pairs is not None:
         if src is not None or tgt is not None:
             raise fail("give --src/--tgt or --pairs, not both")
-        both = read_pairs(pairs, reverse=reverse)
-    elif src is None and tgt is None:
+        return group_by_source(read_pairs(pairs, reverse=reverse))
+    if src is None and tgt is None:
         if reverse:
             raise fail("--reverse goes with --pairs")
         return None, None
-    elif src is None or tgt is None:
+    if src is None or tgt is None:
         raise fail("give both --src and --tgt")
-    else:
-        both = read_parallel(src, tgt)
-    return [s for s, _ in both], [t for _, t in both]
+    both = read_parallel(src, tgt)
+    return [s for s, _ in both], [[t] for _, t in both]
 
 
-_PAIRS_HELP = "Test pairs in one file, source<TAB>target per line (instead of --src/--tgt)."
+_PAIRS_HELP = (
+    "Test pairs in one file, source<TAB>target per line (instead of --src/--tgt); the "
+    "translations listed for one source are all its references."
+)
 _REVERSE_HELP = "--pairs: the second column is the source."
 
 
 @app.command()
-@user_errors
+@user_errors(flags=_DECODE_FLAGS)
 def evaluate(
     model_dir: Path = typer.Argument(..., help="A model directory."),
     src: Path | None = typer.Option(None, help="Test sources (dates: the held-out set)."),
@@ -295,7 +336,10 @@ def evaluate(
     if json_out:
         print_json(result)
         return
-    typer.echo(f"examples {result['examples']}  (alpha {alpha:g})")
+    refs = (
+        "" if result["references"] == result["examples"] else f", {result['references']} references"
+    )
+    typer.echo(f"examples {result['examples']}{refs}  (alpha {alpha:g})")
     for entry in result["results"]:
         name = "greedy" if entry["beam_size"] == 1 else f"beam {entry['beam_size']}"
         line = f"{name:<8} exact match {entry['exact_match']:.2%}"
@@ -309,11 +353,13 @@ def evaluate(
     if errors and result["results"][0]["exact_match"] < 1.0:
         typer.echo("first errors (greedy):")
         for e in errors[:5]:
-            typer.echo(f"  {e['source']!r}: {e['output']!r}, expected {e['reference']!r}")
+            others = len(e.get("references", [])) - 1
+            more = f" (or {others} other{'s' if others > 1 else ''})" if others > 0 else ""
+            typer.echo(f"  {e['source']!r}: {e['output']!r}, expected {e['reference']!r}{more}")
 
 
 @app.command()
-@user_errors
+@user_errors(flags=_DECODE_FLAGS)
 def analyze(
     model_dir: Path = typer.Argument(..., help="A model directory."),
     src: Path | None = typer.Option(None, help="Sources (dates: the held-out set)."),

@@ -7,6 +7,7 @@ Every reader fails with a one-line :class:`seqlab.data.DataError` naming the fil
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from seqlab.data import dates as dates_data
 from seqlab.data.batching import hold_out
 from seqlab.data.text import read_text
 
-__all__ = ["Pair", "ParallelCorpus", "read_pairs", "read_parallel"]
+__all__ = ["Pair", "ParallelCorpus", "group_by_source", "read_pairs", "read_parallel"]
 
 Pair = tuple[str, str]
 
@@ -99,6 +100,22 @@ def read_pairs(path: PathLike, *, reverse: bool = False) -> list[Pair]:
     if not pairs:
         raise DataError(file, "no sentence pairs in it", hint="give 'source<TAB>target' lines")
     return pairs
+
+
+def group_by_source(pairs: Sequence[Pair]) -> tuple[list[str], list[list[str]]]:
+    """``(sources, references)``: each distinct source once, in order of first appearance,
+    with every distinct target given for it (Tatoeba lists several translations of one
+    sentence: "Run!" -> "Cours !", "Fuyez !", ...), in file order.
+
+    >>> group_by_source([("Run!", "Cours !"), ("Hi.", "Salut !"), ("Run!", "Fuyez !")])
+    (['Run!', 'Hi.'], [['Cours !', 'Fuyez !'], ['Salut !']])
+    """
+    grouped: dict[str, list[str]] = {}
+    for src, tgt in pairs:
+        refs = grouped.setdefault(src, [])
+        if tgt not in refs:
+            refs.append(tgt)
+    return list(grouped), list(grouped.values())
 
 
 @dataclass(frozen=True)

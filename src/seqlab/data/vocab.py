@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import operator
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, get_args
@@ -311,6 +311,13 @@ class Vocab:
             return "".join(tokens)
         return join_words(tokens)
 
+    def joiner(self) -> Callable[[str], str]:
+        """:meth:`join` one token at a time, to stream text: each call returns the text its
+        token adds, so ``"".join(map(vocab.joiner(), tokens)) == vocab.join(tokens)``."""
+        if self._level == "char":
+            return str
+        return WordJoiner()
+
     # ----------------------------------------------------------------------------- files
 
     def to_dict(self) -> dict[str, Any]:
@@ -375,20 +382,26 @@ class Vocab:
 
 def join_words(tokens: Iterable[str]) -> str:
     """Detokenise words (the inverse of :func:`seqlab.data.tokenize_words` on ordinary text)."""
-    out: list[str] = []
-    glue_next = True  # no space before the first token
-    open_quotes: dict[str, bool] = dict.fromkeys(_QUOTES, False)
-    for tok in tokens:
+    return "".join(map(WordJoiner(), tokens))
+
+
+class WordJoiner:
+    """:func:`join_words` one token at a time: a call returns the text the token adds (the
+    token, with a space before it unless it is glued to the previous one)."""
+
+    def __init__(self) -> None:
+        self._glue_next = True  # no space before the first token
+        self._open_quotes: dict[str, bool] = dict.fromkeys(_QUOTES, False)
+
+    def __call__(self, tok: str) -> str:
         if tok in _QUOTES:
-            closing = open_quotes[tok]
-            open_quotes[tok] = not closing
+            closing = self._open_quotes[tok]
+            self._open_quotes[tok] = not closing
             glue_before, glue_after = closing, not closing
         else:
             clitic = tok.startswith(_APOSTROPHES) and len(tok) > 1
             glue_before = tok in _NO_SPACE_BEFORE or clitic
             glue_after = tok in _NO_SPACE_AFTER
-        if not (glue_next or glue_before):
-            out.append(" ")
-        out.append(tok)
-        glue_next = glue_after
-    return "".join(out)
+        space = not (self._glue_next or glue_before)
+        self._glue_next = glue_after
+        return " " + tok if space else tok

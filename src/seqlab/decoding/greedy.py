@@ -14,7 +14,7 @@ tables and brute force.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -39,6 +39,7 @@ def greedy_search(
     alpha: float = 0.7,
     banned_ids: Sequence[int] = (),
     device: torch.device | str | None = None,
+    on_token: Callable[[int, int], None] | None = None,
 ) -> list[Hypothesis]:
     """The arg-max token at every step, for each of ``batch_size`` rows of ``state``.
 
@@ -47,7 +48,8 @@ def greedy_search(
     :func:`seqlab.decoding.beam_search`); it does not change the tokens. ``banned_ids`` are
     never chosen (e.g. ``<UNK>``). ``device`` is where the token tensors live (default: the
     state's, else the model's). The model's mode is left as it is: call ``model.eval()``
-    first to decode without dropout.
+    first to decode without dropout. ``on_token(row, token)`` sees every token as it is
+    chosen (``eos_id`` included), to stream the output.
 
     Shape:
         state with B rows -> B hypotheses
@@ -68,6 +70,7 @@ def greedy_search(
         max_length=max_length,
         alpha=alpha,
         device=device,
+        on_token=on_token,
     )
 
 

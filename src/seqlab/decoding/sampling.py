@@ -16,7 +16,7 @@ Same semantics as HF ``generate``'s ``TemperatureLogitsWarper``/``TopKLogitsWarp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -113,13 +113,15 @@ def sample_search(
     generator: torch.Generator | None = None,
     alpha: float = 0.7,
     device: torch.device | str | None = None,
+    on_token: Callable[[int, int], None] | None = None,
 ) -> list[Hypothesis]:
     """One sampled sequence per row: ŷ<t> ~ softmax(log P(· | x, ŷ<1..t-1>) / temperature).
 
     ``top_k``, ``top_p`` and ``banned_ids`` filter each step's distribution as
     :func:`seqlab.decoding.sample_next` does. A hypothesis' ``log_prob`` is the model's own
     (unfiltered, temperature 1) log-probability of the drawn tokens. The same ``generator``
-    state gives the same samples.
+    state gives the same samples. ``on_token(row, token)`` sees every token as it is drawn
+    (``eos_id`` included), to stream the output.
 
     Shape:
         state with B rows -> B hypotheses
@@ -145,4 +147,5 @@ def sample_search(
         max_length=max_length,
         alpha=alpha,
         device=device,
+        on_token=on_token,
     )

@@ -81,20 +81,33 @@ def search(
     *,
     bos_id: int,
     eos_id: int,
+    on_token: Callable[[int, int], None] | None = None,
 ) -> list[list[Hypothesis]]:
     """Decode ``n`` inputs: ``init_state(indices)`` gives the initial state of the inputs
     ``indices`` (a batch of at most ``config.batch_size``); returns each input's n-best list,
     best first (one hypothesis for greedy search and sampling).
 
+    ``on_token(index, token)`` streams greedy search and sampling: it is called for every
+    token as it is chosen for input ``index`` (``eos_id`` too, when it ends that output; an
+    output cut at ``max_length`` ends without it). Beam search has no streaming (its best
+    hypothesis is known only at the end): ``on_token`` with ``beam_size > 1`` is an error.
+
     The model's mode is left as it is: put it in eval mode first to decode without dropout.
     """
     require(n >= 0, f"n must be >= 0, got {n}")
+    require(
+        on_token is None or config.beam_size == 1,
+        "on_token streams greedy search and sampling only (beam_size=1)",
+    )
     common = {"bos_id": bos_id, "eos_id": eos_id, "max_length": config.max_length}
     out: list[list[Hypothesis]] = []
     for start in range(0, n, config.batch_size):
         indices = list(range(start, min(n, start + config.batch_size)))
         state = init_state(indices)
         rows = len(indices)
+        stream = None
+        if on_token is not None:
+            stream = _offset(on_token, start)
         if config.sampling is not None:
             s = config.sampling
             drawn = sample_search(
@@ -107,6 +120,7 @@ def search(
                 generator=s.generator,
                 banned_ids=config.banned_ids,
                 alpha=config.alpha,
+                on_token=stream,
                 **common,
             )
             out += [[h] for h in drawn]
@@ -117,6 +131,7 @@ def search(
                 batch_size=rows,
                 alpha=config.alpha,
                 banned_ids=config.banned_ids,
+                on_token=stream,
                 **common,
             )
             out += [[h] for h in best]
@@ -131,3 +146,12 @@ def search(
                 **common,
             )
     return out
+
+
+def _offset(on_token: Callable[[int, int], None], start: int) -> Callable[[int, int], None]:
+    """``on_token`` for a batch whose row 0 is input ``start``."""
+
+    def call(row: int, token: int) -> None:
+        on_token(start + row, token)
+
+    return call

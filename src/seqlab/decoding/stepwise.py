@@ -32,8 +32,12 @@ def decode_stepwise(
     max_length: int,
     alpha: float,
     device: torch.device | str | None,
+    on_token: Callable[[int, int], None] | None = None,
 ) -> list[Hypothesis]:
     """Feed back ``choose(log_probs)`` per row until ``<EOS>`` or ``max_length`` tokens.
+
+    ``on_token(row, token)``, if given, is called for every token as it is chosen (in the
+    order chosen; ``eos_id`` too, when it ends a row), so that callers can stream the output.
 
     Shape:
         state with B rows, choose: (B', V) -> (B',) -> B hypotheses
@@ -54,6 +58,8 @@ def decode_stepwise(
         for i, (tok, lp) in enumerate(zip(tokens.tolist(), picked.tolist(), strict=True)):
             row = rows[i]
             log_prob[row] += lp
+            if on_token is not None:
+                on_token(row, tok)
             if tok == eos_id:
                 finished[row] = True
             else:

@@ -4,7 +4,9 @@
   3CosAdd/3CosMul analogies; word2vec text/binary and GloVe files; TensorBoard projector TSVs;
   ``nn.Embedding`` export. :class:`OOVError` names unknown words.
 * :class:`SentenceCorpus`, :func:`build_vocab`, :func:`count_words` — training sentences
-  streamed from a (gzip) file or held in memory, and the vocabulary in gensim's word order.
+  streamed from a (gzip) file or held in memory, and the vocabulary in gensim's word order;
+  words split on whitespace (default), by :func:`simple_preprocess` (gensim's) or by
+  :func:`text8_normalize` (word2vec's text8 normalisation).
 * :func:`evaluate_analogies`, :func:`evaluate_similarity` — the Google analogy set and
   WordSim353 / SimLex-999 Spearman correlation, equal to gensim's evaluations.
 * :func:`train_word2vec` (:class:`Word2VecConfig`), :func:`train_glove` (:class:`GloVeConfig`),
@@ -15,7 +17,13 @@
 
 from typing import Any
 
-from seqlab.embeddings.corpus import SentenceCorpus, build_vocab, count_words
+from seqlab.embeddings.corpus import (
+    SentenceCorpus,
+    build_vocab,
+    count_words,
+    simple_preprocess,
+    text8_normalize,
+)
 from seqlab.embeddings.evaluate import (
     AnalogyResult,
     SectionScore,
@@ -64,6 +72,8 @@ __all__ = [
     "debias",
     "evaluate_analogies",
     "evaluate_similarity",
+    "simple_preprocess",
+    "text8_normalize",
     "train_glove",
     "train_nnlm",
     "train_word2vec",

@@ -11,23 +11,43 @@ character line, is read block by block too, without ever holding the whole line.
 :func:`build_vocab` orders words exactly as gensim's ``Word2Vec.build_vocab`` does: by count,
 descending; words with equal counts in **reverse** order of first appearance (gensim sorts with
 ``np.lexsort((-indices, -counts))``). The tests check the order against gensim.
+
+Tokenisation (``tokenize=``): ``"whitespace"`` (the default, as above: words are what
+``str.split()`` gives, so raw prose keeps ``"Meanwhile,"`` as one word); ``"simple"``, gensim's
+``simple_preprocess``: lower-case, words are runs of letters (digits and punctuation split
+them: ``"don't"`` gives ``don``, its ``t`` being too short), 2 to 15 characters, none starting
+with ``_``;
+``"text8"``, word2vec's ``wikifil.pl`` normalisation that made text8: ASCII letters lower-cased,
+each digit spelled out (``1969`` -> ``one nine six nine``), everything but ``a``-``z`` a space
+(``"café"`` -> ``caf``). text8 itself reads the same under all three but ``simple``, which drops
+its one-letter words (and the few over 15 letters).
 """
 
 from __future__ import annotations
 
 import gzip
 import itertools
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal, get_args
 
 import numpy as np
 
 from seqlab._io import DataError, PathLike
 from seqlab.data.text import _UTF8_HINT, _line_of, os_errors
 
-__all__ = ["SentenceCorpus", "build_vocab", "count_words"]
+__all__ = [
+    "SentenceCorpus",
+    "Tokenization",
+    "build_vocab",
+    "count_words",
+    "simple_preprocess",
+    "text8_normalize",
+]
+
+Tokenization = Literal["whitespace", "simple", "text8"]
 
 _BLOCK = 1 << 20  # bytes read from a file at a time (1 MiB)
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -39,6 +59,50 @@ _SPACE_BYTES = b" \t\n\r\x0b\x0c"
 def _cut(data: bytes) -> int:
     """The length of ``data`` up to and including its last ASCII whitespace byte (0 if none)."""
     return max(data.rfind(bytes([b])) for b in _SPACE_BYTES) + 1
+
+
+# gensim.utils.PAT_ALPHABETIC: runs of word characters that are not digits (letters and "_")
+_ALPHABETIC = re.compile(r"(?:(?!\d)\w)+")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_DIGIT_NAMES = str.maketrans(
+    {
+        str(d): f" {name} "
+        for d, name in enumerate("zero one two three four five six seven eight nine".split())
+    }
+)
+_NOT_A_TO_Z = re.compile(r"[^a-z]+")
+
+
+def simple_preprocess(text: str, *, min_len: int = 2, max_len: int = 15) -> list[str]:
+    """gensim's ``simple_preprocess(text)``: lower-cased runs of letters, 2 to 15 long.
+
+    ``text`` is lower-cased first, then split into maximal runs of Unicode word characters
+    that are not digits (letters, accented ones included, and ``_``); punctuation, digits and
+    spaces separate words. Words shorter than ``min_len`` or longer than ``max_len`` and words
+    starting with ``_`` are dropped. (gensim's ``deacc=True``, stripping accents, is not
+    offered.)
+
+    >>> simple_preprocess("Meanwhile, the cat's 3 toys -- naïve!")
+    ['meanwhile', 'the', 'cat', 'toys', 'naïve']
+    """
+    return [
+        w
+        for w in _ALPHABETIC.findall(text.lower())
+        if min_len <= len(w) <= max_len and not w.startswith("_")
+    ]
+
+
+def text8_normalize(text: str) -> list[str]:
+    """word2vec's ``wikifil.pl`` normalisation (how text8 was made), as words.
+
+    ASCII capitals lower-cased, each digit spelled out (``"1969"`` -> ``one nine six nine``),
+    every character other than ``a``-``z`` a separator (so ``"café"`` -> ``caf``, ``"don't"``
+    -> ``don``, ``t``).
+
+    >>> text8_normalize("In 1969, Apollo-11 landed.")
+    ['in', 'one', 'nine', 'six', 'nine', 'apollo', 'one', 'one', 'landed']
+    """
+    return _NOT_A_TO_Z.sub(" ", text.translate(_ASCII_LOWER).translate(_DIGIT_NAMES)).split()
 
 
 def _open_checked(file: Path) -> IO[bytes]:
@@ -59,12 +123,20 @@ class SentenceCorpus:
     Either way a sentence longer than ``max_sentence_length`` words is cut into chunks of that
     length, and ``lowercase=True`` lower-cases every word.
 
+    ``tokenize`` says what a word is: ``"whitespace"`` (default: ``str.split()``, the
+    behaviour of gensim's ``LineSentence``; right for text8 and pre-tokenised text),
+    ``"simple"`` (gensim's ``simple_preprocess``: lower-case, letters only, 2-15 characters,
+    see :func:`simple_preprocess`) or ``"text8"`` (word2vec's text8 normalisation, see
+    :func:`text8_normalize`). An in-memory sentence is tokenised word by word.
+
     A missing, empty (no words), binary (NUL byte) or non-UTF-8 file raises
     :class:`~seqlab._io.DataError` naming the file and line: at construction when the problem
     is in the first block, otherwise during iteration.
 
     >>> [s for s in SentenceCorpus([["a", "b", "c"]], max_sentence_length=2)]
     [['a', 'b'], ['c']]
+    >>> list(SentenceCorpus([["Meanwhile,", "the", "Cat"]], tokenize="simple"))
+    [['meanwhile', 'the', 'cat']]
     """
 
     def __init__(
@@ -73,11 +145,17 @@ class SentenceCorpus:
         *,
         max_sentence_length: int = 10000,
         lowercase: bool = False,
+        tokenize: Tokenization = "whitespace",
     ) -> None:
         if max_sentence_length < 1:
             raise ValueError(f"max_sentence_length must be >= 1, got {max_sentence_length}")
+        if tokenize not in get_args(Tokenization):
+            raise ValueError(
+                f"tokenize must be one of {', '.join(get_args(Tokenization))}, got {tokenize!r}"
+            )
         self.max_sentence_length = max_sentence_length  # longest sentence yielded, in words
         self.lowercase = lowercase  # lower-case every word
+        self.tokenize: Tokenization = tokenize  # what a word is
         self.path: Path | None = None  # the file read, or None for in-memory sentences
         self._sentences: Iterable[Sequence[str]] | None = None
         if isinstance(source, (str, Path)) or hasattr(source, "__fspath__"):
@@ -90,7 +168,22 @@ class SentenceCorpus:
 
     def __repr__(self) -> str:
         what = str(self.path) if self.path is not None else "in-memory sentences"
-        return f"SentenceCorpus({what!r}, max_sentence_length={self.max_sentence_length})"
+        return (
+            f"SentenceCorpus({what!r}, max_sentence_length={self.max_sentence_length}, "
+            f"lowercase={self.lowercase}, tokenize={self.tokenize!r})"
+        )
+
+    def _words(self, text: str) -> list[str]:
+        """The words of a line (or of one in-memory token), tokenised and cased as asked."""
+        if self.tokenize == "simple":
+            words = simple_preprocess(text)
+        elif self.tokenize == "text8":
+            words = text8_normalize(text)
+        else:
+            words = text.split()
+        if self.lowercase:
+            words = [w.lower() for w in words]
+        return words
 
     # ------------------------------------------------------------------------------ reading
 
@@ -180,9 +273,7 @@ class SentenceCorpus:
                 if complete:
                     lines = self._decode(complete, line_no, offset).split("\n")
                     for k, line in enumerate(lines):
-                        words = line.split()
-                        if self.lowercase:
-                            words = [w.lower() for w in words]
+                        words = self._words(line)
                         if words:
                             pending.extend(words)
                         last = k == len(lines) - 1
@@ -213,9 +304,12 @@ class SentenceCorpus:
         for sentence in self._sentences:
             if isinstance(sentence, str):
                 raise TypeError("a sentence must be a list of words, got a string; split it first")
-            words = list(sentence)
-            if self.lowercase:
-                words = [w.lower() for w in words]
+            if self.tokenize == "whitespace":
+                words = list(sentence)
+                if self.lowercase:
+                    words = [w.lower() for w in words]
+            else:
+                words = [w for token in sentence for w in self._words(token)]
             for i in range(0, len(words), size):
                 yield words[i : i + size]
 

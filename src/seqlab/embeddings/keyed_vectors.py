@@ -262,9 +262,10 @@ class KeyedVectors:
         """The ``topn`` words closest (cosine) to the mean of ``positive`` minus ``negative``.
 
         The mean is that of the words' unit vectors (negative ones negated), itself normalised;
-        the input words are excluded from the answer. ``topn=None`` ranks every word.
-        ``restrict_vocab=N`` searches the first N words only. Same results as gensim's
-        ``KeyedVectors.most_similar``.
+        the input words are excluded from the answer. ``topn=None`` ranks every word (gensim
+        returns the unsorted array of every similarity instead); ``topn`` below 1 returns
+        ``[]``, as gensim does (the CLI's ``--topn`` refuses it). ``restrict_vocab=N`` searches
+        the first N words only. Same results as gensim's ``KeyedVectors.most_similar``.
         """
         pos, neg = _as_word_list(positive), _as_word_list(negative)
         if not pos and not neg:
@@ -298,7 +299,7 @@ class KeyedVectors:
         ``cos' = (1 + cos) / 2`` lies in [0, 1] (Levy & Goldberg 2014). With ``positive=[b, c]``
         and ``negative=[a]`` this is 3CosMul. Input words are excluded. gensim's
         ``most_similar_cosmul`` is this with ``epsilon=1e-6`` (and it ignores restrict_vocab;
-        seqlab honours it).
+        seqlab honours it). ``topn`` as in :meth:`most_similar`: below 1 gives ``[]``.
         """
         pos, neg = _as_word_list(positive), _as_word_list(negative)
         if not pos:

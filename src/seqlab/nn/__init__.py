@@ -1,7 +1,9 @@
-"""torch-compatible modules: cells, deep/bidirectional RNNs, generic wrappers, attention."""
+"""torch-compatible modules: cells, deep/bidirectional RNNs, generic wrappers, attention,
+and the gradient-flow diagnostic (:func:`gradient_flow`: vanishing gradients, measured)."""
 
 from seqlab.nn.attention import BahdanauAttention, LuongAttention
 from seqlab.nn.cells import GRUCell, LSTMCell, RecurrentCell, RNNCell
+from seqlab.nn.diagnostics import GradientFlow, gradient_flow
 from seqlab.nn.generic import Bidirectional, Recurrent, Stacked
 from seqlab.nn.recurrent import GRU, LSTM, RNN, RNNBase
 
@@ -12,6 +14,7 @@ __all__ = [
     "BahdanauAttention",
     "Bidirectional",
     "GRUCell",
+    "GradientFlow",
     "LSTMCell",
     "LuongAttention",
     "RNNBase",
@@ -19,4 +22,5 @@ __all__ = [
     "Recurrent",
     "RecurrentCell",
     "Stacked",
+    "gradient_flow",
 ]

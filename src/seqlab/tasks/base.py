@@ -48,6 +48,8 @@ from seqlab.train import (
     TrainConfig,
     Trainer,
     TrainResult,
+    check_folder,
+    hold_folder,
     is_main_process,
     load_weights,
     save_weights,
@@ -223,24 +225,33 @@ class Task:
         stopped before its first checkpoint starts over with the same options); without it,
         a folder that already holds a model is refused. ``callbacks`` are added to the
         loss-curve one (e.g. :class:`seqlab.train.TensorBoard`).
+
+        ``out_dir`` and its missing parents are created (as ``mkdir -p``); a file in the way
+        or a folder that is not writable is a one-line :class:`seqlab.data.DataError`, found
+        before the data is built. From the folder check to the end of training the folder
+        is held by this process: another one training into it gets
+        :class:`seqlab.train.FolderInUseError` naming this one's pid.
         """
         data = cls.prepare_data(data)
         out = Path(out_dir)
+        main = is_main_process()  # under torchrun only rank 0 writes files
+        if main:
+            check_folder(out)
         torch.manual_seed(train_config.seed)
         task, encoded = cls.build(data, config)
         task.path = out
         task.model.to(train_config.device)
-        if is_main_process():  # under torchrun only rank 0 writes files
-            task.check_out_dir(out, resume)
-            out.mkdir(parents=True, exist_ok=True)
-            task.save_meta(out)
-        trainer = Trainer(
-            task.trainable(encoded, data),
-            train_config,
-            out,
-            callbacks=[LossCurve(out / CURVE_FILE), *callbacks],
-        )
-        result = trainer.fit(resume="if_saved" if resume else False)
+        with hold_folder(out) if main else contextlib.nullcontext(out):
+            if main:
+                task.check_out_dir(out, resume)
+                task.save_meta(out)
+            trainer = Trainer(
+                task.trainable(encoded, data),
+                train_config,
+                out,
+                callbacks=[LossCurve(out / CURVE_FILE), *callbacks],
+            )
+            result = trainer.fit(resume="if_saved" if resume else False)
         best = out / WEIGHTS_FILE
         if best.exists():
             load_weights(best, task.model)
@@ -249,7 +260,9 @@ class Task:
 
     def check_out_dir(self, out: Path, resume: bool) -> None:
         """Refuse a folder that holds another model (config, checkpoint or artifacts) unless
-        resuming; on resume, refuse changed data or options."""
+        resuming; on resume, refuse changed data or options. A file in the way (``out`` or a
+        folder above it is a file) or an unwritable folder is a :class:`DataError`."""
+        check_folder(out)
         cfg_path = out / CONFIG_FILE
         files = [cfg_path, out / CHECKPOINT_DIR] + [out / f for f, _ in self.artifacts.values()]
         if not resume:
@@ -367,7 +380,7 @@ def load_task(path: str | Path, **kwargs: Any) -> Task:
     cfg = root / CONFIG_FILE
     try:
         raw = json.loads(cfg.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = "no config.json" if isinstance(exc, FileNotFoundError) else str(exc)
         raise DataError(
             root, f"not a seqlab model directory ({reason})", hint="train one first"

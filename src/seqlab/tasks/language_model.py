@@ -18,7 +18,7 @@ A trained model is a directory: ``config.json``, ``model.safetensors``, ``vocab.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -37,7 +37,11 @@ from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel, State
 from seqlab.tasks.base import Preset, Task, TaskConfig
 from seqlab.train import TrainConfig
 
-__all__ = ["PRESET", "LMTaskConfig", "LanguageModel", "SentenceScore"]
+__all__ = ["MAX_SAMPLE_LENGTH", "PRESET", "LMTaskConfig", "LanguageModel", "SentenceScore"]
+
+# The most tokens :meth:`LanguageModel.sample` draws per sequence (``max_length``): a
+# larger value is refused rather than left to run for hours.
+MAX_SAMPLE_LENGTH = 100_000
 
 Level = Literal["char", "word"]
 Unit = Literal["line", "text"]
@@ -140,6 +144,16 @@ class _LMTrainable:
         else:
             for rows in shuffled_batches(len(self.train_seqs), cfg.batch_size, generator):
                 yield self.lm._pad([self.train_seqs[j] for j in rows])
+
+    def batches_per_epoch(self) -> int:
+        """How many batches :meth:`train_batches` yields (``--epochs`` lays the schedule
+        over epochs × this)."""
+        size = self.config.batch_size
+        if self.config.unit == "text":
+            length = min(self.config.bptt, self.stream.numel() - 1)
+            windows = (self.stream.numel() - length - 1) // length + 1
+            return -(-windows // size)
+        return -(-len(self.train_seqs) // size)
 
     def training_loss(self, batch: Tensor) -> tuple[Tensor, int]:
         inputs, targets = self.lm._split(batch)  # (B, T), (B, T)
@@ -250,7 +264,11 @@ class LanguageModel(Task):
         with self.eval_mode():
             total, count = self._nll_ids(seqs, max_tokens, lanes)
         loss = total / max(count, 1)
-        result = {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "tokens": float(count)}
+        result: dict[str, Any] = {
+            "loss": loss,
+            "perplexity": math.exp(min(loss, 700.0)),
+            "tokens": count,
+        }
         if self.config.level == "char":
             result["bits_per_char"] = loss / math.log(2)
         return result
@@ -288,19 +306,29 @@ class LanguageModel(Task):
         return total, count
 
     # -- the course's uses -----------------------------------------------------------------
-    def evaluate(self, text: str) -> dict[str, float]:
-        """Loss (nats/token), perplexity and, at char level, bits per character on ``text``.
+    def evaluate(self, text: str) -> dict[str, Any]:
+        """Loss (nats/token), perplexity and, at char level, bits per character on ``text``;
+        ``tokens`` is the number of tokens predicted and ``unknown_tokens`` how many of the
+        text's tokens are not in the vocabulary (each is read and predicted as ``<UNK>``:
+        capitals for a lower-case model, say).
 
         A "text" model reads ``text`` as one stream from a zero state, as it would generate
         it; a "line" model scores each line (and its ``<EOS>``) from the start.
         """
         toks = sequences(text, self.config.level, unit=self.config.unit)
         start = self._start_ids()
-        return self._evaluate_ids([start + self.vocab.encode(s) for s in toks], lanes=1)
+        result = self._evaluate_ids([start + self.vocab.encode(s) for s in toks], lanes=1)
+        result["unknown_tokens"] = sum(t not in self.vocab for s in toks for t in s)
+        return result
 
     @torch.no_grad()
     def score(self, text: str) -> SentenceScore:
-        """log P(text) token by token (line-unit models also score the closing ``<EOS>``)."""
+        """log P(text) token by token (line-unit models also score the closing ``<EOS>``).
+
+        An empty or blank ``text`` is a ``ValueError`` (it would score ``<EOS>`` alone).
+        """
+        if not text.strip():
+            raise ValueError("nothing to score: the sentence is empty")
         tokens = tokenize(text.strip(), self.config.level)
         if self.config.unit == "line" or self.config.level == "word":
             tokens = [*tokens, "<EOS>"]
@@ -328,15 +356,26 @@ class LanguageModel(Task):
         seed: int | None = None,
         no_unk: bool = True,
         greedy: bool = False,
+        on_text: Callable[[int, str | None], None] | None = None,
     ) -> list[str]:
         """``n`` novel sequences, drawn token by token until ``<EOS>`` or ``max_length``.
 
         Each sequence starts with ``prefix`` (which the model reads first) and continues
-        with at most ``max_length`` drawn tokens. ``no_unk`` bans ``<UNK>`` (the course's
-        advice); with ``no_unk=False`` it may appear and is shown as ``<UNK>``.
+        with at most ``max_length`` drawn tokens (1 to :data:`MAX_SAMPLE_LENGTH`, 100,000).
+        ``no_unk`` bans ``<UNK>`` (the course's advice); with ``no_unk=False`` it may appear
+        and is shown as ``<UNK>``.
+
+        ``on_text(i, piece)`` streams the text while it is drawn: ``piece`` is what sequence
+        ``i`` gains (its prefix first, then the text of each token as it is drawn), and
+        ``None`` once sequence ``i`` is complete; the pieces of ``i`` joined are the ``i``-th
+        text returned. The ``n`` sequences are drawn together, so their pieces interleave.
         """
-        if n < 1 or max_length < 1:
-            raise ValueError("n and max_length must be >= 1")
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if not 1 <= max_length <= MAX_SAMPLE_LENGTH:
+            raise ValueError(
+                f"max_length must be between 1 and {MAX_SAMPLE_LENGTH:,} tokens, got {max_length:,}"
+            )
         prefix_tokens = tokenize(prefix, self.config.level) if prefix else []
         context = self._start_ids() + self.vocab.encode(prefix_tokens)
         banned = (self.vocab.unk_id,) if no_unk and self.vocab.unk_id is not None else ()
@@ -354,17 +393,53 @@ class LanguageModel(Task):
             x = torch.tensor([context[:-1]] * len(rows), device=self.device)  # (B, P-1)
             return self.model(x)[1]
 
-        with self.eval_mode():
-            hyps = search(
-                self.model, init_state, n, config, bos_id=context[-1], eos_id=self.vocab.eos_id
-            )
         # <UNK> stays visible when it was allowed; <EOS> (and <PAD>/<SOS>) are not text
         hidden = {
             i for i in (self.vocab.eos_id, self.vocab.pad_id, self.vocab.sos_id) if i is not None
         }
+        on_token = None if on_text is None else self._streamer(n, prefix_tokens, hidden, on_text)
+        with self.eval_mode():
+            hyps = search(
+                self.model,
+                init_state,
+                n,
+                config,
+                bos_id=context[-1],
+                eos_id=self.vocab.eos_id,
+                on_token=on_token,
+            )
+        if on_text is not None:  # the sequences cut at max_length are complete now
+            for i, h in enumerate(hyps):
+                if not h[0].finished:
+                    on_text(i, None)
         return [
             self.vocab.join(
                 prefix_tokens + self.vocab.decode(i for i in h[0].tokens if i not in hidden)
             )
             for h in hyps
         ]
+
+    def _streamer(
+        self,
+        n: int,
+        prefix_tokens: list[str],
+        hidden: set[int],
+        on_text: Callable[[int, str | None], None],
+    ) -> Callable[[int, int], None]:
+        """The search's ``on_token`` for :meth:`sample`'s ``on_text``: token ids to text."""
+        joiners = [self.vocab.joiner() for _ in range(n)]
+        started = [False] * n
+        eos = self.vocab.eos_id
+
+        def on_token(i: int, token: int) -> None:
+            if not started[i]:
+                started[i] = True
+                text = "".join(map(joiners[i], prefix_tokens))
+                if text:
+                    on_text(i, text)
+            if token == eos:
+                on_text(i, None)
+            elif token not in hidden:
+                on_text(i, joiners[i](self.vocab.token(token)))
+
+        return on_token

@@ -238,6 +238,11 @@ class _Seq2SeqTrainable:
         for rows in bucketed_batches(self.src_lengths, self.config.batch_size, generator):
             yield self.tr._batch([self.train_ids[j] for j in rows])
 
+    def batches_per_epoch(self) -> int:
+        """How many batches :meth:`train_batches` yields (bucketing cuts chunks of whole
+        batches, so only the last batch may be short)."""
+        return -(-len(self.train_ids) // self.config.batch_size)
+
     def training_loss(self, batch: Batch) -> tuple[Tensor, int]:
         src, lengths, tgt_in, tgt_out = batch
         loss = self.model.loss(
@@ -528,8 +533,12 @@ class Translator(Task):
         return AttentionMap(src_tokens, out, torch.stack(rows), text_out)  # (Ty, Tx)
 
     def _reference_set(
-        self, sources: Sequence[str] | None, references: Sequence[str] | None
-    ) -> tuple[list[str], list[str]]:
+        self,
+        sources: Sequence[str] | None,
+        references: Sequence[str | Sequence[str]] | None,
+    ) -> tuple[list[str], list[list[str]]]:
+        """(sources, references per source): a reference given as a string is one
+        reference; a list of strings is several (any of them is right)."""
         if sources is None and references is None:
             if self.config.dataset != "dates":
                 raise ValueError(
@@ -537,19 +546,70 @@ class Translator(Task):
                     "built-in test set)"
                 )
             test = dates_data.test_pairs()
-            return [s for s, _ in test], [t for _, t in test]
+            return [s for s, _ in test], [[t] for _, t in test]
         if sources is None or references is None:
             raise ValueError("give both sources and references")
         if len(sources) != len(references):
             raise ValueError(f"{len(sources)} sources but {len(references)} references")
         if not sources:
             raise ValueError("nothing to evaluate: no sentences")
-        return list(sources), list(references)
+        refs = [[r] if isinstance(r, str) else list(r) for r in references]
+        for source, rs in zip(sources, refs, strict=True):
+            if not rs:
+                raise ValueError(f"no reference for {source!r}")
+        return list(sources), refs
+
+    def _closest_references(
+        self,
+        sources: Sequence[str],
+        references: Sequence[Sequence[str]],
+        outputs: Sequence[Hypothesis],
+        alpha: float,
+    ) -> list[str]:
+        """For each source, the reference the error analysis compares with: the one the
+        output equals, else the one the model scores highest (length-normalised) among those
+        it can emit (no word outside the vocabulary), else the first."""
+        from seqlab.decoding import sequence_log_prob
+
+        chosen = [rs[0] for rs in references]
+        flat: list[tuple[int, str, list[int]]] = []
+        for i, (src, rs) in enumerate(zip(sources, references, strict=True)):
+            ids = [self._encode_pair(src, r)[1] for r in rs]
+            unk = self.tgt_vocab.unk_id
+            same = [
+                r
+                for r, y in zip(rs, ids, strict=True)
+                if y == list(outputs[i].tokens) and unk not in y
+            ]
+            if same or len(rs) == 1:
+                chosen[i] = same[0] if same else rs[0]
+                continue
+            flat += [(i, r, y) for r, y in zip(rs, ids, strict=True)]
+        best: dict[int, float] = {}
+        with self.eval_mode():
+            for k in range(0, len(flat), _DECODE_BATCH):
+                part = flat[k : k + _DECODE_BATCH]
+                state = self.model.init_state(
+                    *self._sources([self._encode_src(sources[i]) for i, _, _ in part])
+                )
+                scores = sequence_log_prob(
+                    self.model,
+                    state,
+                    [y for _, _, y in part],
+                    bos_id=self.tgt_vocab.sos_id,
+                    eos_id=self.tgt_vocab.eos_id,
+                )
+                unk = self.tgt_vocab.unk_id
+                for (i, r, y), lp in zip(part, scores.tolist(), strict=True):
+                    score = lp / (len(y) + 1) ** alpha - (1e9 if unk in y else 0.0)
+                    if i not in best or score > best[i]:
+                        best[i], chosen[i] = score, r
+        return chosen
 
     def evaluate(
         self,
         sources: Sequence[str] | None = None,
-        references: Sequence[str] | None = None,
+        references: Sequence[str | Sequence[str]] | None = None,
         *,
         beam_sizes: Sequence[int] = (1,),
         alpha: float = 0.7,
@@ -557,50 +617,59 @@ class Translator(Task):
     ) -> dict[str, Any]:
         """Exact-match accuracy (and corpus BLEU) per beam size.
 
-        An output matches when its tokens equal the reference's tokens (the tokenisation
-        the model was trained on, lowercased if it was); BLEU scores the detokenised text.
+        An output matches when its tokens equal a reference's tokens (the tokenisation the
+        model was trained on, lowercased if it was); BLEU scores the detokenised text against
+        every reference of its source. ``references`` holds one string per source, or a list
+        of strings where a source has several translations (Tatoeba's; see
+        :func:`seqlab.data.parallel.group_by_source`).
 
         Without ``sources``/``references`` a dates model is scored on the fixed held-out set
         (:func:`seqlab.data.dates.test_pairs`). ``bleu`` defaults to True for word-level
-        models. Returns ``{"examples": n, "results": [{"beam_size", "exact_match", "bleu",
-        "signature", "errors"}...]}`` where ``errors`` lists up to 20 wrong outputs.
+        models. Returns ``{"examples": n, "references": m, "results": [{"beam_size",
+        "exact_match", "bleu", "signature", "errors"}...]}`` where ``errors`` lists up to 20
+        wrong outputs (``reference``: the first; ``references``: all of them).
         """
         srcs, refs = self._reference_set(sources, references)
         want_bleu = self.config.level == "word" if bleu is None else bleu
         results = []
+        level, lower = self.config.level, self.config.lowercase
+        # exact match on tokens, as the model sees the reference: "Va !" and "Va!" (one
+        # detokenised output) are the same sentence
+        tokens = [[self._tokens(r, level, lower) for r in rs] for rs in refs]
+        norm = [[r.strip().lower() if lower else r.strip() for r in rs] for rs in refs]
+        # reference streams as sacreBLEU takes them: stream j holds each source's j-th
+        # reference, None where a source has fewer
+        streams = [
+            [rs[j] if j < len(rs) else None for rs in norm] for j in range(max(map(len, norm)))
+        ]
         for k in beam_sizes:
             outs = self.translate(srcs, beam_size=k, alpha=alpha)
             hyps = [o.text for o in outs]
-            norm = [r.strip().lower() if self.config.lowercase else r.strip() for r in refs]
-            # exact match on tokens, as the model sees the reference: "Va !" and "Va!" (one
-            # detokenised output) are the same sentence
-            level, lower = self.config.level, self.config.lowercase
-            exact = [
-                o.candidates[0].tokens == self._tokens(r, level, lower)
-                for o, r in zip(outs, refs, strict=True)
-            ]
+            exact = [o.candidates[0].tokens in t for o, t in zip(outs, tokens, strict=True)]
             entry: dict[str, Any] = {
                 "beam_size": k,
                 "exact_match": sum(exact) / len(exact),
                 "errors": [
-                    {"source": s, "reference": r, "output": h}
-                    for s, r, h, ok in zip(srcs, refs, hyps, exact, strict=True)
+                    {"source": s, "reference": rs[0], "output": h}
+                    | ({"references": rs} if len(rs) > 1 else {})
+                    for s, rs, h, ok in zip(srcs, refs, hyps, exact, strict=True)
                     if not ok
                 ][:20],
             }
             if want_bleu:
                 from seqlab.metrics.bleu import corpus_bleu
 
-                score = corpus_bleu(hyps, [norm])
+                score = corpus_bleu(hyps, streams)
                 entry["bleu"] = float(score.score)
                 entry["signature"] = str(score.signature)
             results.append(entry)
-        return {"examples": len(srcs), "alpha": alpha, "results": results}
+        total = sum(map(len, refs))
+        return {"examples": len(srcs), "references": total, "alpha": alpha, "results": results}
 
     def analyze(
         self,
         sources: Sequence[str] | None = None,
-        references: Sequence[str] | None = None,
+        references: Sequence[str | Sequence[str]] | None = None,
         *,
         beam_size: int = 3,
         alpha: float = 0.7,
@@ -609,7 +678,9 @@ class Translator(Task):
 
         For each output ŷ that differs from the human y*: if P(y*|x) > P(ŷ|x) (both length
         normalised) the search is at fault, else the model; a y* with a word outside the
-        target vocabulary is the model's fault (it cannot emit it). Without pairs a dates model is
+        target vocabulary is the model's fault (it cannot emit it). With several references
+        for a source, ŷ is right when it equals any of them, else it is compared with the one
+        the model scores highest among those it can emit. Without pairs a dates model is
         analysed on its held-out set. Returns an
         :class:`seqlab.decoding.ErrorAnalysis` (``format_table``, ``write_csv``).
         """
@@ -620,12 +691,13 @@ class Translator(Task):
             max_length=self._cap, beam_size=beam_size, alpha=alpha, batch_size=_DECODE_BATCH
         )
         best = [h[0] for h in self._hypotheses(srcs, config)]
+        chosen = self._closest_references(srcs, refs, best, alpha)
         sos, eos = self.tgt_vocab.sos_id, self.tgt_vocab.eos_id
         parts = []
         with self.eval_mode():
             for i in range(0, len(srcs), _DECODE_BATCH):
                 chunk_src = srcs[i : i + _DECODE_BATCH]
-                chunk_ref = refs[i : i + _DECODE_BATCH]
+                chunk_ref = chosen[i : i + _DECODE_BATCH]
                 src, lengths = self._sources([self._encode_src(s) for s in chunk_src])
                 ref_ids = [
                     self._encode_pair(s, r)[1] for s, r in zip(chunk_src, chunk_ref, strict=True)

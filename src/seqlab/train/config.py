@@ -47,7 +47,13 @@ class TrainConfig:
     checkpoints.
 
     Steps count optimizer updates over the whole run, resumed sessions included. The
-    schedule is laid out over ``max_steps``, also when ``max_epochs`` ends the run earlier.
+    schedule is laid out over ``max_steps``, or over whichever limit binds first: with a
+    ``time_budget`` its position is the larger of the steps done and the budget's share
+    (``p = max(steps / max_steps, seconds / time_budget)``, see :func:`lr_factor`), so the
+    learning rate decays to its end when the budget runs out; with ``max_epochs`` the same
+    holds for the epochs when the task tells its ``batches_per_epoch()``. The clock makes a
+    budgeted run's learning rates (and so its weights) depend on the machine's speed: resume
+    is bit-identical to an uninterrupted run only without a time budget.
     """
 
     max_steps: int  # optimizer steps in the whole run (> 0); the run ends after exactly these
@@ -65,7 +71,8 @@ class TrainConfig:
     log_every: int = 10  # append a training line to metrics.jsonl every N steps
     checkpoint_every_steps: int = 500  # save a checkpoint every N steps ...
     checkpoint_every_seconds: float = 300.0  # ... or after this many seconds, whichever first
-    time_budget: float | None = None  # seconds this fit() call may train; None: no limit
+    time_budget: float | None = None  # seconds this fit() call may train (> 0; None: no
+    # limit); when it binds first, the schedule ends with it (lr decays to 0 by then)
     early_stopping_patience: int | None = None  # stop after N evaluations without a new best
     seed: int = 0  # seeds the batch order of every epoch and the RNG of dropout & co.
     device: str = "cpu"  # torch device; under torchrun "cuda" means cuda:LOCAL_RANK
@@ -162,18 +169,24 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def lr_factor(step: int, config: TrainConfig) -> float:
+def lr_factor(step: int, config: TrainConfig, progress: float = 0.0) -> float:
     """The learning-rate multiplier for the update that follows ``step`` completed updates.
 
     Linear warmup ``(step + 1) / warmup_steps`` during the first ``warmup_steps`` updates;
     then, with ``p`` the fraction of the remaining updates done: constant 1, cosine
     ``(1 + cos(pi p)) / 2`` or linear ``1 - p`` (both decay towards 0 at ``max_steps``).
+
+    ``progress`` (in [0, 1]) is the fraction of the run done by another measure than the
+    steps: the share of the time budget spent, or of the epochs. The schedule then stands at
+    ``max(step, progress * max_steps)``, so it ends with whichever limit binds first; the
+    warmup still counts steps, and the factor never exceeds the warmup's. ``progress=0``
+    gives the step-only schedule, bit for bit.
     """
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
+    warm = (step + 1) / config.warmup_steps if step < config.warmup_steps else 1.0
     if config.schedule == "constant":
-        return 1.0
-    p = min(1.0, (step - config.warmup_steps) / (config.max_steps - config.warmup_steps))
-    if config.schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * p))
-    return 1.0 - p
+        return warm
+    position = max(float(step), progress * config.max_steps) if progress > 0 else step
+    span = config.max_steps - config.warmup_steps
+    p = min(1.0, max(0.0, (position - config.warmup_steps) / span))
+    decay = 0.5 * (1.0 + math.cos(math.pi * p)) if config.schedule == "cosine" else 1.0 - p
+    return min(warm, decay)

@@ -5,7 +5,8 @@ A task (language model, tagger, translator, ...) implements the small
 epoch from a seeded generator, computes a batch's mean loss, and validates. :class:`Trainer`
 drives it from a :class:`~seqlab.train.TrainConfig`:
 
-* AdamW or SGD, a constant / cosine / linear learning-rate schedule after a linear warmup,
+* AdamW or SGD, a constant / cosine / linear learning-rate schedule after a linear warmup
+  (laid over the steps, or over the time budget or the epochs when they bind first),
   gradient clipping by global norm or by value;
 * ``metrics.jsonl`` (one JSON object a line) in the output folder, a rich progress bar on
   stderr, and :class:`~seqlab.train.Callback` hooks called on rank 0 after each metrics line
@@ -14,6 +15,8 @@ drives it from a :class:`~seqlab.train.TrainConfig`:
   before the weights are touched, keeping the last good checkpoint;
 * a step limit, an optional epoch limit, a time budget, early stopping on the validation
   loss, and the best-validation weights in ``model.safetensors``;
+* one process at a time in ``out_dir`` (an OS file lock on ``out_dir/.lock``, released when
+  the process ends however it ends; a second one gets ``FolderInUseError`` with the pid);
 * Ctrl-C (SIGINT) finishes the current step, saves a checkpoint and returns with
   ``stopped_because="interrupted"``; a second Ctrl-C aborts at once (KeyboardInterrupt);
 * checkpoints every N steps or M seconds, swapped in atomically, and ``fit(resume=True)``
@@ -24,26 +27,40 @@ drives it from a :class:`~seqlab.train.TrainConfig`:
 Files in ``out_dir``::
 
     train_config.json    the TrainConfig of the latest fit() call
-    metrics.jsonl        train lines {"step","epoch","train_loss","lr","tokens_per_s","elapsed"}
-                         and validation lines {"step","epoch","elapsed","valid_loss",...}
+    metrics.jsonl        train lines {"step","epoch","train_loss","lr","grad_norm",
+                         "grad_norm_clipped","tokens_per_s","elapsed"} and validation lines
+                         {"step","epoch","elapsed","valid_loss",...}
     model.safetensors    weights at the best validation loss so far; the final weights when
                          no validation ran (eval_every=None, validate() returned {}, or
                          the run stopped before its first evaluation)
     checkpoint/          model.safetensors + trainer.pt: everything a resumed run needs
+    .lock, .lock.holder  the folder's lock, and the pid of the process holding it (while held)
 
 The trainer draws no figure: ``loss_curve.png`` (train and validation loss against the
 step) is drawn by the ``seqlab.viz.LossCurve`` callback that the tasks attach, and
 TensorBoard event files by the :class:`~seqlab.train.TensorBoard` callback.
 
 In a train line, ``train_loss`` is the mean step loss since the previous line, ``lr`` the
-rate of the last step, ``epoch`` the index given to ``train_batches`` and ``elapsed`` the
-training seconds of the whole run. ``time_budget`` bounds one ``fit()`` call: a resumed run
-gets the budget afresh. ``max_epochs`` ends the run when the next batch would start epoch
-``max_epochs``, that is after that many complete epochs (the end validates and saves a
-checkpoint, as ``max_steps`` does). A run that diverges, is killed, interrupted or runs out
-of time is continued with ``fit(resume=True)``; the config may change on resume (a lower
-``lr`` after a divergence, a larger ``max_steps`` or ``max_epochs``) except for the
-optimizer kind.
+rate of the last step, ``grad_norm`` the mean global L2 norm of the gradient before
+clipping and ``grad_norm_clipped`` after it (equal with ``clip="none"``), ``epoch`` the index
+given to ``train_batches`` and ``elapsed`` the training seconds of the whole run.
+
+``time_budget`` bounds one ``fit()`` call: a resumed run gets the budget afresh. When the
+budget stops the run, the trainer validates the final weights (unless that step was just
+validated), so ``model.safetensors`` holds the best of them all; the schedule is laid over
+the budget when it binds first (position ``max(step, max_steps * seconds / time_budget)``;
+a resumed run lays the rest of the schedule, from its step, over its new budget). An
+interrupted run (Ctrl-C) does not validate: the user asked it to stop now (a translator's
+validation decodes the held-out set), and its checkpoint, counters and metrics stay exactly
+those of an uninterrupted run at that step, which makes the resumed run bit-identical.
+``max_epochs`` ends the run when the next batch would start epoch ``max_epochs``, that is
+after that many complete epochs (the end validates and saves a checkpoint, as ``max_steps``
+does); when the task tells its ``batches_per_epoch()``, the schedule also ends there.
+
+A run that diverges, is killed, interrupted or runs out of time is continued with
+``fit(resume=True)``, which prints ``resuming from step N (epoch E) in DIR`` on stderr
+(rank 0); the config may change on resume (a lower ``lr`` after a divergence, a larger
+``max_steps`` or ``max_epochs``) except for the optimizer kind.
 
 Tested in ``tests/test_train.py`` (learning, clipping, divergence, time budget, early
 stopping, epoch limit, callbacks, resume after an in-process crash, after Ctrl-C and after
@@ -84,6 +101,7 @@ from seqlab.train.checkpoint import (
 )
 from seqlab.train.config import StopReason, TrainConfig, lr_factor
 from seqlab.train.distributed import _Processes, _TaskLoss, shard_batch, to_device
+from seqlab.train.lock import hold_folder
 from seqlab.train.protocol import Callback, Trainable, TrainingDiverged, TrainResult
 
 __all__ = ["Trainer"]
@@ -99,6 +117,7 @@ _STATE_FORMAT = 1  # version of the trainer.pt layout
 _BATCH_STREAM, _MODEL_STREAM = 1, 2
 # Config fields a resumed run may not change: the saved optimizer state would not fit.
 _FROZEN_ON_RESUME = ("optimizer",)
+_clock = time.perf_counter  # the loop's clock (tests replace it)
 
 
 # -- small pieces of the loop ------------------------------------------------------------
@@ -128,6 +147,7 @@ def _apply_hyperparameters(
     scheduler: torch.optim.lr_scheduler.LambdaLR,
     config: TrainConfig,
     step: int,
+    progress: float,
 ) -> None:
     """After loading saved optimizer/scheduler state, put this config's values back.
 
@@ -136,7 +156,7 @@ def _apply_hyperparameters(
     """
     for group in optimizer.param_groups:
         group["initial_lr"] = config.lr
-        group["lr"] = config.lr * lr_factor(step, config)
+        group["lr"] = config.lr * lr_factor(step, config, progress)
         group["weight_decay"] = config.weight_decay
         if config.optimizer == "sgd":
             group["momentum"] = config.momentum
@@ -146,9 +166,13 @@ def _apply_hyperparameters(
 
 
 def _make_scheduler(
-    optimizer: torch.optim.Optimizer, config: TrainConfig
+    optimizer: torch.optim.Optimizer, config: TrainConfig, progress: Callable[[], float]
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
+    """The schedule of :func:`lr_factor`; ``progress()`` is the run's progress by the clock
+    or the epochs at the moment the next rate is set."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, config, progress())
+    )
 
 
 def _rng_state(device: torch.device) -> dict[str, Tensor | None]:
@@ -200,6 +224,8 @@ class _RunState:
     window_steps: int = 0  # steps since the last metrics line
     window_tokens: float = 0.0  # tokens since the last metrics line
     window_seconds: float = 0.0  # seconds spent in those steps
+    window_grad_norm: float = 0.0  # sum of the gradients' global L2 norms before clipping
+    window_grad_norm_clipped: float = 0.0  # ... and after clipping
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -252,12 +278,16 @@ class Trainer:
         ``resume="if_saved"`` continues from it when there is one and starts at step 0
         otherwise (a run stopped before its first checkpoint); ``resume=False`` refuses to
         start over an existing checkpoint.
+
+        The output folder is held for the whole call (rank 0 takes an OS file lock on
+        ``out_dir/.lock``): a second process training into it gets
+        :class:`~seqlab.train.FolderInUseError` naming the holder's pid.
         """
         processes = _Processes(self.config.device)
         devices = [processes.device] if processes.device.type == "cuda" else []
         try:
-            with torch.random.fork_rng(devices=devices):
-                run = _Run(self, processes, resume=resume)
+            with contextlib.ExitStack() as held, torch.random.fork_rng(devices=devices):
+                run = _Run(self, processes, resume=resume, held=held)
                 return run.train()
         finally:
             processes.close()
@@ -267,7 +297,12 @@ class _Run:
     """One :meth:`Trainer.fit` call: the optimizer, the counters, the files, the loop."""
 
     def __init__(
-        self, trainer: Trainer, processes: _Processes, *, resume: bool | Literal["if_saved"]
+        self,
+        trainer: Trainer,
+        processes: _Processes,
+        *,
+        resume: bool | Literal["if_saved"],
+        held: contextlib.ExitStack,
     ) -> None:
         self.task = trainer.task
         self.config = trainer.config
@@ -277,7 +312,7 @@ class _Run:
         self.state = _RunState()
         self.records: list[dict[str, Any]] = []
         self.batches: Iterator[Any] | None = None
-        self.session_start = time.perf_counter()
+        self.session_start = _clock()
         self.last_save_time = self.session_start
         self.saved_step: int | None = None  # step of the newest checkpoint on disk
         self.last_lr = self.config.lr  # learning rate of the last step
@@ -285,11 +320,14 @@ class _Run:
         self.callbacks = trainer.callbacks  # called on rank 0 only
         self.lookahead: Any = _NOTHING  # the next batch when fetched ahead (max_epochs)
         self.interrupted = False  # set by the first Ctrl-C (SIGINT) while training
-        resume = self._prepare_out_dir(resume)
+        self.resumed_from: int | None = None  # the checkpoint's step when resumed
+        self.start_step = 0  # the step this session starts at (the schedule's time part)
+        self.epoch_size = self._epoch_size()  # batches per epoch, when the task tells it
+        resume = self._prepare_out_dir(resume, held)
         self.model = self.task.model.to(processes.device)
         self.optimizer = _make_optimizer(self.model, self.config)
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        self.scheduler = _make_scheduler(self.optimizer, self.config)
+        self.scheduler = _make_scheduler(self.optimizer, self.config, self._schedule_progress)
         if resume:
             self._restore()
         else:
@@ -299,13 +337,25 @@ class _Run:
 
     # -- setup ---------------------------------------------------------------------------
 
-    def _prepare_out_dir(self, resume: bool | Literal["if_saved"]) -> bool:
-        """Recover the checkpoint folder after a crash; returns whether to resume."""
+    def _prepare_out_dir(
+        self, resume: bool | Literal["if_saved"], held: contextlib.ExitStack
+    ) -> bool:
+        """Hold the output folder (rank 0, until ``held`` closes), recover the checkpoint
+        folder after a crash; returns whether to resume."""
+        failure: Exception | None = None
         if self.procs.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            recover_directory(self.ckpt_dir)
-            remove_stale_temporaries(self.out_dir)
-        self.procs.barrier()
+            try:
+                held.enter_context(hold_folder(self.out_dir))
+                recover_directory(self.ckpt_dir)
+                remove_stale_temporaries(self.out_dir)
+            except Exception as exc:
+                failure = exc
+        # every rank learns whether rank 0 could start (the broadcast is also the barrier)
+        message = self.procs.broadcast(None if failure is None else str(failure))
+        if failure is not None:
+            raise failure
+        if message is not None:
+            raise RuntimeError(f"rank 0 could not start: {message}")
         exists = checkpoint_exists(self.ckpt_dir)
         if resume == "if_saved":
             if not exists and self.procs.is_main:
@@ -331,8 +381,14 @@ class _Run:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         self.state = _RunState.from_dict(saved["run"])
-        _apply_hyperparameters(self.optimizer, self.scheduler, self.config, self.state.step)
-        self.saved_step = self.state.step
+        self.start_step = self.resumed_from = self.saved_step = self.state.step
+        _apply_hyperparameters(
+            self.optimizer,
+            self.scheduler,
+            self.config,
+            self.state.step,
+            self._schedule_progress(),
+        )
         rng = saved["rng"]
         if len(rng) == self.procs.world_size:
             _set_rng_state(rng[self.procs.rank], self.procs.device)
@@ -347,7 +403,12 @@ class _Run:
                 _mix_seed(self.config.seed, _MODEL_STREAM, self.procs.rank, self.state.step)
             )
         if self.procs.is_main:
-            _log.info("resuming from step %d (epoch %d)", self.state.step, self.state.epoch)
+            print(
+                f"resuming from step {self.state.step} (epoch {self.state.epoch}) "
+                f"in {self.out_dir}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _check_config(self, saved: Mapping[str, Any]) -> None:
         current = self.config.to_dict()
@@ -370,6 +431,36 @@ class _Run:
         atomic_write_text(path, "".join(_dump(r) for r in self.records))
         config = json.dumps(self.config.to_dict(), indent=2) + "\n"
         atomic_write_text(self.out_dir / CONFIG_FILE, config)
+
+    def _epoch_size(self) -> int | None:
+        """The task's ``batches_per_epoch()`` (optional) when ``max_epochs`` is set."""
+        tell = getattr(self.task, "batches_per_epoch", None)
+        if self.config.max_epochs is None or not callable(tell):
+            return None
+        size = tell()
+        if size is not None and (not is_int(size) or size < 1):
+            raise TypeError(f"batches_per_epoch() must return an int >= 1 or None, got {size!r}")
+        return size
+
+    def _schedule_progress(self) -> float:
+        """The run's progress in [0, 1] by the clock or the epochs, for :func:`lr_factor`
+        (0 when only the steps count: no time budget, and no epoch limit with a known epoch
+        size).
+
+        Time: this session's share of its budget, laid over the steps left when it began
+        (``start_step``), so a fresh run's position is ``max_steps * seconds / time_budget``
+        and a resumed one continues from its step and ends the schedule with its new budget.
+        Epochs: ``(epoch * size + batches of this epoch) / (max_epochs * size)``.
+        """
+        cfg, st = self.config, self.state
+        progress = 0.0
+        if cfg.time_budget is not None:
+            spent = min(1.0, (_clock() - self.session_start) / cfg.time_budget)
+            progress = (self.start_step + spent * (cfg.max_steps - self.start_step)) / cfg.max_steps
+        if cfg.max_epochs is not None and self.epoch_size is not None:
+            done = st.epoch * self.epoch_size + st.batch_index
+            progress = max(progress, done / (cfg.max_epochs * self.epoch_size))
+        return progress
 
     def _wrap_model(self) -> Callable[[Any], tuple[Tensor, int]]:
         if self.procs.world_size == 1:
@@ -409,6 +500,7 @@ class _Run:
             best_valid=self.state.best_valid,
             last_train_loss=self.state.last_train_loss,
             seconds=self._elapsed(),
+            resumed_from=self.resumed_from,
         )
 
     @contextlib.contextmanager
@@ -462,9 +554,10 @@ class _Run:
         bar.update(st.step, self._bar_info() if st.step % cfg.log_every == 0 else None)
         stop: StopReason | None = None
         epochs_done = self._epochs_done()
-        if cfg.eval_every is not None and (
+        evaluated = cfg.eval_every is not None and (
             st.step % cfg.eval_every == 0 or st.step == cfg.max_steps or epochs_done
-        ):
+        )
+        if evaluated:
             stop = self._evaluate()
         if stop is None and st.step >= cfg.max_steps:
             stop = "max_steps"
@@ -476,6 +569,8 @@ class _Run:
             stop = "time_budget"
             if self.procs.is_main:
                 _log.info("time budget of %gs spent at step %d", cfg.time_budget, st.step)
+            if cfg.eval_every is not None and not evaluated:
+                self._evaluate()  # the final weights compete for model.safetensors too
         if stop is None and interrupted:
             stop = "interrupted"
         if stop is not None or save_due or st.step % cfg.checkpoint_every_steps == 0:
@@ -539,7 +634,7 @@ class _Run:
         The loss, token count, time and interrupt flags are summed over the ranks in one
         collective, so every rank takes the same decisions.
         """
-        started = time.perf_counter()
+        started = _clock()
         procs, cfg, st = self.procs, self.config, self.state
         no_rows = False
         if procs.world_size > 1:
@@ -561,7 +656,7 @@ class _Run:
             share = count / total if total > 0 else 1.0 / procs.world_size
             (loss * (share * procs.world_size)).backward()
             mean_loss_here = loss.item() * share  # summed over the ranks: the global mean
-        now = time.perf_counter()
+        now = _clock()
         over_budget = cfg.time_budget is not None and now - self.session_start >= cfg.time_budget
         save_due = now - self.last_save_time >= cfg.checkpoint_every_seconds
         mean_loss, tokens, budget_votes, save_votes, interrupt_votes = procs.sum(
@@ -575,27 +670,43 @@ class _Run:
         )
         if not math.isfinite(mean_loss):
             self._diverged(mean_loss, "loss")
-        self._clip()
+        grad_norm, grad_norm_clipped = self._clip()
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
-        self.scheduler.step()
         st.step += 1
         st.batch_index += 1
+        self.scheduler.step()  # after the counters: the epoch progress sees this step
+        st.window_grad_norm += grad_norm
+        st.window_grad_norm_clipped += grad_norm_clipped
         st.last_train_loss = mean_loss
         st.window_loss += mean_loss
         st.window_steps += 1
         st.window_tokens += tokens
-        st.window_seconds += time.perf_counter() - started
+        st.window_seconds += _clock() - started
         self.last_lr = lr
         return budget_votes > 0, save_votes > 0, interrupt_votes > 0
 
-    def _clip(self) -> None:
-        if self.config.clip == "value":
-            torch.nn.utils.clip_grad_value_(self.params, self.config.clip_threshold)
-        elif self.config.clip == "norm":
-            norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.config.clip_threshold))
+    def _clip(self) -> tuple[float, float]:
+        """Clip the gradient as configured; returns its global L2 norm before and after.
+
+        A non-finite norm raises :class:`TrainingDiverged` before the weights change (with
+        ``clip="norm"`` always; otherwise when an entry of the gradient is not finite, not
+        when only the norm of a huge finite gradient overflows)."""
+        threshold = self.config.clip_threshold
+        if self.config.clip == "norm":
+            norm = float(torch.nn.utils.clip_grad_norm_(self.params, threshold))
             if not math.isfinite(norm):
                 self._diverged(norm, "gradient norm")
+            return norm, norm * min(1.0, threshold / (norm + 1e-6))  # clip_grad_norm_'s factor
+        norm = _grad_norm(self.params)
+        if not math.isfinite(norm) and not all(
+            bool(torch.isfinite(p.grad).all()) for p in self.params if p.grad is not None
+        ):
+            self._diverged(norm, "gradient norm")
+        if self.config.clip == "value":
+            torch.nn.utils.clip_grad_value_(self.params, threshold)
+            return norm, _grad_norm(self.params)
+        return norm, norm
 
     def _diverged(self, value: float, what: str) -> None:
         where = (
@@ -610,7 +721,7 @@ class _Run:
     # -- logging, validation, checkpoints ------------------------------------------------
 
     def _elapsed(self) -> float:
-        return self.state.elapsed + (time.perf_counter() - self.session_start)
+        return self.state.elapsed + (_clock() - self.session_start)
 
     def _append(self, record: dict[str, Any]) -> None:
         """Append a line to metrics.jsonl (rank 0), then call the callbacks' ``on_record``."""
@@ -627,6 +738,8 @@ class _Run:
             "epoch": st.epoch,
             "train_loss": st.window_loss / st.window_steps,
             "lr": self.last_lr,
+            "grad_norm": st.window_grad_norm / st.window_steps,
+            "grad_norm_clipped": st.window_grad_norm_clipped / st.window_steps,
             "tokens_per_s": st.window_tokens / max(st.window_seconds, 1e-9),
             "elapsed": round(self._elapsed(), 3),
         }
@@ -634,6 +747,7 @@ class _Run:
             self._append(record)
         self.last_record = record
         st.window_loss, st.window_steps, st.window_tokens, st.window_seconds = 0.0, 0, 0.0, 0.0
+        st.window_grad_norm = st.window_grad_norm_clipped = 0.0
 
     def _bar_info(self) -> str:
         r = self.last_record
@@ -704,7 +818,7 @@ class _Run:
             }
             save_checkpoint(self.ckpt_dir, self.model, state)
         self.saved_step = self.state.step
-        self.last_save_time = time.perf_counter()
+        self.last_save_time = _clock()
 
     def _end_callbacks(self, *, diverged: bool = False) -> None:
         """The callbacks' ``on_end`` (rank 0). After a divergence a failing callback is
@@ -732,6 +846,15 @@ class _Run:
 
 _END = object()  # sentinel: an exhausted iterator
 _NOTHING = object()  # sentinel: no batch fetched ahead
+
+
+def _grad_norm(params: Sequence[Tensor]) -> float:
+    """The global L2 norm of the parameters' gradients (as ``clip_grad_norm_`` computes it)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    norms = [torch.linalg.vector_norm(g.detach(), 2.0) for g in grads]
+    return float(torch.linalg.vector_norm(torch.stack([n.to(norms[0]) for n in norms]), 2.0))
 
 
 def _check_loss(loss: object, count: object) -> None:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -49,6 +49,11 @@ class Trainable(Protocol):
     process, even when the parts differ in size (padded sentences, a short last batch). A
     rank without rows runs rank 0's rows with weight zero (DDP needs every rank in every
     step). Every parameter must get a gradient at every step (``find_unused_parameters=False``).
+
+    Optionally, ``batches_per_epoch()`` tells how many batches ``train_batches`` yields per
+    epoch (``None``: unknown). With ``max_epochs`` set, the learning-rate schedule then
+    ends at the epoch limit when that comes before ``max_steps`` (see
+    :func:`~seqlab.train.lr_factor`); without it the schedule is laid over the steps.
     """
 
     model: nn.Module
@@ -93,6 +98,9 @@ class TrainResult:
     best_valid: float | None  # lowest validation loss seen; None when never validated
     last_train_loss: float | None  # loss of the last step (global batch); None if no step
     seconds: float  # training wall time of the whole run (resumed sessions included)
+    # the checkpoint's step when this fit() call resumed a run (None: it started at step 0);
+    # how the call began, not how the run ended, so results compare equal without it
+    resumed_from: int | None = field(default=None, compare=False)
 
 
 class TrainingDiverged(RuntimeError):

@@ -8,10 +8,19 @@ Figures never touch pyplot's global state or the user's chosen backend: each one
 * :func:`plot_attention` — an attention heatmap, source tokens against output tokens
   (:func:`attention_figure` gives the figure unsaved).
 * :func:`plot_embeddings` — a labelled t-SNE/PCA map of word vectors with analogy arrows.
+* :func:`plot_gradient_flow` — vanishing gradients: ‖∂L/∂a<t>‖ and ‖∂a<T>/∂a<t>‖ per model.
 """
 
 from seqlab.viz.attention import attention_figure, plot_attention
 from seqlab.viz.curves import LossCurve, plot_loss_curve
 from seqlab.viz.embeddings import plot_embeddings
+from seqlab.viz.gradient_flow import plot_gradient_flow
 
-__all__ = ["LossCurve", "attention_figure", "plot_attention", "plot_embeddings", "plot_loss_curve"]
+__all__ = [
+    "LossCurve",
+    "attention_figure",
+    "plot_attention",
+    "plot_embeddings",
+    "plot_gradient_flow",
+    "plot_loss_curve",
+]
