@@ -276,6 +276,79 @@ def test_analogy_accuracy_before_and_after_on_a_questions_file(tmp_path) -> None
     assert report.restrict_vocab == 30000 and report.analogy_coverage == pytest.approx(1.0)
 
 
+# Four dimensions: gender (she - he), profession, person, place. she/he define g = e_0;
+# doctor and nurse lean male and female along it, teacher female; actress/actor are kept.
+HAND = {
+    "she": (1.0, 0.0, 1.0, 0.0),
+    "he": (-1.0, 0.0, 1.0, 0.0),
+    "queen": (1.0, 0.0, -1.0, 0.0),
+    "king": (-1.0, 0.0, -1.0, 0.0),
+    "actress": (1.0, 0.3, 0.0, 0.0),
+    "actor": (-1.0, 0.3, 0.0, 0.0),
+    "doctor": (-0.8, 1.0, 0.0, 0.0),
+    "nurse": (0.8, 1.0, 0.0, 0.0),
+    "teacher": (0.9, 1.0, 0.3, 0.0),
+    "hospital": (0.0, 1.0, 0.0, 1.0),
+    "school": (0.0, 1.0, 0.3, 1.0),
+}
+HAND_SPECIFIC = ["she", "he", "queen", "king", "actress", "actor"]
+# (question, 3CosAdd's answer before, after), worked out by hand:
+# 1. he:she :: doctor:? before, nurse (cos 0.99; actress 0.88). After, doctor and nurse are
+#    both e_1, the target (sqrt 2, 1, 0, 0) is nearest actress (0.95; nurse 0.58): wrong.
+# 2. he:she :: king:? the target is queen's own direction, before and after: right.
+# 3. doctor:hospital :: teacher:? before, the target keeps teacher's and doctor's gender
+#    parts (+1.28 along e_0): actress (0.87; school 0.61). After, school (0.996): right.
+# 4. she:he :: nurse:? before doctor (0.99), after actor (0.95; doctor 0.58), as in 1.
+HAND_QUESTIONS = [
+    ("he she doctor nurse", "nurse", "actress"),
+    ("he she king queen", "queen", "queen"),
+    ("doctor hospital teacher school", "actress", "school"),
+    ("she he nurse doctor", "doctor", "actor"),
+]
+
+
+def cosadd(words: list[str], x: np.ndarray, a: str, b: str, c: str) -> str:
+    """3CosAdd by brute force: the word, not a, b or c, nearest unit(b) - unit(a) + unit(c)."""
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    row = {w: unit[i] for i, w in enumerate(words)}
+    scores = unit @ (row[b] - row[a] + row[c])
+    return max((w for w in words if w not in (a, b, c)), key=lambda w: scores[words.index(w)])
+
+
+def test_hand_built_analogies_known_accuracy_before_and_after(tmp_path) -> None:
+    """3/4 of the questions right before, 2/4 after, with known answers: the report's
+    figures, a brute-force NumPy 3CosAdd on the vectors (before, and with e_0 removed from
+    every neutral word by hand) and the hand-worked answers all agree."""
+    words = list(HAND)
+    x = np.array([HAND[w] for w in words])
+    kv = KeyedVectors(words, x)
+    questions = tmp_path / "questions.txt"
+    questions.write_text(": hand\n" + "\n".join(q for q, _, _ in HAND_QUESTIONS) + "\n")
+    out, report = debias(
+        kv,
+        definitional=[("she", "he")],
+        equalize=[],
+        gender_specific=HAND_SPECIFIC,
+        neutral_words=["doctor", "nurse", "teacher"],
+        analogies=questions,
+    )
+    hand = x.copy()
+    hand[[w not in HAND_SPECIFIC for w in words], 0] = 0.0  # neutralize along g = e_0
+    hand /= np.linalg.norm(hand, axis=1, keepdims=True)
+    assert_close(np.asarray(out.vectors), hand)  # the debiased vectors are the hand ones
+    for question, before, after in HAND_QUESTIONS:
+        a, b, c, _ = question.split()
+        assert (cosadd(words, x, a, b, c), cosadd(words, hand, a, b, c)) == (before, after)
+    assert report.analogy_before == 3 / 4 and report.analogy_after == 2 / 4
+    assert report.analogy_coverage == 1.0
+    assert [(n.word, round(n.cos_after, 9)) for n in report.neutral] == [
+        ("doctor", 0.0),
+        ("nurse", 0.0),
+        ("teacher", 0.0),
+    ]
+    assert report.neutral[0].cos_before == pytest.approx(-0.8 / math.hypot(0.8, 1.0))
+
+
 # -------------------------------------------------------------------------- shipped lists
 
 

@@ -109,9 +109,30 @@ def test_malformed_vector_files_exit_2_with_file_and_line(capsys, tmp_path: Path
     assert_one_line_error(code, err, "nope.txt")
 
 
-def test_evaluate_with_given_files(capsys, vectors: Path, tmp_path: Path) -> None:
+def cosadd_answer(kv: KeyedVectors, a: str, b: str, c: str) -> str:
+    """3CosAdd by brute force in NumPy: the word (not a, b or c) whose unit vector has the
+    largest cosine with unit(b) - unit(a) + unit(c)."""
+    words = list(kv.index_to_key)
+    unit_rows = np.array(kv.vectors, dtype=np.float64)
+    unit_rows /= np.linalg.norm(unit_rows, axis=1, keepdims=True)
+    row = {w: unit_rows[i] for i, w in enumerate(words)}
+    scores = unit_rows @ (row[b] - row[a] + row[c])
+    return max((w for w in words if w not in (a, b, c)), key=lambda w: scores[words.index(w)])
+
+
+def test_evaluate_with_given_files(capsys, vectors: Path, kv: KeyedVectors, tmp_path: Path) -> None:
+    """--json reports each section's counts and accuracies: the answers are those of a NumPy
+    3CosAdd reference, the planted king:queen one is right, a question with zzz is skipped."""
     questions = tmp_path / "questions.txt"
-    questions.write_text(": family\nman woman king queen\nhe she his her\nman woman king zzz\n")
+    questions.write_text(
+        ": family\nman woman king queen\nman woman king zzz\n"
+        ": gram-pronouns\nhe she his her\nshe he her his\nman king woman queen\n"
+    )
+    assert cosadd_answer(kv, "man", "woman", "king") == "queen"  # planted: cosine 1
+    pronouns = [("he", "she", "his", "her"), ("she", "he", "her", "his")]
+    pronouns.append(("man", "king", "woman", "queen"))
+    right = sum(cosadd_answer(kv, a, b, c) == d for a, b, c, d in pronouns)
+    assert 0 < right < 3, right  # a mix of right and wrong answers: the counts are informative
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("king\tkingdom\t9.5\nking\tnurse\t1.0\nman\twoman\t8.0\nw1\tw2\t0.5\n")
     code, out, _ = run(
@@ -120,7 +141,31 @@ def test_evaluate_with_given_files(capsys, vectors: Path, tmp_path: Path) -> Non
     assert code == 0
     result = json.loads(out)
     assert set(result) == {"analogies", "similarity"}
-    assert json.dumps(result["analogies"])  # the analogy result, as evaluate.py reports it
+    analogies = result["analogies"]
+    assert analogies["sections"] == [
+        {"name": "family", "correct": 1, "total": 1, "skipped": 1, "accuracy": 1.0},
+        {
+            "name": "gram-pronouns",
+            "correct": right,
+            "total": 3,
+            "skipped": 0,
+            "accuracy": pytest.approx(right / 3),
+        },
+    ]
+    assert {k: v for k, v in analogies.items() if k != "sections"} == {
+        "path": str(questions),
+        "method": "3cosadd",
+        "restrict_vocab": 300000,
+        "case_insensitive": True,
+        "correct": 1 + right,
+        "total": 4,
+        "skipped": 1,
+        "questions": 5,
+        "accuracy": pytest.approx((1 + right) / 4),
+        "coverage": pytest.approx(4 / 5),
+        "semantic_accuracy": 1.0,
+        "syntactic_accuracy": pytest.approx(right / 3),
+    }
     assert set(result["similarity"]) == {str(pairs)}
     code, out, _ = run(capsys, "evaluate", vectors, "--similarity", pairs)
     assert code == 0 and "Spearman" in out and "analog" not in out.lower()

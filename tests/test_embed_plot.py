@@ -1,4 +1,11 @@
-"""2-D maps of word vectors: projections against NumPy, label placement, PNG files, errors."""
+"""2-D maps of word vectors: projections against NumPy, label placement, PNG files, errors.
+
+PCA equals a NumPy SVD of the centred unit vectors (up to sign). t-SNE is judged by
+trustworthiness (Venna & Kaski 2001; a NumPy reference that equals scikit-learn's): on a
+closed curve winding through 12 dimensions it keeps neighbourhoods (> 0.95) where PCA's
+flat shadow does not (< 0.9) and random coordinates score about 0.5. The PNG is read back:
+a dot at every projected point, ink inside every label's box, every word labelled.
+"""
 
 from __future__ import annotations
 
@@ -57,6 +64,57 @@ def test_tsne_runs_below_the_perplexity_limit_and_is_seeded(n: int) -> None:
     a = project_2d(x, method="tsne", seed=3)
     assert a.shape == (n, 2) and np.isfinite(a).all()
     np.testing.assert_array_equal(a, project_2d(x, method="tsne", seed=3))
+
+
+def trustworthiness(x: np.ndarray, y: np.ndarray, k: int) -> float:
+    """Trustworthiness of the map ``y`` (N, 2) of ``x`` (N, E), in NumPy: 1 minus the
+    normalised sum, over each point's k nearest neighbours in the map, of how far beyond k
+    they rank among its neighbours in ``x`` (1: every map neighbour is a true neighbour)."""
+    n = len(x)
+
+    def distances(z: np.ndarray) -> np.ndarray:
+        d = np.linalg.norm(z[:, None] - z[None], axis=-1)  # (N, N)
+        np.fill_diagonal(d, np.inf)
+        return d
+
+    rank = np.empty((n, n), dtype=np.int64)  # rank[i, j]: j is i's rank[i, j]-th neighbour in x
+    rank[np.arange(n)[:, None], np.argsort(distances(x), axis=1, kind="stable")] = np.arange(
+        1, n + 1
+    )
+    near = np.argsort(distances(y), axis=1, kind="stable")[:, :k]  # (N, k) in the map
+    penalty = np.maximum(np.take_along_axis(rank, near, axis=1) - k, 0).sum()
+    return float(1.0 - 2.0 / (n * k * (2 * n - 3 * k - 1)) * penalty)
+
+
+def winding_curve(seed: int, n: int = 60, dim: int = 24) -> np.ndarray:
+    """n points along a closed curve sum_m cos(m t) a_m + sin(m t) b_m, m = 1..6, with
+    orthonormal a_m, b_m in ``dim`` dimensions (plus a little noise): a loop whose 2-D
+    PCA shadow crosses itself many times."""
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(0, 2 * np.pi, n))
+    basis = np.linalg.qr(rng.normal(size=(dim, 12)))[0].T  # (12, dim) orthonormal rows
+    x = sum(
+        np.outer(np.cos(m * t), basis[2 * m - 2]) + np.outer(np.sin(m * t), basis[2 * m - 1])
+        for m in range(1, 7)
+    )
+    return np.asarray(x) + 0.05 * rng.normal(size=(n, dim))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tsne_keeps_neighbourhoods_that_pca_loses(seed: int) -> None:
+    from sklearn.manifold import trustworthiness as sklearn_trustworthiness
+
+    x = winding_curve(seed)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)  # what project_2d maps
+    tsne, pca = project_2d(x, method="tsne", seed=0), project_2d(x, method="pca")
+    noise = np.random.default_rng(seed).normal(size=(len(x), 2))
+    scores = {name: trustworthiness(unit, y, 5) for name, y in [("tsne", tsne), ("pca", pca)]}
+    scores["random"] = trustworthiness(unit, noise, 5)
+    for name, y in [("tsne", tsne), ("pca", pca), ("random", noise)]:  # the reference is right
+        assert scores[name] == pytest.approx(sklearn_trustworthiness(unit, y, n_neighbors=5))
+    assert scores["tsne"] > 0.95, scores
+    assert scores["pca"] < 0.9, scores  # a linear map cannot pass: t-SNE must have run
+    assert scores["random"] < 0.65, scores  # the bound is far above chance
 
 
 def test_tsne_keeps_planted_clusters_apart() -> None:
@@ -118,6 +176,52 @@ def test_png_written_with_the_requested_size(tmp_path: Path, method: str) -> Non
     assert out == tmp_path / "map.png"
     assert png_size(out) == (400, 300)
     assert [p.name for p in tmp_path.iterdir()] == ["map.png"]  # no temporary file left
+
+
+def test_png_shows_a_dot_at_every_point_and_every_label(tmp_path: Path, monkeypatch) -> None:
+    """Read the PNG back: each word is labelled once, its label anchored at its PCA point;
+    the pixel there is the dots' blue; the label's box holds dark text pixels; most of the
+    plot area stays white (a map, not a smear)."""
+    import matplotlib.image as mpimg
+    from matplotlib.axes import Axes
+
+    labels: list = []
+    real = Axes.annotate
+
+    def spy(self, text, xy, *args, **kwargs):
+        annotation = real(self, text, xy, *args, **kwargs)
+        if text:
+            labels.append((self, text, xy, annotation))
+        return annotation
+
+    monkeypatch.setattr(Axes, "annotate", spy)
+    kv = random_kv(n=25)
+    words = list(kv.index_to_key)
+    out = plot_embeddings(
+        kv, words, method="pca", arrows=[], out=tmp_path / "m.png", figsize=(6.0, 4.5), dpi=100
+    )
+    image = mpimg.imread(out)[..., :3]  # (450, 600, 3) in [0, 1]
+    assert image.shape == (450, 600, 3)
+    coords = project_2d(kv[words], method="pca")
+    assert [text for _, text, _, _ in labels] == words
+    ax = labels[0][0]
+    renderer = ax.figure.canvas.get_renderer()
+    height = image.shape[0]
+    for (_, word, xy, annotation), point in zip(labels, coords, strict=True):
+        np.testing.assert_allclose(xy, point, atol=1e-12)
+        x, y = ax.transData.transform(xy)
+        col, row = round(x), round(height - y)
+        dot = image[row - 2 : row + 3, col - 2 : col + 3]  # (5, 5, 3) around the point
+        assert (dot[..., 2] - dot[..., 0] > 0.2).any(), f"no dot at {word}"
+        box = annotation.get_window_extent(renderer)
+        ink = image[round(height - box.y1) : round(height - box.y0), round(box.x0) : round(box.x1)]
+        assert (ink.mean(axis=-1) < 0.5).sum() >= 5, f"no text in the label of {word}"
+    area = ax.get_window_extent(renderer)
+    inside = image[
+        round(height - area.y1) : round(height - area.y0), round(area.x0) : round(area.x1)
+    ]
+    painted = float((inside.min(axis=-1) < 0.95).mean())
+    assert 0.01 < painted < 0.5, painted
 
 
 def test_top_and_default_size(tmp_path: Path) -> None:

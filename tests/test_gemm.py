@@ -1,11 +1,50 @@
-"""The GEMM helpers of the BPTT kernels agree with torch.mm, on the oneDNN path and off it."""
+"""The GEMM helpers of the BPTT kernels agree with torch.mm, on the oneDNN path and off it.
+
+Which path ran is observed, not assumed: torch.profiler records the op each product calls,
+``mkldnn::_linear_pointwise`` on the oneDNN path, ``aten::mm``/``aten::addmm`` off it. Where
+torch has oneDNN's linear ops, float32 CPU products (the helpers, and a whole BPTT scan
+forward and backward) must take them: if the self check fails (oneDNN disagrees with addmm,
+the op raises) or the choice of path breaks, the products silently fall back to addmm, still
+right, and only these tests notice. A torch build without those ops skips them.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Iterator
+
 import pytest
 import torch
+from torch.profiler import ProfilerActivity, profile
 
-from seqlab.functional import _gemm
+from seqlab.functional import _gemm, bptt
+
+ONEDNN_OP = "mkldnn::_linear_pointwise"
+TORCH_GEMMS = ("aten::mm", "aten::addmm", "aten::matmul", "aten::bmm")
+
+
+def ops_called(fn: Callable[[], object]) -> Counter[str]:
+    """How many times each op ran in ``fn()`` (torch.profiler, CPU events)."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return Counter(e.name for e in prof.events())
+
+
+@pytest.fixture
+def default_gemm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The path choice as shipped: SEQLAB_GEMM unset and the self check run afresh (first,
+    so its own reference products are not in a profile)."""
+    try:  # a build without oneDNN or its linear ops: addmm is then the intended path
+        ops = (torch.ops.mkldnn._linear_pointwise, torch.ops.mkldnn._reorder_linear_weight)
+    except (AttributeError, RuntimeError):
+        ops = ()
+    if not (torch.backends.mkldnn.is_available() and ops):
+        pytest.skip("this torch build has no oneDNN linear ops")
+    monkeypatch.delenv("SEQLAB_GEMM", raising=False)
+    _gemm._onednn_works.cache_clear()
+    _gemm._onednn_works()
+    yield
+    _gemm._onednn_works.cache_clear()
 
 
 def _close(got: torch.Tensor, want: torch.Tensor, what: str) -> None:
@@ -43,3 +82,56 @@ def test_env_var_forces_the_torch_path(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         monkeypatch.delenv("SEQLAB_GEMM")
         _gemm._onednn_works.cache_clear()
+
+
+@pytest.mark.usefixtures("default_gemm")
+def test_float32_products_run_on_onednn() -> None:
+    """Where torch has oneDNN the self check passes and every float32 CPU product calls the
+    oneDNN op, one call per product and no torch GEMM at all."""
+    assert _gemm._onednn_works(), "oneDNN self check failed: products silently use addmm"
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(7, 24, generator=g), torch.randn(40, 24, generator=g)
+    b, dy = torch.randn(40, generator=g), torch.randn(7, 40, generator=g)
+    weight = _gemm.Weight(w, 7)
+    assert weight.fast and _gemm.onednn_enabled(x)
+
+    def products() -> None:
+        weight(x, b)
+        weight(x)
+        _gemm.linear(x, w, b)
+        _gemm.grad_weight(dy, x)
+
+    ops = ops_called(products)
+    assert ops[ONEDNN_OP] == 4, ops
+    assert not any(ops[name] for name in TORCH_GEMMS), ops
+
+
+def scan_ops(mode: str, dtype: torch.dtype, steps: int) -> Counter[str]:
+    """The ops of one bptt.scan forward and backward (batch 3, input 4, hidden 6)."""
+    gates = {"lstm": 4, "gru": 3, "rnn_tanh": 1}[mode]
+    g = torch.Generator().manual_seed(1)
+    x, w_ih, w_hh, b_ih, b_hh = (
+        torch.randn(*shape, generator=g, dtype=dtype).requires_grad_()
+        for shape in [(steps, 3, 4), (gates * 6, 4), (gates * 6, 6), (gates * 6,), (gates * 6,)]
+    )
+    h0 = torch.zeros(3, 6, dtype=dtype)
+    c0 = torch.zeros(3, 6, dtype=dtype) if mode == "lstm" else None
+
+    def run() -> None:
+        out, _, _ = bptt.scan(mode, x, h0, c0, w_ih, b_ih, w_hh, b_hh)  # type: ignore[arg-type]
+        out.sum().backward()
+
+    return ops_called(run)
+
+
+@pytest.mark.usefixtures("default_gemm")
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh"])
+def test_bptt_scan_float32_runs_every_product_on_onednn(mode: str) -> None:
+    """A whole scan, forward and backward, in float32 on the CPU: every matrix product is a
+    oneDNN call; the same scan in float64 uses torch's GEMMs and no oneDNN (so the observable
+    tells the two paths apart)."""
+    ops = scan_ops(mode, torch.float32, steps=5)
+    assert ops[ONEDNN_OP] >= 5, ops  # at least one recurrent product per step
+    assert not any(ops[name] for name in TORCH_GEMMS), ops
+    ops = scan_ops(mode, torch.float64, steps=5)
+    assert ops[ONEDNN_OP] == 0 and ops["aten::mm"] + ops["aten::addmm"] >= 5, ops

@@ -6,7 +6,8 @@ The task under training is a tiny seqlab GRU regressor on random sequences
 the two DDP ranks) import the very same code as the test process.
 
 * Learning: the loss falls to a calibrated bound; metrics.jsonl and the PNG (drawn by the
-  ``LossCurve`` callback) are written.
+  ``LossCurve`` callback) are written; the drawn lines hold exactly the recorded losses and
+  the PNG, read back, shows each of them where its axes put it.
 * Callbacks: ``on_record`` after every metrics line, ``on_end`` last (on divergence too);
   TensorBoard scalars read back from the event files.
 * Clipping: by value equals clamping the raw gradient; by norm rescales it to the threshold.
@@ -372,9 +373,72 @@ def test_progress_bar_fits_80_columns_cutting_the_info_not_the_counts(
     assert "loss 1.2345 | 12.3k tok/s" in last and last.endswith("…")
 
 
+def spy_saved_figures(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every matplotlib Figure saved from now on (plot_loss_curve draws on a private one)."""
+    from matplotlib.figure import Figure
+
+    saved: list[Any] = []
+    real = Figure.savefig
+
+    def spy(self: Figure, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        saved.append(self)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    return saved
+
+
+def assert_loss_curve_shows(path: Path, figure: Any, records: list[dict[str, Any]]) -> None:
+    """The loss-curve figure holds the records' losses and the PNG at ``path`` shows them.
+
+    The lines are "train" (steps and train_loss of every training record) and "validation"
+    (the valid_loss records), the y axis is logarithmic when the losses span 20x; in the PNG,
+    read back, the pixels at every validation point are the markers' orange and those along
+    the training line its blue (except where the legend or a validation marker covers them),
+    so a blank picture, a curve drawn off its axes or a wrong series fails.
+    """
+    train = [(r["step"], r["train_loss"]) for r in records if "train_loss" in r]
+    valid = [(r["step"], r["valid_loss"]) for r in records if "valid_loss" in r]
+    (ax,) = figure.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"train", "validation"}
+    for name, series in (("train", train), ("validation", valid)):
+        assert list(zip(lines[name].get_xdata(), lines[name].get_ydata(), strict=True)) == series
+    losses = [loss for _, loss in train + valid]
+    assert ax.get_yscale() == ("log" if max(losses) / min(losses) >= 20 else "linear")
+
+    image = matplotlib.image.imread(path)[..., :3]  # (H, W, 3) in [0, 1]
+    height, width = image.shape[:2]
+    assert (width, height) == (700, 450)  # 7 x 4.5 inches at 100 dpi
+    legend = ax.get_legend().get_window_extent()
+    markers = ax.transData.transform(valid)  # (V, 2) display pixels of the validation points
+
+    def colour_near(point: tuple[float, float], wanted: Any, markers_hide: bool) -> bool | None:
+        """Whether the pixels around the point have the colour (None: it is hidden)."""
+        x, y = ax.transData.transform(point)
+        if legend.x0 - 3 <= x <= legend.x1 + 3 and legend.y0 - 3 <= y <= legend.y1 + 3:
+            return None
+        if markers_hide and (abs(markers - (x, y)).max(axis=1) <= 4).any():
+            return None
+        row, col = round(height - y), round(x)
+        patch = image[max(row - 2, 0) : row + 3, max(col - 2, 0) : col + 3]  # (5, 5, 3)
+        return bool(wanted(patch[..., 0], patch[..., 1], patch[..., 2]).any())
+
+    orange = [colour_near(p, lambda r, g, b: (r > 0.85) & (b < 0.35), False) for p in valid]
+    blue = [colour_near(p, lambda r, g, b: (b - r > 0.35) & (g < 0.7), True) for p in train]
+    assert False not in orange and orange.count(None) < len(orange), orange
+    assert False not in blue and blue.count(None) < len(blue) / 2, [
+        (p, b) for p, b in zip(train, blue, strict=True) if b is not True
+    ]
+
+
 def test_loss_falls_to_calibrated_bound_and_files_are_written(
-    tm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tm: ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    figures = spy_saved_figures(monkeypatch)
     task = tm.SumTask()
     with torch.no_grad():
         initial = task.validate()["loss"]
@@ -405,8 +469,7 @@ def test_loss_falls_to_calibrated_bound_and_files_are_written(
     assert min(r["valid_loss"] for r in valid) == result.best_valid
     assert TrainConfig(**json.loads((tmp_path / "train_config.json").read_text())) == cfg
 
-    image = matplotlib.image.imread(tmp_path / "loss_curve.png")
-    assert image.shape[0] > 100 and image.shape[1] > 100
+    assert_loss_curve_shows(tmp_path / "loss_curve.png", figures[-1], records)
     # model.safetensors holds the best-validation weights: they reproduce the best loss
     best = tm.SumTask()
     load_weights(tmp_path / "model.safetensors", best.model)

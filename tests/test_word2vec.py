@@ -20,7 +20,7 @@
   loss explodes.
 - Consistency: seed determinism with one worker; a streamed .gz file equals the same sentences
   in memory; re-reading every epoch equals the cached ids.
-- Bad configurations raise ValueError.
+- Bad configurations raise ValueError, each from its own check (the message names the field).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import heapq
 import itertools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -433,9 +434,11 @@ def test_noise_table_is_unigram_power(exponent: float) -> None:
     assert (np.abs(freq - expected) < 5 * sigma + 1e-6).all(), freq - expected
 
 
-def test_keep_probability_is_word2vec_formula_and_gensim() -> None:
-    counts = np.array([50000, 20000, 3000, 800, 120, 20, 5], dtype=np.int64)
-    t = 1e-3
+SUBSAMPLE_COUNTS = np.array([50000, 20000, 3000, 800, 120, 20, 5], dtype=np.int64)
+
+
+def test_keep_probability_is_word2vec_formula() -> None:
+    counts, t = SUBSAMPLE_COUNTS, 1e-3
     total = counts.sum()
     # word2vec.c: ran = (sqrt(cn / (sample * train_words)) + 1) * (sample * train_words) / cn
     ran = (np.sqrt(counts / (t * total)) + 1) * (t * total) / counts
@@ -444,18 +447,23 @@ def test_keep_probability_is_word2vec_formula_and_gensim() -> None:
     assert keep[0] < 0.2 and keep[-1] == 1.0
     np.testing.assert_array_equal(keep_probabilities(counts, 0.0), 1.0)
 
+
+def test_keep_probability_equals_gensim_sample_int() -> None:
     gensim = pytest.importorskip("gensim.models")
+    counts, t = SUBSAMPLE_COUNTS, 1e-3
     words = [f"w{i}" for i in range(len(counts))]
     model = gensim.Word2Vec(min_count=1, sample=t)
     model.build_vocab_from_freq(dict(zip(words, counts.tolist(), strict=True)))
     sample_int = np.array([model.wv.get_vecattr(w, "sample_int") for w in words])
-    np.testing.assert_allclose(keep, sample_int / 2**32, atol=1e-9)
+    np.testing.assert_allclose(keep_probabilities(counts, t), sample_int / 2**32, atol=1e-9)
 
-    # the kernel keeps each word at that rate
-    ids = np.repeat(np.arange(len(counts), dtype=np.int32), 20000)
+
+def test_subsampling_kernel_keeps_each_word_at_its_rate() -> None:
+    keep = keep_probabilities(SUBSAMPLE_COUNTS, 1e-3)
+    ids = np.repeat(np.arange(len(keep), dtype=np.int32), 20000)
     out = np.empty_like(ids)
     n, _ = K.subsample(ids, 0, ids.shape[0], keep, 99, out)
-    rate = np.bincount(out[:n], minlength=len(counts)) / 20000
+    rate = np.bincount(out[:n], minlength=len(keep)) / 20000
     assert np.abs(rate - keep).max() < 0.015
 
 
@@ -661,32 +669,39 @@ def test_progress_bar_on_stderr(engine: str, capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "message"),
     [
-        {"method": "glove"},
-        {"objective": "nce"},
-        {"vector_size": 0},
-        {"window": 0},
-        {"epochs": 0},
-        {"workers": 0},
-        {"negative": 0},
-        {"negative": -1, "objective": "hierarchical"},
-        {"sample": -1e-3},
-        {"alpha": 0.0},
-        {"min_alpha": 0.5},
-        {"min_count": 0},
-        {"max_vocab_size": 0},
-        {"engine": "cuda"},
-        {"device": "not-a-device"},
-        {"engine": "numba", "device": "cuda"},
-        {"engine": "torch", "objective": "hierarchical"},
-        {"engine": "torch", "method": "cbow"},
-        {"chunk_words": 0},
-        {"max_cached_words": -1},
+        ({"method": "glove"}, "method must be 'skipgram' or 'cbow', got 'glove'"),
+        (
+            {"objective": "nce"},
+            "objective must be 'negative', 'hierarchical' or 'softmax', got 'nce'",
+        ),
+        ({"vector_size": 0}, "vector_size must be an integer >= 1, got 0"),
+        ({"window": 0}, "window must be an integer >= 1, got 0"),
+        ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+        ({"workers": 0}, "workers must be an integer >= 1, got 0"),
+        ({"negative": 0}, "objective 'negative' needs negative >= 1"),
+        ({"negative": -1, "objective": "hierarchical"}, "negative must be an integer >= 0, got -1"),
+        ({"sample": -1e-3}, "sample must be >= 0, got -0.001"),
+        ({"alpha": 0.0}, "alpha must be > 0, got 0.0"),
+        ({"min_alpha": 0.5}, "min_alpha must be in [0, alpha=0.025], got 0.5"),
+        ({"min_count": 0}, "min_count must be an integer >= 1, got 0"),
+        ({"max_vocab_size": 0}, "max_vocab_size must be None or >= 1, got 0"),
+        ({"engine": "cuda"}, "engine must be 'auto', 'numba' or 'torch', got 'cuda'"),
+        ({"device": "not-a-device"}, "device 'not-a-device' is not a torch device"),
+        ({"engine": "numba", "device": "cuda"}, "engine 'numba' runs on the CPU only"),
+        (
+            {"engine": "torch", "objective": "hierarchical"},
+            "the torch engine trains objective 'negative' only, got 'hierarchical'",
+        ),
+        ({"engine": "torch", "method": "cbow"}, "the torch engine trains skip-gram only"),
+        ({"chunk_words": 0}, "chunk_words must be an integer >= 1, got 0"),
+        ({"max_cached_words": -1}, "max_cached_words must be an integer >= 0, got -1"),
     ],
 )
-def test_bad_config_raises(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+def test_bad_config_raises(kwargs: dict[str, object], message: str) -> None:
+    """Each bad value is refused by its own check: the message names the field (and value)."""
+    with pytest.raises(ValueError, match=re.escape(message)):
         Word2VecConfig(**kwargs)
 
 
