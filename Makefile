@@ -31,7 +31,7 @@ demo: $(DEMO_STAMP)
 	@echo
 	$(PY) examples/dates.py --out $(DEMO_OUT)/dates $(DEMO_ARGS)
 	@echo
-	$(VENV)/bin/seqlab translate decode $(DEMO_OUT)/dates "3 May 1979" "sat 29 feb 2020" --beam 3
+	$(VENV)/bin/seqlab translate decode $(DEMO_OUT)/dates "3 May 1979" "sat 29 feb 2020" "the 4th of July, 1776" --beam 3
 	@echo
 	@mkdir -p $(DEMO_OUT)
 	@printf 'The cat is on the mat.\nThere is a cat on the mat.\n' > $(DEMO_OUT)/bleu-ref.txt

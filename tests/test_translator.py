@@ -70,9 +70,11 @@ def dates_model(tmp_path_factory: pytest.TempPathFactory) -> Translator:
 def test_training_lowers_validation_loss_below_calibrated_bound(dates_model) -> None:
     # uniform over the 15 target tokens is ln 15 = 2.7 nats; an untrained model is ~2.7.
     # 200 steps of this tiny GRU (3000 pairs, batch 32, lr 5e-3, one thread) reached
-    # 0.15-0.25 nats/token on 200 validation pairs (seeds 0-3); bound 0.4. The baseline that
-    # ignores the source, a target-side character 4-gram counted on the training dates
-    # (best add-k), gets 1.12: a model that does not read its source cannot pass.
+    # 0.19-0.29 nats/token on 200 validation pairs (seeds 0-3, recalibrated when the
+    # generator went to years 1000-2999 and 44 forms; 0.15-0.25 on 1900-2099); bound 0.4.
+    # The baseline that ignores the source, a target-side character 4-gram counted on the
+    # training dates (best add-k), gets 1.37 (1.12 before: four-digit years are less
+    # predictable now): a model that does not read its source cannot pass.
     valid = dates.valid_pairs(200)
     loss = dates_model.loss(valid)
     vocab = dates_model.tgt_vocab
@@ -749,7 +751,9 @@ def test_analysis_is_right_when_the_output_equals_any_reference(dates_model) -> 
     test = dates.test_pairs()[:40]
     sources = [s for s, _ in test]
     single = dates_model.analyze(sources, [t for _, t in test], beam_size=2)
-    multi = dates_model.analyze(sources, [["1111-11-11", t] for _, t in test], beam_size=2)
+    # the decoy is no date (month 99), so the model prefers the true reference: the generator
+    # writes years 1000-2999, and a decoy such as 1111-11-11 is a date it may well prefer
+    multi = dates_model.analyze(sources, [["9999-99-99", t] for _, t in test], beam_size=2)
     assert multi.count("correct") == single.count("correct") > 0
     assert [r.reference for r in multi.rows] == [r.reference for r in single.rows]
 
