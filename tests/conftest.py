@@ -6,7 +6,10 @@ machine (no CUDA GPU) stay skips."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,33 +20,55 @@ def _strict() -> bool:
     return os.environ.get("CI") == "true"
 
 
-def _missing_tool(report: pytest.CollectReport | pytest.TestReport) -> str | None:
-    if not report.skipped:
-        return None
+def _fail_if_a_tool_is_missing(report: pytest.CollectReport | pytest.TestReport, what: str) -> None:
+    """Under CI=true, turn ``report``'s skip for a missing test dependency into a failure."""
+    if not (report.skipped and _strict()):
+        return
     longrepr = report.longrepr
     reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-    return reason if any(m in reason for m in _MISSING) else None
+    if any(m in reason for m in _MISSING):
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: a test dependency is missing, so {what} did not run: {reason}"
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     outcome = yield
-    report = outcome.get_result()
-    reason = _missing_tool(report)
-    if reason and _strict():
-        report.outcome = "failed"
-        report.longrepr = (
-            f"CI=true: a test dependency is missing, so this check did not run: {reason}"
-        )
+    _fail_if_a_tool_is_missing(outcome.get_result(), "this check")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     outcome = yield
-    report = outcome.get_result()
-    reason = _missing_tool(report)
-    if reason and _strict():
-        report.outcome = "failed"
-        report.longrepr = (
-            f"CI=true: a test dependency is missing, so {collector.nodeid} did not run: {reason}"
-        )
+    _fail_if_a_tool_is_missing(outcome.get_result(), collector.nodeid)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch on one CPU thread during the test (calibrated learning bounds assume it)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def held_folder(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A folder held by another process (its pid), until the test ends."""
+    folder = tmp_path / "held"
+    script = "import sys, time\nfrom seqlab.train import hold_folder\n"
+    script += "with hold_folder(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n"
+    import seqlab
+
+    env = os.environ | {"PYTHONPATH": str(Path(seqlab.__file__).parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(folder)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        yield folder, proc.pid
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

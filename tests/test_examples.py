@@ -47,9 +47,7 @@ def test_example_runs(script: str, tmp_path: Path) -> None:
 
 def test_make_demo_runs(tmp_path: Path) -> None:
     venv = ROOT / ".venv" / "bin" / "seqlab"
-    if shutil.which("make") is None or not venv.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI needs make and the .venv that `make test` creates")
+    if shutil.which("make") is None or not venv.exists():  # a failure under CI=true (conftest)
         pytest.skip("needs make and the project's .venv (`make test` creates it)")
     done = subprocess.run(
         [

@@ -34,12 +34,7 @@ from tests.reference import numpy_rnn as ref
 H, E, T, V = 3, 4, 5, 6  # the tiny case: hidden 3, input 4, 5 steps, vocabulary 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def _module(kind: str, num_layers: int = 1) -> RNNBase:

@@ -33,12 +33,7 @@ from tests.baselines import best_ngram_nll
 TINY = LMConfig(vocab_size=2, cell="gru", embedding_dim=16, hidden_size=48, num_layers=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def train_dinos(out: Path, steps: int = 300, **train_kw) -> tuple[LanguageModel, object]:

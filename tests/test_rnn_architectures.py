@@ -393,15 +393,6 @@ def pattern_task(n: int, g: torch.Generator, min_len: int = 10, max_len: int = 4
     return ids, lengths, (hit & inside).any(1).long()
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models train fastest on one thread, and steadily on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def train_pattern_spotter(seed: int, steps: int) -> float:
     """Train a GRU ManyToOne on ``pattern_task``; return its validation accuracy."""
     torch.manual_seed(seed)

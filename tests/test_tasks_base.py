@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -198,22 +197,13 @@ def test_train_creates_missing_folders_and_holds_the_folder_while_training(
     assert not (out / ".lock.holder").exists()  # let go when train() returned
 
 
-def test_train_into_a_folder_another_process_holds_is_refused(tmp_path: Path) -> None:
-    out = tmp_path / "held"
-    script = "import sys, time\nfrom seqlab.train import hold_folder\n"
-    script += "with hold_folder(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n"
-    env = os.environ | {"PYTHONPATH": str(Path(seqlab.__file__).parents[1])}
-    holder = subprocess.Popen(
-        [sys.executable, "-c", script, str(out)], env=env, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(FolderInUseError, match=rf"in use by process {holder.pid} \(started"):
-            LanguageModel.train(_corpus(), out, LM_CONFIG, _TRAIN, resume=True)
-        assert not (out / "config.json").exists()  # refused before writing anything
-    finally:
-        holder.kill()
-        holder.wait(timeout=30)
+def test_train_into_a_folder_another_process_holds_is_refused(
+    held_folder: tuple[Path, int],
+) -> None:
+    out, pid = held_folder
+    with pytest.raises(FolderInUseError, match=rf"in use by process {pid} \(started"):
+        LanguageModel.train(_corpus(), out, LM_CONFIG, _TRAIN, resume=True)
+    assert not (out / "config.json").exists()  # refused before writing anything
 
 
 def test_resume_refuses_changed_options_but_not_a_changed_kernel(tmp_path: Path) -> None:

@@ -7,16 +7,12 @@ process at a time."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import typer
 
-import seqlab
 from seqlab.cli import main
 from seqlab.cli._common import FLAGS_ATTRIBUTE, name_flags, output_folder, output_path, user_errors
 from seqlab.cli._train import TRAIN_FLAGS, TrainOptions
@@ -263,24 +259,6 @@ def test_output_paths_and_folders_create_what_is_missing(
 
 
 # -- one process at a time -------------------------------------------------------------------
-
-
-@pytest.fixture
-def held_folder(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    """A folder held by another process (its pid), until the test ends."""
-    folder = tmp_path / "held"
-    script = "import sys, time\nfrom seqlab.train import hold_folder\n"
-    script += "with hold_folder(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n"
-    env = os.environ | {"PYTHONPATH": str(Path(seqlab.__file__).parents[1])}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(folder)], env=env, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-        yield folder, proc.pid
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
 
 
 def test_a_model_folder_in_use_is_a_one_line_error_naming_the_holder(

@@ -42,12 +42,7 @@ TINY = Seq2SeqConfig(
 SAMPLES = ["3 May 1979", "July 20th 1969", "20.07.69", "Tuesday, 1 January 2030", "12/31/1999"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def train_dates(out: Path, *, steps: int = 200, seed: int = 0) -> tuple[Translator, object]:

@@ -18,7 +18,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DataError", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "DataError",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "folder_problem",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -138,3 +144,23 @@ def atomic_write_json(path: PathLike, obj: Any, *, indent: int | None = 2) -> Pa
     """
     text = json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False)
     return atomic_write_text(path, text + "\n")
+
+
+def folder_problem(path: PathLike) -> str | None:
+    """Why ``path`` cannot be used as an output folder, created as ``mkdir -p`` would
+    (``None`` when it can): ``"is a file, not a folder"``, ``"is not writable"``, or
+    ``"cannot be created: ANCESTOR is a file"`` / ``"... is not writable"``. Creates nothing.
+    """
+    folder = Path(path)
+    if folder.exists():
+        if not folder.is_dir():
+            return "is a file, not a folder"
+        return None if os.access(folder, os.W_OK | os.X_OK) else "is not writable"
+    ancestor = folder.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"cannot be created: {ancestor} is a file"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"cannot be created: {ancestor} is not writable"
+    return None

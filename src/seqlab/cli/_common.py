@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -115,19 +114,15 @@ def output_path(path: Path | None, what: str = "") -> Path | None:
 def output_folder(path: Path, what: str) -> Path:
     """Exit 2 before any work if the folder ``path`` can neither be used nor created;
     create it (and its missing parents) otherwise, as ``mkdir -p`` does."""
+    from seqlab._io import folder_problem
+
+    problem = folder_problem(path)
+    if problem == "is a file, not a folder":
+        problem = "exists and is not a folder"
+    if problem is not None:
+        raise fail(f"{what} {path} {problem}")
     if path.exists():
-        if not path.is_dir():
-            raise fail(f"{what} {path} exists and is not a folder")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise fail(f"{what} {path} is not writable")
         return path
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise fail(f"{what} {path} cannot be created: {ancestor} is a file")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise fail(f"{what} {path} cannot be created: {ancestor} is not writable")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

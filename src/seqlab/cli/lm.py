@@ -78,14 +78,13 @@ def train(
     from seqlab.data.datasets import TextCorpus, load_dataset
     from seqlab.tasks.language_model import LanguageModel
 
-    if (dataset is None) == (text is None):
+    if dataset is not None and text is None:
+        corpus = load_dataset(dataset)
+    elif text is not None and dataset is None:
+        corpus = TextCorpus.from_file(text, unit=unit or "text")  # type: ignore[arg-type]
+    else:
         raise fail("give exactly one of --dataset NAME or --text FILE")
     train_opts.apply_threads()
-    if dataset is not None:
-        corpus = load_dataset(dataset)
-    else:
-        assert text is not None
-        corpus = TextCorpus.from_file(text, unit=unit or "text")  # type: ignore[arg-type]
     config = override(
         PRESET.config,
         {

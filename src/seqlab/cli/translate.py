@@ -173,9 +173,10 @@ def train(
         corpus = ParallelCorpus.dates(size, seed=train_config.seed)
     elif pairs is not None:
         corpus = ParallelCorpus.from_pairs(pairs, valid=valid_pairs, reverse=reverse)
-    else:
-        assert src is not None and tgt is not None
+    elif src is not None and tgt is not None:
         corpus = ParallelCorpus.from_files(src, tgt, valid_src=valid_src, valid_tgt=valid_tgt)
+    else:  # ruled out by the checks above
+        raise fail("give both --src and --tgt")
 
     def describe(tr: Translator) -> tuple[dict[str, int], str]:
         sizes = {"src_vocab_size": len(tr.src_vocab), "tgt_vocab_size": len(tr.tgt_vocab)}

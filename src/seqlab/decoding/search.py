@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -102,49 +103,40 @@ def search(
     common = {"bos_id": bos_id, "eos_id": eos_id, "max_length": config.max_length}
     out: list[list[Hypothesis]] = []
     for start in range(0, n, config.batch_size):
-        indices = list(range(start, min(n, start + config.batch_size)))
-        state = init_state(indices)
-        rows = len(indices)
-        stream = None
-        if on_token is not None:
-            stream = _offset(on_token, start)
-        if config.sampling is not None:
-            s = config.sampling
-            drawn = sample_search(
-                model,
-                state,
-                batch_size=rows,
-                temperature=s.temperature,
-                top_k=s.top_k,
-                top_p=s.top_p,
-                generator=s.generator,
-                banned_ids=config.banned_ids,
-                alpha=config.alpha,
-                on_token=stream,
-                **common,
-            )
-            out += [[h] for h in drawn]
-        elif config.beam_size == 1:
-            best = greedy_search(
-                model,
-                state,
-                batch_size=rows,
-                alpha=config.alpha,
-                banned_ids=config.banned_ids,
-                on_token=stream,
-                **common,
-            )
-            out += [[h] for h in best]
-        else:
+        rows = list(range(start, min(n, start + config.batch_size)))
+        state = init_state(rows)
+        if config.beam_size > 1:
             out += beam_search(
                 model,
                 state,
-                batch_size=rows,
+                batch_size=len(rows),
                 beam_size=config.beam_size,
                 n_best=config.n_best,
                 alpha=config.alpha,
                 **common,
             )
+            continue
+        one_at_a_time: dict[str, Any] = {
+            "batch_size": len(rows),
+            "alpha": config.alpha,
+            "banned_ids": config.banned_ids,
+            "on_token": None if on_token is None else _offset(on_token, start),
+            **common,
+        }
+        s = config.sampling
+        if s is None:
+            best = greedy_search(model, state, **one_at_a_time)
+        else:
+            best = sample_search(
+                model,
+                state,
+                temperature=s.temperature,
+                top_k=s.top_k,
+                top_p=s.top_p,
+                generator=s.generator,
+                **one_at_a_time,
+            )
+        out += [[h] for h in best]
     return out
 
 

@@ -111,7 +111,8 @@ def _count_python(hyp: Stream, refs: list[Stream], order: int) -> tuple[np.ndarr
     correct: list[list[int]] = []  # (S, N)
     ref_len: list[int] = []  # (S,)
     for s, h in enumerate(hyps):
-        assert h is not None
+        if h is None:  # only reference streams may lack a segment
+            raise ValueError(f"hypothesis {s + 1} is missing")
         rs = [r[s] for r in ref_segments if r[s] is not None]
         ref_len.append(_closest(len(h), [len(r) for r in rs]))  # type: ignore[arg-type]
         row = []

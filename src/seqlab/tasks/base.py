@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -56,7 +56,7 @@ from seqlab.train import (
 )
 from seqlab.viz.curves import LossCurve
 
-__all__ = ["Artifact", "Preset", "Task", "TaskConfig", "load_task", "registered_tasks"]
+__all__ = ["Preset", "Task", "TaskConfig", "load_task", "registered_tasks"]
 
 FORMAT = 1  # version of the model-directory layout
 CHECKPOINT_DIR = "checkpoint"
@@ -65,12 +65,6 @@ ENTRY_POINT_GROUP = "seqlab.tasks"  # where installed packages declare more task
 
 T = TypeVar("T", bound="Task")
 C = TypeVar("C", bound="TaskConfig")
-
-
-class Artifact(Protocol):
-    """What a task saves beside its weights (a :class:`seqlab.data.Vocab`, a tokenizer)."""
-
-    def save(self, path: Any) -> Any: ...
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from seqlab._io import DataError, atomic_write_json
+from seqlab._io import DataError, atomic_write_json, folder_problem
 
 __all__ = ["FolderInUseError", "check_folder", "hold_folder"]
 
@@ -66,20 +66,10 @@ def check_folder(folder: str | os.PathLike[str]) -> Path:
     created (as ``mkdir -p`` would). Raises :class:`seqlab.data.DataError` (one line) when
     it, or a path component above it, is a file, or when it is not writable."""
     path = Path(folder)
-    hint = "choose another output folder (--out)"
-    if path.exists():
-        if not path.is_dir():
-            raise DataError(path, "is a file, not a folder", hint=hint)
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise DataError(path, "the folder is not writable", hint=hint)
-        return path
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise DataError(path, f"cannot be created: {ancestor} is a file", hint=hint)
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise DataError(path, f"cannot be created: {ancestor} is not writable", hint=hint)
+    problem = folder_problem(path)
+    if problem is not None:
+        problem = "the folder is not writable" if problem == "is not writable" else problem
+        raise DataError(path, problem, hint="choose another output folder (--out)")
     return path
 
 

@@ -181,8 +181,9 @@ def _rng_state(device: torch.device) -> dict[str, Tensor | None]:
 
 
 def _set_rng_state(state: Mapping[str, Tensor | None], device: torch.device) -> None:
-    cpu = state["cpu"]
-    assert cpu is not None
+    cpu = state.get("cpu")
+    if cpu is None:
+        raise ValueError("the checkpoint holds no CPU random-number state")
     torch.set_rng_state(cpu)
     cuda = state.get("cuda")
     if device.type == "cuda" and cuda is not None:
