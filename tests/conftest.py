@@ -43,6 +43,19 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     _fail_if_a_tool_is_missing(outcome.get_result(), collector.nodeid)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_token_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Encoded corpora go to a folder of this run, never to the user's ~/.cache/seqlab
+    (subprocesses inherit the variable); a test that checks the cache sets its own."""
+    old = os.environ.get("SEQLAB_CACHE")
+    os.environ["SEQLAB_CACHE"] = str(tmp_path_factory.mktemp("seqlab-cache"))
+    yield
+    if old is None:
+        os.environ.pop("SEQLAB_CACHE", None)
+    else:
+        os.environ["SEQLAB_CACHE"] = old
+
+
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """torch on one CPU thread during the test (calibrated learning bounds assume it)."""

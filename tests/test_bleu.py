@@ -22,9 +22,17 @@ from sacrebleu.metrics import BLEU as SacreBLEU
 
 import seqlab
 from seqlab.cli import main
-from seqlab.metrics import BLEUConfig, BLEUScore, compute_bleu, corpus_bleu, sentence_bleu
+from seqlab.metrics import (
+    BLEUConfig,
+    BLEUScore,
+    bleu_statistics,
+    compute_bleu,
+    corpus_bleu,
+    sentence_bleu,
+)
 from seqlab.metrics import tokenize as seqlab_tokenize
-from seqlab.metrics.bleu import _count_numpy, _count_python, _prepare, _tokenize_prepared
+from seqlab.metrics._bleu_numpy import count_numpy
+from seqlab.metrics.bleu import _count_python, _prepare, _tokenize_prepared
 
 SMOOTHINGS: list[tuple[str, float | None]] = [
     ("exp", None),
@@ -293,10 +301,7 @@ def test_numpy_and_python_counting_agree(
     hyps, refs = corpus
     hyp = _tokenize_prepared(_prepare(hyps, False), "13a")
     ref_streams = [_tokenize_prepared(_prepare(r, False), "13a") for r in refs]
-    c_np, r_np = _count_numpy(hyp, ref_streams, order)
-    c_py, r_py = _count_python(hyp, ref_streams, order)
-    np.testing.assert_array_equal(c_np, c_py)
-    np.testing.assert_array_equal(r_np, r_py)
+    assert count_numpy(hyp, ref_streams, order) == _count_python(hyp, ref_streams, order)
 
 
 def test_large_random_corpus_agrees_with_sacrebleu() -> None:
@@ -311,6 +316,12 @@ def test_large_random_corpus_agrees_with_sacrebleu() -> None:
     refs = [[sentence() for _ in range(400)] for _ in range(2)]
     for eff in (False, True):
         assert_agrees(corpus_bleu(hyps, refs, effective_order=eff), hyps, refs, effective_order=eff)  # type: ignore[arg-type]
+    # sentence by sentence from the same (vectorised) statistics: the same lists as sacreBLEU
+    metric = SacreBLEU(effective_order=True)
+    for s, ours in enumerate(bleu_statistics(hyps, refs).sentence_scores()[:60]):  # type: ignore[arg-type]
+        theirs = metric.sentence_score(hyps[s], [r[s] for r in refs])
+        assert (ours.counts, ours.totals) == (theirs.counts, theirs.totals)
+        assert ours.score == pytest.approx(theirs.score, abs=1e-8, rel=0)
 
 
 @pytest.mark.parametrize(
@@ -325,8 +336,32 @@ def test_degenerate_corpora_on_the_vectorised_path(
     hyps: list[str], refs: list[list[str | None]]
 ) -> None:
     assert len(hyps) * (len(refs) + 1) >= 64  # large enough for the numpy counter
+    hyp = _tokenize_prepared(_prepare(hyps, False), "13a")
+    streams = [_tokenize_prepared(_prepare(r, False), "13a") for r in refs]  # type: ignore[arg-type]
+    assert count_numpy(hyp, streams, 4) == _count_python(hyp, streams, 4)
     for eff in (False, True):
         assert_agrees(corpus_bleu(hyps, refs, effective_order=eff), hyps, refs, effective_order=eff)
+
+
+def test_the_vectorised_counter_takes_over_for_large_corpora(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With NumPy imported (as here), from 64 sentences x streams; the scores agree anyway."""
+    import seqlab.metrics._bleu_numpy as vectorised
+
+    calls: list[int] = []
+
+    def counting(*args: object) -> object:
+        calls.append(len(args[0][1]))  # type: ignore[index]
+        return count_numpy(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vectorised, "count_numpy", counting)
+    small = corpus_bleu(["a b c"] * 31, [["a b d"] * 31])  # 31 x 2 = 62 < 64: Python
+    assert calls == []
+    large = corpus_bleu(["a b c"] * 32, [["a b d"] * 32])  # 32 x 2 = 64: vectorised
+    assert calls == [32]
+    assert (small.counts, small.score) == ([31 * 2, 31, 0, 0], large.score)
+    assert large.counts == [32 * 2, 32, 0, 0]
 
 
 # ------------------------------------------------------------------------ tokenizers

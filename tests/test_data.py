@@ -469,7 +469,10 @@ def test_corpus_from_file_splits_last_lines(tmp_path: Path) -> None:
     assert corpus.name == "names" and corpus.unit == "line"
     assert corpus.train + corpus.valid == "\n".join(lines) + "\n"
     assert corpus.valid.split("\n")[:-1] == lines[-3:]  # ceil(0.1 * 21) = 3
-    assert TextCorpus.from_file(path, valid_fraction=0.5, unit="text").valid.count("\n") == 11
+    # unit="text" splits by position (issue 19): the first int(n / 2) characters train
+    text = TextCorpus.from_file(path, valid_fraction=0.5, unit="text")
+    whole = "\n".join(lines) + "\n"
+    assert (text.train, text.valid) == (whole[: len(whole) // 2], whole[len(whole) // 2 :])
     none = TextCorpus.from_file(path, valid_fraction=0.0)
     assert none.valid == "" and none.train == corpus.train + corpus.valid
 
@@ -483,6 +486,12 @@ def test_corpus_from_file_errors(tmp_path: Path) -> None:
     assert TextCorpus.from_file(one, valid_fraction=0).train == "only line\n"
     with pytest.raises(DataError, match="no such file"):
         TextCorpus.from_file(tmp_path / "missing.txt")
+    # one line splits by position with unit="text" (text8 is one line)
+    assert TextCorpus.from_file(one, unit="text").valid == "only line\n"[int(10 * 0.9) :]
+    two = tmp_path / "two.txt"
+    two.write_text("ab", encoding="utf-8")
+    with pytest.raises(DataError, match="too short to split"):
+        TextCorpus.from_file(two, unit="text")
     with pytest.raises(ValueError, match="valid_fraction"):
         TextCorpus.from_file(one, valid_fraction=1.0)
     with pytest.raises(ValueError, match="unit"):

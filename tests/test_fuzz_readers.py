@@ -7,6 +7,7 @@ overwrite bytes, splice in invalid UTF-8 or Latin-1 text, or replace it with ran
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,9 @@ from hypothesis import strategies as st
 import seqlab
 from seqlab._io import DataError
 from seqlab.data import Vocab, read_lines, read_text
+from seqlab.data.conll import read_conll
 from seqlab.data.datasets import TextCorpus
+from seqlab.data.labelled import read_emojify, read_labelled, read_sequences
 from seqlab.data.parallel import read_pairs, read_parallel
 from seqlab.embeddings import KeyedVectors
 from seqlab.models.rnn_lm import LMConfig
@@ -103,6 +106,18 @@ def test_vocabulary_reader(tmp_path: Path, data: bytes) -> None:
         assert len(vocab) >= 1 and all(vocab.token(i) in vocab for i in range(len(vocab)))
 
 
+CONLL = "-DOCSTART- -X- O\n\nJosé NNP B-PER\nsang VBD O\n\nin IN O\nOslo NNP B-LOC\n".encode()
+
+
+@given(data=mutations(CONLL))
+@SETTINGS
+def test_conll_reader(tmp_path: Path, data: bytes) -> None:
+    for scheme in (None, "iob1", "iobes"):
+        sentences = check(lambda p, s=scheme: read_conll(p, scheme=s), tmp_path / "ner.conll", data)
+        if sentences is not None:
+            assert sentences and all(len(s.tokens) == len(s.tags) >= 1 for s in sentences)
+
+
 PAIRS = b"Go.\tVa !\tCC-BY\nRun!\tCours !\nI see.\tJe comprends.\n"
 
 
@@ -115,6 +130,69 @@ def test_parallel_readers(tmp_path: Path, data: bytes, other: bytes) -> None:
     (tmp_path / "tgt.txt").write_bytes(other)
     tgt = tmp_path / "tgt.txt"
     check(lambda p: read_parallel(p, tgt), tmp_path / "src.txt", data, tgt)
+
+
+LABELLED = {
+    "imdb.csv": b'id,label,text\n1,pos,"Good, ""really"" good"\n2,neg,"Bad\nvery bad"\n',
+    "imdb.csv.gz": gzip.compress(b'id,label,text\n1,pos,"Good, really"\n2,neg,Bad\n'),
+    "emoji.csv": b'"I want food\t",4,,\r\nlove you,0,, [2]\r\n',
+    "sst2.tsv": b"label\tsentence\n0\tdull .\n1\tfine .\n",
+    "uci.txt": b"Slow movie.  \t0\nLoved it.\t1\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LABELLED))
+def test_labelled_text_readers(tmp_path: Path, name: str) -> None:
+    @given(data=mutations(LABELLED[name]))
+    @SETTINGS
+    def run(data: bytes) -> None:
+        examples = check(read_labelled, tmp_path / name, data)
+        if examples is not None:
+            assert examples and all(e.text and e.label and e.line >= 1 for e in examples)
+
+    run()
+
+
+@given(data=mutations(b"never talk to me,3,,\r\nfood is life,4,, [0]\r\n"))
+@SETTINGS
+def test_emojify_reader(tmp_path: Path, data: bytes) -> None:
+    test = tmp_path / "test_emoji.csv"
+    test.write_bytes(b'"I want to eat\t",4\r\n')
+    sets = check(lambda p: read_emojify(p.parent), tmp_path / "train_emoji.csv", data, test)
+    if sets is not None:
+        assert all(e.label in "01234" for e in sets[0])
+
+
+def _npz(per_item: bool) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    if per_item:
+        np.savez(buffer, x_0=np.ones((3, 2)), x_1=np.zeros((1, 2)), labels=np.array(["a", "b"]))
+    else:
+        np.savez_compressed(buffer, features=np.ones((2, 3, 2)), labels=np.array([0, 1]))
+    return buffer.getvalue()
+
+
+SEQUENCES = {
+    "long.csv": b"item,t,ax,ay,label\nw1,0,0.5,1,walk\nw1,1,0.2,-1,walk\nr7,0,2,3,run\n",
+    "items.npz": _npz(per_item=True),
+    "stacked.npz": _npz(per_item=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCES))
+def test_sequence_readers(tmp_path: Path, name: str) -> None:
+    @given(data=mutations(SEQUENCES[name]))
+    @SETTINGS
+    def run(data: bytes) -> None:
+        examples = check(read_sequences, tmp_path / name, data)
+        if examples is not None:
+            assert all(e.features.ndim == 2 and e.features.size and e.label for e in examples)
+
+    run()
 
 
 def _vectors(binary: bool) -> bytes:

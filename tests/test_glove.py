@@ -130,9 +130,8 @@ def test_memory_limit_gives_the_same_matrix(monkeypatch: pytest.MonkeyPatch) -> 
     tiny = cooccurrence_matrix(sentences, 300, window=4, memory_limit_mb=0.002)
     # the tiny limit really worked in pieces: the hash table was drained many times
     assert len(drains) > 20, drains
-    for a, b in zip(tiny[:2], unbounded[:2], strict=True):
+    for a, b in zip(tiny, unbounded, strict=True):  # exact sums: bit for bit the same
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(tiny[2], unbounded[2], rtol=1e-6)
     assert_coo_equals(tiny, brute_force_cooccurrence(sentences, 4, True, True))
 
 

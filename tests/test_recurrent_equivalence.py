@@ -160,7 +160,9 @@ class Inputs:
     hx: list[Tensor]  # [] | [h0] | [h0, c0]
 
     @staticmethod
-    def make(case: Case, gen: torch.Generator) -> Inputs:
+    def make(case: Case, gen: torch.Generator, proj_size: int = 0) -> Inputs:
+        """Inputs for ``case``; with ``proj_size`` P, h_0 is (L*D, B, P) and c_0 (L*D, B, H)."""
+
         def randn(*shape: int) -> Tensor:
             return torch.randn(shape, generator=gen, dtype=case.dtype)
 
@@ -175,7 +177,10 @@ class Inputs:
             x = [randn(B, T, E) if case.batch_first else randn(T, B, E)]
             state_shape = (num_states, B, H)
         count = 0 if not case.initial_state else (2 if case.cell == "lstm" else 1)
-        return Inputs(x, case.layout == "packed", [randn(*state_shape) for _ in range(count)])
+        hx = [randn(*state_shape) for _ in range(count)]
+        if proj_size and hx:
+            hx[0] = randn(*state_shape[:-1], proj_size)  # h_0: (L*D, B, P)
+        return Inputs(x, case.layout == "packed", hx)
 
 
 def run(module: nn.Module, inputs: Inputs, seed: int) -> dict[str, Tensor]:
@@ -225,7 +230,7 @@ def check_against_torch(case: Case, module_kw: dict[str, Any], train: bool = Fal
             theirs.load_state_dict(ours.state_dict())
         theirs.train(train)
         ours.train(train)
-        inputs = Inputs.make(case, gen)
+        inputs = Inputs.make(case, gen, module_kw.get("proj_size", 0))
         want = run(theirs, inputs, seed)
         got = run(ours, inputs, seed)
         assert sorted(got) == sorted(want), f"{case} {direction}: {sorted(got)} != {sorted(want)}"
@@ -424,3 +429,85 @@ def test_wrong_state_shape_names_expected_and_actual(cell: str, impl: str, bad: 
         ours(x, hx)
     msg = str(info.value)
     assert expected in msg and str(shape) in msg, msg
+
+
+# -- proj_size (torch.nn.LSTM's projection, since torch 1.8) ---------------------------------
+
+P = 2  # projection size (< H)
+# every impl with a projection x layers x directions x one row per layout
+PROJ_CASES = [
+    Case("lstm", impl, layers, bi, layout, bf, True, True)
+    for impl in ("fused", "loop")
+    for layers in (1, 2)
+    for bi in (False, True)
+    for layout, bf in (("padded", True), ("packed", False), ("unbatched", False))
+]
+
+
+@pytest.mark.parametrize("case", PROJ_CASES, ids=str)
+def test_lstm_proj_size_matches_torch(case: Case) -> None:
+    check_against_torch(case, {**module_kwargs(case), "proj_size": P})
+
+
+@pytest.mark.parametrize("impl", ["fused", "loop"])
+def test_lstm_proj_size_matches_torch_float32_without_initial_state(impl: str) -> None:
+    case = Case("lstm", impl, 2, True, "packed", False, False, False, torch.float32)
+    check_against_torch(case, {**module_kwargs(case), "proj_size": P})
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_lstm_proj_size_parameters_and_state_shapes_match_torch(bidirectional: bool) -> None:
+    kw: dict[str, Any] = {"num_layers": 2, "bidirectional": bidirectional, "proj_size": P}
+    theirs, ours = nn.LSTM(E, H, **kw), snn.LSTM(E, H, **kw)
+    want = [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == want
+    assert "weight_hr_l1" in ours.state_dict()
+    assert [[tuple(w.shape) for w in ws] for ws in ours.all_weights] == [
+        [tuple(w.shape) for w in ws] for ws in theirs.all_weights
+    ]
+    d = 2 if bidirectional else 1
+    out, (h_n, c_n) = ours(torch.randn(T, B, E))
+    assert (out.shape, h_n.shape, c_n.shape) == ((T, B, d * P), (2 * d, B, P), (2 * d, B, H))
+    with pytest.raises(ValueError, match=f"P={P}"):
+        ours(torch.randn(T, B, E), (torch.zeros(2 * d, B, H), torch.zeros(2 * d, B, H)))
+
+
+def test_lstm_proj_size_with_peepholes_runs_the_loop_and_equals_torch_at_zero_peepholes() -> None:
+    """Peepholes and a projection together: no kernel, the loop; with p = 0 it is torch's."""
+    gen = torch.Generator().manual_seed(7)
+    theirs = nn.LSTM(E, H, 2, bidirectional=True, proj_size=P, dtype=torch.float64)
+    ours = snn.LSTM(E, H, 2, bidirectional=True, proj_size=P, peephole=True, dtype=torch.float64)
+    assert ours.resolved_impl() == "loop"
+    randomize_(theirs, gen)
+    ours.load_state_dict(theirs.state_dict(), strict=False)  # all but the peepholes
+    with torch.no_grad():
+        for name, p in ours.named_parameters():
+            if name.startswith("weight_ch"):
+                p.zero_()
+    x = torch.randn(T, B, E, generator=gen, dtype=torch.float64)
+    for got, want in zip(_flatten(ours(x)), _flatten(theirs(x)), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    with torch.no_grad():  # and the peepholes are live: non-zero ones change the output
+        for name, p in ours.named_parameters():
+            if name.startswith("weight_ch"):
+                p.fill_(0.5)
+    assert not torch.allclose(ours(x)[0], theirs(x)[0])
+
+
+def _flatten(value: Any) -> list[Tensor]:
+    return [value] if isinstance(value, Tensor) else [t for v in value for t in _flatten(v)]
+
+
+@pytest.mark.parametrize("bad", [-1, H, H + 1])
+def test_lstm_proj_size_out_of_range_is_rejected_as_torch_does(bad: int) -> None:
+    with pytest.raises(ValueError) as theirs:
+        nn.LSTM(E, H, proj_size=bad)
+    with pytest.raises(ValueError) as ours:
+        snn.LSTM(E, H, proj_size=bad)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_lstm_proj_size_has_no_bptt_kernel() -> None:
+    with pytest.raises(ValueError, match="proj_size"):
+        snn.LSTM(E, H, proj_size=P, impl="bptt")
+    assert snn.LSTM(E, H, proj_size=P).resolved_impl() == "fused"

@@ -18,7 +18,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
-from seqlab.cli._help import PolishedGroup, plain_text, polish, polish_params
+from seqlab.cli._help import ListingGroup, plain_text, polish, polish_params
 
 _HELP = "seqlab: the classic sequence-models curriculum as faithful, fast, usable software."
 
@@ -53,6 +53,19 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Translation and date normalisation with an attentive encoder-decoder: train, "
         "decode (greedy/beam, attention heatmaps), evaluate (exact match, BLEU), analyze "
         "(beam-search error analysis).",
+    ),
+    "classify": (
+        "seqlab.cli.classify",
+        "app",
+        "Sequence classifiers: train (averaged embeddings or an RNN; words, characters, "
+        "subwords or feature sequences; GloVe/word2vec vectors), evaluate (accuracy, macro-F1, "
+        "confusion matrix), predict (top-k labels, --explain).",
+    ),
+    "tag": (
+        "seqlab.cli.tag",
+        "app",
+        "Named-entity tagging with a BiLSTM(-CRF): train on CoNLL files, predict tags or "
+        "entities, evaluate (entity F1 per type), score a gold/predicted CoNLL file.",
     ),
 }
 
@@ -105,7 +118,7 @@ class _Commands(MutableMapping[str, Any]):
         return TyperCommand(name=name, help=short_help, short_help=short_help)
 
 
-class LazyGroup(PolishedGroup):
+class LazyGroup(ListingGroup):
     """The root group (Click's "lazy loading of subcommands"): a subcommand's module is
     imported when the subcommand is resolved, and ``--help`` lists the table's short help."""
 
@@ -113,7 +126,6 @@ class LazyGroup(PolishedGroup):
         super().__init__(commands=_Commands(dict(commands or {})), **attrs)
         polish_params(self.params)
         self.help = plain_text(self.help)
-        self._listing = False
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)  # the names only: nothing is imported
@@ -124,13 +136,6 @@ class LazyGroup(PolishedGroup):
         if self._listing:
             return commands.listed(cmd_name)
         return commands.get(cmd_name)
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        self._listing = True
-        try:
-            super().format_help(ctx, formatter)
-        finally:
-            self._listing = False
 
 
 app = typer.Typer(

@@ -7,6 +7,8 @@
 * Help text comes from docstrings written for the API docs: ``x`` (reST literals) shows
   as plain x, and the lines of a paragraph are joined so that the terminal, not the
   docstring's line length, decides where they wrap (lists and ``\\b`` blocks keep their lines).
+
+The same classes convert plain values without importing Pydantic (:mod:`seqlab.cli._values`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,23 @@ from typing import Any
 
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from seqlab.cli._values import fast_runtime_param
+
 _LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
 _LIST_ITEM = re.compile(r"\s*(?:[-*•]|\d+[.)])\s")
 
 
+def _direct_runtime_param(self: Any) -> Any:
+    """typer's converter of a parameter's values, made by :func:`fast_runtime_param`."""
+    if self._runtime_param is None:
+        self._runtime_param = fast_runtime_param(self.type_descriptor)
+    return self._runtime_param
+
+
 class _Option(TyperOption):
     """An option whose help shows no type when it is a flag."""
+
+    get_runtime_param = _direct_runtime_param
 
     def display_type_rich(self, ctx: Any) -> str | None:
         if self.is_flag or self.count:
@@ -31,6 +44,8 @@ class _Option(TyperOption):
 
 class _Argument(TyperArgument):
     """An argument named in upper case: ``MODEL_DIR`` (required), ``[TEXTS]...`` (optional)."""
+
+    get_runtime_param = _direct_runtime_param
 
     @property
     def display_name_raw(self) -> str:
@@ -66,6 +81,20 @@ class PolishedGroup(TyperGroup):
 
     def get_help_option(self, ctx: Any) -> Any:
         return _flag_help_option(super().get_help_option(ctx))
+
+
+class ListingGroup(PolishedGroup):
+    """A group whose ``get_command`` may answer a stand-in while its help lists the
+    commands (``self._listing``), so that listing a command builds nothing."""
+
+    _listing = False
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
 
 def plain_text(text: str | None) -> str | None:

@@ -7,6 +7,7 @@ sentence, the clipped n-gram counts, the precisions and the brevity penalty.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def _read_stdin() -> list[str]:
     return _decode(sys.stdin.read().encode("utf-8"), "<stdin>")
 
 
-def _explain(index: int, hyp: str, score: object, ref_lens: list[int], method: str) -> list[str]:
+def _explain(
+    index: int, hyp: str, score: object, ref_lens: Sequence[int], method: str
+) -> list[str]:
     """Why one sentence scores what it does: matches, precisions, brevity penalty."""
     from seqlab.metrics.bleu import BLEUScore
 
@@ -157,7 +160,7 @@ def bleu(
             sentences = []
             for i, s in enumerate(per_sentence):
                 d = s.to_dict()
-                d["ref_lens"] = [n for n in stats.ref_lens[i].tolist() if n >= 0]
+                d["ref_lens"] = [n for n in stats.ref_lens[i] if n >= 0]
                 sentences.append(d)
             print_json({"corpus": corpus_dict, "sentences": sentences})
         elif sentence_level:
@@ -171,7 +174,7 @@ def bleu(
             "p_n = clipped matches / hypothesis n-grams"
         )
         for i, s in enumerate(per_sentence):
-            lines = _explain(i + 1, hypotheses[i], s, stats.ref_lens[i].tolist(), smooth_method)
+            lines = _explain(i + 1, hypotheses[i], s, stats.ref_lens[i], smooth_method)
             typer.echo("\n".join(lines))
         typer.echo("corpus:")
     elif sentence_level:

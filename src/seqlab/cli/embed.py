@@ -134,6 +134,7 @@ _ONLY_FOR: dict[str, tuple[Any, tuple[str, ...]]] = {
     "--sample": (1e-3, _WORD2VEC),
     "--x-max": (100.0, ("glove",)),
     "--combine": ("sum", ("glove",)),
+    "--memory": (4.0, ("glove",)),
     "--workers": (2, (*_WORD2VEC, "glove")),
 }
 
@@ -208,6 +209,11 @@ def train(
     ),
     x_max: float = typer.Option(100.0, help="GloVe weighting f(x) = min(1, (x/x_max)^0.75)."),
     combine: str = typer.Option("sum", help="GloVe output: sum (W + W~), average or word (W)."),
+    memory: float = typer.Option(
+        4.0,
+        help="GloVe: GB of memory for counting co-occurrences (cooccur.c's -memory); "
+        "sorted runs beyond it spill to the temp folder ($TMPDIR) and are merged.",
+    ),
     max_vocab: int | None = typer.Option(None, help="Keep only the most frequent words."),
     min_count: int = typer.Option(5, help="Rarer words are left out."),
     epochs: int | None = typer.Option(None, help="Passes over the corpus; default: the method's."),
@@ -241,7 +247,7 @@ def train(
     with the default (whitespace) a note says when many words carry punctuation.
 
     Options that the chosen method does not read (--objective, --negative, --ns-exponent,
-    --sample for word2vec; --x-max, --combine for GloVe; --workers for word2vec and GloVe)
+    --sample for word2vec; --x-max, --combine, --memory for GloVe; --workers for word2vec and GloVe)
     are an error when set to another value than their default.
     """
     _check_format(fmt, "--format")
@@ -263,9 +269,12 @@ def train(
             "--sample": sample,
             "--x-max": x_max,
             "--combine": combine,
+            "--memory": memory,
             "--workers": workers,
         },
     )
+    if not memory > 0:
+        raise fail(f"--memory must be > 0 (GB), got {memory:g}")
     _at_least_one(
         dim=dim,
         window=window,
@@ -295,6 +304,7 @@ def train(
         from seqlab.embeddings.glove import GloVeConfig, train_glove
 
         values = {"window": window, "x_max": x_max, "combine": combine, "learning_rate": alpha}
+        values |= {"memory_limit_mb": memory * 1024}
         config = _config(GloVeConfig, common | values)
         trainer = train_glove
     else:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from seqlab.cli._common import fail, print_json, user_errors
+from seqlab.cli._common import fail, name_flags, print_json, user_errors
 from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
 from seqlab.tasks.language_model import MAX_SAMPLE_LENGTH, PRESET
 
@@ -38,6 +41,7 @@ _TRAIN_FLAGS = {
     "peephole=True": "--peephole",
     "peephole": "--peephole",
     "impl": "--impl",
+    "valid_fraction": "--valid-fraction",
 }
 
 
@@ -49,7 +53,20 @@ def train(
     dataset: str | None = typer.Option(
         None, help="Built-in corpus: dinos, sonnets or tinyshakespeare."
     ),
-    text: Path | None = typer.Option(None, help="Train on this UTF-8 text file instead."),
+    text: Path | None = typer.Option(
+        None,
+        help="Train on this UTF-8 text file (.gz too) instead, of any size: with --unit text it "
+        "is encoded once into a memory-mapped token file, cached in $SEQLAB_CACHE "
+        "(default ~/.cache/seqlab).",
+    ),
+    valid: Path | None = typer.Option(
+        None, help="Validate on this text file (default: the tail of --text)."
+    ),
+    valid_fraction: float = typer.Option(
+        0.1,
+        help="Without --valid: the share of --text that validates: the last lines (--unit "
+        "line) or the contiguous tail (--unit text); 0: no validation.",
+    ),
     level: str = typer.Option("char", help="Tokens: char or word."),
     unit: str | None = typer.Option(
         None, help="line (each line a sequence) or text (one stream); default: the corpus's."
@@ -75,13 +92,20 @@ def train(
     train_opts: TrainOptions,
 ) -> None:
     """Train a character- or word-level language model."""
-    from seqlab.data.datasets import TextCorpus, load_dataset
+    from seqlab.data.datasets import TextFile, load_dataset
     from seqlab.tasks.language_model import LanguageModel
 
     if dataset is not None and text is None:
-        corpus = load_dataset(dataset)
+        if valid is not None:
+            raise fail("--valid goes with --text (a built-in corpus has its own split)")
+        corpus: Any = load_dataset(dataset)
     elif text is not None and dataset is None:
-        corpus = TextCorpus.from_file(text, unit=unit or "text")  # type: ignore[arg-type]
+        corpus = TextFile(
+            path=text, valid=valid, valid_fraction=valid_fraction, unit=unit or "text"
+        )  # type: ignore[arg-type]
+        if corpus.unit == "line":
+            with _flags_in_hints():
+                corpus = corpus.read()
     else:
         raise fail("give exactly one of --dataset NAME or --text FILE")
     train_opts.apply_threads()
@@ -105,16 +129,30 @@ def train(
             "corpus": dataset or str(text),
         },
     )
-    train_and_report(
-        LanguageModel,
-        corpus,
-        out,
-        config,
-        train_opts.train_config(PRESET.train),
-        train_opts,
-        lambda lm: ({"vocab_size": len(lm.vocab)}, f"vocabulary {len(lm.vocab)}"),
-        bits_per_char=level == "char",
-    )
+    with _flags_in_hints():
+        train_and_report(
+            LanguageModel,
+            corpus,
+            out,
+            config,
+            train_opts.train_config(PRESET.train),
+            train_opts,
+            lambda lm: ({"vocab_size": len(lm.vocab)}, f"vocabulary {len(lm.vocab)}"),
+            bits_per_char=level == "char",
+        )
+
+
+@contextmanager
+def _flags_in_hints() -> Iterator[None]:
+    """A data error's advice in the command's words: ``valid_fraction=0`` reads
+    ``--valid-fraction=0`` (the message itself names files, and stays as it is)."""
+    from seqlab._io import DataError
+
+    try:
+        yield
+    except DataError as err:
+        hint = name_flags(err.hint, _TRAIN_FLAGS)
+        raise DataError(err.path, err.problem, hint=hint, line=err.line) from None
 
 
 class _SamplePrinter:

@@ -125,9 +125,11 @@ def train(
     """Train on --dataset dates, on parallel files --src/--tgt, or on a --pairs TSV file.
 
     Without validation files, 2% of the training pairs (every 50th, at most 2,000) are held
-    out for the validation loss.
+    out for the validation loss. --src/--tgt files of any size are streamed once into
+    memory-mapped token files, cached under $SEQLAB_CACHE (default ~/.cache/seqlab/tokens)
+    by their content and the tokenizer, so a re-run or --resume does not encode again.
     """
-    from seqlab.tasks.translator import ParallelCorpus, Translator
+    from seqlab.tasks.translator import ParallelCorpus, ParallelFiles, Translator
 
     sources = [dataset is not None, src is not None or tgt is not None, pairs is not None]
     if sum(sources) != 1:
@@ -174,14 +176,17 @@ def train(
     elif pairs is not None:
         corpus = ParallelCorpus.from_pairs(pairs, valid=valid_pairs, reverse=reverse)
     elif src is not None and tgt is not None:
-        corpus = ParallelCorpus.from_files(src, tgt, valid_src=valid_src, valid_tgt=valid_tgt)
+        if (valid_src is None) != (valid_tgt is None):
+            raise fail("give both --valid-src and --valid-tgt, or neither")
+        corpus = ParallelFiles(src=src, tgt=tgt, valid_src=valid_src, valid_tgt=valid_tgt)
     else:  # ruled out by the checks above
         raise fail("give both --src and --tgt")
 
     def describe(tr: Translator) -> tuple[dict[str, int], str]:
         sizes = {"src_vocab_size": len(tr.src_vocab), "tgt_vocab_size": len(tr.tgt_vocab)}
         words = f"vocabularies {len(tr.src_vocab)} -> {len(tr.tgt_vocab)}"
-        return {**sizes, "train_pairs": len(corpus.train)}, words
+        pairs = len(corpus.train) if isinstance(corpus, ParallelCorpus) else tr.train_pairs
+        return {**sizes, "train_pairs": pairs or 0}, words
 
     train_and_report(Translator, corpus, out, config, train_config, train_opts, describe)
 

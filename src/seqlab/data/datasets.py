@@ -31,7 +31,7 @@ from typing import get_args
 from seqlab._io import DataError, PathLike
 from seqlab.data.text import Unit, read_text
 
-__all__ = ["DATASETS", "TextCorpus", "load_dataset"]
+__all__ = ["DATASETS", "TextCorpus", "TextFile", "load_dataset"]
 
 _LINE_RE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 
@@ -77,31 +77,98 @@ class TextCorpus:
         unit: Unit = "line",
         name: str | None = None,
     ) -> TextCorpus:
-        """A corpus from a UTF-8 text file: the last ``ceil(valid_fraction × lines)`` lines
-        are valid, the rest train (``train + valid`` is the file's text, line ends as ``\\n``).
+        """A corpus from a UTF-8 text file (``train + valid`` is the file's text, line ends
+        as ``\\n``), held in memory; :class:`TextFile` streams files of any size instead.
 
-        ``valid_fraction=0`` gives no validation text. Bad files raise
-        :class:`~seqlab.data.DataError` (see :func:`~seqlab.data.read_text`), as does a file too
-        short to split.
+        ``unit="line"``: the last ``ceil(valid_fraction × lines)`` lines are valid, the rest
+        train. ``unit="text"``: split by position, the first ``int(n × (1 − valid_fraction))``
+        characters train and the contiguous tail is valid (nanoGPT's split): a file of one
+        line (text8) splits too. ``valid_fraction=0`` gives no validation text. Bad files
+        raise :class:`~seqlab.data.DataError` (see :func:`~seqlab.data.read_text`), as does a
+        file too short to split.
         """
-        if not 0.0 <= valid_fraction < 1.0:
-            raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+        _check_fraction(valid_fraction)
         file = Path(path)
         text = read_text(file)
-        n_lines = len(_lines_keepends(text))
-        if n_lines - _n_valid_lines(n_lines, valid_fraction) < 1:
-            raise DataError(
-                file,
-                f"only {n_lines} line(s): nothing left to train on after the validation split",
-                hint="give a file with more lines, or valid_fraction=0",
-            )
-        train, valid = _split_last_lines(text, valid_fraction)
+        if unit == "text":
+            train, valid = _split_position(file, text, valid_fraction)
+            how = "characters"
+        else:
+            n_lines = len(_lines_keepends(text))
+            if n_lines - _n_valid_lines(n_lines, valid_fraction) < 1:
+                raise DataError(
+                    file,
+                    f"only {n_lines} line(s): nothing left to train on after the validation split",
+                    hint="give a file with more lines, or valid_fraction=0 (no validation)",
+                )
+            train, valid = _split_last_lines(text, valid_fraction)
+            how = "lines"
         return cls(
             name=name if name is not None else file.stem,
             train=train,
             valid=valid,
             unit=unit,
-            description=f"text of {file}; the last {valid_fraction:.0%} of lines are valid",
+            description=f"text of {file}; the last {valid_fraction:.0%} of {how} are valid",
+        )
+
+
+def _check_fraction(valid_fraction: float) -> None:
+    if not 0.0 <= valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+
+
+def _split_position(file: Path, text: str, valid_fraction: float) -> tuple[str, str]:
+    """``(train, valid)``: the first ``int(n × (1 − valid_fraction))`` characters train."""
+    cut = int(len(text) * (1.0 - valid_fraction)) if valid_fraction else len(text)
+    if cut < 2 or (valid_fraction and cut == len(text)):
+        raise DataError(
+            file,
+            f"only {len(text)} character(s): too short to split into train and validation",
+            hint="give a longer text, or valid_fraction=0 (no validation)",
+        )
+    return text[:cut], text[cut:]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextFile:
+    """A corpus in UTF-8 text files, read only when it is encoded, so it may be of any size.
+
+    A language model trained on it with ``unit="text"`` streams it into a memory-mapped
+    token file (:func:`seqlab.data.tokens.corpus_tokens`) and splits it by position: the
+    contiguous tail of ``valid_fraction`` of the tokens validates (nanoGPT's 90/10 by
+    default), or the file ``valid`` when given. With ``unit="line"`` it is read as
+    :meth:`TextCorpus.from_file` reads it (the last lines validate).
+    """
+
+    path: Path  # the training text (``.gz`` is read through gzip)
+    valid: Path | None = None  # a validation text; None: the tail of ``path`` validates
+    valid_fraction: float = 0.1  # without ``valid``: the share of the tail (0: none)
+    unit: Unit = "text"  # "text": one stream, split by position; "line": one example a line
+
+    def __post_init__(self) -> None:
+        _check_fraction(self.valid_fraction)
+        if self.unit not in get_args(Unit):
+            raise ValueError(f"unit must be 'line' or 'text', got {self.unit!r}")
+        object.__setattr__(self, "path", Path(self.path))
+        if self.valid is not None:
+            object.__setattr__(self, "valid", Path(self.valid))
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def read(self) -> TextCorpus:
+        """The corpus in memory: :meth:`TextCorpus.from_file`'s split, or the two files."""
+        if self.valid is None:
+            return TextCorpus.from_file(
+                self.path, valid_fraction=self.valid_fraction, unit=self.unit
+            )
+        return TextCorpus(
+            name=self.name,
+            train=read_text(self.path),
+            valid=read_text(self.valid),
+            unit=self.unit,
+            description=f"text of {self.path}; validation text {self.valid}",
         )
 
 

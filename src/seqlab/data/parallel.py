@@ -2,21 +2,69 @@
 tab-separated file, and :class:`ParallelCorpus`, the training / validation / test pairs a
 sequence-to-sequence task learns from (the built-in date-normalisation set included).
 
+Corpora of any size (WMT14 en-de's 4.5 M pairs): :class:`ParallelFiles` names line-aligned
+files that are read only when encoded. :func:`count_parallel` streams them once (pass 1:
+the token counts of each side, the held-out pairs), :func:`encode_parallel` once more
+(pass 2) into two token files (:mod:`seqlab.data.tokens`: source ids, target ids, each in
+the smallest unsigned dtype) and an index, ``(N, 4)`` int64 ``[src start, src length, tgt
+start, tgt length]`` per pair, saved as ``.npy``. :class:`ParallelTokens` reads the three
+memory-mapped; :func:`seqlab.data.tokens.length_buckets` draws length-bucketed batches from
+the index's lengths with NumPy. No pass holds more than a piece of 4 MiB of text, so memory
+stays flat in the corpus's size. Both passes are cached beside the language model's token
+files (``$SEQLAB_CACHE/tokens``), keyed by both files' content hashes, the tokenizer (level,
+lowercasing, ``max_length``), the hold-out rule and (pass 2) both vocabularies.
+
 Every reader fails with a one-line :class:`seqlab.data.DataError` naming the file and line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import hashlib
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import zip_longest
 from pathlib import Path
+from typing import Any, BinaryIO
 
-from seqlab._io import DataError, PathLike
+import numpy as np
+
+from seqlab._io import DataError, PathLike, atomic_write_json
 from seqlab.data import dates as dates_data
 from seqlab.data.batching import hold_out
-from seqlab.data.text import read_text
+from seqlab.data.text import CHUNK_BYTES, iter_text, read_text, tokenize
+from seqlab.data.tokens import (
+    FORMAT,
+    VERSION,
+    TokenFile,
+    TokenWriter,
+    _digest,
+    _remember_hash,
+    _remembered_hash,
+    _stat_key,
+    cache_dir,
+    vocab_hash,
+)
+from seqlab.data.vocab import Level, Vocab
 
-__all__ = ["Pair", "ParallelCorpus", "group_by_source", "read_pairs", "read_parallel"]
+__all__ = [
+    "Pair",
+    "PairTokenizer",
+    "ParallelCorpus",
+    "ParallelCounts",
+    "ParallelFiles",
+    "ParallelTokens",
+    "count_parallel",
+    "encode_parallel",
+    "group_by_source",
+    "iter_lines",
+    "iter_parallel",
+    "read_pairs",
+    "read_parallel",
+]
 
 Pair = tuple[str, str]
 
@@ -47,24 +95,35 @@ def read_parallel(src_path: PathLike, tgt_path: PathLike) -> list[Pair]:
     pairs: list[Pair] = []
     for number, (s, t) in enumerate(zip(src_lines, tgt_lines, strict=True), 1):
         s, t = s.strip(), t.strip()
-        if not s and not t:
-            continue
-        if not s or not t:
-            empty, other = (src_file, tgt_file) if not s else (tgt_file, src_file)
-            raise DataError(
-                empty,
-                f"line is empty but line {number} of {other} is not",
-                hint="the files are misaligned; fix or remove that pair",
-                line=number,
-            )
-        pairs.append((s, t))
+        if _is_pair(s, t, number, src_file, tgt_file):
+            pairs.append((s, t))
     if not pairs:
-        raise DataError(
-            src_file,
-            f"no sentence pairs in it and {tgt_file}",
-            hint="give files with one sentence per line",
-        )
+        raise _no_pairs(src_file, tgt_file)
     return pairs
+
+
+def _is_pair(s: str, t: str, number: int, src_file: Path, tgt_file: Path) -> bool:
+    """Whether the stripped lines ``number`` are a pair (False: blank on both sides); a
+    :class:`DataError` when one side only is blank."""
+    if not s and not t:
+        return False
+    if not s or not t:
+        empty, other = (src_file, tgt_file) if not s else (tgt_file, src_file)
+        raise DataError(
+            empty,
+            f"line is empty but line {number} of {other} is not",
+            hint="the files are misaligned; fix or remove that pair",
+            line=number,
+        )
+    return True
+
+
+def _no_pairs(src_file: Path, tgt_file: Path) -> DataError:
+    return DataError(
+        src_file,
+        f"no sentence pairs in it and {tgt_file}",
+        hint="give files with one sentence per line",
+    )
 
 
 def read_pairs(path: PathLike, *, reverse: bool = False) -> list[Pair]:
@@ -183,3 +242,474 @@ class ParallelCorpus:
             dates_data.test_pairs(),
             "dates",
         )
+
+
+# -- corpora of any size --------------------------------------------------------------------
+
+_HOLD_MAX = 2000  # hold_out's max_items: at most this many held-out pairs
+_HOLD_MIN = 50  # hold_out's min_total: nothing is held out from fewer pairs
+_FLUSH_TOKENS = 1 << 20  # ids buffered before they are written (or counted)
+
+
+def iter_lines(
+    path: PathLike, *, chunk_bytes: int = CHUNK_BYTES, hasher: Any = None
+) -> Iterator[str]:
+    """The lines of a text file (``.gz`` ok) without their ``\n``, read piece by piece
+    (:func:`~seqlab.data.text.iter_text`): the lines ``read_text(path).split("\n")`` gives,
+    less the empty one after a final newline. ``hasher`` (:mod:`hashlib`) is fed the bytes.
+    """
+    carry = ""
+    for piece in iter_text(path, chunk_bytes=chunk_bytes, hasher=hasher):
+        lines = (carry + piece).split("\n") if carry else piece.split("\n")
+        carry = lines.pop()
+        yield from lines
+    if carry:
+        yield carry
+
+
+def iter_parallel(
+    src_path: PathLike,
+    tgt_path: PathLike,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    hashers: tuple[Any, Any] = (None, None),
+) -> Iterator[tuple[int, str, str]]:
+    """``(line number, source, target)`` of two line-aligned files, streamed: the pairs of
+    :func:`read_parallel` (stripped, lines blank on both sides skipped, the same one-line
+    :class:`DataError`s; an empty file is refused as :func:`~seqlab.data.text.iter_text`
+    refuses it), with memory flat in the files' size. ``hashers`` are fed each file's bytes.
+    """
+    src_file, tgt_file = Path(src_path), Path(tgt_path)
+    src_lines = iter_lines(src_file, chunk_bytes=chunk_bytes, hasher=hashers[0])
+    tgt_lines = iter_lines(tgt_file, chunk_bytes=chunk_bytes, hasher=hashers[1])
+    found = False
+    for number, (s, t) in enumerate(zip_longest(src_lines, tgt_lines), 1):
+        if s is None or t is None:  # one file ended: count the rest of the other
+            n_src = number - 1 + (s is not None) + sum(1 for _ in src_lines)
+            n_tgt = number - 1 + (t is not None) + sum(1 for _ in tgt_lines)
+            raise DataError(
+                src_file,
+                f"{n_src} lines, but {tgt_file} has {n_tgt}",
+                hint="parallel files need one translation per line, in the same order",
+            )
+        s, t = s.strip(), t.strip()
+        if _is_pair(s, t, number, src_file, tgt_file):
+            found = True
+            yield number, s, t
+    if not found:
+        raise _no_pairs(src_file, tgt_file)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairTokenizer:
+    """How both sides of a pair become tokens, and which training pairs are kept."""
+
+    level: Level = "word"  # "char" or "word" tokens, on both sides
+    lowercase: bool = False  # lower-case both sides before tokenising
+    max_length: int | None = None  # drop training pairs with a side longer (tokens); None: keep
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of one side (stripped, lower-cased if asked)."""
+        return tokenize(text.strip().lower() if self.lowercase else text.strip(), self.level)
+
+    def keeps(self, src: Sequence[str], tgt: Sequence[str]) -> bool:
+        """Whether a training pair of these tokens is kept: both sides non-empty and within
+        ``max_length``."""
+        if not src or not tgt:
+            return False
+        return self.max_length is None or max(len(src), len(tgt)) <= self.max_length
+
+    def describe(self) -> str:
+        return json.dumps([self.level, self.lowercase, self.max_length])
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParallelFiles:
+    """A parallel corpus in two line-aligned files, read only when it is encoded, so it may
+    be of any size (:func:`count_parallel`, :func:`encode_parallel`).
+
+    Without validation files, ``valid_fraction`` of the pairs (every k-th, k = round(1 /
+    fraction), at most 2,000; none from fewer than 50 pairs) are held out, as
+    :meth:`ParallelCorpus.from_files` holds them out.
+    """
+
+    src: Path  # training sources, one sentence a line (``.gz`` ok)
+    tgt: Path  # training targets, line-aligned with ``src``
+    valid_src: Path | None = None  # validation sources (None: hold pairs out of the training)
+    valid_tgt: Path | None = None  # validation targets, line-aligned with ``valid_src``
+    valid_fraction: float = 0.02  # without validation files: the share held out
+
+    def __post_init__(self) -> None:
+        if (self.valid_src is None) != (self.valid_tgt is None):
+            raise ValueError("give both --valid-src and --valid-tgt, or neither")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ValueError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        for name in ("src", "tgt", "valid_src", "valid_tgt"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value))
+
+    @property
+    def name(self) -> str:
+        return f"{self.src} -> {self.tgt}"
+
+    @property
+    def held_every(self) -> int:
+        """k of the hold-out (pairs k-1, 2k-1 ... validate); 0 when nothing is held out."""
+        if self.valid_src is not None or self.valid_fraction <= 0:
+            return 0
+        return max(2, round(1 / self.valid_fraction))
+
+    def read(self) -> ParallelCorpus:
+        """The corpus in memory (:meth:`ParallelCorpus.from_files`)."""
+        return ParallelCorpus.from_files(
+            self.src,
+            self.tgt,
+            valid_src=self.valid_src,
+            valid_tgt=self.valid_tgt,
+            valid_fraction=self.valid_fraction,
+        )
+
+
+@dataclass(frozen=True)
+class ParallelCounts:
+    """Pass 1 over a :class:`ParallelFiles`: what building the vocabularies needs."""
+
+    src_counts: Counter[str]  # token counts of the kept training pairs' sources
+    tgt_counts: Counter[str]  # ... and targets
+    pairs: int  # kept training pairs (both sides non-empty and within max_length)
+    longest: int  # the longest kept target, in tokens
+    read: int  # pairs read (lines blank on both sides skipped)
+    held_every: int  # k of the hold-out that applied (0: none)
+    valid: list[Pair]  # the held-out pairs, or the validation files' pairs
+    key: str  # the cache key: both files' hashes, the tokenizer, the hold-out rule
+
+    def is_held(self, index: int) -> bool:
+        """Whether pair ``index`` (0-based, in file order) is held out for validation."""
+        k = self.held_every
+        return k > 0 and (index + 1) % k == 0 and (index + 1) // k <= _HOLD_MAX
+
+
+def _folder(cache: PathLike | None) -> Path:
+    folder = Path(cache) if cache is not None else cache_dir() / "tokens"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def count_parallel(
+    files: ParallelFiles,
+    tokenizer: PairTokenizer,
+    *,
+    cache: PathLike | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> ParallelCounts:
+    """Pass 1: the token counts of each side over the kept training pairs, the longest
+    target and the held-out pairs, streamed (memory flat in the files' size but for the
+    counts and the at most 2,000 held-out pairs), and cached in ``cache`` (default
+    ``$SEQLAB_CACHE/tokens``) under the files' content hashes and the tokenizer.
+    """
+    _stat_key(files.src), _stat_key(files.tgt)  # a missing file: a DataError first
+    folder = _folder(cache)
+    valid = None
+    if files.valid_src is not None and files.valid_tgt is not None:
+        valid = read_parallel(files.valid_src, files.valid_tgt)
+    hashes = (_remembered_hash(files.src, folder), _remembered_hash(files.tgt, folder))
+    if hashes[0] is not None and hashes[1] is not None:
+        saved = _read_counts(folder, _counts_key(files, tokenizer, hashes))  # type: ignore[arg-type]
+        if saved is not None:
+            return saved if valid is None else replace(saved, valid=valid)
+    hashers = (hashlib.sha256(), hashlib.sha256())
+    counts = _count(files, tokenizer, hashers, chunk_bytes)
+    digests = (hashers[0].hexdigest(), hashers[1].hexdigest())
+    _remember_hash(files.src, folder, digests[0])
+    _remember_hash(files.tgt, folder, digests[1])
+    key = _counts_key(files, tokenizer, digests)
+    counts = replace(counts, key=key)
+    _write_counts(folder, counts)
+    return counts if valid is None else replace(counts, valid=valid)
+
+
+def _counts_key(files: ParallelFiles, tokenizer: PairTokenizer, hashes: tuple[str, str]) -> str:
+    return _digest(FORMAT, str(VERSION), "parallel", *hashes, tokenizer.describe(),
+                   str(files.held_every))  # fmt: skip
+
+
+class _SideCounts:
+    """Token counts of one side, updated a buffer at a time (``Counter.update`` in C)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.buffer: list[str] = []
+
+    def add(self, tokens: list[str]) -> None:
+        self.buffer += tokens
+        if len(self.buffer) >= _FLUSH_TOKENS:
+            self.flush()
+
+    def flush(self) -> Counter[str]:
+        self.counts.update(self.buffer)
+        self.buffer.clear()
+        return self.counts
+
+
+def _count(
+    files: ParallelFiles, tokenizer: PairTokenizer, hashers: tuple[Any, Any], chunk_bytes: int
+) -> ParallelCounts:
+    """One streamed pass: counts of the training pairs and of the held-out candidates; the
+    candidates train after all when fewer than 50 pairs were read (``hold_out``'s rule)."""
+    k = files.held_every
+    main = (_SideCounts(), _SideCounts())
+    held = (_SideCounts(), _SideCounts())
+    kept = [0, 0]  # kept pairs: training, held-out candidates
+    longest = [0, 0]
+    held_pairs: list[Pair] = []
+    read = 0
+    pairs = iter_parallel(files.src, files.tgt, chunk_bytes=chunk_bytes, hashers=hashers)
+    for _, s, t in pairs:
+        read += 1
+        is_held = k > 0 and read % k == 0 and read // k <= _HOLD_MAX
+        if is_held:
+            held_pairs.append((s, t))
+        src, tgt = tokenizer.tokens(s), tokenizer.tokens(t)
+        if not tokenizer.keeps(src, tgt):
+            continue
+        side = held if is_held else main
+        side[0].add(src)
+        side[1].add(tgt)
+        kept[is_held] += 1
+        longest[is_held] = max(longest[is_held], len(tgt))
+    src_counts, tgt_counts = main[0].flush(), main[1].flush()
+    if k and read < _HOLD_MIN:  # too few pairs to hold any out: they all train
+        src_counts.update(held[0].flush())
+        tgt_counts.update(held[1].flush())
+        return ParallelCounts(src_counts, tgt_counts, sum(kept), max(longest), read, 0, [], key="")
+    return ParallelCounts(src_counts, tgt_counts, kept[0], longest[0], read, k, held_pairs, "")
+
+
+def _counts_path(folder: Path, key: str) -> Path:
+    return folder / f"{key}.parallel-counts.json"
+
+
+def _write_counts(folder: Path, counts: ParallelCounts) -> None:
+    record = {
+        "format": FORMAT,
+        "kind": "parallel-counts",
+        "key": counts.key,
+        "pairs": counts.pairs,
+        "longest": counts.longest,
+        "read": counts.read,
+        "held_every": counts.held_every,
+        "valid": [list(p) for p in counts.valid],
+        "src_counts": dict(counts.src_counts),
+        "tgt_counts": dict(counts.tgt_counts),
+    }
+    atomic_write_json(_counts_path(folder, counts.key), record, indent=None)
+
+
+def _read_counts(folder: Path, key: str) -> ParallelCounts | None:
+    """The cached pass 1 under ``key``, or None (absent or damaged: count again)."""
+    try:
+        saved = json.loads(_counts_path(folder, key).read_text(encoding="utf-8"))
+        if saved.get("format") != FORMAT or saved.get("key") != key:
+            return None
+        return ParallelCounts(
+            Counter({str(w): int(n) for w, n in saved["src_counts"].items()}),
+            Counter({str(w): int(n) for w, n in saved["tgt_counts"].items()}),
+            int(saved["pairs"]),
+            int(saved["longest"]),
+            int(saved["read"]),
+            int(saved["held_every"]),
+            [(str(s), str(t)) for s, t in saved["valid"]],
+            key,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+# -- pass 2: the token files and the index ---------------------------------------------------
+
+IdPair = tuple[list[int], list[int]]
+
+
+class ParallelTokens:
+    """An encoded parallel corpus, memory-mapped: source ids, target ids and the index.
+
+    ``index`` is ``(N, 4)`` int64: ``[src start, src length, tgt start, tgt length]`` of
+    each training pair, in file order. Reading a batch reads only its rows' ids.
+    """
+
+    def __init__(
+        self,
+        src: TokenFile,
+        tgt: TokenFile,
+        index_path: Path,
+        *,
+        valid: Sequence[Pair] = (),
+        longest: int = 0,
+    ) -> None:
+        self.src_file, self.tgt_file, self.index_path = src, tgt, Path(index_path)
+        self.src = src.array()  # (Ns,) source ids of every pair, one after the other
+        self.tgt = tgt.array()  # (Nt,) target ids
+        try:
+            self.index = np.load(self.index_path, mmap_mode="r")  # (N, 4) int64
+        except (OSError, ValueError) as err:
+            raise DataError(
+                self.index_path, f"not a pair index ({err})", hint="encode again"
+            ) from None
+        ok = self.index.ndim == 2 and self.index.shape[1] == 4 and self.index.dtype == np.int64
+        if ok and len(self.index):
+            last = self.index[-1]
+            ok = int(last[0] + last[1]) == len(src) and int(last[2] + last[3]) == len(tgt)
+        if not ok:
+            raise DataError(self.index_path, "does not index its token files", hint="encode again")
+        self.valid = list(valid)  # validation pairs (text), not encoded here
+        self.longest = longest  # the longest training target (tokens)
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+    def lengths(self) -> np.ndarray:
+        """``(N,)`` int64 source lengths (what batches are bucketed by)."""
+        return np.array(self.index[:, 1], dtype=np.int64)
+
+    def pairs(self, rows: np.ndarray | Sequence[int]) -> list[IdPair]:
+        """The (source ids, target ids) of ``rows``, read from the memory maps."""
+        picked = self.index[np.asarray(rows, dtype=np.int64)]  # (B, 4)
+        return [
+            (self.src[a : a + m].tolist(), self.tgt[b : b + n].tolist())
+            for a, m, b, n in picked.tolist()
+        ]
+
+
+def _pair_paths(folder: Path, key: str) -> tuple[Path, Path, Path]:
+    return folder / f"{key}.src.bin", folder / f"{key}.tgt.bin", folder / f"{key}.index.npy"
+
+
+def encode_parallel(
+    files: ParallelFiles,
+    counts: ParallelCounts,
+    tokenizer: PairTokenizer,
+    src_vocab: Vocab,
+    tgt_vocab: Vocab,
+    *,
+    cache: PathLike | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> ParallelTokens:
+    """Pass 2: the kept training pairs of ``files`` (``counts`` from :func:`count_parallel`
+    with the same ``tokenizer``) encoded with the vocabularies into two token files and the
+    index, streamed; or read from the cache when they are there (keyed by ``counts.key``
+    and both vocabularies' hashes). Unknown tokens become ``<UNK>``."""
+    folder = _folder(cache)
+    key = _digest(counts.key, vocab_hash(src_vocab), vocab_hash(tgt_vocab))
+    src_path, tgt_path, index_path = _pair_paths(folder, key)
+    if all(p.is_file() for p in (src_path, tgt_path, index_path)):
+        try:
+            return ParallelTokens(
+                TokenFile.read(src_path),
+                TokenFile.read(tgt_path),
+                index_path,
+                valid=counts.valid,
+                longest=counts.longest,
+            )
+        except DataError:
+            pass  # damaged: encode again
+    tmp = _encode_pairs(files, counts, tokenizer, (src_vocab, tgt_vocab), folder, key, chunk_bytes)
+    os.replace(tmp, index_path)  # last: an index means both token files are complete
+    return ParallelTokens(
+        TokenFile.read(src_path),
+        TokenFile.read(tgt_path),
+        index_path,
+        valid=counts.valid,
+        longest=counts.longest,
+    )
+
+
+def _encode_pairs(
+    files: ParallelFiles,
+    counts: ParallelCounts,
+    tokenizer: PairTokenizer,
+    vocabs: tuple[Vocab, Vocab],
+    folder: Path,
+    key: str,
+    chunk_bytes: int,
+) -> Path:
+    """Write both token files; returns the index, written to a temporary file."""
+    src_path, tgt_path, index_path = _pair_paths(folder, key)
+    metas = [
+        {
+            "vocab_size": len(v),
+            "vocab_hash": vocab_hash(v),
+            "tokenizer": {"level": v.level, "unit": "line", "side": side},
+            "source": str(path),
+            "pairs_key": key,
+        }
+        for v, side, path in zip(vocabs, ("source", "target"), (files.src, files.tgt), strict=True)
+    ]
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{index_path.name}.", suffix=".npy", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        # the .npy header, then the rows appended as they come (not a memory map: written
+        # pages would stay resident)
+        with os.fdopen(fd, "wb") as index:
+            header = {"descr": "<i8", "fortran_order": False, "shape": (counts.pairs, 4)}
+            np.lib.format.write_array_header_1_0(index, header)
+            with TokenWriter(src_path, metas[0]) as ws, TokenWriter(tgt_path, metas[1]) as wt:
+                writer = _PairWriter(ws, wt, index, counts.pairs)
+                stream = iter_parallel(files.src, files.tgt, chunk_bytes=chunk_bytes)
+                for i, (_, s, t) in enumerate(stream):
+                    if counts.is_held(i):
+                        continue
+                    src, tgt = tokenizer.tokens(s), tokenizer.tokens(t)
+                    if tokenizer.keeps(src, tgt):
+                        writer.add(vocabs[0].encode(src), vocabs[1].encode(tgt), files)
+                writer.flush()
+                if writer.rows != counts.pairs:
+                    raise DataError(
+                        files.src,
+                        f"changed while it was read ({writer.rows:,} pairs, "
+                        f"{counts.pairs:,} before)",
+                        hint="train again once the files stay put",
+                    )
+            index.flush()
+            os.fsync(index.fileno())
+        os.chmod(tmp, 0o644)  # as the token files (mkstemp makes it private)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+class _PairWriter:
+    """Buffers encoded pairs, then appends them to both token files and the index."""
+
+    def __init__(self, src: TokenWriter, tgt: TokenWriter, index: BinaryIO, pairs: int) -> None:
+        self.writers = (src, tgt)
+        self.index = index  # the .npy file, after its header: (N, 4) int64 rows appended
+        self.pairs = pairs  # N, the rows the header announces
+        self.rows = 0  # rows written to the index
+        self.ids: tuple[list[int], list[int]] = ([], [])
+        self.lengths: list[int] = []  # src length, tgt length, src length ...
+
+    def add(self, src: list[int], tgt: list[int], files: ParallelFiles) -> None:
+        if self.rows + len(self.lengths) // 2 >= self.pairs:
+            raise DataError(files.src, "changed while it was read", hint="train again")
+        self.ids[0].extend(src)
+        self.ids[1].extend(tgt)
+        self.lengths += (len(src), len(tgt))
+        if len(self.ids[0]) >= _FLUSH_TOKENS:
+            self.flush()
+
+    def flush(self) -> None:
+        lengths = np.array(self.lengths, dtype=np.int64).reshape(-1, 2)  # (m, 2)
+        m = len(lengths)
+        block = np.empty((m, 4), dtype=np.int64)  # (m, 4)
+        for side in (0, 1):
+            n = lengths[:, side]  # (m,)
+            # start of each pair's ids: what the file holds before it
+            block[:, 2 * side] = self.writers[side].tokens + np.cumsum(n) - n
+            block[:, 2 * side + 1] = n
+            self.writers[side].append(self.ids[side])
+            self.ids[side].clear()
+        block.astype("<i8").tofile(self.index)
+        self.rows += m
+        self.lengths.clear()

@@ -19,15 +19,30 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, get_args
+from typing import BinaryIO, Literal, Protocol, get_args
 
 from seqlab._io import DataError, PathLike
 from seqlab._validate import check_choice
 from seqlab.data.vocab import EOS, Level
 
-__all__ = ["Unit", "read_lines", "read_text", "sequences", "tokenize", "tokenize_words"]
+__all__ = [
+    "Unit",
+    "iter_text",
+    "read_lines",
+    "read_text",
+    "sequences",
+    "tokenize",
+    "tokenize_words",
+]
 
 Unit = Literal["line", "text"]
+
+
+class Hasher(Protocol):
+    """What :func:`iter_text` feeds the bytes it reads to (any :mod:`hashlib` object)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
 
 _BOM = b"\xef\xbb\xbf"
 _UTF8_HINT = "convert it to UTF-8, e.g. `iconv -f latin1 -t utf-8 {name} > {name}.utf8`"
@@ -106,30 +121,44 @@ def _read_bytes(file: Path) -> bytes:
     return data
 
 
-def _decode(file: Path, data: bytes) -> str:
-    """Strict UTF-8 decoding with a :class:`DataError` naming the line of a NUL or bad byte."""
+def _decode(file: Path, data: bytes, *, start: int = 0, before: tuple[int, int] = (0, 0)) -> str:
+    """Strict UTF-8 decoding with a :class:`DataError` naming the line of a NUL or bad byte.
+
+    ``data`` may be a piece of the file: ``start`` is its byte offset in the file, ``before``
+    the (newlines, offset of the last line start) of the bytes before it. A byte-order mark
+    is dropped at the file's start only.
+    """
     nul = data.find(b"\0")
     if nul >= 0:
-        line, col = _line_of(data, nul)
+        line, col = _where(data, nul, start, before)
         raise DataError(
             file,
-            f"binary file (NUL byte at byte offset {nul}, column {col + 1})",
+            f"binary file (NUL byte at byte offset {start + nul}, column {col + 1})",
             hint="give a plain UTF-8 text file",
             line=line,
         )
-    skip = len(_BOM) if data.startswith(_BOM) else 0
+    skip = len(_BOM) if start == 0 and data.startswith(_BOM) else 0
     try:
         return data[skip:].decode("utf-8")
     except UnicodeDecodeError as err:
         offset = err.start + skip
-        line, col = _line_of(data, offset)
+        line, col = _where(data, offset, start, before)
         raise DataError(
             file,
-            f"not valid UTF-8 (byte 0x{data[offset]:02X} at byte offset {offset}, "
+            f"not valid UTF-8 (byte 0x{data[offset]:02X} at byte offset {start + offset}, "
             f"column {col + 1})",
             hint=_UTF8_HINT.format(name=file.name),
             line=line,
         ) from None
+
+
+def _where(data: bytes, offset: int, start: int, before: tuple[int, int]) -> tuple[int, int]:
+    """1-based line and 0-based byte column of ``data[offset]``, ``data`` being the piece of
+    the file at byte ``start`` with ``before = (newlines before it, last line start)``."""
+    line, col = _line_of(data, offset)
+    if line == 1:  # the line began in an earlier piece
+        col = start + offset - before[1]
+    return before[0] + line, col
 
 
 def read_text(path: PathLike, *, allow_empty: bool = False) -> str:
@@ -148,6 +177,90 @@ def read_text(path: PathLike, *, allow_empty: bool = False) -> str:
         problem = "file is empty" if not text else "file holds only whitespace"
         raise DataError(file, problem, hint="give a file with some text in it")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# Bytes read at a time by :func:`iter_text` (the memory it holds is about twice this).
+CHUNK_BYTES = 1 << 22
+
+
+def iter_text(
+    path: PathLike, *, chunk_bytes: int = CHUNK_BYTES, hasher: Hasher | None = None
+) -> Iterator[str]:
+    """The text of ``path`` as :func:`read_text` returns it, in pieces of about
+    ``chunk_bytes`` bytes, read as they are needed: memory stays flat in the file's size.
+
+    ``"".join(iter_text(path)) == read_text(path)``. Each piece but the last ends after its
+    last line end, else after its last space (a word is never cut), else before its last
+    character (only in a run of over 1 MiB, or 4 × ``chunk_bytes``, without whitespace); a
+    ``\\r\\n`` is never split. It raises the errors of :func:`read_text`
+    (:class:`~seqlab.data.DataError`) when the reading reaches them (an empty or
+    whitespace-only file: at the end). ``hasher`` (a :mod:`hashlib` object) is fed the
+    file's bytes (decompressed for ``.gz``) as they are read.
+    """
+    if chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
+    file = Path(path)
+    with os_errors(file):
+        handle = gzip.open(file, "rb") if file.suffix == ".gz" else file.open("rb")
+    longest = max(4 * chunk_bytes, 1 << 20)  # a run without whitespace is cut beyond this
+    start, before, carry = 0, (0, 0), b""
+    seen_chars = seen_text = False
+    with handle:
+        while True:
+            block = _read_block(file, handle, chunk_bytes)
+            if hasher is not None:
+                hasher.update(block)
+            data = carry + block
+            cut = _cut(data, force=len(data) >= longest) if block else len(data)
+            piece, carry = data[:cut], data[cut:]
+            text = _decode(file, piece, start=start, before=before)
+            seen_chars = seen_chars or bool(text)
+            seen_text = seen_text or (bool(text) and not text.isspace())
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            if text:
+                yield text
+            last = piece.rfind(b"\n")
+            newlines = before[0] + piece.count(b"\n")
+            before = (newlines, start + last + 1 if last >= 0 else before[1])
+            start += len(piece)
+            if not block:
+                break
+    if not seen_text:
+        problem = "file holds only whitespace" if seen_chars else "file is empty"
+        raise DataError(file, problem, hint="give a file with some text in it")
+
+
+def _read_block(file: Path, handle: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes of ``handle`` (``b""`` at the end), or a :class:`DataError`."""
+    try:
+        return handle.read(size)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(
+            file, f"not a valid gzip file ({exc})", hint="give a .gz file or rename it"
+        ) from None
+    except OSError as err:
+        raise DataError(
+            file, f"cannot read it ({err.strerror or err})", hint="check the path"
+        ) from None
+
+
+def _cut(data: bytes, *, force: bool) -> int:
+    """Where :func:`iter_text` ends a piece of ``data``: after the last ``\\n``, else after the
+    last space; else (``force``) before the last, maybe incomplete, UTF-8 character (and a
+    ``\\r`` before it), or (not ``force``) nowhere: 0, the next block is awaited."""
+    for sep in (b"\n", b" "):
+        i = data.rfind(sep)
+        if i >= 0:
+            return i + 1
+    if not force:
+        return 0
+    i = len(data) - 1
+    while i > 0 and data[i] & 0xC0 == 0x80:  # a continuation byte
+        i -= 1
+    if i > 0 and data[i - 1] == 0x0D:
+        i -= 1
+    return max(i, 0)
 
 
 def read_lines(path: PathLike) -> list[str]:

@@ -6,7 +6,12 @@ distance ``d`` adds ``1/d`` (or 1) to ``X[w1, w2]`` and, when symmetric, to ``X[
 Pairs of frequent words ((i+1)(j+1) <= max_product, ids sorted by count) go to a dense table as
 in ``cooccur.c``; the others to an open-addressing hash table that grows (up to its share of
 the memory limit) and, at its largest, is drained into a sorted run whenever it fills. Keys
-are ``i * V + j`` (int64), so sorting by key sorts by (row, column).
+are ``i * V + j`` (int64), so sorting by key sorts by (row, column). The increments come from
+a table ``increments[d - 1]`` (the weight of distance ``d``): int64 fixed-point units when
+the caller counts exactly (then every sum is exact and the result does not depend on how the
+counts were split into runs), float64 otherwise; every kernel works with either. Runs that
+outgrow the memory limit are spilled to disk and merged k ways (:func:`kway_merge`), as
+``cooccur.c`` merges its ``overflow_*.bin`` files.
 
 Training follows ``glove.c``'s ``glove_thread``: one AdaGrad step per non-zero entry, Hogwild
 (lock-free) when several threads run the kernel on disjoint shares of the epoch's blocks.
@@ -31,13 +36,13 @@ def count_chunk(
     sentence: int,  # resume at this sentence ...
     position: int,  # ... and this absolute token position
     window: int,
-    weighted: bool,
+    increments: np.ndarray,  # (window,) what distance d adds: increments[d - 1]
     symmetric: bool,
     vocab_size: int,
     dense_offsets: np.ndarray,  # (V+1,) int64 start of each dense row
-    dense: np.ndarray,  # (n_dense,) float64 dense part of X
+    dense: np.ndarray,  # (n_dense,) dense part of X, of the increments' dtype
     keys: np.ndarray,  # (cap,) int64 hash keys, -1 = empty
-    values: np.ndarray,  # (cap,) float64 hash values
+    values: np.ndarray,  # (cap,) hash values, of the increments' dtype
     filled: int,  # occupied hash slots on entry
     max_fill: int,  # stop (to be drained) before exceeding this many occupied slots
 ) -> tuple[int, int, int]:
@@ -64,7 +69,7 @@ def count_chunk(
             first = max(begin, t - window)
             for k in range(t - 1, first - 1, -1):
                 w1 = np.int64(ids[k])
-                x = 1.0 / (t - k) if weighted else 1.0
+                x = increments[t - k - 1]
                 for side in range(2 if symmetric else 1):
                     # side 0: X[w1, w2] (context before the word); side 1: X[w2, w1]
                     a = w1 if side == 0 else w2
@@ -117,7 +122,7 @@ def drain_table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
         if keys[slot] >= 0:
             n += 1
     out_keys = np.empty(n, np.int64)
-    out_values = np.empty(n, np.float64)
+    out_values = np.empty(n, values.dtype)
     n = 0
     for slot in range(keys.shape[0]):
         if keys[slot] >= 0:
@@ -139,7 +144,7 @@ def dense_run(
         if dense[k] != 0.0:
             n += 1
     out_keys = np.empty(n, np.int64)
-    out_values = np.empty(n, np.float64)
+    out_values = np.empty(n, dense.dtype)
     n = 0
     for a in range(vocab_size):
         start = dense_offsets[a]
@@ -160,7 +165,7 @@ def merge_runs(
     n1 = keys1.shape[0]
     n2 = keys2.shape[0]
     out_keys = np.empty(n1 + n2, np.int64)
-    out_values = np.empty(n1 + n2, np.float64)
+    out_values = np.empty(n1 + n2, values1.dtype)
     i = 0
     j = 0
     n = 0
@@ -180,6 +185,75 @@ def merge_runs(
             j += 1
         n += 1
     return out_keys[:n].copy(), out_values[:n].copy()
+
+
+@njit(nogil=True, cache=True)
+def _sift_down(heap: np.ndarray, heap_keys: np.ndarray, size: int, at: int) -> None:
+    """Restore the min-heap order of ``heap`` (run numbers keyed by ``heap_keys``, ties by
+    run number) below ``at``."""
+    while True:
+        low = at
+        for child in (2 * at + 1, 2 * at + 2):
+            if child < size:
+                a, b = heap[child], heap[low]
+                if heap_keys[a] < heap_keys[b] or (heap_keys[a] == heap_keys[b] and a < b):
+                    low = child
+        if low == at:
+            return
+        heap[at], heap[low] = heap[low], heap[at]
+        at = low
+
+
+@njit(nogil=True, cache=True)
+def kway_merge(
+    keys: np.ndarray,  # (M,) int64 sorted runs, one after the other (a memory map)
+    values: np.ndarray,  # (M,) their values
+    offsets: np.ndarray,  # (R+1,) int64 start of each run
+    vocab_size: int,
+    scale: float,  # the values' unit: X = value / scale
+    rows: np.ndarray,  # (n,) int32 out: i of each distinct key (n = 0: only count them)
+    cols: np.ndarray,  # (n,) int32 out: j
+    out: np.ndarray,  # (n,) float32 out: X_ij
+) -> int:
+    """Merge R sorted runs k ways (a min-heap of run heads, ``cooccur.c``'s ``merge_files``),
+    summing the values of equal keys in run order; returns the number of distinct keys.
+
+    With ``rows`` of size 0 it only counts them (the first of two passes: the caller then
+    allocates exactly ``n`` entries). Reads every run once, sequentially.
+    """
+    n_runs = offsets.shape[0] - 1
+    pos = offsets[:-1].copy()
+    head = np.empty(n_runs, np.int64)
+    heap = np.empty(n_runs, np.int64)
+    size = 0
+    for r in range(n_runs):
+        if offsets[r] < offsets[r + 1]:
+            head[r] = keys[offsets[r]]
+            heap[size] = r
+            size += 1
+    for at in range(size // 2 - 1, -1, -1):
+        _sift_down(heap, head, size, at)
+    write = rows.shape[0] > 0
+    n = 0
+    while size > 0:
+        key = head[heap[0]]
+        total = values[0] - values[0]  # zero of the values' dtype
+        while size > 0 and head[heap[0]] == key:  # every run holding this key, in order
+            r = heap[0]
+            total += values[pos[r]]
+            pos[r] += 1
+            if pos[r] < offsets[r + 1]:
+                head[r] = keys[pos[r]]
+            else:
+                size -= 1
+                heap[0] = heap[size]
+            _sift_down(heap, head, size, 0)
+        if write:
+            rows[n] = key // vocab_size
+            cols[n] = key % vocab_size
+            out[n] = np.float32(total / scale)
+        n += 1
+    return n
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST, error_model="numpy")

@@ -16,7 +16,10 @@ Pipeline of :func:`train_glove`:
    before it adds ``1/d`` to ``X[context, word]`` and, symmetric, to ``X[word, context]`` —
    the same as counting ``window`` words on either side. Sparse and memory-bounded: a dense
    table for pairs of frequent words plus a hash table drained into sorted runs (see
-   :mod:`seqlab.embeddings._glove_kernels`); the result is a sorted COO matrix.
+   :mod:`seqlab.embeddings._glove_kernels`); runs beyond the memory limit are spilled to
+   disk and merged k ways at the end (``cooccur.c``'s overflow files); the result is a
+   sorted COO matrix. Sums are exact (int64 in units of 1/lcm(1..window)), so the matrix is
+   the same, bit for bit, whatever the memory limit and however many runs spilled.
 3. training: each visit of a non-zero is one AdaGrad step (initial squared-gradient sums 1,
    as ``glove.c``) on ``w_i, w~_j, b_i, b~_j``. On CPU the non-zeros are shuffled once (as
    ``glove.c``'s ``shuffle``) and cut into blocks of 256 whose order is redrawn every epoch;
@@ -42,11 +45,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -71,6 +76,7 @@ Combine = Literal["sum", "average", "word"]
 Engine = Literal["auto", "numba", "torch"]
 
 _CHUNK_TOKENS = 1 << 20  # tokens counted per kernel call (a 4 MiB id buffer)
+_EXACT_SCALE_MAX = 1 << 32  # exact int64 counting while lcm(1..window) stays below this
 _BLOCK = 256  # numba engine: entries visited in sequence; blocks are reshuffled every epoch
 
 
@@ -89,7 +95,9 @@ class GloVeConfig:
     combine: Combine = "sum"  # output vectors: "sum" w + w~, "average" (w + w~)/2, "word" w
     distance_weighting: bool = True  # a context word d positions away counts 1/d (else 1)
     symmetric: bool = True  # count context on both sides (else only words to the right)
-    memory_limit_mb: float = 1024.0  # working memory of the counting (tables and runs), MiB
+    memory_limit_mb: float = 4096.0  # working memory of the counting (tables and runs), MiB;
+    # sorted runs beyond it spill to disk (cooccur.c -memory 4.0)
+    spill_dir: str | None = None  # where spilled runs go (None: the system's temp folder)
     workers: int = 2  # Hogwild threads of the numba engine (1: deterministic)
     engine: Engine = "auto"  # "numba" (CPU), "torch" (minibatches, any device), "auto"
     batch_size: int = 16384  # non-zeros per minibatch of the torch engine
@@ -126,6 +134,10 @@ class GloVeConfig:
             require(isinstance(value, bool), f"{name} must be a bool, got {value!r}")
         require(is_int(self.seed) and self.seed >= 0, f"seed must be an int >= 0: {self.seed!r}")
         require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
+        require(
+            self.spill_dir is None or isinstance(self.spill_dir, str),
+            f"spill_dir must be None or a folder (str), got {self.spill_dir!r}",
+        )
         # "auto": the CPU's numba engine unless engine="torch" is asked for explicitly
         gpu_path = self.engine == "torch"
         object.__setattr__(self, "device", resolve_device(self.device, gpu_path=gpu_path))
@@ -210,26 +222,94 @@ def _dense_layout(vocab_size: int, max_entries: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(row_len)]).astype(np.int64)  # (V+1,)
 
 
-class _Runs:
-    """Sorted runs (keys, float64 values), all merged into one when the runs beside the
-    largest (the merged past) hold more than ``max_entries`` entries."""
+def _increments(window: int, distance_weighting: bool) -> tuple[np.ndarray, float]:
+    """``(increments, scale)``: what a context word d positions away adds (``increments[d -
+    1]``) in units of ``1 / scale``.
 
-    def __init__(self, max_entries: int) -> None:
+    Exact integers where they fit: 1/d = (L / d) / L with L = lcm(1..window) (2,520 for
+    window 10; every window up to 22), so sums do not depend on their order. Wider windows
+    add float64 ``1/d`` (then a spilled run may change the last bit of a sum).
+    """
+    if not distance_weighting:
+        return np.ones(window, np.int64), 1.0
+    lcm = math.lcm(*range(1, window + 1))
+    if lcm <= _EXACT_SCALE_MAX:
+        return np.array([lcm // d for d in range(1, window + 1)], np.int64), float(lcm)
+    return 1.0 / np.arange(1, window + 1, dtype=np.float64), 1.0
+
+
+class _Runs:
+    """Sorted runs (int64 keys, values), merged into one in memory while they fit in
+    ``max_entries``; beyond that the merged run is appended to a spill file on disk, and
+    :meth:`matrix` merges the spilled runs k ways (as ``cooccur.c``'s ``merge_files``)."""
+
+    def __init__(self, max_entries: int, dtype: np.dtype, spill_dir: str | None) -> None:
         self.max_entries = max_entries
+        self.dtype = dtype  # the values' dtype (int64: exact units; float64)
+        self.spill_dir = spill_dir
         self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.folder: tempfile.TemporaryDirectory[str] | None = None
+        self.offsets = [0]  # start of each spilled run in the spill files
 
     def add(self, keys: np.ndarray, values: np.ndarray) -> None:
         self.runs.append((keys, values))
         sizes = [k.size for k, _ in self.runs]
         if sum(sizes) - max(sizes) > self.max_entries:  # new runs beside the largest: merge
             self.runs = [self.merged()]
+            if self.runs[0][0].size > self.max_entries:  # the merged run outgrew memory
+                self.spill()
 
     def merged(self) -> tuple[np.ndarray, np.ndarray]:
-        runs = self.runs or [(np.empty(0, np.int64), np.empty(0, np.float64))]
+        runs = self.runs or [(np.empty(0, np.int64), np.empty(0, self.dtype))]
         while len(runs) > 1:  # pairwise passes: O(n log(runs))
             nxt = [K.merge_runs(*runs[k], *runs[k + 1]) for k in range(0, len(runs) - 1, 2)]
             runs = nxt + ([runs[-1]] if len(runs) % 2 else [])
         return runs[0]
+
+    def spill(self) -> None:
+        """Append the runs in memory, merged, to the spill files; free them."""
+        keys, values = self.merged()
+        self.runs = []
+        if self.folder is None:
+            self.folder = tempfile.TemporaryDirectory(prefix="seqlab-glove-", dir=self.spill_dir)
+        folder = Path(self.folder.name)
+        with (folder / "keys.bin").open("ab") as handle:
+            keys.tofile(handle)
+        with (folder / "values.bin").open("ab") as handle:
+            values.tofile(handle)
+        self.offsets.append(self.offsets[-1] + keys.size)
+
+    def matrix(self, vocab_size: int, scale: float) -> tuple[np.ndarray, ...]:
+        """The merged runs as ``(rows, cols, values)``: int32, int32, float32 (value /
+        scale); from the spill files (two k-way passes: count, then fill) if any."""
+        if self.folder is None:
+            keys, values = self.merged()
+            self.runs = []
+            rows = (keys // vocab_size).astype(np.int32)  # (nnz,)
+            cols = (keys % vocab_size).astype(np.int32)  # (nnz,)
+            return rows, cols, (values / scale).astype(np.float32)
+        try:
+            if self.runs:
+                self.spill()
+            folder = Path(self.folder.name)
+            n = self.offsets[-1]
+            keys = np.memmap(folder / "keys.bin", np.int64, "r", shape=(n,))  # (M,)
+            values = np.memmap(folder / "values.bin", self.dtype, "r", shape=(n,))  # (M,)
+            offsets = np.array(self.offsets, np.int64)  # (R+1,)
+            none = np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.float32)
+            nnz = K.kway_merge(keys, values, offsets, vocab_size, scale, *none)
+            out = np.empty(nnz, np.int32), np.empty(nnz, np.int32), np.empty(nnz, np.float32)
+            K.kway_merge(keys, values, offsets, vocab_size, scale, *out)
+            del keys, values
+            return out
+        finally:
+            self.folder.cleanup()
+            self.folder = None
+
+    @property
+    def spilled(self) -> int:
+        """How many runs went to disk."""
+        return len(self.offsets) - 1
 
 
 def cooccurrence_matrix(
@@ -239,7 +319,8 @@ def cooccurrence_matrix(
     window: int = 10,
     distance_weighting: bool = True,
     symmetric: bool = True,
-    memory_limit_mb: float = 1024.0,
+    memory_limit_mb: float = 4096.0,
+    spill_dir: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The co-occurrence matrix X of id sentences as a sorted COO ``(rows, cols, values)``.
 
@@ -251,9 +332,11 @@ def cooccurrence_matrix(
     sides of i (symmetric) or only to the right of i (not symmetric).
 
     ``memory_limit_mb`` bounds the working memory: a dense table (about a third), a hash table
-    (a third) and sorted runs, merged when they outgrow the rest; the returned matrix
-    (12 bytes per non-zero) comes on top. Any limit gives the same non-zeros, with values
-    equal up to the order of the float64 sums.
+    (a third) and sorted runs (a third), merged in memory while they fit, else spilled to a
+    temporary folder in ``spill_dir`` (default: the system's) and merged k ways at the end;
+    the returned matrix (12 bytes per non-zero) comes on top. Counts are summed exactly (in
+    int64 units of 1/lcm(1..window), for windows up to 22), so any limit gives the same
+    matrix, bit for bit.
 
     Returns int32 ``rows``, int32 ``cols`` (sorted by row, then column) and float32
     ``values`` (accumulated in float64), each of shape (nnz,).
@@ -267,27 +350,39 @@ def cooccurrence_matrix(
     require(vocab_size < 2**31, "vocab_size must be < 2^31")
     budget = int(memory_limit_mb * 2**20)
     dense_offsets = _dense_layout(vocab_size, budget // 3 // 8)  # float64 entries
-    dense = np.zeros(int(dense_offsets[-1]), np.float64)
+    increments, scale = _increments(window, distance_weighting)
+    dense = np.zeros(int(dense_offsets[-1]), increments.dtype)
     # hash slots: key int64 + value float64, filled to 2/3 at most; the table starts small and
     # grows 4x at a time up to its share of the budget (room for one token's pairs at least)
     max_cap = 1 << max(6, int(math.log2(max(budget // 3 // 16, 1))))
     max_cap = max(max_cap, 1 << math.ceil(math.log2(8 * window)))
     cap = min(max_cap, 1 << 16)
     keys = np.full(cap, -1, np.int64)
-    values = np.zeros(cap, np.float64)
-    runs = _Runs(max(budget // 3 // 16, max_cap))
+    values = np.zeros(cap, increments.dtype)
+    runs = _Runs(max(budget // 3 // 16, max_cap), increments.dtype, spill_dir)
     filled = 0
+    # exact counting: no int64 sum may overflow; each token adds at most 2 Σ increments
+    # to one entry, so stop before the tokens counted could reach that
+    max_tokens = (2**63 - 1) // (2 * int(increments.sum())) if increments.dtype.kind == "i" else 0
+    tokens = 0
     for ids, bounds in _chunks(sentences, vocab_size):
+        tokens += ids.size
+        if max_tokens and tokens > max_tokens:
+            raise ValueError(
+                f"over {max_tokens:,} tokens: the exact counts of window={window} could "
+                "overflow; use a smaller window or a shorter corpus"
+            )
         sentence, position = 0, 0
         n_sent = bounds.size - 1
         while sentence < n_sent:
             sentence, position, filled = K.count_chunk(
-                ids, bounds, sentence, position, window, distance_weighting, symmetric,
+                ids, bounds, sentence, position, window, increments, symmetric,
                 vocab_size, dense_offsets, dense, keys, values, filled, 2 * keys.size // 3,
             )  # fmt: skip
             if sentence < n_sent and keys.size < max_cap:  # full: grow the table
                 bigger = min(max_cap, 4 * keys.size)
-                new_keys, new_values = np.full(bigger, -1, np.int64), np.zeros(bigger)
+                new_keys = np.full(bigger, -1, np.int64)
+                new_values = np.zeros(bigger, increments.dtype)
                 K.rehash(keys, values, new_keys, new_values)
                 keys, values = new_keys, new_values
             elif sentence < n_sent:  # full at its largest: drain it into a sorted run
@@ -296,11 +391,8 @@ def cooccurrence_matrix(
     if filled:
         runs.add(*K.drain_table(keys, values))
     runs.add(*K.dense_run(dense_offsets, dense, vocab_size))
-    del dense
-    merged_keys, merged_values = runs.merged()
-    rows = (merged_keys // vocab_size).astype(np.int32)  # (nnz,)
-    cols = (merged_keys % vocab_size).astype(np.int32)  # (nnz,)
-    return rows, cols, merged_values.astype(np.float32)
+    del dense, keys, values
+    return runs.matrix(vocab_size, scale)  # type: ignore[return-value]
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -501,6 +593,7 @@ def train_glove(
         distance_weighting=config.distance_weighting,
         symmetric=config.symmetric,
         memory_limit_mb=config.memory_limit_mb,
+        spill_dir=config.spill_dir,
     )
     training_started = time.perf_counter()
     p, losses = _train_matrix(rows, cols, values, len(words), config, progress=progress)

@@ -8,6 +8,11 @@ linear layers), with the recurrent weight reordered once per sequence. Everythin
 (float64, CUDA, a torch build without oneDNN) uses ordinary ``torch.addmm``. A one-time self
 check compares both on a small product and falls back to ``addmm`` if the op is missing or
 disagrees; ``SEQLAB_GEMM=torch`` forces the fallback.
+
+While torch.compile, torch.export or torch.jit.trace records the computation (or the tensor
+is a fake or otherwise wrapped one), the oneDNN path is off: its ops have no lowering, no
+export schema and no ONNX symbol, and the self check must not run on fake tensors (its
+cached verdict would then be wrong for the whole process). See :func:`tracing`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,19 @@ import os
 import torch
 from torch import Tensor
 
-__all__ = ["Weight", "grad_weight", "linear", "onednn_enabled"]
+__all__ = ["Weight", "grad_weight", "linear", "onednn_enabled", "tracing"]
+
+
+def tracing(t: Tensor | None = None) -> bool:
+    """True while the computation is being recorded rather than run.
+
+    That is: torch.compile (Dynamo) or torch.export is tracing, torch.jit.trace is (as
+    ``torch.onnx.export(dynamo=False)`` does), or ``t`` is not a plain tensor (a
+    ``FakeTensor`` or another tensor subclass, as non-strict export and other tracers pass).
+    """
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return True
+    return t is not None and type(t) is not Tensor and not isinstance(t, torch.nn.Parameter)
 
 
 @functools.cache
@@ -29,20 +46,26 @@ def _onednn_works() -> bool:
     try:
         if not torch.backends.mkldnn.is_available():
             return False
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(12, 16, generator=g)  # (N, in)
-        w = torch.randn(24, 16, generator=g)  # (out, in)
-        b = torch.randn(24, generator=g)
-        dy = torch.randn(12, 24, generator=g)  # (N, out)
-        checks = [
-            (_onednn_packed(x, w, b, 12), torch.addmm(b, x, w.t())),
-            (_onednn_linear(x, w, None), x @ w.t()),
-            (_onednn_linear(dy, w.t(), None), dy @ w),
-            (_onednn_grad_weight(dy, x), dy.t() @ x),
-        ]
-        return all(torch.allclose(a, e, rtol=1e-4, atol=1e-4) for a, e in checks)
+        with torch.autocast("cpu", enabled=False):  # addmm would run in bfloat16 under it
+            return _onednn_agrees()
     except (AttributeError, RuntimeError):
         return False
+
+
+def _onednn_agrees() -> bool:
+    """Compare oneDNN with addmm on small products of the shapes used here."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 16, generator=g)  # (N, in)
+    w = torch.randn(24, 16, generator=g)  # (out, in)
+    b = torch.randn(24, generator=g)
+    dy = torch.randn(12, 24, generator=g)  # (N, out)
+    checks = [
+        (_onednn_packed(x, w, b, 12), torch.addmm(b, x, w.t())),
+        (_onednn_linear(x, w, None), x @ w.t()),
+        (_onednn_linear(dy, w.t(), None), dy @ w),
+        (_onednn_grad_weight(dy, x), dy.t() @ x),
+    ]
+    return all(torch.allclose(a, e, rtol=1e-4, atol=1e-4) for a, e in checks)
 
 
 def _onednn_linear(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
@@ -61,8 +84,11 @@ def _onednn_grad_weight(dy: Tensor, x: Tensor) -> Tensor:
 
 
 def onednn_enabled(t: Tensor) -> bool:
-    """True where the oneDNN path serves ``t`` (float32 on CPU, oneDNN present and sane)."""
-    return t.device.type == "cpu" and t.dtype == torch.float32 and _onednn_works()
+    """True where the oneDNN path serves ``t`` (float32 on CPU, oneDNN present and sane,
+    the computation run rather than traced)."""
+    return (
+        t.device.type == "cpu" and t.dtype == torch.float32 and not tracing(t) and _onednn_works()
+    )
 
 
 class Weight:

@@ -12,6 +12,12 @@ are its two gradients.
 Masks implement variable lengths (``PackedSequence``): where ``mask[t, b]`` is false the
 state of sequence ``b`` is carried through unchanged and its output is zero.
 
+The kernels run one dtype throughout (their buffers are preallocated): under autocast they
+switch it off and compute in the widest dtype of their inputs, as
+``torch.amp.custom_fwd(cast_inputs=...)`` would. They cannot be traced (in-place buffers,
+oneDNN calls, a hand-written backward): ``seqlab.nn`` runs the autograd loop instead while
+torch.compile, torch.export or torch.jit.trace records the forward (:func:`tracing`).
+
 Every kernel is checked against the autograd loop and the NumPy oracle in
 ``tests/reference/numpy_rnn.py``, and with ``torch.autograd.gradcheck``.
 """
@@ -24,9 +30,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from seqlab.functional._gemm import Weight, grad_weight, linear
+from seqlab.functional._gemm import Weight, grad_weight, linear, tracing
 
-__all__ = ["Mode", "scan"]
+__all__ = ["Mode", "scan", "tracing"]
 
 Mode = Literal["rnn_tanh", "rnn_relu", "gru", "gru_reset_before", "lstm", "lstm_peephole"]
 
@@ -159,6 +165,7 @@ class _Scan(torch.autograd.Function):
         saved["gates"] = xp
         out = states[1:] if mask is None else states[1:] * mask  # (T, B, H)
         ctx.mode = mode
+        ctx.device_type = x.device.type
         ctx.keys = list(saved)
         ctx.save_for_backward(
             x, states, cells, w_ih, w_hh, b_hh, w_ch, mask, *(saved[k] for k in ctx.keys)
@@ -172,6 +179,15 @@ class _Scan(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: Any, d_out: Tensor | None, d_hn: Tensor | None, d_cn: Tensor | None
     ) -> tuple[Tensor | None, ...]:
+        # one dtype throughout, as in forward, even if backward is called under autocast
+        with torch.autocast(ctx.device_type, enabled=False):
+            return _Scan.grads(ctx, d_out, d_hn, d_cn)
+
+    @staticmethod
+    def grads(
+        ctx: Any, d_out: Tensor | None, d_hn: Tensor | None, d_cn: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        """The gradients of :meth:`forward`'s inputs (backward through time)."""
         x, states, cells, w_ih, w_hh, b_hh, w_ch, mask, *rest = ctx.saved_tensors
         saved = dict(zip(ctx.keys, rest, strict=True))
         mode: Mode = ctx.mode
@@ -310,6 +326,16 @@ def scan(
     Shape:
         x: (T, B, E), h0/c0: (B, H), mask: (T, B, 1) -> out (T, B, H), (B, H), (B, H)
     """
-    return _Scan.apply(  # type: ignore[no-any-return]
-        mode, x.contiguous(), h0, c0, w_ih, b_ih, w_hh, b_hh, w_ch, mask
-    )
+    tensors = (x.contiguous(), h0, c0, w_ih, b_ih, w_hh, b_hh, w_ch)
+    device = x.device.type
+    if not torch.is_autocast_enabled(device):
+        return _Scan.apply(mode, *tensors, mask)  # type: ignore[no-any-return]
+    # autocast would run the GEMMs in bfloat16 and leave the buffers in float32 (torch.lerp
+    # then fails on the mix): switch it off and compute in the inputs' widest dtype
+    dtype = x.dtype
+    for t in tensors[1:]:
+        if t is not None:
+            dtype = torch.promote_types(dtype, t.dtype)
+    cast = (None if t is None else t.to(dtype) for t in tensors)
+    with torch.autocast(device, enabled=False):
+        return _Scan.apply(mode, *cast, mask)  # type: ignore[no-any-return]

@@ -90,8 +90,9 @@ def gru_cell(
     else:
         # c̃ = tanh(W_in x + b_in + W_hn (Γr ⊙ h) + b_hn)
         n = torch.tanh(xn + F.linear(r * h, w_hh[2 * hidden :], b_n))
-    # c<t> = Γu ⊙ c̃ + (1 − Γu) ⊙ c<t-1>  ==  (1 − z) ⊙ n + z ⊙ h
-    return torch.lerp(n, h, z)
+    # c<t> = Γu ⊙ c̃ + (1 − Γu) ⊙ c<t-1>  ==  (1 − z) ⊙ n + z ⊙ h  ==  n + z ⊙ (h − n)
+    # (not torch.lerp: it needs one dtype, and under autocast n is bfloat16 while h is not)
+    return n + z * (h - n)
 
 
 def lstm_cell(
@@ -102,8 +103,9 @@ def lstm_cell(
     b_ih: Tensor | None = None,
     b_hh: Tensor | None = None,
     w_ch: Tensor | None = None,
+    w_hr: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Long short-term memory step, optionally with diagonal peephole connections.
+    """Long short-term memory step, optionally with peepholes and a projection.
 
     Course notation::
 
@@ -117,8 +119,12 @@ def lstm_cell(
     With peepholes (``w_ch`` given, (3H,) = [p_i; p_f; p_o]) the input and forget gates
     also see p ⊙ c<t-1>, and the output gate sees p_o ⊙ c<t>.
 
+    With a projection (``w_hr`` given, (P, H), torch.nn.LSTM's ``proj_size``) the state that
+    leaves the cell and comes back into it is projected: a<t> = W_hr (Γo ⊙ tanh(c<t>)), and
+    ``w_hh`` is (4H, P).
+
     Shape:
-        x: (B, E), state: ((B, H), (B, H)) -> ((B, H), (B, H))
+        x: (B, E), state: ((B, P), (B, H)) -> ((B, P), (B, H)); P = H without projection
     """
     h, c = state
     gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # (B, 4H)
@@ -134,5 +140,7 @@ def lstm_cell(
     if w_ch is not None:
         go = go + p_o * c_new
     # a<t> = Γo ⊙ tanh(c<t>)
-    h_new = torch.sigmoid(go) * torch.tanh(c_new)
+    h_new = torch.sigmoid(go) * torch.tanh(c_new)  # (B, H)
+    if w_hr is not None:
+        h_new = F.linear(h_new, w_hr)  # a<t> = W_hr (Γo ⊙ tanh(c<t>))   (B, P)
     return h_new, c_new

@@ -1,6 +1,10 @@
-"""Evaluation metrics: BLEU (sacreBLEU-exact, faster)."""
+"""Evaluation metrics: BLEU (sacreBLEU-exact, faster), entity F1 for tagging (seqeval-exact),
+classification reports (accuracy, per-class and macro F1, confusion; scikit-learn-exact)."""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from seqlab.metrics.bleu import (
     BLEUConfig,
@@ -13,13 +17,60 @@ from seqlab.metrics.bleu import (
     tokenize,
 )
 
+if TYPE_CHECKING:
+    from seqlab.metrics.classification import (
+        ClassificationReport,
+        ClassScore,
+        classification_report,
+        confusion_matrix,
+    )
+    from seqlab.metrics.tagging import (
+        SpanError,
+        TaggingScores,
+        TypeScore,
+        entities,
+        entity_scores,
+        wrong_spans,
+    )
+
+# Imported on first use: tagging pulls in seqlab.data and NumPy, which `seqlab bleu` and
+# `import seqlab.metrics` for BLEU do not need (tests/test_cli_startup.py checks it).
+_LAZY = dict.fromkeys(
+    ("SpanError", "TaggingScores", "TypeScore", "entities", "entity_scores", "wrong_spans"),
+    "seqlab.metrics.tagging",
+) | dict.fromkeys(
+    ("ClassScore", "ClassificationReport", "classification_report", "confusion_matrix"),
+    "seqlab.metrics.classification",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'seqlab.metrics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "BLEUConfig",
     "BLEUScore",
     "BLEUStatistics",
+    "ClassScore",
+    "ClassificationReport",
+    "SpanError",
+    "TaggingScores",
+    "TypeScore",
     "bleu_statistics",
+    "classification_report",
     "compute_bleu",
+    "confusion_matrix",
     "corpus_bleu",
+    "entities",
+    "entity_scores",
     "sentence_bleu",
     "tokenize",
+    "wrong_spans",
 ]

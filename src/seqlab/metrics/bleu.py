@@ -33,21 +33,24 @@ scores within 1e-8, on golden cases, sacreBLEU's degenerate cases and random cor
 
 Speed: the corpus is tokenized as one string (one ``str.translate`` and three regular
 expressions with literal replacements; the rare lines whose punctuation needs the full
-mteval rules go through them one by one), tokens become integer ids, and n-grams are
-counted for every sentence at once with integer keys (a dense re-ranking per order keeps
-the keys exact, so there are no hash collisions) and ``np.bincount``.
+mteval rules go through them one by one). Small corpora are counted sentence by sentence in
+plain Python (set intersections where no n-gram repeats, Counters otherwise), so that
+``seqlab bleu`` starts as fast as sacreBLEU's CLI: NumPy is not imported. Large ones go to
+:mod:`seqlab.metrics._bleu_numpy`, which counts every sentence at once with integer keys
+(a dense re-ranking per order keeps the keys exact, so there are no hash collisions) and
+``np.bincount``; "large" is smaller when NumPy is already imported than when importing it
+is part of the bill.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Literal
-
-import numpy as np
+from typing import Any, Literal
 
 from seqlab._version import __version__
 from seqlab.metrics.tokenizers import TOKENIZERS, Tokenize, _prepare, _tokenize_prepared, tokenize
@@ -72,8 +75,12 @@ SMOOTH_DEFAULTS: dict[str, float | None] = {"exp": None, "floor": 0.1, "add-k": 
 
 # sacreBLEU floors log(0) to this number (so an unsmoothed zero precision gives BLEU = 0)
 _LOG_ZERO = -9999999999.0
-# below this many sentences x streams, plain Counters beat numpy's fixed costs
+# The vectorised counter (seqlab.metrics._bleu_numpy) takes over from this many sentences x
+# streams (hypotheses + references) when NumPy is already imported, and from _COLD when
+# importing it (~0.1 s) is part of the cost: below _COLD, the Python counter finishes before
+# NumPy is imported (measured with one reference stream, fresh processes, AMD EPYC)
 _SMALL = 64
+_COLD = 10_000
 
 
 # ---------------------------------------------------------------------- n-gram statistics
@@ -81,6 +88,9 @@ _SMALL = 64
 
 # a tokenized stream: every token end to end, and each segment's length (-1: no segment)
 Stream = tuple[list[str], list[int]]
+# per-sentence statistics, one tuple per sentence (tuples: the garbage collector soon stops
+# walking them, which lists of a large corpus would make it do again and again)
+Rows = list[tuple[int, ...]]
 
 
 def _closest(hyp_len: int, ref_lens: Sequence[int]) -> int:
@@ -99,114 +109,58 @@ def _segments(stream: Stream) -> list[list[str] | None]:
     return out
 
 
-def _ngrams(tokens: list[str], n: int) -> Counter[tuple[str, ...]]:
-    return Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
+def _grams(tokens: list[str], n: int) -> list[Any]:
+    """The n-grams of a sentence in order: the tokens themselves when n = 1, else tuples."""
+    if n == 1:
+        return tokens
+    return list(zip(*(tokens[i:] for i in range(n)), strict=False))
 
 
-def _count_python(hyp: Stream, refs: list[Stream], order: int) -> tuple[np.ndarray, np.ndarray]:
-    """Clipped matches (S, N) and closest-reference lengths (S,), with Counters, sentence
-    by sentence (the small-input path, and the plain statement of the algorithm)."""
+def _clipped(hyp: list[str], refs: list[list[str]], n: int) -> int:
+    """Σ_g min(count_h(g), max_k count_{r_k}(g)) over the n-grams g of one hypothesis."""
+    grams = _grams(hyp, n)
+    distinct = set(grams)
+    if len(distinct) == len(grams):  # count_h(g) = 1: the n-grams found in some reference
+        if len(refs) == 1:
+            return len(distinct.intersection(_grams(refs[0], n)))
+        return len(distinct.intersection(chain.from_iterable(_grams(r, n) for r in refs)))
+    best: dict[Any, int] = {}  # max_k count_{r_k}(g)
+    for r in refs:
+        for g, c in Counter(_grams(r, n)).items():
+            if c > best.get(g, 0):
+                best[g] = c
+    return sum([min(c, best.get(g, 0)) for g, c in Counter(grams).items()])
+
+
+def _count_python(hyp: Stream, refs: list[Stream], order: int) -> tuple[Rows, list[int]]:
+    """Clipped matches (S, N) and closest-reference lengths (S,), sentence by sentence (the
+    small-input path, and the plain statement of the algorithm)."""
     hyps = _segments(hyp)
     ref_segments = [_segments(r) for r in refs]
-    correct: list[list[int]] = []  # (S, N)
+    correct: Rows = []  # (S, N)
     ref_len: list[int] = []  # (S,)
     for s, h in enumerate(hyps):
         if h is None:  # only reference streams may lack a segment
             raise ValueError(f"hypothesis {s + 1} is missing")
-        rs = [r[s] for r in ref_segments if r[s] is not None]
-        ref_len.append(_closest(len(h), [len(r) for r in rs]))  # type: ignore[arg-type]
-        row = []
-        for n in range(1, order + 1):
-            best: dict[tuple[str, ...], int] = {}  # max_k count_{r_k}(g)
-            for r in rs:
-                for g, c in _ngrams(r, n).items():  # type: ignore[arg-type]
-                    if c > best.get(g, 0):
-                        best[g] = c
-            # sum_g min(count_h(g), max_k count_{r_k}(g))
-            row.append(sum([min(c, best.get(g, 0)) for g, c in _ngrams(h, n).items()]))
-        correct.append(row)
-    return (
-        np.array(correct, dtype=np.int64).reshape(len(hyps), order),
-        np.array(ref_len, dtype=np.int64),
-    )
+        rs: list[list[str]] = [r[s] for r in ref_segments if r[s] is not None]  # type: ignore[misc]
+        ref_len.append(_closest(len(h), [len(r) for r in rs]))
+        row = [0] * order
+        for n in range(1, min(order, len(h)) + 1):
+            row[n - 1] = _clipped(h, rs, n)
+            if row[n - 1] == 0:  # an (n+1)-gram matches only if its n-gram prefix does
+                break
+        correct.append(tuple(row))
+    return correct, ref_len
 
 
-def _closest_lengths(hyp: Stream, refs: list[Stream]) -> np.ndarray:
-    """(S,) the closest reference length of every sentence, ties to the shorter."""
-    hyp_len = np.asarray(hyp[1], dtype=np.int64)  # (S,)
-    ref_lens = np.array([r[1] for r in refs], dtype=np.int64).T.reshape(len(hyp_len), -1)
-    dist = np.abs(ref_lens - hyp_len[:, None])  # (S, K)
-    # smallest (distance, length) first; a missing reference (-1) never wins
-    key = dist * (int(ref_lens.max(initial=0)) + 1) + ref_lens
-    key = np.where(ref_lens < 0, np.iinfo(np.int64).max, key)  # (S, K)
-    return np.take_along_axis(ref_lens, key.argmin(axis=1)[:, None], axis=1)[:, 0]  # (S,)
+def _count(hyp: Stream, refs: list[Stream], order: int) -> tuple[Rows, list[int]]:
+    """:func:`_count_python`, or the vectorised counter where it is faster."""
+    size = len(hyp[1]) * (len(refs) + 1)
+    if size < (_SMALL if "numpy" in sys.modules else _COLD):
+        return _count_python(hyp, refs, order)
+    from seqlab.metrics._bleu_numpy import count_numpy
 
-
-def _dense_rank(keys: np.ndarray) -> tuple[np.ndarray, int]:
-    """Replace every key by the rank of its value among the distinct values (0..U-1)."""
-    order = np.argsort(keys)
-    ranked = keys[order]
-    new = np.empty(len(ranked), dtype=np.int64)
-    new[:1] = 0
-    np.not_equal(ranked[1:], ranked[:-1], out=new[1:])
-    np.cumsum(new, out=new)
-    out = np.empty_like(new)
-    out[order] = new
-    return out, (int(new[-1]) + 1 if len(new) else 0)
-
-
-def _count_numpy(hyp: Stream, refs: list[Stream], order: int) -> tuple[np.ndarray, np.ndarray]:
-    """Same as :func:`_count_python`, for the whole corpus at once with integer keys.
-
-    Positions of every stream (hypotheses, then each reference stream) are laid end to end.
-    The key of the n-gram starting at position i is built from the dense rank of its
-    (n−1)-gram and its last token id: key_n[i] = rank_{n-1}[i] · V + id[i+n−1], with
-    key_1[i] = sentence[i] · V + id[i], so equal keys mean the same n-gram in the same
-    sentence. Counting each rank per stream with ``bincount`` gives count_h and
-    max_k count_{r_k} for every distinct n-gram of every sentence at once. Only n-grams
-    whose (n−1)-gram prefix matched can match, so each order keeps only those positions.
-    """
-    streams = [hyp, *refs]
-    n_sent = len(hyp[1])
-    lens = np.maximum(np.array([st[1] for st in streams], dtype=np.int64), 0)  # (K+1, S)
-    flat = list(chain.from_iterable(st[0] for st in streams))
-    index = dict.fromkeys(flat)
-    index.update(zip(index, range(len(index)), strict=True))
-    vocab = max(len(index), 1)
-    ids = np.fromiter(map(index.__getitem__, flat), dtype=np.int64, count=len(flat))  # (P,)
-    if max(n_sent, len(flat)) * vocab >= 2**62:
-        raise ValueError("corpus too large for 64-bit n-gram keys")
-    bounds = np.concatenate([[0], np.cumsum(lens.sum(axis=1))])  # (K+2,) stream starts
-    sent = np.repeat(np.tile(np.arange(n_sent, dtype=np.int64), len(streams)), lens.ravel())
-    ends = np.repeat(np.cumsum(lens.ravel()), lens.ravel())  # (P,) end of each one's sentence
-    room = ends - np.arange(len(flat))  # (P,) tokens from here to the end of the sentence
-
-    correct = np.zeros((n_sent, order), dtype=np.int64)  # (S, N)
-    rank = np.empty(len(flat), dtype=np.int64)  # (P,) rank of the (n-1)-gram at each position
-    pos = np.arange(len(flat))  # (P_n,) positions whose n-gram can match
-    for n in range(1, order + 1):
-        if n == 1:
-            keys = sent * vocab + ids  # (P,)
-        else:
-            keys = rank[pos] * vocab + ids[pos + n - 1]  # (P_n,)
-        ranks, distinct = _dense_rank(keys)  # (P_n,), U
-        cut = np.searchsorted(pos, bounds)  # stream boundaries among the n-gram positions
-        hyp_count = np.bincount(ranks[cut[0] : cut[1]], minlength=distinct)  # (U,) count_h
-        ref_max = np.zeros(distinct, dtype=np.int64)  # (U,) max_k count_{r_k}
-        for k in range(1, len(streams)):
-            counts = np.bincount(ranks[cut[k] : cut[k + 1]], minlength=distinct)  # (U,)
-            np.maximum(ref_max, counts, out=ref_max)
-        clipped = np.minimum(hyp_count, ref_max)  # (U,)
-        sent_of = np.empty(distinct, dtype=np.int64)  # (U,) the sentence of each n-gram
-        sent_of[ranks] = sent[pos]
-        correct[:, n - 1] = np.bincount(sent_of, weights=clipped, minlength=n_sent)  # (S,)
-        # an (n+1)-gram can match only if its n-gram prefix occurs in hypothesis and reference
-        keep = (room[pos] > n) & (clipped > 0)[ranks]
-        rank[pos] = ranks
-        pos = pos[keep]
-        if len(pos) == 0:
-            break
-    return correct, _closest_lengths(hyp, refs)
+    return count_numpy(hyp, refs, order)
 
 
 # ------------------------------------------------------------------------------- scoring
@@ -369,16 +323,20 @@ class BLEUScore:
 
 @dataclass(frozen=True, kw_only=True)
 class BLEUStatistics:
-    """Per-sentence sufficient statistics: everything BLEU needs, nothing it does not."""
+    """Per-sentence sufficient statistics: everything BLEU needs, nothing it does not.
 
-    correct: np.ndarray  # (S, N) clipped n-gram matches
-    total: np.ndarray  # (S, N) hypothesis n-grams
-    sys_len: np.ndarray  # (S,) hypothesis length
-    ref_len: np.ndarray  # (S,) closest reference length
-    ref_lens: np.ndarray  # (S, K) every reference's length (-1: no reference in that stream)
+    Plain Python ints, a tuple per sentence (``numpy.array(stats.correct)`` for an array).
+    """
+
+    correct: Rows  # (S, N) clipped n-gram matches
+    total: Rows  # (S, N) hypothesis n-grams
+    sys_len: list[int]  # (S,) hypothesis length
+    ref_len: list[int]  # (S,) closest reference length
+    ref_lens: Rows  # (S, K) every reference's length (-1: no reference in that stream)
     nrefs: int | str  # references per sentence, or "var" if it varies
     tokenize: Tokenize  # tokenizer used
     lowercase: bool  # lowercased first
+    max_ngram_order: int = 4  # N: the width of correct and total
 
     def __len__(self) -> int:
         return len(self.sys_len)
@@ -389,7 +347,7 @@ class BLEUStatistics:
             lowercase=self.lowercase,
             smooth_method=smooth_method,  # type: ignore[arg-type]
             smooth_value=smooth_value,
-            max_ngram_order=self.correct.shape[1],
+            max_ngram_order=self.max_ngram_order,
             effective_order=eff,
         )
 
@@ -402,11 +360,12 @@ class BLEUStatistics:
     ) -> BLEUScore:
         """Corpus BLEU: statistics summed over sentences, then one score."""
         config = self._config(smooth_method, smooth_value, effective_order)
+        order = self.max_ngram_order
         return _score(
-            self.correct.sum(axis=0).tolist(),
-            self.total.sum(axis=0).tolist(),
-            int(self.sys_len.sum()),
-            int(self.ref_len.sum()),
+            list(map(sum, zip(*self.correct, strict=True))) or [0] * order,  # Σ_s, per n
+            list(map(sum, zip(*self.total, strict=True))) or [0] * order,
+            sum(self.sys_len),
+            sum(self.ref_len),
             config,
             config.signature(self.nrefs),
         )
@@ -422,14 +381,8 @@ class BLEUStatistics:
         config = self._config(smooth_method, smooth_value, effective_order)
         signature = config.signature(self.nrefs)
         return [
-            _score(c, t, h, r, config, signature)
-            for c, t, h, r in zip(
-                self.correct.tolist(),
-                self.total.tolist(),
-                self.sys_len.tolist(),
-                self.ref_len.tolist(),
-                strict=True,
-            )
+            _score(list(c), list(t), h, r, config, signature)
+            for c, t, h, r in zip(self.correct, self.total, self.sys_len, self.ref_len, strict=True)
         ]
 
 
@@ -489,17 +442,20 @@ def bleu_statistics(
         flat, got = _tokenize_prepared(_prepare(present, lowercase), tokenize)  # type: ignore[arg-type]
         it = iter(got)
         refs.append((flat, [-1 if r is None else next(it) for r in stream]))
-    ref_lens = np.array([r[1] for r in refs], dtype=np.int64).T.reshape(len(hyp[1]), -1)  # (S, K)
-    per_sentence = (ref_lens >= 0).sum(axis=1)  # (S,) references of each sentence
-    if len(per_sentence) and per_sentence.min() == 0:
-        s = int(per_sentence.argmin())
+    ref_lens = list(zip(*(r[1] for r in refs), strict=True))  # (S, K)
+    if all(-1 not in r[1] for r in refs):  # no None: every sentence has every reference
+        per_sentence = [len(refs)] if ref_lens else []  # the distinct counts
+    else:
+        per_sentence = [len(lens) - lens.count(-1) for lens in ref_lens]  # (S,) references
+    if 0 in per_sentence:
+        s = per_sentence.index(0)
         raise ValueError(f"hypothesis {s + 1} has no reference (every stream gives None)")
-    small = len(hypotheses) * (len(refs) + 1) < _SMALL
-    correct, ref_len = (_count_python if small else _count_numpy)(hyp, refs, max_ngram_order)
-    sys_len = np.asarray(hyp[1], dtype=np.int64)  # (S,)
-    # total_n = max(|h| - n + 1, 0)
-    total = np.maximum(sys_len[:, None] - np.arange(max_ngram_order)[None, :], 0)  # (S, N)
-    distinct = set(per_sentence.tolist())
+    correct, ref_len = _count(hyp, refs, max_ngram_order)
+    sys_len = hyp[1]  # (S,)
+    # total_n = max(|h| - n + 1, 0), computed once per distinct length
+    rows = {c: tuple(max(c - n, 0) for n in range(max_ngram_order)) for c in set(sys_len)}
+    total = [rows[c] for c in sys_len]  # (S, N)
+    distinct = set(per_sentence)
     return BLEUStatistics(
         correct=correct,
         total=total,
@@ -509,6 +465,7 @@ def bleu_statistics(
         nrefs=distinct.pop() if len(distinct) == 1 else ("var" if distinct else len(refs)),
         tokenize=tokenize,
         lowercase=lowercase,
+        max_ngram_order=max_ngram_order,
     )
 
 

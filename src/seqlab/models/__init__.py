@@ -5,16 +5,23 @@ many-to-many (Tx = Ty) and one-to-many; :mod:`seqlab.models.rnn_lm` the recurren
 model; :mod:`seqlab.models.seq2seq` the encoder–decoder with attention.
 """
 
+from seqlab.models.classifier import AverageClassifier, ClassifierConfig, RNNClassifier
 from seqlab.models.rnn_architectures import ManyToMany, ManyToOne, OneToMany, RNNConfig, make_rnn
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig, Seq2SeqState
+from seqlab.models.tagger import TaggerModel, TaggerModelConfig
 
 __all__ = [
+    "AverageClassifier",
+    "ClassifierConfig",
     "ManyToMany",
     "ManyToOne",
     "OneToMany",
+    "RNNClassifier",
     "RNNConfig",
     "Seq2Seq",
     "Seq2SeqConfig",
     "Seq2SeqState",
+    "TaggerModel",
+    "TaggerModelConfig",
     "make_rnn",
 ]

@@ -3,11 +3,13 @@ and the gradient-flow diagnostic (:func:`gradient_flow`: vanishing gradients, me
 
 from seqlab.nn.attention import BahdanauAttention, LuongAttention
 from seqlab.nn.cells import GRUCell, LSTMCell, RecurrentCell, RNNCell
+from seqlab.nn.crf import CRF
 from seqlab.nn.diagnostics import GradientFlow, gradient_flow
 from seqlab.nn.generic import Bidirectional, Recurrent, Stacked
 from seqlab.nn.recurrent import GRU, LSTM, RNN, RNNBase
 
 __all__ = [
+    "CRF",
     "GRU",
     "LSTM",
     "RNN",

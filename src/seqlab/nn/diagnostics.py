@@ -111,7 +111,8 @@ def _run_layer(rnn: RNNBase, layer: int, x: Tensor) -> list[Tensor]:
     Shape:
         x: (T, B, E) -> T tensors (B, H)
     """
-    params = rnn._layer_params(layer, "")
+    w_ih, w_hh, b_ih, b_hh, w_hr, w_ch = rnn._layer_params(layer, "")
+    params = (w_ih, w_hh, b_ih, b_hh, w_ch, w_hr)  # the order of the cells' _step
     zeros = x.new_zeros(x.shape[1], rnn.hidden_size)  # (B, H)
     state = [zeros, zeros.clone()] if rnn.has_cell_state else [zeros]
     hidden: list[Tensor] = []

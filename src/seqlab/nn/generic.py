@@ -203,7 +203,8 @@ class Stacked(nn.Module):
 
     Shape:
         input: (T, B, E) | (B, T, E) | (T, E) | PackedSequence
-        output: the last layer's outputs; final state: a list, one per layer
+        output: the last layer's outputs; final state: a tuple, one per layer (a tuple,
+        not a list, so that torch.jit.trace and the ONNX exporter accept it)
     """
 
     def __init__(
@@ -220,7 +221,7 @@ class Stacked(nn.Module):
 
     def forward(
         self, input: Tensor | PackedSequence, state: list[State] | None = None
-    ) -> tuple[Tensor | PackedSequence, list[State]]:
+    ) -> tuple[Tensor | PackedSequence, tuple[State, ...]]:
         size = _input_size(self.layers[0])
         x, lengths, info = to_time_major(
             input, self.batch_first, size if size is not None else _feature_size(input)
@@ -234,4 +235,4 @@ class Stacked(nn.Module):
             finals.append(fin)
             if self.dropout > 0 and self.training and k < len(self.layers) - 1:
                 x = F.dropout(x, self.dropout, training=True)
-        return from_time_major(x, lengths, info), _unbatched(finals, info)
+        return from_time_major(x, lengths, info), _unbatched(tuple(finals), info)

@@ -14,8 +14,19 @@ Three implementations compute the same function (``impl``):
   (:mod:`seqlab.functional.bptt`); every variant.
 * ``"loop"``: the readable one — a Python loop of the cell equations under autograd.
 
-``"auto"`` (default) takes ``"fused"`` where it applies and ``"bptt"`` otherwise. Tested
-against torch.nn (every option combination) and the NumPy BPTT oracle.
+``"auto"`` (default) takes ``"fused"`` where it applies and ``"bptt"`` otherwise (``"loop"``
+for a peephole LSTM with ``proj_size``, which has no kernel). Tested against torch.nn (every
+option combination) and the NumPy BPTT oracle.
+
+Compile, export, trace, autocast. seqlab's BPTT kernels cannot be recorded by a tracer
+(in-place buffers, oneDNN calls, a hand-written backward) and run one dtype throughout, so
+while torch.compile, torch.export or torch.jit.trace (and ``torch.onnx.export``) records the
+forward, or under autocast, a module whose implementation is ``"bptt"`` runs ``"loop"``
+instead: the same function in plain aten ops that every tracer understands and autocast casts
+op by op. torch's fused kernels stay under export, tracing and autocast, as in torch.nn;
+under torch.compile they run ``"loop"`` too (Inductor cannot lower torch's CPU LSTM, and
+the loop compiles into one graph where torch.nn breaks the graph). :meth:`RNNBase.path`
+says which runs. Eager float32 is unchanged.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from seqlab.functional.bptt import Mode, scan
+from seqlab.functional.bptt import Mode, scan, tracing
 from seqlab.functional.recurrent import gru_cell, lstm_cell, rnn_cell
 from seqlab.nn._sequence import from_time_major, length_mask, reverse_time, to_time_major
 from seqlab.shapes import check_shape
@@ -44,6 +55,7 @@ class RNNBase(nn.Module):
 
     gates: int = 1
     has_cell_state: bool = False
+    proj_size: int = 0  # LSTM only: size of the projected state (0: no projection)
 
     def __init__(
         self,
@@ -80,19 +92,24 @@ class RNNBase(nn.Module):
         self.resolved_impl()  # rejects impl="fused" where torch has no kernel for the equations
         kw = {"device": device, "dtype": dtype}
         g = self.gates * hidden_size
+        out = self.output_size  # P with a projection, else H
         for layer in range(num_layers):
-            layer_in = input_size if layer == 0 else hidden_size * self.num_directions
+            layer_in = input_size if layer == 0 else out * self.num_directions
             for suffix in self._suffixes():
                 name = f"l{layer}{suffix}"
                 self.register_parameter(
                     f"weight_ih_{name}", nn.Parameter(torch.empty(g, layer_in, **kw))
                 )  # (G*H, E)
                 self.register_parameter(
-                    f"weight_hh_{name}", nn.Parameter(torch.empty(g, hidden_size, **kw))
-                )  # (G*H, H)
+                    f"weight_hh_{name}", nn.Parameter(torch.empty(g, out, **kw))
+                )  # (G*H, P)
                 if bias:
                     self.register_parameter(f"bias_ih_{name}", nn.Parameter(torch.empty(g, **kw)))
                     self.register_parameter(f"bias_hh_{name}", nn.Parameter(torch.empty(g, **kw)))
+                if self.proj_size:
+                    self.register_parameter(
+                        f"weight_hr_{name}", nn.Parameter(torch.empty(out, hidden_size, **kw))
+                    )  # (P, H)
                 if self._peephole():
                     self.register_parameter(
                         f"weight_ch_{name}", nn.Parameter(torch.empty(3 * hidden_size, **kw))
@@ -103,6 +120,11 @@ class RNNBase(nn.Module):
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """Size of the state a layer outputs: ``proj_size`` if set, else ``hidden_size``."""
+        return self.proj_size or self.hidden_size
 
     def _suffixes(self) -> tuple[str, ...]:
         return ("", "_reverse") if self.bidirectional else ("",)
@@ -117,16 +139,49 @@ class RNNBase(nn.Module):
         """True where torch's fused kernels compute these equations."""
         return self._mode() in ("rnn_tanh", "rnn_relu", "gru", "lstm")
 
+    def _has_kernel(self) -> bool:
+        """True where seqlab's BPTT kernels compute these equations (no projection)."""
+        return not self.proj_size
+
     def resolved_impl(self) -> Literal["fused", "bptt", "loop"]:
-        """The implementation ``forward`` will run."""
+        """The implementation ``forward`` runs when it is run eagerly, in its own dtype."""
         if self.impl == "auto":
-            return "fused" if self._fusable() else "bptt"
+            if self._fusable():
+                return "fused"
+            return "bptt" if self._has_kernel() else "loop"
         if self.impl == "fused" and not self._fusable():
             raise ValueError(
                 f"impl='fused' needs torch's equations; {self._describe()} has no fused kernel "
                 "(use impl='bptt' or 'auto')"
             )
+        if self.impl == "bptt" and not self._has_kernel():
+            raise ValueError(
+                "impl='bptt' has no kernel for proj_size > 0 (use impl='auto', 'fused' or 'loop')"
+            )
         return self.impl
+
+    def path(self, x: Tensor | None = None) -> Literal["fused", "bptt", "loop"]:
+        """The implementation ``forward`` runs now, for input ``x``.
+
+        :meth:`resolved_impl`, except that a tracer or autocast gets a path it handles:
+        ``"bptt"`` becomes ``"loop"`` while torch.compile, torch.export or torch.jit.trace
+        records the forward and under autocast; ``"fused"`` becomes ``"loop"`` under
+        torch.compile (not under export, tracing or autocast, where torch.nn's own kernels
+        serve as they do in torch.nn), and under ONNX export with ``proj_size`` (ONNX has no
+        LSTM with projections; torch.nn.LSTM fails there).
+        """
+        impl = self.resolved_impl()
+        if impl == "loop":
+            return impl
+        if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+            return "loop"
+        if self.proj_size and torch.onnx.is_in_onnx_export():
+            return "loop"
+        if impl == "bptt" and (
+            tracing(x) or (x is not None and torch.is_autocast_enabled(x.device.type))
+        ):
+            return "loop"
+        return impl
 
     def _describe(self) -> str:
         return type(self).__name__
@@ -145,6 +200,7 @@ class RNNBase(nn.Module):
             get(f"weight_hh_{name}"),
             get(f"bias_ih_{name}"),
             get(f"bias_hh_{name}"),
+            get(f"weight_hr_{name}"),
             get(f"weight_ch_{name}"),
         )
 
@@ -164,34 +220,35 @@ class RNNBase(nn.Module):
         out: list[Tensor] = []
         for layer in range(self.num_layers):
             for suffix in self._suffixes():
-                w_ih, w_hh, b_ih, b_hh, _ = self._layer_params(layer, suffix)
-                out += [w for w in (w_ih, w_hh, b_ih, b_hh) if w is not None]
+                w_ih, w_hh, b_ih, b_hh, w_hr, _ = self._layer_params(layer, suffix)
+                out += [w for w in (w_ih, w_hh, b_ih, b_hh, w_hr) if w is not None]
         return out
 
     # -- forward -----------------------------------------------------------------------
     def _check_state(
         self, hx: State | None, batch: int, unbatched: bool, x: Tensor
     ) -> list[Tensor]:
-        """Validate the initial state(s); return them as (L*D, B, H) tensors."""
+        """Validate the initial state(s); return them as (L*D, B, P) and (L*D, B, H) tensors."""
         n = self.num_layers * self.num_directions
-        count = 2 if self.has_cell_state else 1
+        # h is (L*D, B, P) with a projection (P = H without), the LSTM's c is (L*D, B, H)
+        h_size = ("P", self.proj_size) if self.proj_size else ("H", self.hidden_size)
+        sizes = [h_size, ("H", self.hidden_size)][: 2 if self.has_cell_state else 1]
         if hx is None:
-            zeros = x.new_zeros(n, batch, self.hidden_size)  # (L*D, B, H)
-            return [zeros] * count
+            return [x.new_zeros(n, batch, size) for _, size in sizes]  # (L*D, B, ·)
         parts = list(hx) if isinstance(hx, tuple | list) else [hx]
-        if len(parts) != count:
+        if len(parts) != len(sizes):
             raise ValueError(
                 f"{type(self).__name__} expects "
                 + ("an (h_0, c_0) tuple" if self.has_cell_state else "one h_0 tensor")
             )
-        want: tuple[int | str, ...] = (
-            (f"L*D={n}", f"H={self.hidden_size}")
-            if unbatched
-            else (f"L*D={n}", f"B={batch}", f"H={self.hidden_size}")
-        )
-        for p in parts:
+        for p, (name, size) in zip(parts, sizes, strict=True):
+            want: tuple[int | str, ...] = (
+                (f"L*D={n}", f"{name}={size}")
+                if unbatched
+                else (f"L*D={n}", f"B={batch}", f"{name}={size}")
+            )
             check_shape(p, want, "hidden state")
-        return [p.unsqueeze(1) if unbatched else p for p in parts]  # (L*D, B, H)
+        return [p.unsqueeze(1) if unbatched else p for p in parts]  # (L*D, B, ·)
 
     def forward(
         self, input: Tensor | PackedSequence, hx: State | None = None
@@ -208,10 +265,12 @@ class RNNBase(nn.Module):
 
         Shape:
             input: (T, B, E), or (B, T, E) with ``batch_first``, or (T, E), or packed
-            hx: (L*D, B, H), or (L*D, H) for unbatched input
-            output: (T, B, D*H) laid out like the input; h_n, c_n: (L*D, B, H)
+            hx: (L*D, B, H), or (L*D, H) for unbatched input; with the LSTM's ``proj_size``
+            P, h_0 is (L*D, B, P) and c_0 (L*D, B, H)
+            output: (T, B, D*H) laid out like the input (D*P with a projection);
+            h_n: (L*D, B, H) (P with a projection), c_n: (L*D, B, H)
         """
-        impl = self.resolved_impl()
+        impl = self.path(input.data if isinstance(input, PackedSequence) else input)
         x, lengths, info = to_time_major(input, self.batch_first, self.input_size)
         states = self._check_state(hx, x.shape[1], info.unbatched, x)
         if impl == "fused":
@@ -272,7 +331,7 @@ class RNNBase(nn.Module):
         for layer in range(self.num_layers):
             outs = []
             for d, suffix in enumerate(self._suffixes()):
-                w_ih, w_hh, b_ih, b_hh, w_ch = self._layer_params(layer, suffix)
+                w_ih, w_hh, b_ih, b_hh, w_hr, w_ch = self._layer_params(layer, suffix)
                 k = layer * self.num_directions + d
                 init = [s[k] for s in states]  # (B, H) each
                 xin = layer_input if d == 0 else reverse_time(layer_input, lengths)
@@ -283,31 +342,34 @@ class RNNBase(nn.Module):
                     )
                     last = [h_last] if c_last is None else [h_last, c_last]
                 else:
-                    out, last = self._loop(xin, init, (w_ih, w_hh, b_ih, b_hh, w_ch), mask)
+                    params = (w_ih, w_hh, b_ih, b_hh, w_ch, w_hr)
+                    out, last = self._loop(xin, init, params, mask)
                 outs.append(out if d == 0 else reverse_time(out, lengths))
                 for f, s in zip(finals, last, strict=True):
                     f.append(s)
-            layer_input = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]  # (T, B, D*H)
+            layer_input = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]  # (T, B, D*P)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-        return layer_input, [torch.stack(f) for f in finals]  # (L*D, B, H)
+        return layer_input, [torch.stack(f) for f in finals]  # (L*D, B, P), (L*D, B, H)
 
     def _loop(
         self, x: Tensor, init: list[Tensor], params: tuple, mask: Tensor | None
     ) -> tuple[Tensor, list[Tensor]]:
-        """The readable implementation: one cell step per time step, under autograd."""
-        w_ih, w_hh, b_ih, b_hh, w_ch = params
+        """The readable implementation: one cell step per time step, under autograd.
+
+        ``params`` is ``(w_ih, w_hh, b_ih, b_hh, w_ch, w_hr)``.
+        """
         state = list(init)
         outs = []
         for t, xt in enumerate(x.unbind(0)):
-            new = self._step(xt, state, w_ih, w_hh, b_ih, b_hh, w_ch)
+            new = self._step(xt, state, *params)
             if mask is not None:
                 new = [torch.where(mask[t], n, s) for n, s in zip(new, state, strict=True)]
             state = new
             outs.append(state[0] if mask is None else state[0] * mask[t])
         return torch.stack(outs), state  # (T, B, H)
 
-    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch) -> list[Tensor]:
+    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch, w_hr) -> list[Tensor]:
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -322,6 +384,8 @@ class RNNBase(nn.Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.impl != "auto":
             s += f", impl={self.impl!r}"
         return s
@@ -367,7 +431,7 @@ class RNN(RNNBase):
     def _mode(self) -> Mode:
         return "rnn_tanh" if self.nonlinearity == "tanh" else "rnn_relu"
 
-    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch) -> list[Tensor]:
+    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch, w_hr) -> list[Tensor]:
         return [rnn_cell(xt, state[0], w_ih, w_hh, b_ih, b_hh, self.nonlinearity)]
 
     def extra_repr(self) -> str:
@@ -420,7 +484,7 @@ class GRU(RNNBase):
     def _describe(self) -> str:
         return "GRU(reset_after=False)"
 
-    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch) -> list[Tensor]:
+    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch, w_hr) -> list[Tensor]:
         return [gru_cell(xt, state[0], w_ih, w_hh, b_ih, b_hh, self.reset_after)]
 
     def extra_repr(self) -> str:
@@ -430,9 +494,10 @@ class GRU(RNNBase):
 class LSTM(RNNBase):
     """Long short-term memory network; ``peephole=True`` adds diagonal peepholes.
 
-    Drop-in for ``torch.nn.LSTM`` (without ``proj_size``); see
-    :func:`seqlab.functional.lstm_cell` for the equations and :class:`RNNBase.forward` for
-    shapes. Returns ``(output, (h_n, c_n))``.
+    Drop-in for ``torch.nn.LSTM``, ``proj_size`` included (parameters ``weight_hr_l{k}``
+    (P, H): a<t> = W_hr (Γo ⊙ tanh(c<t>)), as torch.nn.LSTM; with peepholes it runs the
+    ``"loop"`` implementation); see :func:`seqlab.functional.lstm_cell` for the equations and
+    :class:`RNNBase.forward` for shapes. Returns ``(output, (h_n, c_n))``.
     """
 
     gates = 4
@@ -447,13 +512,22 @@ class LSTM(RNNBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
         *,
         peephole: bool = False,
         impl: Impl = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
+        # torch.nn.LSTM's checks and messages
+        if proj_size < 0:
+            raise ValueError(
+                "proj_size should be a positive integer or zero to disable projections"
+            )
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
         self.peephole = peephole
+        self.proj_size = int(proj_size)
         super().__init__(
             input_size,
             hidden_size,
@@ -474,10 +548,10 @@ class LSTM(RNNBase):
         return "lstm_peephole" if self.peephole else "lstm"
 
     def _describe(self) -> str:
-        return "LSTM(peephole=True)"
+        return "LSTM(peephole=True)" if self.peephole else "LSTM"
 
-    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch) -> list[Tensor]:
-        h, c = lstm_cell(xt, (state[0], state[1]), w_ih, w_hh, b_ih, b_hh, w_ch)
+    def _step(self, xt, state, w_ih, w_hh, b_ih, b_hh, w_ch, w_hr) -> list[Tensor]:
+        h, c = lstm_cell(xt, (state[0], state[1]), w_ih, w_hh, b_ih, b_hh, w_ch, w_hr)
         return [h, c]
 
     def extra_repr(self) -> str:

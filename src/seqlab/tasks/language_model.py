@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -30,8 +31,16 @@ from torch import Tensor
 from seqlab._io import DataError
 from seqlab.data import Vocab
 from seqlab.data.batching import pad, shuffled_batches
-from seqlab.data.datasets import TextCorpus, load_dataset
+from seqlab.data.datasets import TextCorpus, TextFile, load_dataset
 from seqlab.data.text import sequences, tokenize
+from seqlab.data.tokens import (
+    TokenSplit,
+    corpus_tokens,
+    encode_text,
+    gather_windows,
+    random_windows,
+    split_tokens,
+)
 from seqlab.decoding import Sampling, SearchConfig, search
 from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel, State
 from seqlab.tasks.base import Preset, Task, TaskConfig
@@ -111,7 +120,7 @@ class SentenceScore:
 
 
 class _LMTrainable:
-    """The :class:`seqlab.train.Trainable` adapter: batches of token ids and the loss."""
+    """The :class:`seqlab.train.Trainable` adapter of a "line" model: padded lines."""
 
     def __init__(self, lm: LanguageModel, train: list[list[int]], valid: list[list[int]]):
         self.lm = lm
@@ -119,52 +128,71 @@ class _LMTrainable:
         self.config = lm.config
         self.train_seqs = train
         self.valid_seqs = valid
-        self.stream = torch.tensor([i for s in train for i in s], dtype=torch.long)  # (N,)
-        if self.config.unit == "text" and self.stream.numel() < 2:
-            raise DataError(
-                self.config.corpus or "corpus",
-                "the training text has fewer than 2 tokens",
-                hint="give a longer text",
-            )
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Tensor]:
         del epoch
-        cfg = self.config
-        if cfg.unit == "text":
-            length = min(cfg.bptt, self.stream.numel() - 1)
-            last = self.stream.numel() - length - 1
-            starts = torch.arange(0, last + 1, length)
-            shift = int(torch.randint(0, length, (1,), generator=generator)) if last else 0
-            starts = (starts + shift).clamp(max=last)
-            order = starts[torch.randperm(len(starts), generator=generator)]
-            offsets = torch.arange(length + 1)
-            for i in range(0, len(order), cfg.batch_size):
-                idx = order[i : i + cfg.batch_size, None] + offsets  # (B, L+1)
-                yield self.stream[idx]
-        else:
-            for rows in shuffled_batches(len(self.train_seqs), cfg.batch_size, generator):
-                yield self.lm._pad([self.train_seqs[j] for j in rows])
+        for rows in shuffled_batches(len(self.train_seqs), self.config.batch_size, generator):
+            yield self.lm._pad([self.train_seqs[j] for j in rows])  # (B, T+1)
 
     def batches_per_epoch(self) -> int:
         """How many batches :meth:`train_batches` yields (``--epochs`` lays the schedule
         over epochs × this)."""
-        size = self.config.batch_size
-        if self.config.unit == "text":
-            length = min(self.config.bptt, self.stream.numel() - 1)
-            windows = (self.stream.numel() - length - 1) // length + 1
-            return -(-windows // size)
-        return -(-len(self.train_seqs) // size)
+        return -(-len(self.train_seqs) // self.config.batch_size)
 
     def training_loss(self, batch: Tensor) -> tuple[Tensor, int]:
-        inputs, targets = self.lm._split(batch)  # (B, T), (B, T)
-        logits, _ = self.model(inputs)  # (B, T, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-        return loss, int((targets != -100).sum())
+        return self.lm._loss(batch)
 
     def validate(self) -> dict[str, float]:
         if not self.valid_seqs:
             return {}
         return self.lm._evaluate_ids(self.valid_seqs, max_tokens=200_000)
+
+
+class _StreamTrainable:
+    """The :class:`seqlab.train.Trainable` adapter of a "text" model: random windows of
+    the token stream (an array or a memory-mapped token file), as nanoGPT's ``get_batch``.
+
+    A batch is the ``(B,)`` window starts, drawn from the trainer's generator (a resumed
+    run replays them); :meth:`training_loss` reads just those windows, so under DDP each
+    rank reads only the rows of its own part of the batch.
+    """
+
+    def __init__(self, lm: LanguageModel, split: TokenSplit, corpus: str):
+        self.lm = lm
+        self.model = lm.model
+        self.config = lm.config
+        self.split = split
+        n = len(split.train)
+        if n < 2:
+            raise DataError(
+                corpus or "corpus",
+                "the training text has fewer than 2 tokens",
+                hint="give a longer text",
+            )
+        self.length = min(self.config.bptt, n - 1) + 1  # tokens per window: L inputs + 1
+
+    def batches_per_epoch(self) -> int:
+        """As many windows as cover the training tokens once, in batches (the schedule of
+        ``--epochs``)."""
+        step = self.length - 1
+        windows = (len(self.split.train) - self.length) // step + 1
+        return -(-windows // self.config.batch_size)
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Tensor]:
+        del epoch
+        n, size = len(self.split.train), self.config.batch_size
+        return random_windows(n, self.length, size, self.batches_per_epoch(), generator)
+
+    def training_loss(self, batch: Tensor) -> tuple[Tensor, int]:
+        return self.lm._loss(gather_windows(self.split.train, batch, self.length))  # (B, L+1)
+
+    def validate(self) -> dict[str, float]:
+        valid = self.split.valid
+        if len(valid) == 0:
+            return {}
+        ids = np.asarray(valid[:200_000], dtype=np.int64)
+        stream = torch.cat([torch.tensor([self.split.context]), torch.from_numpy(ids)])  # (M+1,)
+        return self.lm._result(*self.lm._stream_total(stream, None))
 
 
 class LanguageModel(Task):
@@ -191,34 +219,83 @@ class LanguageModel(Task):
 
     # -- building and training -----------------------------------------------------------
     @classmethod
-    def prepare_data(cls, data: TextCorpus | str) -> TextCorpus:
-        """A built-in corpus by name (``"dinos"``), or the :class:`TextCorpus` given."""
+    def prepare_data(cls, data: TextCorpus | TextFile | str) -> TextCorpus | TextFile:
+        """A built-in corpus by name (``"dinos"``), or the :class:`TextCorpus` or
+        :class:`TextFile` given."""
         return load_dataset(data) if isinstance(data, str) else data
 
     @classmethod
     def build(
-        cls, data: TextCorpus, config: LMTaskConfig
-    ) -> tuple[LanguageModel, tuple[list[list[int]], list[list[int]]]]:
-        """A fresh model and vocabulary for ``data``; returns (lm, (train ids, valid ids))."""
+        cls, data: TextCorpus | TextFile, config: LMTaskConfig
+    ) -> tuple[LanguageModel, tuple[list[list[int]], list[list[int]]] | TokenSplit]:
+        """A fresh model and vocabulary for ``data``; returns (lm, encoded): the (train, valid)
+        id lists of a "line" model, the :class:`~seqlab.data.tokens.TokenSplit` of a "text"
+        model (a memory-mapped token file for a :class:`TextFile`)."""
+        if isinstance(data, TextFile):
+            if config.unit == "text":
+                return cls._build_from_file(data, config)
+            data = data.read()
+        if config.unit == "text":
+            vocab = cls._vocab(sequences(data.train, config.level, unit="text"), config)
+            lm = cls._new(vocab, config)
+            split = TokenSplit(
+                encode_text(data.train, vocab),
+                encode_text(data.valid, vocab),
+                lm._start_ids()[-1],
+            )
+            return lm, split
         train_tok = sequences(data.train, config.level, unit=config.unit)
         valid_tok = sequences(data.valid, config.level, unit=config.unit) if data.valid else []
-        vocab = Vocab.build(
-            train_tok,
+        lm = cls._new(cls._vocab(train_tok, config), config)
+        start = lm._start_ids()
+        train_ids = [start + lm.vocab.encode(s) for s in train_tok]
+        valid_ids = [start + lm.vocab.encode(s) for s in valid_tok]
+        return lm, (train_ids, valid_ids)
+
+    @classmethod
+    def _build_from_file(
+        cls, data: TextFile, config: LMTaskConfig
+    ) -> tuple[LanguageModel, TokenSplit]:
+        """A "text" model on a token file: the vocabulary counted over the whole file (as
+        nanoGPT's prepare.py), the split by position or the ``valid`` file."""
+        level = config.level
+        vocab, tokens = corpus_tokens(
+            data.path, level=level, min_count=config.min_count, max_vocab=config.max_vocab
+        )
+        lm = cls._new(vocab, config)
+        if data.valid is not None:
+            _, valid = corpus_tokens(data.valid, level=level, vocab=vocab)
+            return lm, TokenSplit(tokens.array(), valid.array(), lm._start_ids()[-1])
+        try:
+            return lm, split_tokens(tokens.array(), data.valid_fraction)
+        except ValueError as err:
+            raise DataError(
+                data.path, str(err), hint="give a longer text, or valid_fraction=0 (no validation)"
+            ) from None
+
+    @classmethod
+    def _vocab(cls, sequences: list[list[str]], config: LMTaskConfig) -> Vocab:
+        return Vocab.build(
+            sequences,
             level=config.level,
             min_count=config.min_count,
             max_size=config.max_vocab,
             specials=("<UNK>", "<EOS>"),
         )
+
+    @classmethod
+    def _new(cls, vocab: Vocab, config: LMTaskConfig) -> LanguageModel:
+        """A fresh model for ``vocab`` (the config's vocab_size set to it)."""
         config = replace(config, model=replace(config.model, vocab_size=len(vocab)))
-        lm = cls(cls.build_model(config), vocab, config)  # type: ignore[arg-type]
-        start = lm._start_ids()
-        train_ids = [start + vocab.encode(s) for s in train_tok]
-        valid_ids = [start + vocab.encode(s) for s in valid_tok]
-        return lm, (train_ids, valid_ids)
+        return cls(cls.build_model(config), vocab, config)  # type: ignore[arg-type]
 
     def trainable(
-        self, encoded: tuple[list[list[int]], list[list[int]]], data: TextCorpus
-    ) -> _LMTrainable:
+        self,
+        encoded: tuple[list[list[int]], list[list[int]]] | TokenSplit,
+        data: TextCorpus | TextFile,
+    ) -> _LMTrainable | _StreamTrainable:
+        if isinstance(encoded, TokenSplit):
+            return _StreamTrainable(self, encoded, self.config.corpus)
         return _LMTrainable(self, *encoded)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -251,6 +328,13 @@ class LanguageModel(Task):
             ).item()
         return total, state
 
+    def _loss(self, batch: Tensor) -> tuple[Tensor, int]:
+        """Mean cross-entropy of each next token of a (B, T+1) batch, and the target count."""
+        inputs, targets = self._split(batch)  # (B, T), (B, T)
+        logits, _ = self.model(inputs)  # (B, T, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        return loss, int((targets != -100).sum())
+
     def _evaluate_ids(
         self, seqs: list[list[int]], max_tokens: int | None = None, *, lanes: int | None = None
     ) -> dict:
@@ -261,8 +345,24 @@ class LanguageModel(Task):
         ``lanes=1`` reads it in one piece, exactly as the model would generate it. Every
         token is scored: the remainder after the equal pieces continues the last one.
         """
+        if self.config.unit == "text":
+            stream = torch.tensor([i for s in seqs for i in s], dtype=torch.long)  # (N,)
+            if max_tokens is not None:
+                stream = stream[: max_tokens + 1]
+            return self._result(*self._stream_total(stream, lanes))
         with self.eval_mode():
-            total, count = self._nll_ids(seqs, max_tokens, lanes)
+            total, count = 0.0, 0
+            for i in range(0, len(seqs), 64):
+                inputs, targets = self._split(self._pad(seqs[i : i + 64]))
+                logits, _ = self.model(inputs)
+                total += F.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"
+                ).item()
+                count += int((targets != -100).sum())
+        return self._result(total, count)
+
+    def _result(self, total: float, count: int) -> dict[str, Any]:
+        """Loss (mean NLL), perplexity, token count and, at char level, bits per character."""
         loss = total / max(count, 1)
         result: dict[str, Any] = {
             "loss": loss,
@@ -273,18 +373,13 @@ class LanguageModel(Task):
             result["bits_per_char"] = loss / math.log(2)
         return result
 
-    def _nll_ids(
-        self, seqs: list[list[int]], max_tokens: int | None, lanes: int | None
-    ) -> tuple[float, int]:
-        """Summed −log P over the predicted tokens of ``seqs``, and their count."""
-        total, count = 0.0, 0
-        if self.config.unit == "text":
-            stream = torch.tensor([i for s in seqs for i in s], dtype=torch.long)
-            if max_tokens is not None:
-                stream = stream[: max_tokens + 1]
-            n = stream.numel() - 1  # predicted tokens
-            lanes = max(1, min(lanes or self.config.batch_size, n // 2))
-            per = n // lanes
+    def _stream_total(self, stream: Tensor, lanes: int | None) -> tuple[float, int]:
+        """Summed −log P of ``stream[1:]`` given what precedes each, read as ``lanes``
+        parallel pieces (see :meth:`_evaluate_ids`), and the count of predicted tokens."""
+        n = stream.numel() - 1  # predicted tokens
+        lanes = max(1, min(lanes or self.config.batch_size, n // 2))
+        per = n // lanes
+        with self.eval_mode():
             x = stream[: lanes * per].view(lanes, per).to(self.device)  # (B, N/B)
             y = stream[1 : lanes * per + 1].view(lanes, per).to(self.device)  # (B, N/B)
             total, state = self._stream_nll(x, y, None)
@@ -294,16 +389,7 @@ class LanguageModel(Task):
                 tail_y = stream[None, lanes * per + 1 : n + 1].to(self.device)  # (1, r)
                 tail, _ = self._stream_nll(tail_x, tail_y, self.model.reorder_state(state, last))
                 total += tail
-            count = n
-        else:
-            for i in range(0, len(seqs), 64):
-                inputs, targets = self._split(self._pad(seqs[i : i + 64]))
-                logits, _ = self.model(inputs)
-                total += F.cross_entropy(
-                    logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"
-                ).item()
-                count += int((targets != -100).sum())
-        return total, count
+        return total, n
 
     # -- the course's uses -----------------------------------------------------------------
     def evaluate(self, text: str) -> dict[str, Any]:

@@ -24,19 +24,31 @@ A trained model is a directory: ``config.json``, ``model.safetensors``, ``src_vo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from seqlab._io import DataError
 from seqlab.data import dates as dates_data
-from seqlab.data.batching import bucketed_batches, hold_out, pad
-from seqlab.data.parallel import Pair, ParallelCorpus, read_pairs, read_parallel
-from seqlab.data.text import tokenize
+from seqlab.data.batching import hold_out, pad
+from seqlab.data.parallel import (
+    IdPair,
+    Pair,
+    PairTokenizer,
+    ParallelCorpus,
+    ParallelFiles,
+    ParallelTokens,
+    count_parallel,
+    encode_parallel,
+    read_pairs,
+    read_parallel,
+)
+from seqlab.data.tokens import length_buckets
 from seqlab.data.vocab import EOS, PAD, SOS, UNK, Vocab
 from seqlab.decoding import Hypothesis, Sampling, SearchConfig, search
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -48,6 +60,7 @@ __all__ = [
     "AttentionMap",
     "Candidate",
     "ParallelCorpus",
+    "ParallelFiles",
     "Translation",
     "Translator",
     "TranslatorConfig",
@@ -220,25 +233,39 @@ class AttentionMap:
 # -- the Trainable adapter -----------------------------------------------------------------
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # src (B,T), lengths (B,), tgt_in, tgt_out (B,S)
-IdPair = tuple[list[int], list[int]]
 
 
 class _Seq2SeqTrainable:
-    """The :class:`seqlab.train.Trainable` adapter: length-bucketed batches and the loss."""
+    """The :class:`seqlab.train.Trainable` adapter: length-bucketed batches and the loss.
 
-    def __init__(self, tr: Translator, train: list[IdPair], valid: list[Pair]) -> None:
+    The training pairs are id lists in memory, or a memory-mapped
+    :class:`~seqlab.data.parallel.ParallelTokens` (a corpus of any size): the batches are
+    the same rows either way (:func:`~seqlab.data.tokens.length_buckets`), drawn from the
+    trainer's generator, so a resumed run replays them.
+    """
+
+    def __init__(
+        self, tr: Translator, train: list[IdPair] | ParallelTokens, valid: list[Pair]
+    ) -> None:
         self.tr = tr
         self.model = tr.model
         self.config = tr.config
         self.train_ids = train
-        self.src_lengths = [len(s) for s, _ in train]
+        if isinstance(train, ParallelTokens):
+            self.src_lengths = train.lengths()  # (N,)
+        else:
+            self.src_lengths = np.array([len(s) for s, _ in train], dtype=np.int64)  # (N,)
         self.valid = valid
         self.valid_ids = [tr._encode_pair(s, t) for s, t in valid]
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
         del epoch
-        for rows in bucketed_batches(self.src_lengths, self.config.batch_size, generator):
-            yield self.tr._batch([self.train_ids[j] for j in rows])
+        train = self.train_ids
+        for rows in length_buckets(self.src_lengths, self.config.batch_size, generator):
+            if isinstance(train, ParallelTokens):
+                yield self.tr._batch(train.pairs(rows))
+            else:
+                yield self.tr._batch([train[j] for j in rows.tolist()])
 
     def batches_per_epoch(self) -> int:
         """How many batches :meth:`train_batches` yields (bucketing cuts chunks of whole
@@ -290,6 +317,7 @@ class Translator(Task):
     config: TranslatorConfig
     src_vocab: Vocab
     tgt_vocab: Vocab
+    train_pairs: int | None = None  # pairs the last build() encoded to train on (None: loaded)
 
     def __init__(
         self,
@@ -310,13 +338,17 @@ class Translator(Task):
     # -- building and training -------------------------------------------------------------
     @staticmethod
     def _tokens(text: str, level: Level, lowercase: bool) -> list[str]:
-        return tokenize(text.strip().lower() if lowercase else text.strip(), level)
+        return PairTokenizer(level=level, lowercase=lowercase).tokens(text)
 
     @classmethod
-    def prepare_data(cls, data: str | ParallelCorpus | Sequence[Pair]) -> ParallelCorpus:
+    def prepare_data(
+        cls, data: str | ParallelCorpus | ParallelFiles | Sequence[Pair]
+    ) -> ParallelCorpus | ParallelFiles:
         """``"dates"`` (generated pairs, :meth:`ParallelCorpus.dates`), a
-        :class:`ParallelCorpus`, or (source, target) pairs (every 50th held out)."""
-        if isinstance(data, ParallelCorpus):
+        :class:`ParallelCorpus`, a :class:`~seqlab.data.parallel.ParallelFiles` (files of any
+        size, streamed into memory-mapped token files), or (source, target) pairs (every
+        50th held out)."""
+        if isinstance(data, ParallelCorpus | ParallelFiles):
             return data
         if isinstance(data, str):
             if data not in DATASETS:
@@ -327,9 +359,13 @@ class Translator(Task):
 
     @classmethod
     def build(
-        cls, data: ParallelCorpus, config: TranslatorConfig
-    ) -> tuple[Translator, list[IdPair]]:
-        """A fresh model and vocabularies for ``data``; returns (translator, train ids)."""
+        cls, data: ParallelCorpus | ParallelFiles, config: TranslatorConfig
+    ) -> tuple[Translator, list[IdPair] | ParallelTokens]:
+        """A fresh model and vocabularies for ``data``; returns (translator, train ids): id
+        lists, or the memory-mapped :class:`~seqlab.data.parallel.ParallelTokens` of a
+        :class:`~seqlab.data.parallel.ParallelFiles`."""
+        if isinstance(data, ParallelFiles):
+            return cls._build_from_files(data, config)
         tok = [
             (
                 cls._tokens(s, config.level, config.lowercase),
@@ -344,14 +380,52 @@ class Translator(Task):
                 f"no training pair has both sides within max_length={config.max_length} tokens",
                 hint="raise max_length",
             )
+        src_vocab, tgt_vocab = cls._vocabs((s for s, _ in tok), (t for _, t in tok), config)
+        longest = max(len(t) for _, t in tok)
+        tr = cls._new(src_vocab, tgt_vocab, config, longest, data.name)
+        ids = [(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t in tok]
+        tr.train_pairs = len(ids)
+        return tr, ids
+
+    @classmethod
+    def _build_from_files(
+        cls, data: ParallelFiles, config: TranslatorConfig
+    ) -> tuple[Translator, ParallelTokens]:
+        """Two streamed passes (counting, then encoding into token files), both cached."""
+        tokenizer = PairTokenizer(
+            level=config.level, lowercase=config.lowercase, max_length=config.max_length
+        )
+        counts = count_parallel(data, tokenizer)
+        if counts.pairs == 0:
+            raise DataError(
+                data.src,
+                f"no training pair has both sides within max_length={config.max_length} tokens",
+                hint="raise max_length",
+            )
+        src_vocab, tgt_vocab = cls._vocabs([counts.src_counts], [counts.tgt_counts], config)
+        tr = cls._new(src_vocab, tgt_vocab, config, counts.longest, data.name)
+        tr.train_pairs = counts.pairs
+        return tr, encode_parallel(data, counts, tokenizer, src_vocab, tgt_vocab)
+
+    @staticmethod
+    def _vocabs(
+        src: Iterable[Iterable[str]], tgt: Iterable[Iterable[str]], config: TranslatorConfig
+    ) -> tuple[Vocab, Vocab]:
+        """The two vocabularies from token sequences (or Counters: each is added whole)."""
         common = {
             "level": config.level,
             "min_count": config.min_count,
             "max_size": config.max_vocab,
         }
-        src_vocab = Vocab.build((s for s, _ in tok), specials=(PAD, UNK), **common)
-        tgt_vocab = Vocab.build((t for _, t in tok), specials=(PAD, UNK, SOS, EOS), **common)
-        longest = max(len(t) for _, t in tok)
+        src_vocab = Vocab.build(src, specials=(PAD, UNK), **common)  # type: ignore[arg-type]
+        tgt_vocab = Vocab.build(tgt, specials=(PAD, UNK, SOS, EOS), **common)  # type: ignore[arg-type]
+        return src_vocab, tgt_vocab
+
+    @classmethod
+    def _new(
+        cls, src_vocab: Vocab, tgt_vocab: Vocab, config: TranslatorConfig, longest: int, name: str
+    ) -> Translator:
+        """A fresh model for the vocabularies; the decoding cap from the longest target."""
         model_cfg = replace(
             config.model,
             src_vocab_size=len(src_vocab),
@@ -363,14 +437,15 @@ class Translator(Task):
             config,
             model=model_cfg,
             max_output_length=config.max_output_length or 2 * longest + 10,
-            dataset=config.dataset or data.name,
+            dataset=config.dataset or name,
         )
-        tr = cls(cls.build_model(config), src_vocab, tgt_vocab, config)  # type: ignore[arg-type]
-        ids = [(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t in tok]
-        return tr, ids
+        return cls(cls.build_model(config), src_vocab, tgt_vocab, config)  # type: ignore[arg-type]
 
-    def trainable(self, encoded: list[IdPair], data: ParallelCorpus) -> _Seq2SeqTrainable:
-        return _Seq2SeqTrainable(self, encoded, data.valid)
+    def trainable(
+        self, encoded: list[IdPair] | ParallelTokens, data: ParallelCorpus | ParallelFiles
+    ) -> _Seq2SeqTrainable:
+        valid = encoded.valid if isinstance(encoded, ParallelTokens) else data.valid  # type: ignore[union-attr]
+        return _Seq2SeqTrainable(self, encoded, valid)
 
     # -- encoding helpers ------------------------------------------------------------------
     def _src_tokens(self, text: str) -> list[str]:

@@ -9,9 +9,12 @@ Figures never touch pyplot's global state or the user's chosen backend: each one
   (:func:`attention_figure` gives the figure unsaved).
 * :func:`plot_embeddings` — a labelled t-SNE/PCA map of word vectors with analogy arrows.
 * :func:`plot_gradient_flow` — vanishing gradients: ‖∂L/∂a<t>‖ and ‖∂a<T>/∂a<t>‖ per model.
+* :func:`plot_confusion` — a confusion-matrix heatmap with counts and row percentages
+  (:func:`confusion_figure` gives the figure unsaved).
 """
 
 from seqlab.viz.attention import attention_figure, plot_attention
+from seqlab.viz.confusion import confusion_figure, plot_confusion
 from seqlab.viz.curves import LossCurve, plot_loss_curve
 from seqlab.viz.embeddings import plot_embeddings
 from seqlab.viz.gradient_flow import plot_gradient_flow
@@ -19,7 +22,9 @@ from seqlab.viz.gradient_flow import plot_gradient_flow
 __all__ = [
     "LossCurve",
     "attention_figure",
+    "confusion_figure",
     "plot_attention",
+    "plot_confusion",
     "plot_embeddings",
     "plot_gradient_flow",
     "plot_loss_curve",
