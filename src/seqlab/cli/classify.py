@@ -209,7 +209,8 @@ def train(
     elif dataset is not None:
         data = LabelledData.generated(dataset, train_size, seed=train_config.seed)
     else:
-        assert train_file is not None
+        if train_file is None:
+            raise fail("give the training data: --dataset emojify|dna|activity, or --train FILE")
         examples = _read_examples(train_file, format, text_column, label_column, numeric)
         if dev is None:
             data = LabelledData.split(examples, str(train_file))
@@ -280,8 +281,8 @@ def evaluate(
         examples = generated_test(name)
     else:
         raise fail("give the test data: --data FILE, or --dataset emojify|dna|activity")
-    png = output_path(confusion or model_dir / "confusion.png", "--confusion")
-    assert png is not None
+    png = confusion or model_dir / "confusion.png"
+    output_path(png, "--confusion")
     report = task.evaluate(examples)
     from seqlab.data.labelled import EMOJI
     from seqlab.viz.confusion import plot_confusion

@@ -251,7 +251,8 @@ class _Scan(torch.autograd.Function):
                 dh = w_rz_t(dpre[:, : 2 * hidden])  # (B, 2H) x (2H, H) -> (B, H)
                 dh.addcmul_(dnew, z).addcmul_(drh, r)
             else:
-                assert dc is not None
+                if dc is None:
+                    raise RuntimeError("internal error: an LSTM step without its cell gradient")
                 i, f, g, o = gates[t].split(hidden, dim=1)
                 d_i, d_f, d_g, d_o = dpre.split(hidden, dim=1)
                 tc = saved["tanh_c"][t]

@@ -103,7 +103,8 @@ class CRF(nn.Module):
                 f"reduction must be 'mean', 'sum', 'none' or 'token_mean', got {reduction!r}"
             )
         emissions, tags, mask = self._batch_first(emissions, tags, mask)
-        assert tags is not None
+        if tags is None:
+            raise ValueError("tags are required: the NLL scores the gold tag sequence")
         nll = crf_nll(
             emissions,
             tags,

@@ -541,13 +541,13 @@ class Classifier(Task):
             raise ValueError("explain reads texts; this classifier reads feature sequences")
         ids = self._encode([text])[0]
         x, lengths = self._inputs([ids])  # (1, T), (1,)
-        with self.eval_mode():
-            cls = int(self.model(x, lengths).argmax(-1)) if label is None else None
-        if label is not None:
-            if label not in self.labels.index:
-                raise ValueError(f"unknown label {label!r}; labels: {list(self.labels.names)}")
+        if label is None:
+            with self.eval_mode():
+                cls = int(self.model(x, lengths).argmax(-1))
+        elif label in self.labels.index:
             cls = self.labels.index[label]
-        assert cls is not None
+        else:
+            raise ValueError(f"unknown label {label!r}; labels: {list(self.labels.names)}")
         target = torch.tensor([cls], device=self.device)
         with self.eval_mode():
             emb = self.model.embed(x)  # (1, T, E)
