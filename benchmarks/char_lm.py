@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ import torch
 from _common import machine, save
 from seqlab.models.rnn_lm import LMConfig
 from seqlab.tasks import LanguageModel, LMTaskConfig
+from seqlab.tasks.language_model import TRANSFORMER_PRESET
 from seqlab.train import TrainConfig, parse_duration
 
 MODELS = {
@@ -31,25 +33,31 @@ MODELS = {
     "gru-original": {"cell": "gru", "reset_after": False},
     "lstm": {"cell": "lstm"},
     "lstm-peephole": {"cell": "lstm", "peephole": True},
+    "transformer": {},  # the `seqlab lm train --arch transformer` preset (its own sizes)
 }
 
 
 def run_one(name: str, args: argparse.Namespace, budget: float) -> dict[str, object]:
-    model = LMConfig(
-        vocab_size=2,
-        embedding_dim=args.embedding,
-        hidden_size=args.hidden,
-        num_layers=args.layers,
-        dropout=args.dropout,
-        **MODELS[name],
-    )
-    config = LMTaskConfig(
-        level="char", unit="text", model=model, bptt=args.bptt, batch_size=args.batch_size
-    )
-    train = TrainConfig(
+    if name == "transformer":
+        config = replace(TRANSFORMER_PRESET.config, batch_size=args.batch_size)
+        train = TRANSFORMER_PRESET.train
+    else:
+        model = LMConfig(
+            vocab_size=2,
+            embedding_dim=args.embedding,
+            hidden_size=args.hidden,
+            num_layers=args.layers,
+            dropout=args.dropout,
+            **MODELS[name],
+        )
+        config = LMTaskConfig(
+            level="char", unit="text", model=model, bptt=args.bptt, batch_size=args.batch_size
+        )
+        train = TrainConfig(lr=args.lr)
+    train = replace(
+        train,
         max_steps=10**9,
         time_budget=budget,
-        lr=args.lr,
         eval_every=None,
         checkpoint_every_seconds=10**9,
         checkpoint_every_steps=10**9,
@@ -61,7 +69,7 @@ def run_one(name: str, args: argparse.Namespace, budget: float) -> dict[str, obj
     from seqlab.data.datasets import load_dataset
 
     valid = lm.evaluate(load_dataset("tinyshakespeare").valid)
-    tokens = result.steps * args.batch_size * args.bptt
+    tokens = result.steps * config.batch_size * config.bptt
     row = {
         "model": name,
         "steps": result.steps,

@@ -25,7 +25,13 @@ from pathlib import Path
 import torch
 
 from _common import machine, save
-from seqlab.tasks.translator import PRESETS, ParallelCorpus, Translator, read_parallel
+from seqlab.tasks.translator import (
+    PRESETS,
+    TRANSFORMER_PRESETS,
+    ParallelCorpus,
+    Translator,
+    read_parallel,
+)
 from seqlab.train import parse_duration
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "multi30k"
@@ -37,10 +43,13 @@ def main() -> None:
     p.add_argument("--pair", default="en-de", choices=["en-de", "en-fr", "de-en", "fr-en"])
     p.add_argument("--budget", default="30m", help="training time, e.g. 30m")
     p.add_argument("--steps", type=int, default=10**6)
+    p.add_argument("--arch", default="rnn", choices=["rnn", "transformer"])
+    p.add_argument("--tokenizer", default=None, choices=["word", "bpe"], help="(preset's)")
+    p.add_argument("--vocab-size", type=int, default=None, help="BPE pieces (preset's)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--embedding", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=None, help="(the preset's)")
     p.add_argument("--beams", type=int, nargs="+", default=[1, 3, 5, 10])
     p.add_argument("--alpha", type=float, default=0.7)
     p.add_argument("--analyze-beam", type=int, default=5)
@@ -71,17 +80,25 @@ def main() -> None:
     if args.test_size:
         test = test[: args.test_size]
     sources, references = [s for s, _ in test], [t for _, t in test]
-    preset = PRESETS["text"]
-    model = replace(
-        preset.config.model,
-        hidden_size=args.hidden,
-        embedding_dim=args.embedding,
-        attention_dim=args.hidden,
-    )
-    config = replace(preset.config, model=model, batch_size=args.batch_size)
+    if args.arch == "transformer":
+        preset = TRANSFORMER_PRESETS["text"]
+        config = replace(preset.config, batch_size=args.batch_size)
+    else:
+        preset = PRESETS["text"]
+        model = replace(
+            preset.config.model,
+            hidden_size=args.hidden,
+            embedding_dim=args.embedding,
+            attention_dim=args.hidden,
+        )
+        config = replace(preset.config, model=model, batch_size=args.batch_size)
+    if args.tokenizer is not None:
+        config = replace(config, level=args.tokenizer)
+    if args.vocab_size is not None:
+        config = replace(config, vocab_size=args.vocab_size)
     train = replace(
         preset.train,
-        lr=args.lr,
+        lr=args.lr if args.lr is not None else preset.train.lr,
         max_steps=args.steps,
         warmup_steps=min(preset.train.warmup_steps, args.steps - 1),
         time_budget=parse_duration(args.budget),
@@ -145,7 +162,8 @@ def main() -> None:
         "error_analysis": split,
     }
     if not args.no_save and not args.smoke:
-        print(f"results: {save(f'translate-{args.pair}-{args.device}-{args.budget}', payload)}")
+        name = f"translate-{args.pair}-{args.arch}-{config.level}-{args.device}-{args.budget}"
+        print(f"results: {save(name, payload)}")
 
 
 if __name__ == "__main__":

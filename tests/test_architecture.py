@@ -13,7 +13,7 @@ import typer
 from seqlab.cli import app
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "seqlab"
-LOWER = ("functional", "nn", "data", "train", "decoding", "metrics")
+LOWER = ("functional", "nn", "data", "music", "audio", "train", "decoding", "metrics")
 UPPER = ("models", "tasks", "viz", "cli")
 
 

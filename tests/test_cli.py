@@ -94,8 +94,13 @@ def test_translate_train_help_shows_the_preset_defaults(capsys, monkeypatch) -> 
     dates, text = PRESETS["dates"], PRESETS["text"]
     hidden = dates.config.model.hidden_size, text.config.model.hidden_size
     assert f"Hidden size H (default: dates {hidden[0]}, text {hidden[1]})" in out
-    assert f"(default: dates {dates.train.max_steps}, text {text.train.max_steps})" in out
-    assert f"(default: dates {dates.train.time_budget / 60:g}m)" in out
+    from seqlab.tasks.translator import TRANSFORMER_PRESETS as TP
+
+    steps = f"dates {dates.train.max_steps}, text {text.train.max_steps}"
+    steps += f", transformer dates {TP['dates'].train.max_steps}"
+    assert f"(default: {steps}, transformer text {TP['text'].train.max_steps})" in out
+    budget = dates.train.time_budget / 60, TP["dates"].train.time_budget / 60
+    assert f"(default: dates {budget[0]:g}m, transformer dates {budget[1]:g}m)" in out
 
 
 def _every_path(command, path=()):  # type: ignore[no-untyped-def]

@@ -271,3 +271,57 @@ def test_checkpoint_reader(tmp_path: Path, name: str) -> None:
         assert state is None or isinstance(state, dict)
 
     run()
+
+
+CAPTIONS = "a.png#0\ta small red circle\na.png#1\tthere is a small red circle\nb.png\tün chat\n"
+
+
+@given(data=mutations(CAPTIONS.encode()))
+@SETTINGS
+def test_captions_reader(tmp_path: Path, data: bytes) -> None:
+    from seqlab.data.scenes import read_captions
+
+    table = check(read_captions, tmp_path / "captions.tsv", data)
+    if table is not None:
+        assert table and all(name and refs and all(refs) for name, refs in table.items())
+
+
+def _png() -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@given(data=mutations(_png()))
+@SETTINGS
+def test_image_reader(tmp_path: Path, data: bytes) -> None:
+    from seqlab.data.scenes import load_image
+
+    image = check(lambda p: load_image(p, 16), tmp_path / "a.png", data)
+    if image is not None:
+        assert image.shape == (16, 16, 3)
+
+
+def _midi() -> bytes:
+    import tempfile
+
+    from seqlab.music import Note, Song, write_midi
+
+    notes = [Note(start=0, end=4, pitch=p) for p in (60, 64, 67)] + [Note(start=6, end=8, pitch=72)]
+    with tempfile.TemporaryDirectory() as d:
+        return write_midi(Song(tuple(notes)), Path(d) / "s.mid").read_bytes()
+
+
+@given(data=mutations(_midi()))
+@SETTINGS
+def test_midi_reader(tmp_path: Path, data: bytes) -> None:
+    from seqlab.music import read_midi
+
+    song = check(read_midi, tmp_path / "song.mid", data)
+    if song is not None:
+        assert song.notes and all(0 <= n.pitch <= 127 and n.start < n.end for n in song.notes)

@@ -57,7 +57,8 @@ def one_line_error(code: int, err: str) -> str:
         (["--checkpoint-minutes", "0"], "--checkpoint-minutes must be > 0, got 0"),
         (["--hidden", "0"], "--embedding, --hidden and --layers must be positive, got 64, 0, 2"),
         (["--cell", "lstm", "--reset-before"], "--reset-before applies to --cell='gru' only"),
-        (["--level", "bytes"], "--level must be 'char' or 'word', got 'bytes'"),
+        (["--level", "bytes"], "--tokenizer must be one of char, word, bpe, got 'bytes'"),
+        (["--tokenizer", "bpe", "--vocab-size", "0"], "--vocab-size must be >= 1, got 0"),
         (["--bptt", "0"], "--bptt and --batch-size must be >= 1"),
         (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5"),
     ],
@@ -77,7 +78,10 @@ def test_lm_train_errors_name_the_flags(
         (["--hidden", "0"], "--hidden must be a positive int, got 0"),
         (["--encoder-layers", "0"], "--encoder-layers must be a positive int, got 0"),
         (["--label-smoothing", "1"], "--label-smoothing must be in [0, 1), got 1.0"),
-        (["--min-count", "0"], "--batch-size, --min-count and --max-length must be >= 1"),
+        (
+            ["--min-count", "0"],
+            "--batch-size, --min-count, --max-length and --vocab-size must be >= 1",
+        ),
         (["--train-size", "0"], "--train-size must be >= 1, got 0"),
     ],
 )

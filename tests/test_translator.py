@@ -385,7 +385,9 @@ def test_presets_and_bad_values() -> None:
     assert text.train.time_budget is None and text.config.min_count == 2
     with pytest.raises(ValueError, match="level"):
         TranslatorConfig(level="byte", model=TINY)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"unknown seq2seq architecture 'transformer'.*'rnn'"):
+    with pytest.raises(ValueError, match=r"unknown seq2seq architecture 'cnn'.*'rnn'"):
+        TranslatorConfig(model=TINY, arch="cnn")
+    with pytest.raises(ValueError, match=r"arch 'transformer' takes a TransformerConfig"):
         TranslatorConfig(model=TINY, arch="transformer")
 
 

@@ -50,7 +50,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "translate": (
         "seqlab.cli.translate",
         "app",
-        "Translation and date normalisation with an attentive encoder-decoder: train, "
+        "Translation and date normalisation with an attentive encoder-decoder (RNN or "
+        "Transformer): train, "
         "decode (greedy/beam, attention heatmaps), evaluate (exact match, BLEU), analyze "
         "(beam-search error analysis).",
     ),
@@ -66,6 +67,32 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Named-entity tagging with a BiLSTM(-CRF): train on CoNLL files, predict tags or "
         "entities, evaluate (entity F1 per type), score a gold/predicted CoNLL file.",
+    ),
+    "speech": (
+        "seqlab.cli.speech",
+        "app",
+        "Speech: show a recording's spectrogram; train a CTC speech recognizer (FSDD digits or a "
+        "transcript file), transcribe WAV/FLAC, evaluate WER and CER.",
+    ),
+    "wake": (
+        "seqlab.cli.wake",
+        "app",
+        "Trigger words: synthesize clips (the course's recipe), train a detector, detect in a "
+        "recording (with chimes), evaluate (false accepts per hour, misses, DET curve).",
+    ),
+    "music": (
+        "seqlab.cli.music",
+        "app",
+        "Music: train an LSTM on MIDI files (or the course's jazz piece), generate MIDI and "
+        "WAV, evaluate (NLL per event beside an n-gram, musical statistics), draw piano rolls.",
+    ),
+    "caption": (
+        "seqlab.cli.caption",
+        "app",
+        "Image captioning with attention over image regions (Show, Attend and Tell): train "
+        "(generated scenes or a folder of images), predict (greedy/beam/sampling, attention "
+        "overlays), evaluate (BLEU-4, exact match, meaning accuracy), analyze (beam-search error "
+        "analysis).",
     ),
 }
 

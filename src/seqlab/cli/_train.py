@@ -283,12 +283,14 @@ def train_and_report(
     describe: Callable[[Any], tuple[dict[str, Any], str]],
     *,
     bits_per_char: bool = False,
+    loss_unit: str = "token",
 ) -> Any:
     """Train ``task_class`` on ``data`` as the options say, then print the one summary every
     task shares (rank 0 only): JSON with ``--json``, else three lines; exit 130 with a resume
     hint when Ctrl-C stopped the run. ``describe(task)`` gives the task's own facts for the
-    JSON and the vocabulary words of the first line. ``--out`` is created (with its missing
-    parents) unless a file is in the way."""
+    JSON and the vocabulary words of the first line; ``loss_unit`` says what the validation
+    loss is averaged over ("token", "example", "output step", ...). ``--out`` is created
+    (with its missing parents) unless a file is in the way."""
     from seqlab.train import is_main_process
 
     if is_main_process():
@@ -300,7 +302,7 @@ def train_and_report(
         return task
     facts, vocabulary = describe(task)
     _nothing_to_train(result, train_config)
-    _report(out, result, opts, facts, vocabulary, bits_per_char)
+    _report(out, result, opts, facts, vocabulary, bits_per_char, loss_unit)
     return task
 
 
@@ -331,6 +333,7 @@ def _report(
     facts: Mapping[str, Any],
     vocabulary: str,
     bits_per_char: bool,
+    loss_unit: str,
 ) -> None:
     summary = {
         "out": str(out),
@@ -350,9 +353,39 @@ def _report(
     )
     if result.best_valid is not None:
         bits = f", {result.best_valid / math.log(2):.3f} bits/char" if bits_per_char else ""
-        typer.echo(f"best validation loss {result.best_valid:.4f} nats/token{bits}")
+        typer.echo(f"best validation loss {result.best_valid:.4f} nats/{loss_unit}{bits}")
     typer.echo(f"model directory: {out}  (loss curve: {out / 'loss_curve.png'})")
     exit_if_interrupted(result.stopped_because, result.steps, out)
+
+
+TOKENIZER_HELP = (
+    "Tokens: char, word or bpe (subword pieces of a BPE model learned from the training text "
+    "and saved in --out as tokenizer.json: no word is unknown)"
+)
+VOCAB_SIZE_HELP = "--tokenizer bpe: at most N pieces, the 256 byte pieces included"
+
+
+def tokens_choice(tokenizer: str | None, level: str | None) -> str | None:
+    """``--tokenizer``, or ``--level``, its older name (one line and exit 2 when both are
+    given and differ)."""
+    if tokenizer is not None and level is not None and tokenizer != level:
+        raise fail(f"--tokenizer {tokenizer} and --level {level} disagree: give one of them")
+    return tokenizer if tokenizer is not None else level
+
+
+ARCH_HELP = "Network: rnn (recurrent) or transformer."
+
+
+def check_arch(arch: str, own: Mapping[str, Mapping[str, Any]]) -> None:
+    """One line and exit 2 for an unknown ``--arch`` or an option of another architecture:
+    ``own`` maps each architecture to its own options as given (flag -> value; ``None`` or
+    ``False``: not given)."""
+    if arch not in own:
+        raise fail(f"--arch must be one of {', '.join(own)}, got {arch!r}")
+    for other, flags in own.items():
+        given = [flag for flag, value in flags.items() if value is not None and value is not False]
+        if other != arch and given:
+            raise fail(f"{', '.join(given)} only with --arch {other} (this is --arch {arch})")
 
 
 def override(config: Any, changes: Mapping[str, Any]) -> Any:

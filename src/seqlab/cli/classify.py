@@ -231,7 +231,9 @@ def train(
             words += f"; {task.coverage}"
         return facts, words
 
-    train_and_report(Classifier, data, out, config, train_config, train_opts, describe)
+    train_and_report(
+        Classifier, data, out, config, train_config, train_opts, describe, loss_unit="example"
+    )
 
 
 def _display(label: str, emoji: bool) -> str:

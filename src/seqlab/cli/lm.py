@@ -1,4 +1,5 @@
-"""``seqlab lm train|sample|score|evaluate|diagnose``: recurrent language models."""
+"""``seqlab lm train|sample|score|evaluate|diagnose``: recurrent and Transformer language
+models."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import typer
 
+from seqlab.cli import _train
 from seqlab.cli._common import fail, name_flags, print_json, user_errors
 from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
-from seqlab.tasks.language_model import MAX_SAMPLE_LENGTH, PRESET
+from seqlab.tasks.language_model import MAX_SAMPLE_LENGTH, PRESET, TRANSFORMER_PRESET
 
 app = typer.Typer(
     help="Language models: train, sample novel sequences, score sentences, evaluate, "
@@ -21,11 +23,12 @@ app = typer.Typer(
 )
 
 
-_PRESETS = {"lm": PRESET}
+_PRESETS = {"rnn": PRESET, "transformer": TRANSFORMER_PRESET}
 # the task and network config fields -> `lm train`'s options (error messages name the flags);
 # vocab_size, corpus, arch and bidirectional have none: they are never the user's value
 _TRAIN_FLAGS = {
-    "level": "--level",
+    "level": "--tokenizer",
+    "vocab_size": "--vocab-size",
     "unit": "--unit",
     "bptt": "--bptt",
     "min_count": "--min-count",
@@ -42,6 +45,10 @@ _TRAIN_FLAGS = {
     "peephole": "--peephole",
     "impl": "--impl",
     "valid_fraction": "--valid-fraction",
+    "d_model": "--d-model",
+    "num_heads": "--heads",
+    "dim_feedforward": "--ff",
+    "max_positions": "--bptt",
 }
 
 
@@ -67,23 +74,35 @@ def train(
         help="Without --valid: the share of --text that validates: the last lines (--unit "
         "line) or the contiguous tail (--unit text); 0: no validation.",
     ),
-    level: str = typer.Option("char", help="Tokens: char or word."),
+    tokenizer: str | None = typer.Option(None, help=f"{_train.TOKENIZER_HELP} (default: char)."),
+    level: str | None = typer.Option(None, help="The older name of --tokenizer."),
+    vocab_size: int = typer.Option(8000, help=f"{_train.VOCAB_SIZE_HELP}."),
     unit: str | None = typer.Option(
         None, help="line (each line a sequence) or text (one stream); default: the corpus's."
     ),
-    cell: str = typer.Option("lstm", help="rnn, gru or lstm."),
+    arch: str = typer.Option("rnn", help=_train.ARCH_HELP),
+    cell: str | None = typer.Option(None, help="rnn: rnn, gru or lstm (default: lstm)."),
     reset_before: bool = typer.Option(
         False, "--reset-before", help="GRU: the course's original GRU (reset before the product)."
     ),
     peephole: bool = typer.Option(False, help="LSTM: peephole connections."),
-    impl: str = typer.Option(
-        "auto", help="Recurrence kernel (same function): auto, fused (torch's), bptt, loop."
+    impl: str | None = typer.Option(
+        None,
+        help="rnn: recurrence kernel (same function): auto, fused (torch's), bptt, loop "
+        "(default: auto).",
     ),
-    layers: int = typer.Option(2, help="Stacked recurrent layers."),
-    hidden: int = typer.Option(256, help="Hidden size H."),
-    embedding: int = typer.Option(64, help="Embedding size E."),
-    dropout: float = typer.Option(0.0, help="Dropout."),
-    bptt: int = typer.Option(100, help="Truncated-BPTT window (tokens per training sequence)."),
+    layers: int | None = typer.Option(None, help="Stacked layers (default: rnn 2, transformer 4)."),
+    hidden: int | None = typer.Option(None, help="rnn: hidden size H (default: 256)."),
+    embedding: int | None = typer.Option(None, help="rnn: embedding size E (default: 64)."),
+    d_model: int | None = typer.Option(None, help="transformer: width d_model (default: 192)."),
+    heads: int | None = typer.Option(None, help="transformer: attention heads (default: 6)."),
+    ff: int | None = typer.Option(None, help="transformer: feed-forward width (default: 768)."),
+    dropout: float | None = typer.Option(None, help="Dropout (default: rnn 0, transformer 0.1)."),
+    bptt: int | None = typer.Option(
+        None,
+        help="Tokens per training window (default: rnn 100, transformer 256): the RNN's "
+        "truncated-BPTT window, the transformer's context (it sees no further back).",
+    ),
     min_count: int = typer.Option(1, help="Rarer tokens become <UNK>."),
     max_vocab: int | None = typer.Option(
         None, help="Vocabulary of at most N tokens, specials included (the rarer become <UNK>)."
@@ -91,7 +110,8 @@ def train(
     *,
     train_opts: TrainOptions,
 ) -> None:
-    """Train a character- or word-level language model."""
+    """Train a character-, word- or subword-level (BPE) language model: an RNN, or a
+    decoder-only Transformer (--arch transformer)."""
     from seqlab.data.datasets import TextFile, load_dataset
     from seqlab.tasks.language_model import LanguageModel
 
@@ -108,20 +128,34 @@ def train(
                 corpus = corpus.read()
     else:
         raise fail("give exactly one of --dataset NAME or --text FILE")
+    rnn_only = {"--cell": cell, "--hidden": hidden, "--embedding": embedding, "--impl": impl}
+    rnn_only |= {"--reset-before": reset_before, "--peephole": peephole}
+    tf_only = {"--d-model": d_model, "--heads": heads, "--ff": ff}
+    _train.check_arch(arch, {"rnn": rnn_only, "transformer": tf_only})
     train_opts.apply_threads()
+    level = _train.tokens_choice(tokenizer, level) or "char"
+    preset = _PRESETS[arch]
+    if arch == "transformer":
+        context = max(bptt or 0, TRANSFORMER_PRESET.config.model.max_positions)  # type: ignore[union-attr]
+        network = {
+            "model.d_model": d_model,
+            "model.num_heads": heads,
+            "model.max_positions": context,
+        }
+        network["model.dim_feedforward"] = ff
+    else:
+        network = {"model.cell": cell, "model.embedding_dim": embedding, "model.impl": impl}
+        network |= {"model.hidden_size": hidden, "model.reset_after": not reset_before}
+        network["model.peephole"] = peephole
     config = override(
-        PRESET.config,
+        preset.config,
         {
             "level": level,
+            "vocab_size": vocab_size,
             "unit": unit or corpus.unit,
-            "model.cell": cell,
-            "model.embedding_dim": embedding,
-            "model.hidden_size": hidden,
             "model.num_layers": layers,
             "model.dropout": dropout,
-            "model.reset_after": not reset_before,
-            "model.peephole": peephole,
-            "model.impl": impl,
+            **network,
             "bptt": bptt,
             "batch_size": train_opts.batch_size,
             "min_count": min_count,
@@ -135,7 +169,7 @@ def train(
             corpus,
             out,
             config,
-            train_opts.train_config(PRESET.train),
+            train_opts.train_config(preset.train),
             train_opts,
             lambda lm: ({"vocab_size": len(lm.vocab)}, f"vocabulary {len(lm.vocab)}"),
             bits_per_char=level == "char",

@@ -1,21 +1,38 @@
-"""``seqlab translate train|decode|evaluate|analyze``: attentive encoder–decoder models."""
+"""``seqlab translate train|decode|evaluate|analyze``: attentive encoder–decoder models (RNN
+or Transformer)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from seqlab.cli._common import fail, output_path, print_json, user_errors
-from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
-from seqlab.tasks.translator import DATES_TRAIN_SIZE, PRESETS
+from seqlab.cli._train import (
+    ARCH_HELP,
+    TOKENIZER_HELP,
+    VOCAB_SIZE_HELP,
+    TrainOptions,
+    check_arch,
+    override,
+    tokens_choice,
+    train_and_report,
+    train_options,
+)
+from seqlab.tasks.translator import DATES_TRAIN_SIZE, PRESETS, TRANSFORMER_PRESETS
+
+if TYPE_CHECKING:
+    from seqlab.tasks.translator import Candidate, Translator
+
+_ALL_PRESETS = {**PRESETS, **{f"transformer {k}": p for k, p in TRANSFORMER_PRESETS.items()}}
 
 
-def _d(field: str) -> str:
+def _d(field: str, presets: dict = PRESETS) -> str:  # type: ignore[type-arg]
     """``(default: dates X, text Y)`` of a task-config field (dotted: ``model.hidden_size``)."""
     shown = []
-    for kind, preset in PRESETS.items():
+    for kind, preset in presets.items():
         value = preset.config
         for part in field.split("."):
             value = getattr(value, part)
@@ -23,8 +40,14 @@ def _d(field: str) -> str:
     return "(default: " + ", ".join(shown) + ")"
 
 
+def _t(field: str) -> str:
+    """``(default: dates X, text Y)`` of a transformer config field."""
+    return _d(field, TRANSFORMER_PRESETS)
+
+
 app = typer.Typer(
-    help="Translation and date normalisation with an attentive encoder-decoder: train, "
+    help="Translation and date normalisation with an attentive encoder-decoder (RNN or "
+    "Transformer): train, "
     "decode (greedy/beam, attention heatmaps), evaluate (exact match, BLEU), analyze "
     "(beam-search error analysis).",
     no_args_is_help=True,
@@ -34,7 +57,8 @@ app = typer.Typer(
 # the task and network config fields -> `translate train`'s options (error messages name
 # the flags); the vocabulary sizes, pad ids, max_output_length and arch are never the user's
 _TRAIN_FLAGS = {
-    "level": "--level",
+    "level": "--tokenizer",
+    "vocab_size": "--vocab-size",
     "lowercase": "--lowercase",
     "min_count": "--min-count",
     "max_vocab": "--max-vocab",
@@ -53,6 +77,12 @@ _TRAIN_FLAGS = {
     "encoder_layers": "--encoder-layers",
     "decoder_layers": "--decoder-layers",
     "dropout": "--dropout",
+    "d_model": "--d-model",
+    "num_heads": "--heads",
+    "num_encoder_layers": "--encoder-layers",
+    "num_decoder_layers": "--decoder-layers",
+    "dim_feedforward": "--ff",
+    "norm_first": "--pre-norm",
 }
 # the search and sampling config fields -> the options of decode, evaluate and analyze
 _DECODE_FLAGS = {
@@ -68,7 +98,7 @@ _DECODE_FLAGS = {
 
 @app.command()
 @user_errors
-@train_options(PRESETS, flags=_TRAIN_FLAGS)
+@train_options(_ALL_PRESETS, flags=_TRAIN_FLAGS)
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
     dataset: str | None = typer.Option(None, help="Built-in task: dates (date normalisation)."),
@@ -83,11 +113,15 @@ def train(
     reverse: bool = typer.Option(
         False, "--reverse", help="--pairs: translate the second column into the first."
     ),
-    level: str | None = typer.Option(None, help=f"Tokens: char or word {_d('level')}."),
+    tokenizer: str | None = typer.Option(None, help=f"{TOKENIZER_HELP} {_d('level')}."),
+    level: str | None = typer.Option(None, help="The older name of --tokenizer."),
+    vocab_size: int | None = typer.Option(None, help=f"{VOCAB_SIZE_HELP} {_d('vocab_size')}."),
     lowercase: bool = typer.Option(False, help="Lower-case both sides."),
-    cell: str = typer.Option("gru", help="gru or lstm."),
-    attention: str = typer.Option(
-        "bahdanau", help="bahdanau, luong-dot, luong-general or none (no attention)."
+    arch: str = typer.Option("rnn", help=ARCH_HELP),
+    cell: str | None = typer.Option(None, help="rnn: gru or lstm (default: gru)."),
+    attention: str | None = typer.Option(
+        None,
+        help="rnn: bahdanau, luong-dot, luong-general or none (no attention) (default: bahdanau).",
     ),
     unidirectional: bool = typer.Option(False, help="One-direction encoder."),
     reset_before: bool = typer.Option(
@@ -100,9 +134,31 @@ def train(
     attention_dim: int | None = typer.Option(
         None, help=f"Bahdanau scoring width {_d('model.attention_dim')}."
     ),
-    encoder_layers: int = typer.Option(1, help="Stacked encoder layers."),
-    decoder_layers: int = typer.Option(1, help="Stacked decoder layers."),
-    dropout: float | None = typer.Option(None, help=f"Dropout {_d('model.dropout')}."),
+    encoder_layers: int | None = typer.Option(
+        None,
+        help=f"Stacked encoder layers {_d('model.encoder_layers')}; transformer "
+        f"{_t('model.num_encoder_layers')[1:-1]}.",
+    ),
+    decoder_layers: int | None = typer.Option(
+        None,
+        help=f"Stacked decoder layers {_d('model.decoder_layers')}; transformer "
+        f"{_t('model.num_decoder_layers')[1:-1]}.",
+    ),
+    d_model: int | None = typer.Option(
+        None, help=f"transformer: model width d_model {_t('model.d_model')}."
+    ),
+    heads: int | None = typer.Option(
+        None, help=f"transformer: attention heads per layer {_t('model.num_heads')}."
+    ),
+    ff: int | None = typer.Option(
+        None, help=f"transformer: feed-forward width {_t('model.dim_feedforward')}."
+    ),
+    pre_norm: bool = typer.Option(
+        False, "--pre-norm", help="transformer: LayerNorm before each sublayer (default: after)."
+    ),
+    dropout: float | None = typer.Option(
+        None, help=f"Dropout {_d('model.dropout')}; transformer {_t('model.dropout')[1:-1]}."
+    ),
     min_count: int | None = typer.Option(
         None, help=f"Rarer tokens become <UNK> {_d('min_count')}."
     ),
@@ -114,7 +170,7 @@ def train(
         None, help=f"Label smoothing {_d('label_smoothing')}."
     ),
     teacher_forcing: float = typer.Option(
-        1.0, help="P(feed the reference token); else the model's own argmax."
+        1.0, help="rnn: P(feed the reference token); else the model's own argmax."
     ),
     train_size: int | None = typer.Option(
         None, help=f"dates: generated training pairs (default: {DATES_TRAIN_SIZE})."
@@ -144,19 +200,30 @@ def train(
         raise fail("--valid-src/--valid-tgt go with --src/--tgt; with --pairs use --valid-pairs")
     if train_size is not None and train_size < 1:
         raise fail(f"--train-size must be >= 1, got {train_size}")
+    rnn_only = {"--cell": cell, "--attention": attention, "--unidirectional": unidirectional}
+    rnn_only |= {"--reset-before": reset_before, "--hidden": hidden, "--embedding": embedding}
+    rnn_only |= {"--attention-dim": attention_dim}
+    rnn_only |= {"--teacher-forcing": None if teacher_forcing == 1.0 else teacher_forcing}
+    tf_only = {"--d-model": d_model, "--heads": heads, "--ff": ff, "--pre-norm": pre_norm}
+    check_arch(arch, {"rnn": rnn_only, "transformer": tf_only})
     train_opts.apply_threads()
-    preset = PRESETS["dates" if dataset else "text"]
-    config = override(
-        preset.config,
-        {
-            "level": level,
-            "lowercase": lowercase,
-            "batch_size": train_opts.batch_size,
-            "min_count": min_count,
-            "max_vocab": max_vocab,
-            "max_length": max_length,
-            "label_smoothing": label_smoothing,
-            "teacher_forcing": teacher_forcing,
+    presets = TRANSFORMER_PRESETS if arch == "transformer" else PRESETS
+    preset = presets["dates" if dataset else "text"]
+    if arch == "transformer":
+        layers = {
+            "model.num_encoder_layers": encoder_layers,
+            "model.num_decoder_layers": decoder_layers,
+            "model.d_model": d_model,
+            "model.num_heads": heads,
+            "model.dim_feedforward": ff,
+            "model.norm_first": pre_norm or None,
+        }
+        if max_length is not None:  # positions for the longest output (2x + a margin)
+            layers["model.max_positions"] = max(
+                preset.config.model.max_positions, 2 * max_length + 16
+            )  # type: ignore[union-attr]
+    else:
+        layers = {
             "model.cell": cell,
             "model.attention": attention,
             "model.bidirectional": not unidirectional,
@@ -166,7 +233,21 @@ def train(
             "model.attention_dim": attention_dim,
             "model.encoder_layers": encoder_layers,
             "model.decoder_layers": decoder_layers,
+        }
+    config = override(
+        preset.config,
+        {
+            "level": tokens_choice(tokenizer, level),
+            "vocab_size": vocab_size,
+            "lowercase": lowercase,
+            "batch_size": train_opts.batch_size,
+            "min_count": min_count,
+            "max_vocab": max_vocab,
+            "max_length": max_length,
+            "label_smoothing": label_smoothing,
+            "teacher_forcing": teacher_forcing,
             "model.dropout": dropout,
+            **layers,
         },
     )
     train_config = train_opts.train_config(preset.train)
@@ -214,6 +295,26 @@ def _inputs(texts: list[str] | None, input_file: Path | None) -> list[str]:
     return lines
 
 
+def _layer_heatmaps(tr: Translator, text: str, output: Candidate, path: Path) -> list[str]:
+    """A transformer's attention per layer and head (encoder and decoder self-attention,
+    cross-attention), one PNG per layer and kind, a grid of its heads, in ``<path
+    stem>-layers/``."""
+    from seqlab.viz.attention import save_attention_heads
+
+    maps = tr.layer_attention(text, output)
+    folder = path.with_name(f"{path.stem}-layers")
+    kinds = (
+        ("encoder", maps.encoder, maps.source_tokens, maps.source_tokens),
+        ("decoder", maps.decoder, maps.input_tokens, maps.input_tokens),
+        ("cross", maps.cross, maps.output_tokens, maps.source_tokens),
+    )
+    return [
+        str(written)
+        for kind, weights, queries, keys in kinds
+        for written in save_attention_heads(weights, queries, keys, folder, kind)
+    ]
+
+
 def _heatmap_paths(path: Path, n: int) -> list[Path]:
     if n == 1:
         return [path]
@@ -239,7 +340,8 @@ def decode(
     heatmap: Path | None = typer.Option(
         None,
         help="Write the attention heatmap of the output (the best one) to this PNG (-1, -2 ... "
-        "for several).",
+        "for several); a transformer's: its last layer's cross-attention averaged over the "
+        "heads, and every layer's heads (encoder, decoder, cross) in <name>-layers/.",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -263,6 +365,7 @@ def decode(
         seed=seed,
     )
     written: list[str] = []
+    layers: list[list[str]] = []
     if heatmap is not None:
         from seqlab.viz.attention import plot_attention
 
@@ -274,11 +377,15 @@ def decode(
                 str(plot_attention(amap.weights, amap.source_tokens, amap.output_tokens, path,
                                    title=title))
             )  # fmt: skip
+            if tr.config.arch == "transformer":
+                layers.append(_layer_heatmaps(tr, text, result.candidates[0], path))
     if json_out:
         payload = [r.to_dict() for r in results]
         if written:
             for item, path in zip(payload, written, strict=True):
                 item["heatmap"] = path
+        for item, paths in zip(payload, layers, strict=False):
+            item["layer_heatmaps"] = paths
         print_json(payload)
     elif n_best == 1:
         for r in results:
@@ -290,6 +397,8 @@ def decode(
                 typer.echo(f"  {i}. {c.text}\tscore {c.score:.4f}\tlog P {c.log_prob:.4f}")
     for path in written if not json_out else []:
         typer.echo(f"attention heatmap: {path}", err=True)
+    for paths in layers if not json_out else []:
+        typer.echo(f"per layer and head: {Path(paths[0]).parent}/", err=True)
 
 
 def _test_files(

@@ -15,6 +15,9 @@
   :func:`read_sequences`, :func:`write_sequences_npz`, :class:`SequenceExample` — labelled
   sequences of feature vectors (.npz, long-format CSV); :func:`read_emojify`, :data:`EMOJI` —
   the course's Emojify set from your copy.
+* :func:`make_scenes`, :func:`scene_split`, :class:`CaptionData`, :func:`read_captions`,
+  :func:`read_image_folder`, :func:`caption_meaning` — images with captions: generated scenes
+  and a folder of your images with a captions file (:mod:`seqlab.data.scenes`).
 * :func:`dna_motif`, :func:`activity` — generated classification sets where order matters.
 """
 
@@ -36,6 +39,14 @@ from seqlab.data.labelled import (
     read_sequences,
     write_sequences_npz,
 )
+from seqlab.data.scenes import (
+    CaptionData,
+    caption_meaning,
+    make_scenes,
+    read_captions,
+    read_image_folder,
+    scene_split,
+)
 from seqlab.data.synthetic import activity, dna_motif
 from seqlab.data.text import Unit, read_lines, read_text, sequences, tokenize, tokenize_words
 from seqlab.data.vocab import EOS, PAD, SOS, SPECIALS, UNK, Level, Vocab, join_words
@@ -48,6 +59,7 @@ __all__ = [
     "SOS",
     "SPECIALS",
     "UNK",
+    "CaptionData",
     "DataError",
     "Example",
     "Level",
@@ -58,17 +70,22 @@ __all__ = [
     "Unit",
     "Vocab",
     "activity",
+    "caption_meaning",
     "convert_tags",
     "dna_motif",
     "join_words",
     "load_dataset",
+    "make_scenes",
+    "read_captions",
     "read_conll",
     "read_conll_text",
     "read_emojify",
+    "read_image_folder",
     "read_labelled",
     "read_lines",
     "read_sequences",
     "read_text",
+    "scene_split",
     "sequences",
     "tokenize",
     "tokenize_words",

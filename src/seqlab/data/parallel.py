@@ -12,7 +12,9 @@ memory-mapped; :func:`seqlab.data.tokens.length_buckets` draws length-bucketed b
 the index's lengths with NumPy. No pass holds more than a piece of 4 MiB of text, so memory
 stays flat in the corpus's size. Both passes are cached beside the language model's token
 files (``$SEQLAB_CACHE/tokens``), keyed by both files' content hashes, the tokenizer (level,
-lowercasing, ``max_length``), the hold-out rule and (pass 2) both vocabularies.
+lowercasing, ``max_length``, and a subword model's hash), the hold-out rule and (pass 2) both
+vocabularies. :func:`train_subwords` learns one BPE model of both sides from the training
+pairs (the held-out ones left out).
 
 Every reader fails with a one-line :class:`seqlab.data.DataError` naming the file and line.
 """
@@ -24,7 +26,7 @@ import json
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import zip_longest
 from pathlib import Path
@@ -35,6 +37,7 @@ import numpy as np
 from seqlab._io import DataError, PathLike, atomic_write_json
 from seqlab.data import dates as dates_data
 from seqlab.data.batching import hold_out
+from seqlab.data.subword import TextTokenizer
 from seqlab.data.text import CHUNK_BYTES, iter_text, read_text, tokenize
 from seqlab.data.tokens import (
     FORMAT,
@@ -64,6 +67,8 @@ __all__ = [
     "iter_parallel",
     "read_pairs",
     "read_parallel",
+    "train_subwords",
+    "training_pairs",
 ]
 
 Pair = tuple[str, str]
@@ -307,10 +312,12 @@ class PairTokenizer:
     level: Level = "word"  # "char" or "word" tokens, on both sides
     lowercase: bool = False  # lower-case both sides before tokenising
     max_length: int | None = None  # drop training pairs with a side longer (tokens); None: keep
+    subwords: TextTokenizer | None = None  # a BPE model's pieces instead of `level`'s tokens
 
     def tokens(self, text: str) -> list[str]:
         """The tokens of one side (stripped, lower-cased if asked)."""
-        return tokenize(text.strip().lower() if self.lowercase else text.strip(), self.level)
+        text = text.strip().lower() if self.lowercase else text.strip()
+        return tokenize(text, self.level) if self.subwords is None else self.subwords(text)
 
     def keeps(self, src: Sequence[str], tgt: Sequence[str]) -> bool:
         """Whether a training pair of these tokens is kept: both sides non-empty and within
@@ -320,7 +327,30 @@ class PairTokenizer:
         return self.max_length is None or max(len(src), len(tgt)) <= self.max_length
 
     def describe(self) -> str:
-        return json.dumps([self.level, self.lowercase, self.max_length])
+        parts: list[Any] = [self.level, self.lowercase, self.max_length]
+        if self.subwords is not None:  # another BPE model: other tokens, another cache key
+            parts.append(self.subwords.key())
+        return json.dumps(parts)
+
+
+def train_subwords(
+    pairs: Iterable[Pair], *, vocab_size: int, lowercase: bool = False
+) -> TextTokenizer:
+    """One BPE model of both sides of ``pairs`` (joint subwords, as for en-de in Sennrich
+    et al. 2016), with byte fallback: no text has an unknown token."""
+    texts = (side for pair in pairs for side in pair)
+    return TextTokenizer.train(
+        texts, "subword", lowercase=lowercase, vocab_size=vocab_size, byte_fallback=True
+    )
+
+
+def training_pairs(files: ParallelFiles) -> Iterator[Pair]:
+    """The pairs of ``files`` that train (the held-out ones left out, as
+    :func:`count_parallel` holds them out), streamed."""
+    k = files.held_every
+    for read, (_, s, t) in enumerate(iter_parallel(files.src, files.tgt), 1):
+        if not (k > 0 and read % k == 0 and read // k <= _HOLD_MAX):
+            yield s, t
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -639,7 +669,8 @@ def _encode_pairs(
         {
             "vocab_size": len(v),
             "vocab_hash": vocab_hash(v),
-            "tokenizer": {"level": v.level, "unit": "line", "side": side},
+            "tokenizer": {"level": v.level, "unit": "line", "side": side}
+            | ({"subword": tokenizer.subwords.key()} if tokenizer.subwords else {}),
             "source": str(path),
             "pairs_key": key,
         }

@@ -13,7 +13,9 @@ code point to id); words go through :func:`~seqlab.data.text.tokenize_words` and
 vocabulary, in two passes (count, then encode).
 
 :func:`corpus_tokens` keeps what it encodes in a cache keyed by the corpus's content hash
-and the tokenizer, so that re-runs and ``--resume`` do not encode again:
+and the tokenizer, so that re-runs and ``--resume`` do not encode again (a subword model's
+key holds its BPE model's hash, :meth:`seqlab.data.subword.TextTokenizer.key`, so a BPE run
+never reads a word-level file, nor one of another BPE model):
 
 * the folder is ``$SEQLAB_CACHE``, else ``$XDG_CACHE_HOME/seqlab``, else
   ``~/.cache/seqlab`` (:func:`cache_dir`), subfolder ``tokens/``;
@@ -34,10 +36,10 @@ import json
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -47,6 +49,9 @@ from seqlab._io import DataError, PathLike, atomic_write_json
 from seqlab.data.text import CHUNK_BYTES, iter_text, tokenize_words
 from seqlab.data.text import os_errors as _os_errors
 from seqlab.data.vocab import EOS, UNK, Level, Vocab
+
+if TYPE_CHECKING:
+    from seqlab.data.subword import TextTokenizer
 
 __all__ = [
     "TokenFile",
@@ -131,17 +136,20 @@ def _with_last(items: Iterable[str]) -> Iterator[tuple[str, bool]]:
         yield prev, True
 
 
-def _word_tokens(piece: str, final: bool) -> list[str]:
-    """The "text" unit's word stream of ``piece``: each line's words then ``<EOS>``; the part
-    after the last line end continues in the next piece (it gets ``<EOS>`` only if final)."""
+def _word_tokens(
+    piece: str, final: bool, split: Callable[[str], list[str]] = tokenize_words
+) -> list[str]:
+    """The "text" unit's word stream of ``piece``: each line's words (or ``split``'s
+    tokens: subword pieces) then ``<EOS>``; the part after the last line end continues in
+    the next piece (it gets ``<EOS>`` only if final)."""
     lines = piece.split("\n")
     tail = lines.pop()
     out: list[str] = []
     for line in lines:
-        out.extend(tokenize_words(line))
+        out.extend(split(line))
         out.append(EOS)
     if tail:
-        out.extend(tokenize_words(tail))
+        out.extend(split(tail))
         if final:
             out.append(EOS)
     return out
@@ -187,8 +195,9 @@ def count_tokens(pieces: Iterable[str], level: Level) -> tuple[Counter[str], int
 class _Encoder:
     """Text pieces -> arrays of ids in :func:`token_dtype`; unknown tokens become ``<UNK>``."""
 
-    def __init__(self, vocab: Vocab) -> None:
+    def __init__(self, vocab: Vocab, tokenizer: TextTokenizer | None = None) -> None:
         self.vocab = vocab
+        self.split: Callable[[str], list[str]] = tokenizer or tokenize_words  # a line's tokens
         self.dtype = token_dtype(len(vocab))
         self.unk = vocab.unk_id
         if vocab.level == "char":
@@ -214,7 +223,7 @@ class _Encoder:
         return ids.astype(self.dtype)
 
     def words(self, piece: str, final: bool) -> np.ndarray:
-        tokens = _word_tokens(piece, final)
+        tokens = _word_tokens(piece, final, self.split)
         return np.asarray(self.vocab.encode(tokens), dtype=self.dtype)
 
     def encode(self, pieces: Iterable[str]) -> Iterator[np.ndarray]:
@@ -225,13 +234,14 @@ class _Encoder:
                 yield self.words(piece, last)
 
 
-def encode_text(text: str, vocab: Vocab) -> np.ndarray:
-    """The "text" unit's ids of ``text`` (every character; or each line's words then
-    ``<EOS>``) in :func:`token_dtype`; unknown tokens become ``<UNK>``.
+def encode_text(text: str, vocab: Vocab, tokenizer: TextTokenizer | None = None) -> np.ndarray:
+    """The "text" unit's ids of ``text`` (every character; or each line's words, or
+    ``tokenizer``'s subword pieces, then ``<EOS>``) in :func:`token_dtype`; unknown tokens
+    become ``<UNK>``.
 
     The same ids as ``vocab.encode(sequences(text, vocab.level, unit="text")[0])``.
     """
-    parts = list(_Encoder(vocab).encode([text] if text else []))
+    parts = list(_Encoder(vocab, tokenizer).encode([text] if text else []))
     return parts[0] if parts else np.zeros(0, dtype=token_dtype(len(vocab)))
 
 
@@ -358,19 +368,28 @@ class TokenWriter:
 
 
 def encode_file(
-    path: PathLike, vocab: Vocab, dest: PathLike, *, chunk_bytes: int = CHUNK_BYTES, **meta: Any
+    path: PathLike,
+    vocab: Vocab,
+    dest: PathLike,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    tokenizer: TextTokenizer | None = None,
+    **meta: Any,
 ) -> TokenFile:
-    """Encode the text file ``path`` (streamed) with ``vocab`` into the token file ``dest``;
-    ``meta`` is added to the header."""
+    """Encode the text file ``path`` (streamed) with ``vocab`` (and ``tokenizer``'s subword
+    pieces) into the token file ``dest``; ``meta`` is added to the header."""
     pieces = iter_text(path, chunk_bytes=chunk_bytes)
+    described = {"level": vocab.level, "unit": "text"}
+    if tokenizer is not None:
+        described["subword"] = tokenizer.key()
     info = {
         "vocab_size": len(vocab),
         "vocab_hash": vocab_hash(vocab),
-        "tokenizer": {"level": vocab.level, "unit": "text"},
+        "tokenizer": described,
         "source": str(path),
         **meta,
     }
-    return TokenFile.write(dest, _Encoder(vocab).encode(pieces), info)
+    return TokenFile.write(dest, _Encoder(vocab, tokenizer).encode(pieces), info)
 
 
 def corpus_tokens(
@@ -382,9 +401,13 @@ def corpus_tokens(
     max_vocab: int | None = None,
     cache: PathLike | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    tokenizer: TextTokenizer | None = None,
 ) -> tuple[Vocab, TokenFile]:
     """The vocabulary and the token file of the text file ``path`` ("text" unit), encoded
     once and then read from the cache (see the module docstring).
+
+    With a subword ``tokenizer`` (``level="word"``) each line is cut into its pieces and the
+    default vocabulary is every piece (:meth:`~seqlab.data.subword.TextTokenizer.vocab`).
 
     Without ``vocab`` one is built from the whole file's counts (``min_count``,
     ``max_vocab``; specials ``<UNK>`` and ``<EOS>``), as nanoGPT's ``prepare.py`` does.
@@ -396,6 +419,8 @@ def corpus_tokens(
     _stat_key(path)  # a missing file or a folder: a DataError before anything is created
     folder.mkdir(parents=True, exist_ok=True)
     digest = _remembered_hash(path, folder)
+    if vocab is None and tokenizer is not None:
+        vocab = tokenizer.vocab((UNK, EOS))
     if vocab is None:
         counts, digest = _cached_counts(path, level, digest, folder, chunk_bytes)
         vocab = Vocab.build(
@@ -412,13 +437,17 @@ def corpus_tokens(
         digest = corpus_hash(path)
         _remember_hash(path, folder, digest)
     key = _digest(FORMAT, str(VERSION), digest, level, vocab_hash(vocab))
+    if tokenizer is not None:  # the pieces' ids depend on the BPE model, not only the vocab
+        key = _digest(key, tokenizer.key())
     bin_path = folder / f"{key}.bin"
     if bin_path.is_file() and TokenFile.header_path(bin_path).is_file():
         try:
             return vocab, TokenFile.read(bin_path)
         except DataError:
             pass  # damaged: encode again
-    token_file = encode_file(path, vocab, bin_path, chunk_bytes=chunk_bytes, corpus_hash=digest)
+    token_file = encode_file(
+        path, vocab, bin_path, chunk_bytes=chunk_bytes, tokenizer=tokenizer, corpus_hash=digest
+    )
     return vocab, token_file
 
 

@@ -7,6 +7,13 @@ inputs, in batches (:class:`SearchConfig`).
 """
 
 from seqlab.decoding.beam import NBestList, beam_search
+from seqlab.decoding.ctc import (
+    CTCHypothesis,
+    ShallowFusion,
+    ctc_beam_search,
+    ctc_collapse,
+    ctc_greedy_decode,
+)
 from seqlab.decoding.error_analysis import (
     ErrorAnalysis,
     ErrorRow,
@@ -27,16 +34,21 @@ from seqlab.decoding.sampling import filter_logits, sample_next, sample_search, 
 from seqlab.decoding.search import Sampling, SearchConfig, search
 
 __all__ = [
+    "CTCHypothesis",
     "ErrorAnalysis",
     "ErrorRow",
     "Hypothesis",
     "NBestList",
     "Sampling",
     "SearchConfig",
+    "ShallowFusion",
     "StepModel",
     "analyze_errors",
     "beam_search",
     "check_search_args",
+    "ctc_beam_search",
+    "ctc_collapse",
+    "ctc_greedy_decode",
     "filter_logits",
     "format_table",
     "greedy_search",

@@ -20,6 +20,22 @@ The objectives, for a hidden vector ``h`` (``syn0[ctx]`` or the CBOW mean) and t
   path of ``o`` (``u = syn1``, the V-1 inner nodes);
 - full softmax: ``L = -log softmax(U h)_o`` over all V output vectors.
 
+HogBatch (``hogbatch=True``, skip-gram with negative sampling; Ji et al. 2016, "Parallelizing
+Word2Vec in Shared and Distributed Memory"): a center word ``o`` with window contexts
+``c_1..c_m`` draws ``K`` noise words once, shared by its ``m`` pairs, and takes one step from
+the snapshot ``H = syn0[c_1..c_m]`` (m, E), ``U = syn1neg[o, k_1..k_K]`` (K+1, E)::
+
+    G = (y - σ(H Uᵀ)) · alpha        (m, K+1), y = (1, 0, ..., 0)
+    syn0[c_j] += (G U)_j             syn1neg[o, k] += (Gᵀ H)_k
+
+(:func:`batch_negative`). The arithmetic is the pair mode's (m(K+1) dot products and twice
+as many row updates), but the K+1 output rows are read once per center instead of m times
+(held in L1 as ``U``), the noise draws fall from m·K to K, and the products run on 2×2
+register blocks, so a loaded element feeds two multiply-adds and an output row is stored
+m/2 times instead of m times. The loss of a pair takes one ``log`` of ``Π_k (1 + z_k)``
+instead of K+1 ``log1p``. It is not word2vec.c's trajectory (a pair no longer sees the
+updates of the center's earlier pairs, and a center's pairs share noise words).
+
 Sigmoids and log-sigmoids are exact float32 expressions (``exp``/``log1p``, numerically
 stable), not word2vec.c's clipped 1000-entry table, so the loss is the true loss and one step
 equals a torch SGD step on the same formula (tests/test_word2vec.py). Dot products run in
@@ -101,6 +117,123 @@ def pair_negative(
         word = noise[d]
         if word != target:
             loss += _step(hmat, hrow, syn1neg, word, 0.0, alpha, neu1e)
+    return loss
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True, inline="always")
+def _logistic(f: float, label: float, alpha: float) -> tuple[float, float, float]:
+    """One logistic output ``f``: ``(g, 1 + z, min(x, 0))`` with ``g = (label - σ(f)) · alpha``,
+    ``x = ±f`` and ``z = exp(-|x|)``, so that ``-log σ(x) = log(1 + z) - min(x, 0)``."""
+    x = f if label == 1.0 else -f  # the loss is -log σ(x)
+    z = np.exp(-abs(x))  # in (0, 1]: no overflow
+    sig = _ONE / (_ONE + z) if x >= _ZERO else z / (_ONE + z)  # σ(x)
+    p = sig if label == 1.0 else _ONE - sig  # σ(f)
+    return np.float32((label - p) * alpha), 1.0 + np.float64(z), min(x, _ZERO)
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True, inline="always")
+def batch_negative(
+    syn0: np.ndarray,  # (V, E) float32 input vectors, updated in place
+    contexts: np.ndarray,  # (>= m,) int32 rows of syn0: the center's context words c_1..c_m
+    m: int,  # number of context words (>= 1)
+    syn1neg: np.ndarray,  # (V, E) float32 output vectors, updated in place
+    target: int,  # the center word o (label 1)
+    noise: np.ndarray,  # (>= n_noise,) int32 shared noise words k_1..k_K (label 0)
+    n_noise: int,  # K; a noise word equal to target is skipped
+    alpha: float,  # learning rate
+    hbuf: np.ndarray,  # (>= m + 1, E) float32 work buffer: the snapshot H (+ a zero pad row)
+    ubuf: np.ndarray,  # (>= K + 2, E) float32 work buffer: the snapshot U (+ a zero pad row)
+    gbuf: np.ndarray,  # (>= m + 1, >= K + 2) float32 work buffer: G (+ zero pad)
+) -> float:
+    """HogBatch step (Ji et al. 2016) for one center word; returns the summed loss of its pairs.
+
+    With H = syn0[c_1..c_m] (m, E), U = syn1neg[o, k_1..k_K] (K+1, E), labels y = (1, 0..0):
+
+        F = H Uᵀ (m, K+1);  L = -Σ_j [log σ(F_j0) + Σ_k log σ(-F_jk)];
+        G = (y - σ(F)) · alpha  (a column whose noise word equals o is zero);
+        syn0[c_j] += (G U)_j;  syn1neg[o, k] += (Gᵀ H)_k,
+
+    both updates from the same snapshot (H, U): for m = 1 and distinct noise words it is
+    word2vec.c's pair step (which lets a repeated noise word see its first update).
+    Repeated rows (a context word twice, a noise word drawn twice) get the sum of their
+    updates. The three products run on 2×2 (F) and 1×2 / 2×1 register blocks over the
+    copied H and U (padded to even sizes with zero rows and zero G), so each loaded
+    element feeds 2 multiply-adds and each row of syn0 / syn1neg is stored (K+1)/2 and
+    m/2 times instead of K+1 and m times.
+    """
+    size = syn0.shape[1]
+    n_out = n_noise + 1
+    mp = m + (m & 1)  # rows of H, padded to even
+    kp = n_out + (n_out & 1)  # rows of U, padded to even
+    for k in range(kp):  # U snapshot: the target first, then the noise words
+        if k < n_out:
+            row = target if k == 0 else noise[k - 1]
+            for e in range(size):
+                ubuf[k, e] = syn1neg[row, e]
+        else:
+            for e in range(size):
+                ubuf[k, e] = _ZERO
+    for j in range(mp):  # H snapshot
+        if j < m:
+            row = contexts[j]
+            for e in range(size):
+                hbuf[j, e] = syn0[row, e]
+        else:
+            for e in range(size):
+                hbuf[j, e] = _ZERO
+    loss = 0.0
+    for j in range(0, mp, 2):  # F = H Uᵀ in 2×2 blocks, then G
+        # -Σ_k log σ(x_jk) = log Π_k (1 + z_jk) - Σ_k min(x_jk, 0): one log per pair (the
+        # product lies in [1, 2^(K+1)], float64) instead of K+1 log1p calls
+        prod0 = 1.0
+        prod1 = 1.0
+        for k in range(0, kp, 2):
+            f00 = _ZERO
+            f01 = _ZERO
+            f10 = _ZERO
+            f11 = _ZERO
+            for e in range(size):
+                h0 = hbuf[j, e]
+                h1 = hbuf[j + 1, e]
+                u0 = ubuf[k, e]
+                u1 = ubuf[k + 1, e]
+                f00 += h0 * u0
+                f01 += h0 * u1
+                f10 += h1 * u0
+                f11 += h1 * u1
+            for dj in range(2):
+                for dk in range(2):
+                    jj = j + dj
+                    kk = k + dk
+                    if jj >= m or kk >= n_out or (kk > 0 and noise[kk - 1] == target):
+                        gbuf[jj, kk] = _ZERO
+                        continue
+                    if dj == 0:
+                        f = f00 if dk == 0 else f01
+                    else:
+                        f = f10 if dk == 0 else f11
+                    g, one_z, min_x = _logistic(f, _ONE if kk == 0 else _ZERO, alpha)
+                    gbuf[jj, kk] = g
+                    loss -= min_x
+                    if dj == 0:
+                        prod0 *= one_z
+                    else:
+                        prod1 *= one_z
+        loss += np.log(prod0) + np.log(prod1)  # prod1 = 1 for a pad row
+    for j in range(m):  # syn0[c_j] += Σ_k G_jk U_k, two U rows per pass
+        row = contexts[j]
+        for k in range(0, kp, 2):
+            g0 = gbuf[j, k]
+            g1 = gbuf[j, k + 1]
+            for e in range(size):
+                syn0[row, e] += g0 * ubuf[k, e] + g1 * ubuf[k + 1, e]
+    for k in range(n_out):  # syn1neg[k] += Σ_j G_jk H_j, two H rows per pass
+        row = target if k == 0 else noise[k - 1]
+        for j in range(0, mp, 2):
+            g0 = gbuf[j, k]
+            g1 = gbuf[j + 1, k]
+            for e in range(size):
+                syn1neg[row, e] += g0 * hbuf[j, e] + g1 * hbuf[j + 1, e]
     return loss
 
 
@@ -307,8 +440,13 @@ def train_chunk(
     alpha_start: float,  # learning rate at the chunk's first word ...
     alpha_end: float,  # ... decaying linearly to this at its end
     seed: int,  # LCG seed of this chunk
+    hogbatch: bool = False,  # skip-gram + negative: one batch_negative step per center word
 ) -> tuple[float, int, int]:
-    """Train on one chunk; returns (summed loss, examples, words kept after subsampling)."""
+    """Train on one chunk; returns (summed loss, examples, words kept after subsampling).
+
+    Examples are (context, center) pairs for skip-gram (also with ``hogbatch``: a center with
+    m context words counts m), center words for CBOW.
+    """
     size = syn0.shape[1]
     n_total = ids.shape[0]
     state = seed & _MASK48
@@ -316,6 +454,13 @@ def train_chunk(
     neu1 = np.empty((1, size), dtype=np.float32)  # CBOW hidden vector, as row 0
     neu1e = np.empty(size, dtype=np.float32)
     noise = np.empty(max(negative, 1), dtype=np.int32)
+    batched = hogbatch and skipgram and objective == OBJECTIVE_NEGATIVE
+    span = 2 * window + 1 if batched else 1  # most context words of one center, + a pad row
+    n_out = negative + 2 if batched else 1  # target and noise words, + a pad row
+    ctx = np.empty(span, dtype=np.int32)  # HogBatch: the center's context words
+    hbuf = np.empty((span, size), dtype=np.float32)  # HogBatch: H snapshot
+    ubuf = np.empty((n_out, size), dtype=np.float32)  # HogBatch: U snapshot
+    gbuf = np.empty((span, n_out), dtype=np.float32)  # HogBatch: G
     scores = np.empty(syn1.shape[0] if objective == OBJECTIVE_SOFTMAX else 1, dtype=np.float64)
     loss = 0.0
     examples = 0
@@ -330,7 +475,21 @@ def train_chunk(
             lo = max(0, pos - reduced)
             hi = min(n, pos + reduced + 1)
             center = buf[pos]
-            if skipgram:
+            if batched:
+                m = 0
+                for c in range(lo, hi):
+                    if c != pos:
+                        ctx[m] = buf[c]
+                        m += 1
+                if m == 0:
+                    continue
+                for d in range(negative):  # shared by the center's m pairs
+                    noise[d], state = draw_noise(noise_table, state)
+                loss += batch_negative(
+                    syn0, ctx, m, syn1, center, noise, negative, alpha, hbuf, ubuf, gbuf
+                )
+                examples += m
+            elif skipgram:
                 for c in range(lo, hi):
                     if c == pos:
                         continue

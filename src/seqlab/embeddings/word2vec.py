@@ -19,6 +19,14 @@ the center word", frequent words are discarded with probability ``1 - (sqrt(t/f)
 ``1..window``, and the learning rate decays linearly from ``alpha`` to ``min_alpha`` over
 ``epochs × words``. Input vectors start uniform in ``[-0.5/E, 0.5/E)``, output vectors at zero.
 
+Updates (skip-gram with negative sampling, numba engine): ``update="pair"`` takes word2vec.c's
+SGD step per (context, center) pair; ``update="hogbatch"`` (Ji et al. 2016) takes one step per
+center word ``o`` on all its window contexts ``c_1..c_m`` with ``K`` noise words drawn once
+for the center: with ``H = syn0[c_1..c_m]`` (m, E) and ``U = syn1neg[o, k_1..k_K]`` (K+1, E),
+``G = (y - σ(H Uᵀ))·alpha``, ``syn0[c] += G U`` and ``syn1neg[o, k] += Gᵀ H`` from the same
+snapshot. Same objective and arithmetic, fewer memory passes and noise draws (see
+:mod:`seqlab.embeddings._w2v_kernels`); a different SGD trajectory.
+
 Engines: ``"numba"`` (CPU) runs :func:`~seqlab.embeddings._w2v_kernels.train_chunk` on chunks of
 ``chunk_words`` words in ``workers`` Python threads over shared matrices (Hogwild, lock-free, as
 word2vec.c and gensim), fed by a streaming reader: the corpus is never held in memory. With
@@ -77,6 +85,7 @@ __all__ = [
 Method = Literal["skipgram", "cbow"]
 Objective = Literal["negative", "hierarchical", "softmax"]
 Engine = Literal["auto", "numba", "torch"]
+Update = Literal["pair", "hogbatch"]
 
 _OBJECTIVE_CODE = {
     "negative": K.OBJECTIVE_NEGATIVE,
@@ -103,6 +112,9 @@ class Word2VecConfig:
     # word2vec.c uses 0.05 for CBOW)
     min_alpha: float = 1e-4  # final learning rate (linear decay over epochs × words)
     cbow_mean: bool = True  # CBOW hidden vector is the mean (True) or sum (False) of context
+    update: Update = "pair"  # skip-gram + negative on numba: "pair" (one SGD step per
+    # (context, center) pair, word2vec.c/gensim) or "hogbatch" (one step per center word on
+    # its m context words with K shared noise words, Ji et al. 2016; see module docstring)
     workers: int = 2  # Hogwild threads of the numba engine (1: deterministic with a seed)
     seed: int = 1  # seed of initialisation, subsampling, windows and noise draws
     device: str = "cpu"  # "cpu", "cuda[:N]" (torch engine) or "auto": cuda when available for
@@ -162,6 +174,10 @@ class Word2VecConfig:
             self.engine in ("auto", "numba", "torch"),
             f"engine must be 'auto', 'numba' or 'torch', got {self.engine!r}",
         )
+        require(
+            self.update in ("pair", "hogbatch"),
+            f"update must be 'pair' or 'hogbatch', got {self.update!r}",
+        )
         require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
         # "auto": the GPU when there is one and the configuration has a GPU path (skip-gram
         # with negative sampling on the torch engine), else the CPU (numba kernels)
@@ -182,6 +198,16 @@ class Word2VecConfig:
         require(
             not (self.resolved_engine == "torch" and self.method == "cbow"),
             "the torch engine trains skip-gram only (use engine='numba' on the CPU for CBOW)",
+        )
+        require(
+            self.update == "pair"
+            or (
+                self.method == "skipgram"
+                and self.objective == "negative"
+                and self.resolved_engine == "numba"
+            ),
+            "update 'hogbatch' needs method 'skipgram', objective 'negative' and the numba "
+            f"engine, got {self.method!r}, {self.objective!r}, {self.resolved_engine!r}",
         )
         check_device(self.device)  # last: a device this process lacks is a ValueError here
 
@@ -378,6 +404,7 @@ def _numba_epoch(
                     a0,
                     a1,
                     seed,
+                    config.update == "hogbatch",
                 )
             except BaseException as err:  # re-raised in the caller's thread
                 errors.append(err)

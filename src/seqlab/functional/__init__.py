@@ -18,15 +18,32 @@ from seqlab.functional.crf import (
     transition_mask,
     viterbi_decode,
 )
+from seqlab.functional.ctc import (
+    CTCInfeasibleWarning,
+    ctc_feasible,
+    ctc_loss,
+    ctc_min_input_lengths,
+)
 from seqlab.functional.recurrent import gru_cell, lstm_cell, rnn_cell
+from seqlab.functional.transformer import (
+    causal_mask,
+    padding_mask,
+    scaled_dot_product_attention,
+    to_torch_mask,
+)
 
 __all__ = [
+    "CTCInfeasibleWarning",
     "additive_attention",
     "additive_scores",
     "attend",
+    "causal_mask",
     "crf_log_partition",
     "crf_nll",
     "crf_score",
+    "ctc_feasible",
+    "ctc_loss",
+    "ctc_min_input_lengths",
     "dot_attention",
     "dot_scores",
     "general_attention",
@@ -34,8 +51,11 @@ __all__ = [
     "iob2_transition_mask",
     "lstm_cell",
     "masked_softmax",
+    "padding_mask",
     "project_keys",
     "rnn_cell",
+    "scaled_dot_product_attention",
+    "to_torch_mask",
     "transition_mask",
     "viterbi_decode",
 ]

@@ -18,6 +18,16 @@ from seqlab.metrics.bleu import (
 )
 
 if TYPE_CHECKING:
+    from seqlab.metrics.asr import (
+        AlignmentChunk,
+        ErrorReport,
+        align,
+        cer,
+        char_errors,
+        format_alignment,
+        wer,
+        word_errors,
+    )
     from seqlab.metrics.classification import (
         ClassificationReport,
         ClassScore,
@@ -41,7 +51,11 @@ _LAZY = dict.fromkeys(
 ) | dict.fromkeys(
     ("ClassScore", "ClassificationReport", "classification_report", "confusion_matrix"),
     "seqlab.metrics.classification",
-)
+) | dict.fromkeys(
+    ("AlignmentChunk", "ErrorReport", "align", "cer", "char_errors", "format_alignment", "wer",
+     "word_errors"),
+    "seqlab.metrics.asr",
+)  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -55,22 +69,30 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AlignmentChunk",
     "BLEUConfig",
     "BLEUScore",
     "BLEUStatistics",
     "ClassScore",
     "ClassificationReport",
+    "ErrorReport",
     "SpanError",
     "TaggingScores",
     "TypeScore",
+    "align",
     "bleu_statistics",
+    "cer",
+    "char_errors",
     "classification_report",
     "compute_bleu",
     "confusion_matrix",
     "corpus_bleu",
     "entities",
     "entity_scores",
+    "format_alignment",
     "sentence_bleu",
     "tokenize",
+    "wer",
+    "word_errors",
     "wrong_spans",
 ]

@@ -5,13 +5,25 @@ many-to-many (Tx = Ty) and one-to-many; :mod:`seqlab.models.rnn_lm` the recurren
 model; :mod:`seqlab.models.seq2seq` the encoder–decoder with attention.
 """
 
+from seqlab.models.captioner import CaptionModel, CaptionModelConfig, CaptionState
 from seqlab.models.classifier import AverageClassifier, ClassifierConfig, RNNClassifier
 from seqlab.models.rnn_architectures import ManyToMany, ManyToOne, OneToMany, RNNConfig, make_rnn
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig, Seq2SeqState
+from seqlab.models.speech import SpeechCTC, SpeechCTCConfig
 from seqlab.models.tagger import TaggerModel, TaggerModelConfig
+from seqlab.models.transformer import (
+    TransformerConfig,
+    TransformerLanguageModel,
+    TransformerLMConfig,
+    TransformerSeq2Seq,
+)
+from seqlab.models.wake import StreamingWakeModel, WakeModel, WakeModelConfig
 
 __all__ = [
     "AverageClassifier",
+    "CaptionModel",
+    "CaptionModelConfig",
+    "CaptionState",
     "ClassifierConfig",
     "ManyToMany",
     "ManyToOne",
@@ -21,7 +33,16 @@ __all__ = [
     "Seq2Seq",
     "Seq2SeqConfig",
     "Seq2SeqState",
+    "SpeechCTC",
+    "SpeechCTCConfig",
+    "StreamingWakeModel",
     "TaggerModel",
     "TaggerModelConfig",
+    "TransformerConfig",
+    "TransformerLMConfig",
+    "TransformerLanguageModel",
+    "TransformerSeq2Seq",
+    "WakeModel",
+    "WakeModelConfig",
     "make_rnn",
 ]

@@ -170,6 +170,37 @@ def _check_ids(x: Tensor, name: str, shape: str) -> None:
         )
 
 
+def check_source(src: Tensor, src_lengths: Tensor, axis: str = "T") -> Tensor:
+    """Validate a padded source batch and its lengths; return the lengths as CPU int64.
+
+    ``axis`` names the source's time axis in messages ("T" for the RNN, "S" for the
+    Transformer, as their docstrings call it).
+
+    Shape:
+        src: (B, T) ids, src_lengths: (B,) -> (B,) int64 on the CPU
+    """
+    _check_ids(src, "src", f"(B, {axis})")
+    batch, steps = src.shape
+    if (
+        not isinstance(src_lengths, Tensor)
+        or src_lengths.shape != (batch,)
+        or src_lengths.is_floating_point()
+    ):
+        got = (
+            f"{format_shape(tuple(src_lengths.shape))} {src_lengths.dtype}"
+            if isinstance(src_lengths, Tensor)
+            else type(src_lengths).__name__
+        )
+        raise ValueError(f"expected src_lengths of shape (B={batch},) integers, got {got}")
+    lens = src_lengths.detach().to("cpu", torch.int64)
+    if batch and (int(lens.min()) < 1 or int(lens.max()) > steps):
+        raise ValueError(
+            f"src_lengths must lie in [1, {axis}={steps}], got min {int(lens.min())}, "
+            f"max {int(lens.max())}"
+        )
+    return lens
+
+
 @register_model("seq2seq", "rnn")
 class Seq2Seq(nn.Module):
     """Bidirectional RNN encoder + attentive RNN decoder (see the module docstring)."""
@@ -218,26 +249,7 @@ class Seq2Seq(nn.Module):
     # -- encoder -------------------------------------------------------------------------
     def _check_source(self, src: Tensor, src_lengths: Tensor) -> Tensor:
         """Validate ``src`` and ``src_lengths``; return the lengths as a CPU int64 tensor."""
-        _check_ids(src, "src", "(B, T)")
-        batch, steps = src.shape
-        if (
-            not isinstance(src_lengths, Tensor)
-            or src_lengths.shape != (batch,)
-            or src_lengths.is_floating_point()
-        ):
-            got = (
-                f"{format_shape(tuple(src_lengths.shape))} {src_lengths.dtype}"
-                if isinstance(src_lengths, Tensor)
-                else type(src_lengths).__name__
-            )
-            raise ValueError(f"expected src_lengths of shape (B={batch},) integers, got {got}")
-        lens = src_lengths.detach().to("cpu", torch.int64)
-        if batch and (int(lens.min()) < 1 or int(lens.max()) > steps):
-            raise ValueError(
-                f"src_lengths must lie in [1, T={steps}], got min {int(lens.min())}, "
-                f"max {int(lens.max())}"
-            )
-        return lens
+        return check_source(src, src_lengths)
 
     def _encode(self, src: Tensor, lens: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """Run the encoder; return a<t'> and the top layer's final states [→; ←].

@@ -7,6 +7,14 @@ from seqlab.nn.crf import CRF
 from seqlab.nn.diagnostics import GradientFlow, gradient_flow
 from seqlab.nn.generic import Bidirectional, Recurrent, Stacked
 from seqlab.nn.recurrent import GRU, LSTM, RNN, RNNBase
+from seqlab.nn.transformer import (
+    KVCache,
+    MultiHeadAttention,
+    PositionalEncoding,
+    ScaledEmbedding,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "CRF",
@@ -17,12 +25,18 @@ __all__ = [
     "Bidirectional",
     "GRUCell",
     "GradientFlow",
+    "KVCache",
     "LSTMCell",
     "LuongAttention",
+    "MultiHeadAttention",
+    "PositionalEncoding",
     "RNNBase",
     "RNNCell",
     "Recurrent",
     "RecurrentCell",
+    "ScaledEmbedding",
     "Stacked",
+    "TransformerDecoderLayer",
+    "TransformerEncoderLayer",
     "gradient_flow",
 ]

@@ -82,7 +82,14 @@ class TaskConfig:
     arch: str = "rnn"  # the network's architecture in the model registry
 
     def __post_init__(self) -> None:
-        model_class(self.model_kind, self.arch)  # ValueError naming the registered archs
+        cls = model_class(self.model_kind, self.arch)  # ValueError naming the registered archs
+        wanted = getattr(cls, "config_class", None)
+        model = getattr(self, "model", None)
+        if wanted is not None and model is not None and not isinstance(model, wanted):
+            raise ValueError(
+                f"arch {self.arch!r} takes a {wanted.__name__} as its model config, "
+                f"got a {type(model).__name__}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``config.json``: ``task``, ``format`` and every field."""
@@ -144,6 +151,8 @@ class Task:
     # -- what a subclass declares --------------------------------------------------------
     config_class: ClassVar[type[TaskConfig]]  # the task's config; its .task is the name
     artifacts: ClassVar[dict[str, tuple[str, type]]] = {}  # attribute -> (file, class)
+    # ... and those a model may lack (None; e.g. tokenizer.json of a subword model only)
+    optional_artifacts: ClassVar[dict[str, tuple[str, type]]] = {}
     what: ClassVar[str] = "model"  # "a <what>" in messages
     command: ClassVar[str] = "seqlab"  # the command that trains one (for hints)
     resume_ignores: ClassVar[tuple[str, ...]] = ()  # config entries that may change on resume
@@ -166,12 +175,14 @@ class Task:
         self, model: nn.Module, config: TaskConfig, path: Path | None = None, **artifacts: Any
     ) -> None:
         missing = sorted(set(self.artifacts) - set(artifacts))
-        extra = sorted(set(artifacts) - set(self.artifacts))
+        extra = sorted(set(artifacts) - set(self.artifacts) - set(self.optional_artifacts))
         if missing or extra:
             raise TypeError(f"{type(self).__name__}: missing {missing}, unexpected {extra}")
         self.model = model
         self.config = config
         self.path = path
+        for name in self.optional_artifacts:
+            setattr(self, name, None)
         for name, value in artifacts.items():
             setattr(self, name, value)
 
@@ -258,7 +269,8 @@ class Task:
         folder above it is a file) or an unwritable folder is a :class:`DataError`."""
         check_folder(out)
         cfg_path = out / CONFIG_FILE
-        files = [cfg_path, out / CHECKPOINT_DIR] + [out / f for f, _ in self.artifacts.values()]
+        held_by = {**self.artifacts, **self.optional_artifacts}.values()
+        files = [cfg_path, out / CHECKPOINT_DIR] + [out / f for f, _ in held_by]
         if not resume:
             held = [f.name for f in files if f.exists()]
             if held:
@@ -281,6 +293,9 @@ class Task:
         )
         for attr, (file, kind) in self.artifacts.items():
             same = same and (out / file).is_file() and kind.load(out / file) == getattr(self, attr)
+        for attr, (file, kind) in self.optional_artifacts.items():
+            held = kind.load(out / file) if (out / file).is_file() else None
+            same = same and held == getattr(self, attr)
         if not same:
             raise DataError(
                 cfg_path,
@@ -294,6 +309,9 @@ class Task:
         atomic_write_json(out / CONFIG_FILE, self.config.to_dict())
         for attr, (file, _) in self.artifacts.items():
             getattr(self, attr).save(out / file)
+        for attr, (file, _) in self.optional_artifacts.items():
+            if getattr(self, attr) is not None:
+                getattr(self, attr).save(out / file)
 
     def save(self, out_dir: str | Path | None = None) -> Path:
         """Write the model directory (config.json, model.safetensors, the artifacts); by
@@ -321,6 +339,9 @@ class Task:
             if not (root / file).is_file():
                 raise DataError(root, f"no {file}", hint="the model directory is incomplete")
             artifacts[attr] = kind.load(root / file)
+        for attr, (file, kind) in cls.optional_artifacts.items():
+            if (root / file).is_file():
+                artifacts[attr] = kind.load(root / file)
         model = cls.build_model(config)
         read_weights(root, model, cls.command)
         model.to(device).eval()

@@ -2,7 +2,8 @@
 
 The user-facing API of the course's language-model topics, mirrored by ``seqlab lm``:
 
-* :meth:`LanguageModel.train` — character- or word-level, on a built-in corpus (``dinos``,
+* :meth:`LanguageModel.train` — character-, word- or subword-level (``level="bpe"``: the
+  pieces of a BPE model learned from the training text), on a built-in corpus (``dinos``,
   ``sonnets``, ``tinyshakespeare``) or any UTF-8 text file, with :class:`seqlab.train.Trainer`
   (checkpoints, ``resume``, time budget, early stopping, metrics, loss curve, DDP);
 * :meth:`LanguageModel.sample` — novel sequences, one token at a time (temperature, top-k,
@@ -12,13 +13,14 @@ The user-facing API of the course's language-model topics, mirrored by ``seqlab 
 * :meth:`LanguageModel.evaluate` — loss, perplexity and bits per character on held-out text.
 
 A trained model is a directory: ``config.json``, ``model.safetensors``, ``vocab.json``,
-``metrics.jsonl``, ``loss_curve.png`` (and ``checkpoint/`` while training).
+``tokenizer.json`` (a BPE model only), ``metrics.jsonl``, ``loss_curve.png`` (and
+``checkpoint/`` while training).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -32,6 +34,8 @@ from seqlab._io import DataError
 from seqlab.data import Vocab
 from seqlab.data.batching import pad, shuffled_batches
 from seqlab.data.datasets import TextCorpus, TextFile, load_dataset
+from seqlab.data.parallel import iter_lines
+from seqlab.data.subword import TextTokenizer
 from seqlab.data.text import sequences, tokenize
 from seqlab.data.tokens import (
     TokenSplit,
@@ -43,16 +47,25 @@ from seqlab.data.tokens import (
 )
 from seqlab.decoding import Sampling, SearchConfig, search
 from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel, State
+from seqlab.models.transformer import TransformerLanguageModel, TransformerLMConfig
 from seqlab.tasks.base import Preset, Task, TaskConfig
 from seqlab.train import TrainConfig
 
-__all__ = ["MAX_SAMPLE_LENGTH", "PRESET", "LMTaskConfig", "LanguageModel", "SentenceScore"]
+__all__ = [
+    "MAX_SAMPLE_LENGTH",
+    "PRESET",
+    "TRANSFORMER_PRESET",
+    "LMTaskConfig",
+    "LanguageModel",
+    "SentenceScore",
+]
 
 # The most tokens :meth:`LanguageModel.sample` draws per sequence (``max_length``): a
 # larger value is refused rather than left to run for hours.
 MAX_SAMPLE_LENGTH = 100_000
 
-Level = Literal["char", "word"]
+Level = Literal["char", "word", "bpe"]
+LEVELS = ("char", "word", "bpe")  # the tokens a language model reads
 Unit = Literal["line", "text"]
 
 
@@ -63,29 +76,68 @@ class LMTaskConfig(TaskConfig):
     task: ClassVar[str] = "language_model"
     model_kind: ClassVar[str] = "language_model"
 
-    level: Level  # "char" or "word" tokens
+    level: Level  # "char", "word" or "bpe" (subword pieces of a BPE model) tokens
     unit: Unit  # "line": each line is one sequence (names); "text": one running stream
-    model: LMConfig  # the network (arch "rnn"); vocab_size is set when the vocab is built
+    # the network, of the class the registry holds for arch ("rnn": LMConfig, "transformer":
+    # TransformerLMConfig); vocab_size is set when the vocab is built
+    model: LMConfig | TransformerLMConfig
     bptt: int = 100  # truncated-BPTT window: tokens per training sequence ("text" unit)
     batch_size: int = 32  # sequences per step
     min_count: int = 1  # rarer tokens map to <UNK>
     max_vocab: int | None = None  # keep only the most frequent tokens (None = all)
     corpus: str = ""  # where the training text came from (dataset name or file)
+    vocab_size: int = 8000  # "bpe": at most this many pieces, learned from the training text
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.level not in ("char", "word"):
-            raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
+        if self.level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+        if self.vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {self.vocab_size}")
         if self.unit not in ("line", "text"):
             raise ValueError(f"unit must be 'line' or 'text', got {self.unit!r}")
         if self.bptt < 1 or self.batch_size < 1:
             raise ValueError("bptt and batch_size must be >= 1")
+        positions = getattr(self.model, "max_positions", None)
+        if positions is not None and self.bptt > positions:
+            raise ValueError(
+                f"bptt {self.bptt} exceeds the transformer's max_positions {positions} (its "
+                "context): give a bptt of at most that"
+            )
 
 
 # The defaults of `seqlab lm train`: a 2-layer character LSTM (the corpus sets the unit).
 PRESET: Preset[LMTaskConfig] = Preset(
     config=LMTaskConfig(level="char", unit="text", model=LMConfig(vocab_size=2)),
     train=TrainConfig(max_steps=2000),
+)
+# ... with --arch transformer: a small GPT (pre-norm, learned positions, GELU, as nanoGPT's
+# shakespeare-char but narrower for CPUs), a window of 256 tokens that is its whole context,
+# Adam's betas (0.9, 0.98) and a warm-up before cosine decay.
+TRANSFORMER_PRESET: Preset[LMTaskConfig] = Preset(
+    config=LMTaskConfig(
+        arch="transformer",
+        level="char",
+        unit="text",
+        bptt=256,
+        model=TransformerLMConfig(
+            vocab_size=2,
+            d_model=192,
+            num_heads=6,
+            num_layers=4,
+            dim_feedforward=768,
+            dropout=0.1,
+            max_positions=256,
+        ),
+    ),
+    train=TrainConfig(
+        max_steps=5000,
+        lr=1e-3,
+        betas=(0.9, 0.98),
+        schedule="cosine",
+        warmup_steps=200,
+        weight_decay=0.1,
+    ),
 )
 
 
@@ -200,22 +252,34 @@ class LanguageModel(Task):
 
     config_class = LMTaskConfig
     artifacts: ClassVar[dict[str, tuple[str, type]]] = {"vocab": ("vocab.json", Vocab)}
+    optional_artifacts: ClassVar[dict[str, tuple[str, type]]] = {
+        "tokenizer": ("tokenizer.json", TextTokenizer),  # level "bpe" only
+    }
     what = "language model"
     command = "seqlab lm train"
     resume_ignores = ("model.impl",)  # the kernel may change on resume (same function)
 
-    model: RNNLanguageModel
+    model: RNNLanguageModel | TransformerLanguageModel
     config: LMTaskConfig
     vocab: Vocab
+    tokenizer: TextTokenizer | None  # the BPE model of a "bpe" language model (else None)
 
     def __init__(
-        self, model: RNNLanguageModel, vocab: Vocab, config: LMTaskConfig, path: Path | None = None
+        self,
+        model: RNNLanguageModel | TransformerLanguageModel,
+        vocab: Vocab,
+        config: LMTaskConfig,
+        path: Path | None = None,
+        tokenizer: TextTokenizer | None = None,
     ) -> None:
         if model.config.vocab_size != len(vocab):
             raise ValueError(
                 f"model has {model.config.vocab_size} outputs but the vocabulary {len(vocab)}"
             )
-        super().__init__(model, config, path, vocab=vocab)
+        if (config.level == "bpe") != (tokenizer is not None):
+            raise ValueError("a 'bpe' language model needs its tokenizer, and only it has one")
+        artifacts = {"tokenizer": tokenizer} if tokenizer is not None else {}
+        super().__init__(model, config, path, vocab=vocab, **artifacts)
 
     # -- building and training -----------------------------------------------------------
     @classmethod
@@ -235,20 +299,29 @@ class LanguageModel(Task):
             if config.unit == "text":
                 return cls._build_from_file(data, config)
             data = data.read()
+        subwords = cls._subwords(data.train.split("\n"), config)
         if config.unit == "text":
-            vocab = cls._vocab(sequences(data.train, config.level, unit="text"), config)
-            lm = cls._new(vocab, config)
+            if subwords is None:
+                vocab = cls._vocab(sequences(data.train, config.level, unit="text"), config)
+            else:
+                vocab = subwords.vocab(("<UNK>", "<EOS>"))
+            lm = cls._new(vocab, config, subwords)
             split = TokenSplit(
-                encode_text(data.train, vocab),
-                encode_text(data.valid, vocab),
+                encode_text(data.train, vocab, subwords),
+                encode_text(data.valid, vocab, subwords),
                 lm._start_ids()[-1],
             )
             return lm, split
-        train_tok = sequences(data.train, config.level, unit=config.unit)
-        valid_tok = sequences(data.valid, config.level, unit=config.unit) if data.valid else []
-        lm = cls._new(cls._vocab(train_tok, config), config)
+        if subwords is None:
+            train_tok = sequences(data.train, config.level, unit=config.unit)
+            lm = cls._new(cls._vocab(train_tok, config), config)
+        else:
+            lm = cls._new(subwords.vocab(("<UNK>", "<EOS>")), config, subwords)
+            train_tok = lm._sequences(data.train)
+        valid_tok = lm._sequences(data.valid) if data.valid else []
         start = lm._start_ids()
-        train_ids = [start + lm.vocab.encode(s) for s in train_tok]
+        cap = lm._context  # a transformer reads at most max_positions tokens: longer lines cut
+        train_ids = [(start + lm.vocab.encode(s))[: cap + 1] for s in train_tok]
         valid_ids = [start + lm.vocab.encode(s) for s in valid_tok]
         return lm, (train_ids, valid_ids)
 
@@ -258,13 +331,18 @@ class LanguageModel(Task):
     ) -> tuple[LanguageModel, TokenSplit]:
         """A "text" model on a token file: the vocabulary counted over the whole file (as
         nanoGPT's prepare.py), the split by position or the ``valid`` file."""
-        level = config.level
+        subwords = cls._subwords(cls._training_lines(data), config)
+        level = "word" if subwords is not None else config.level
         vocab, tokens = corpus_tokens(
-            data.path, level=level, min_count=config.min_count, max_vocab=config.max_vocab
+            data.path,
+            level=level,
+            min_count=config.min_count,
+            max_vocab=config.max_vocab,
+            tokenizer=subwords,
         )
-        lm = cls._new(vocab, config)
+        lm = cls._new(vocab, config, subwords)
         if data.valid is not None:
-            _, valid = corpus_tokens(data.valid, level=level, vocab=vocab)
+            _, valid = corpus_tokens(data.valid, level=level, vocab=vocab, tokenizer=subwords)
             return lm, TokenSplit(tokens.array(), valid.array(), lm._start_ids()[-1])
         try:
             return lm, split_tokens(tokens.array(), data.valid_fraction)
@@ -272,6 +350,30 @@ class LanguageModel(Task):
             raise DataError(
                 data.path, str(err), hint="give a longer text, or valid_fraction=0 (no validation)"
             ) from None
+
+    @staticmethod
+    def _training_lines(data: TextFile) -> Iterator[str]:
+        """The lines of ``data`` that train, streamed: all of them beside a validation file,
+        else those before the held-out tail (``valid_fraction`` of the lines, about the
+        tokens :func:`~seqlab.data.tokens.split_tokens` holds out)."""
+        if data.valid is not None or data.valid_fraction <= 0:
+            yield from iter_lines(data.path)
+            return
+        total = sum(1 for _ in iter_lines(data.path))
+        keep = max(1, int(total * (1 - data.valid_fraction)))
+        for i, line in enumerate(iter_lines(data.path)):
+            if i >= keep:
+                return
+            yield line
+
+    @staticmethod
+    def _subwords(lines: Iterable[str], config: LMTaskConfig) -> TextTokenizer | None:
+        """The BPE model of a "bpe" language model, learned from the training text only."""
+        if config.level != "bpe":
+            return None
+        return TextTokenizer.train(
+            lines, "subword", vocab_size=config.vocab_size, byte_fallback=True
+        )
 
     @classmethod
     def _vocab(cls, sequences: list[list[str]], config: LMTaskConfig) -> Vocab:
@@ -284,10 +386,12 @@ class LanguageModel(Task):
         )
 
     @classmethod
-    def _new(cls, vocab: Vocab, config: LMTaskConfig) -> LanguageModel:
+    def _new(
+        cls, vocab: Vocab, config: LMTaskConfig, subwords: TextTokenizer | None = None
+    ) -> LanguageModel:
         """A fresh model for ``vocab`` (the config's vocab_size set to it)."""
         config = replace(config, model=replace(config.model, vocab_size=len(vocab)))
-        return cls(cls.build_model(config), vocab, config)  # type: ignore[arg-type]
+        return cls(cls.build_model(config), vocab, config, tokenizer=subwords)  # type: ignore[arg-type]
 
     def trainable(
         self,
@@ -299,6 +403,32 @@ class LanguageModel(Task):
         return _LMTrainable(self, *encoded)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _tokenize(self, text: str) -> list[str]:
+        """The tokens of ``text``: characters, words or subword pieces."""
+        if self.tokenizer is not None:
+            return self.tokenizer(text)
+        return tokenize(text, self.config.level)  # type: ignore[arg-type]
+
+    def _sequences(self, text: str) -> list[list[str]]:
+        """:func:`~seqlab.data.text.sequences` of ``text`` for this model's tokens (a BPE
+        model's lines are cut into pieces, each followed by ``<EOS>``)."""
+        if self.tokenizer is None:
+            return sequences(text, self.config.level, unit=self.config.unit)  # type: ignore[arg-type]
+        if self.config.unit == "line":
+            return [
+                [*self.tokenizer(s), "<EOS>"] for line in text.split("\n") if (s := line.strip())
+            ]
+        return [self.vocab.decode(encode_text(text, self.vocab, self.tokenizer).tolist())]
+
+    def _join(self, tokens: Sequence[str]) -> str:
+        """Tokens back to text (a BPE model's pieces decoded by sentencepiece)."""
+        if self.tokenizer is not None:
+            return self.tokenizer.detokenize(tokens)
+        return self.vocab.join(tokens)
+
+    def _joiner(self) -> Callable[[str], str]:
+        return self.tokenizer.joiner() if self.tokenizer is not None else self.vocab.joiner()
+
     def _start_ids(self) -> list[int]:
         """The context before a sequence's first token."""
         if self.config.unit == "text" and self.config.level == "char" and "\n" in self.vocab:
@@ -316,8 +446,16 @@ class LanguageModel(Task):
         inputs = torch.where(batch[:, :-1] < 0, self.vocab.eos_id, inputs)
         return inputs, batch[:, 1:]
 
+    @property
+    def _context(self) -> int:
+        """The most tokens the network reads at once (a transformer's max_positions)."""
+        return getattr(self.model.config, "max_positions", 1 << 62)
+
     def _stream_nll(self, x: Tensor, y: Tensor, state: State) -> tuple[float, State]:
-        """Summed −log P(y | x) over (B, N) lanes read in BPTT windows from ``state``."""
+        """Summed −log P(y | x) over (B, N) lanes read in BPTT windows from ``state`` (an
+        RNN's state carries across windows; a transformer reads strided windows instead)."""
+        if self.config.arch != "rnn":
+            return self._window_nll(x, y), None
         total = 0.0
         for i in range(0, x.shape[1], self.config.bptt):
             logits, state = self.model(x[:, i : i + self.config.bptt], state)  # (B, w, V)
@@ -327,6 +465,24 @@ class LanguageModel(Task):
                 reduction="sum",
             ).item()
         return total, state
+
+    def _window_nll(self, x: Tensor, y: Tensor) -> float:
+        """Summed −log P(y | x) of a transformer over (B, N) lanes: windows of at most
+        max_positions tokens, each after the first re-reading the half before as context
+        and scoring the new half (no cache grows beyond the model's positions)."""
+        n, size = x.shape[1], self._context
+        stride = max(1, size // 2)
+        total, done = 0.0, 0
+        while done < n:
+            end = min(done + stride, n) if done else min(size, n)
+            start = max(0, end - size)
+            logits, _ = self.model(x[:, start:end])  # (B, end - start, V)
+            scored = logits[:, done - start :]  # (B, end - done, V)
+            total += F.cross_entropy(
+                scored.reshape(-1, scored.shape[-1]), y[:, done:end].reshape(-1), reduction="sum"
+            ).item()
+            done = end
+        return total
 
     def _loss(self, batch: Tensor) -> tuple[Tensor, int]:
         """Mean cross-entropy of each next token of a (B, T+1) batch, and the target count."""
@@ -401,7 +557,7 @@ class LanguageModel(Task):
         A "text" model reads ``text`` as one stream from a zero state, as it would generate
         it; a "line" model scores each line (and its ``<EOS>``) from the start.
         """
-        toks = sequences(text, self.config.level, unit=self.config.unit)
+        toks = self._sequences(text)
         start = self._start_ids()
         result = self._evaluate_ids([start + self.vocab.encode(s) for s in toks], lanes=1)
         result["unknown_tokens"] = sum(t not in self.vocab for s in toks for t in s)
@@ -415,8 +571,8 @@ class LanguageModel(Task):
         """
         if not text.strip():
             raise ValueError("nothing to score: the sentence is empty")
-        tokens = tokenize(text.strip(), self.config.level)
-        if self.config.unit == "line" or self.config.level == "word":
+        tokens = self._tokenize(text.strip())
+        if self.config.unit == "line" or self.config.level != "char":
             tokens = [*tokens, "<EOS>"]
         if not tokens:
             raise ValueError("nothing to score: the sentence is empty")
@@ -462,8 +618,13 @@ class LanguageModel(Task):
             raise ValueError(
                 f"max_length must be between 1 and {MAX_SAMPLE_LENGTH:,} tokens, got {max_length:,}"
             )
-        prefix_tokens = tokenize(prefix, self.config.level) if prefix else []
+        prefix_tokens = self._tokenize(prefix) if prefix else []
         context = self._start_ids() + self.vocab.encode(prefix_tokens)
+        if len(context) - 1 + max_length > self._context:
+            raise ValueError(
+                f"the prefix ({len(context) - 1} tokens) and max_length {max_length} exceed the "
+                f"transformer's context of {self._context} tokens: lower max_length"
+            )
         banned = (self.vocab.unk_id,) if no_unk and self.vocab.unk_id is not None else ()
         sampling = None
         if not greedy:
@@ -499,9 +660,7 @@ class LanguageModel(Task):
                 if not h[0].finished:
                     on_text(i, None)
         return [
-            self.vocab.join(
-                prefix_tokens + self.vocab.decode(i for i in h[0].tokens if i not in hidden)
-            )
+            self._join(prefix_tokens + self.vocab.decode(i for i in h[0].tokens if i not in hidden))
             for h in hyps
         ]
 
@@ -513,7 +672,7 @@ class LanguageModel(Task):
         on_text: Callable[[int, str | None], None],
     ) -> Callable[[int, int], None]:
         """The search's ``on_token`` for :meth:`sample`'s ``on_text``: token ids to text."""
-        joiners = [self.vocab.joiner() for _ in range(n)]
+        joiners = [self._joiner() for _ in range(n)]
         started = [False] * n
         eos = self.vocab.eos_id
 

@@ -304,7 +304,9 @@ class Tagger(Task):
             specials=(PAD, UNK),
         )
         scheme = config.tag_scheme
-        tag_seqs = [convert_tags(g, "iob2", scheme) for _, g in [*train, *data.valid]]
+        # the tag set comes from the training sentences only: a tag seen only in the dev set
+        # gets no output row it could never learn (its dev tokens count as "O" in the dev loss)
+        tag_seqs = [convert_tags(g, "iob2", scheme) for _, g in train]
         tags = Vocab.build([["O"], *tag_seqs], level="word", specials=())
         model_cfg = replace(
             config.model,
@@ -339,7 +341,8 @@ class Tagger(Task):
         tag_ids = []
         if tags is not None:
             known = convert_tags(tags, "iob2", self.config.tag_scheme)
-            tag_ids = [self.tags[t] if t in self.tags else 0 for t in known]
+            outside = self.tags["O"]  # a tag the model has no row for counts as "O"
+            tag_ids = [self.tags[t] if t in self.tags else outside for t in known]
         return words, chars, cases, tag_ids
 
     def _batch(self, items: Sequence[Encoded], device: Any = None) -> TaggerBatch:

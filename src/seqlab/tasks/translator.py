@@ -6,7 +6,9 @@ The user-facing API of the course's week 3 (sequence-to-sequence models), mirror
 * :meth:`Translator.train` — on the built-in ``"dates"`` task (date normalisation,
   :mod:`seqlab.data.dates`, character level) or on parallel text (a
   :class:`seqlab.data.parallel.ParallelCorpus`, e.g. read with
-  :meth:`~seqlab.data.parallel.ParallelCorpus.from_files`; word level by default), through
+  :meth:`~seqlab.data.parallel.ParallelCorpus.from_files`; word level by default, or
+  ``level="bpe"``: subword pieces of one BPE model learned from both sides of the training
+  pairs, so that no word is unknown), through
   :meth:`seqlab.tasks.base.Task.train` (checkpoints, ``resume``, time budget, metrics, loss
   curve); :data:`PRESETS` holds the defaults of ``seqlab translate train`` per kind of data;
 * :meth:`Translator.translate` — greedy search (``beam_size=1``) or beam search with the
@@ -19,7 +21,9 @@ The user-facing API of the course's week 3 (sequence-to-sequence models), mirror
   model at fault for each wrong output (:mod:`seqlab.decoding.error_analysis`).
 
 A trained model is a directory: ``config.json``, ``model.safetensors``, ``src_vocab.json``,
-``vocab.json`` (the target vocabulary), ``metrics.jsonl``, ``loss_curve.png``.
+``vocab.json`` (the target vocabulary), ``tokenizer.json`` (a BPE model only),
+``metrics.jsonl``, ``loss_curve.png``. Outputs are plain text (a BPE model's pieces decoded
+by sentencepiece), which is what BLEU scores.
 """
 
 from __future__ import annotations
@@ -47,18 +51,25 @@ from seqlab.data.parallel import (
     encode_parallel,
     read_pairs,
     read_parallel,
+    train_subwords,
+    training_pairs,
 )
+from seqlab.data.subword import TextTokenizer
 from seqlab.data.tokens import length_buckets
 from seqlab.data.vocab import EOS, PAD, SOS, UNK, Vocab
 from seqlab.decoding import Hypothesis, Sampling, SearchConfig, search
+from seqlab.decoding.candidates import Candidate
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqlab.models.transformer import TransformerConfig, TransformerSeq2Seq
 from seqlab.tasks.base import Preset, Task, TaskConfig
 from seqlab.train import TrainConfig
 
 __all__ = [
     "PRESETS",
+    "TRANSFORMER_PRESETS",
     "AttentionMap",
     "Candidate",
+    "LayerAttention",
     "ParallelCorpus",
     "ParallelFiles",
     "Translation",
@@ -68,7 +79,8 @@ __all__ = [
     "read_parallel",
 ]
 
-Level = Literal["char", "word"]
+Level = Literal["char", "word", "bpe"]
+LEVELS = ("char", "word", "bpe")  # the tokens a translator reads and writes
 DATASETS = ("dates",)  # built-in parallel datasets
 DATES_TRAIN_SIZE = 100_000  # generated training pairs of the dates task
 _DECODE_BATCH = 128  # sentences per decoding batch
@@ -84,8 +96,11 @@ class TranslatorConfig(TaskConfig):
     task: ClassVar[str] = "translator"
     model_kind: ClassVar[str] = "seq2seq"
 
-    model: Seq2SeqConfig  # the network (vocabulary sizes are set when the vocabs are built)
-    level: Level = "word"  # tokens of both sides: "char" or "word"
+    # the network, of the class the registry holds for arch ("rnn": Seq2SeqConfig,
+    # "transformer": TransformerConfig); vocabulary sizes are set when the vocabs are built
+    model: Seq2SeqConfig | TransformerConfig
+    level: Level = "word"  # tokens of both sides: "char", "word" or "bpe" (subword pieces)
+    vocab_size: int = 8000  # "bpe": at most this many pieces, one BPE model for both sides
     lowercase: bool = False  # lower-case both sides before tokenising
     batch_size: int = 64  # sentence pairs per training step
     min_count: int = 1  # rarer tokens map to <UNK>
@@ -98,16 +113,22 @@ class TranslatorConfig(TaskConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.level not in ("char", "word"):
-            raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
-        if self.batch_size < 1 or self.min_count < 1 or self.max_length < 1:
-            raise ValueError("batch_size, min_count and max_length must be >= 1")
+        if self.level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+        if min(self.batch_size, self.min_count, self.max_length, self.vocab_size) < 1:
+            raise ValueError("batch_size, min_count, max_length and vocab_size must be >= 1")
         if self.max_output_length is not None and self.max_output_length < 1:
             raise ValueError(f"max_output_length must be >= 1, got {self.max_output_length}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
+        positions = getattr(self.model, "max_positions", None)
+        if positions is not None and self.max_length >= positions:
+            raise ValueError(
+                f"max_length {self.max_length} must be below the transformer's max_positions "
+                f"{positions} (a target is read after <SOS>)"
+            )
 
 
 def _preset(
@@ -179,18 +200,87 @@ PRESETS: dict[str, Preset[TranslatorConfig]] = {
 }
 
 
+def _transformer_preset(
+    *,
+    level: Level,
+    size: tuple[int, int, int, int],
+    dropout: float,
+    label_smoothing: float,
+    max_length: int,
+    train: TrainConfig,
+    dataset: str = "",
+) -> Preset[TranslatorConfig]:
+    d_model, heads, layers, feedforward = size
+    model = TransformerConfig(
+        src_vocab_size=2,  # set from the vocabularies when they are built
+        tgt_vocab_size=2,
+        d_model=d_model,
+        num_heads=heads,
+        num_encoder_layers=layers,
+        num_decoder_layers=layers,
+        dim_feedforward=feedforward,
+        dropout=dropout,
+        max_positions=2 * max_length + 16,  # room for outputs longer than the inputs
+    )
+    config = TranslatorConfig(
+        arch="transformer",
+        model=model,
+        level=level,
+        max_length=max_length,
+        label_smoothing=label_smoothing,
+        dataset=dataset,
+    )
+    return Preset(config=config, train=train)
+
+
+# The defaults of `seqlab translate train --arch transformer`: Adam's betas (0.9, 0.98) and a
+# linear warm-up as in Vaswani et al. 2017 (then cosine decay rather than 1/sqrt(step), so
+# that a time budget ends the schedule); "text" reads BPE pieces (8,000, joint).
+TRANSFORMER_PRESETS: dict[str, Preset[TranslatorConfig]] = {
+    "dates": _transformer_preset(
+        level="char",
+        size=(64, 4, 2, 256),
+        dropout=0.0,
+        label_smoothing=0.0,
+        max_length=100,
+        dataset="dates",
+        train=TrainConfig(
+            max_steps=3000,
+            lr=1e-3,
+            betas=(0.9, 0.98),
+            schedule="cosine",
+            warmup_steps=200,
+            eval_every=250,
+            time_budget=300.0,
+        ),
+    ),
+    "text": _transformer_preset(
+        level="bpe",
+        size=(256, 4, 3, 1024),
+        dropout=0.1,
+        label_smoothing=0.1,
+        max_length=100,
+        train=TrainConfig(
+            max_steps=20_000,
+            lr=7e-4,
+            betas=(0.9, 0.98),
+            schedule="cosine",
+            warmup_steps=1000,
+            eval_every=1000,
+        ),
+    ),
+}
+
+
+def _output_cap(config: TranslatorConfig, longest: int) -> int:
+    """The decoding length cap: twice the longest training target and 10 more, within a
+    transformer's positions."""
+    positions = getattr(config.model, "max_positions", None)
+    cap = 2 * longest + 10
+    return cap if positions is None else max(1, min(cap, positions - 1))
+
+
 # -- results -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One output of the search."""
-
-    text: str  # the output, detokenised
-    tokens: list[str]  # its tokens (no <SOS>/<EOS>)
-    log_prob: float  # log P(y | x) in nats, <EOS> included when finished
-    score: float  # log_prob / Ty^α, what beam search ranks by
-    finished: bool  # False when cut at the length cap
 
 
 @dataclass(frozen=True)
@@ -212,10 +302,7 @@ class Translation:
         return {
             "source": self.source,
             "translation": self.text,
-            "candidates": [
-                {"text": c.text, "log_prob": c.log_prob, "score": c.score, "finished": c.finished}
-                for c in self.candidates
-            ],
+            "candidates": [c.to_dict() for c in self.candidates],
         }
 
 
@@ -227,6 +314,21 @@ class AttentionMap:
     source_tokens: list[str]  # x<1..Tx>, as the model read them
     output_tokens: list[str]  # y<1..Ty>, with the closing "<EOS>" when it was emitted
     weights: Tensor  # (Ty, Tx) rows sum to 1
+    text: str  # the translation, detokenised (without <EOS>)
+
+
+@dataclass(frozen=True)
+class LayerAttention:
+    """Every layer's and head's attention weights of a Transformer translator for one
+    output: the encoder's self-attention, the decoder's masked self-attention and its
+    cross-attention over the source (:meth:`Translator.layer_attention`)."""
+
+    source_tokens: list[str]  # x<1..S>, as the model read them
+    output_tokens: list[str]  # y<1..T>, the decoder's queries; "<EOS>" last when emitted
+    input_tokens: list[str]  # what the decoder read: <SOS> y<1..T-1> (its self-attention keys)
+    encoder: Tensor  # (L, nh, S, S) rows sum to 1
+    decoder: Tensor  # (L, nh, T, T) rows sum to 1, zero above the diagonal (no look-ahead)
+    cross: Tensor  # (L, nh, T, S) rows sum to 1
     text: str  # the translation, detokenised (without <EOS>)
 
 
@@ -310,13 +412,17 @@ class Translator(Task):
         "src_vocab": ("src_vocab.json", Vocab),
         "tgt_vocab": ("vocab.json", Vocab),
     }
+    optional_artifacts: ClassVar[dict[str, tuple[str, type]]] = {
+        "tokenizer": ("tokenizer.json", TextTokenizer),  # level "bpe" only
+    }
     what = "translator"
     command = "seqlab translate train"
 
-    model: Seq2Seq
+    model: Seq2Seq | TransformerSeq2Seq
     config: TranslatorConfig
     src_vocab: Vocab
     tgt_vocab: Vocab
+    tokenizer: TextTokenizer | None  # the BPE model of a "bpe" translator (else None)
     train_pairs: int | None = None  # pairs the last build() encoded to train on (None: loaded)
 
     def __init__(
@@ -326,19 +432,32 @@ class Translator(Task):
         tgt_vocab: Vocab,
         config: TranslatorConfig,
         path: Path | None = None,
+        tokenizer: TextTokenizer | None = None,
     ) -> None:
+        if (config.level == "bpe") != (tokenizer is not None):
+            raise ValueError("a 'bpe' translator needs its tokenizer, and only it has one")
         mc = model.config
         if mc.src_vocab_size != len(src_vocab) or mc.tgt_vocab_size != len(tgt_vocab):
             raise ValueError(
                 f"model has vocabularies of {mc.src_vocab_size} and {mc.tgt_vocab_size} but "
                 f"the vocabularies have {len(src_vocab)} and {len(tgt_vocab)} tokens"
             )
-        super().__init__(model, config, path, src_vocab=src_vocab, tgt_vocab=tgt_vocab)
+        artifacts = {"tokenizer": tokenizer} if tokenizer is not None else {}
+        super().__init__(model, config, path, src_vocab=src_vocab, tgt_vocab=tgt_vocab, **artifacts)
 
     # -- building and training -------------------------------------------------------------
     @staticmethod
-    def _tokens(text: str, level: Level, lowercase: bool) -> list[str]:
-        return PairTokenizer(level=level, lowercase=lowercase).tokens(text)
+    def _pair_tokenizer(
+        config: TranslatorConfig, subwords: TextTokenizer | None, max_length: int | None = None
+    ) -> PairTokenizer:
+        """How both sides become tokens: ``level``'s, or ``subwords``' pieces."""
+        level = "word" if config.level == "bpe" else config.level
+        return PairTokenizer(
+            level=level, lowercase=config.lowercase, max_length=max_length, subwords=subwords
+        )
+
+    def _tokens(self, text: str) -> list[str]:
+        return self._pair_tokenizer(self.config, self.tokenizer).tokens(text)
 
     @classmethod
     def prepare_data(
@@ -366,13 +485,9 @@ class Translator(Task):
         :class:`~seqlab.data.parallel.ParallelFiles`."""
         if isinstance(data, ParallelFiles):
             return cls._build_from_files(data, config)
-        tok = [
-            (
-                cls._tokens(s, config.level, config.lowercase),
-                cls._tokens(t, config.level, config.lowercase),
-            )
-            for s, t in data.train
-        ]
+        subwords = cls._subwords(data.train, config)
+        pair_tok = cls._pair_tokenizer(config, subwords)
+        tok = [(pair_tok.tokens(s), pair_tok.tokens(t)) for s, t in data.train]
         tok = [(s, t) for s, t in tok if s and t and max(len(s), len(t)) <= config.max_length]
         if not tok:
             raise DataError(
@@ -380,9 +495,11 @@ class Translator(Task):
                 f"no training pair has both sides within max_length={config.max_length} tokens",
                 hint="raise max_length",
             )
-        src_vocab, tgt_vocab = cls._vocabs((s for s, _ in tok), (t for _, t in tok), config)
+        src_vocab, tgt_vocab = cls._vocabs(
+            (s for s, _ in tok), (t for _, t in tok), config, subwords
+        )
         longest = max(len(t) for _, t in tok)
-        tr = cls._new(src_vocab, tgt_vocab, config, longest, data.name)
+        tr = cls._new(src_vocab, tgt_vocab, config, longest, data.name, subwords)
         ids = [(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t in tok]
         tr.train_pairs = len(ids)
         return tr, ids
@@ -391,10 +508,10 @@ class Translator(Task):
     def _build_from_files(
         cls, data: ParallelFiles, config: TranslatorConfig
     ) -> tuple[Translator, ParallelTokens]:
-        """Two streamed passes (counting, then encoding into token files), both cached."""
-        tokenizer = PairTokenizer(
-            level=config.level, lowercase=config.lowercase, max_length=config.max_length
-        )
+        """Two streamed passes (counting, then encoding into token files), both cached
+        (a "bpe" model learns its pieces from a pass over the training pairs first)."""
+        subwords = cls._subwords(training_pairs(data), config)
+        tokenizer = cls._pair_tokenizer(config, subwords, config.max_length)
         counts = count_parallel(data, tokenizer)
         if counts.pairs == 0:
             raise DataError(
@@ -402,16 +519,31 @@ class Translator(Task):
                 f"no training pair has both sides within max_length={config.max_length} tokens",
                 hint="raise max_length",
             )
-        src_vocab, tgt_vocab = cls._vocabs([counts.src_counts], [counts.tgt_counts], config)
-        tr = cls._new(src_vocab, tgt_vocab, config, counts.longest, data.name)
+        src_vocab, tgt_vocab = cls._vocabs(
+            [counts.src_counts], [counts.tgt_counts], config, subwords
+        )
+        tr = cls._new(src_vocab, tgt_vocab, config, counts.longest, data.name, subwords)
         tr.train_pairs = counts.pairs
         return tr, encode_parallel(data, counts, tokenizer, src_vocab, tgt_vocab)
 
     @staticmethod
+    def _subwords(pairs: Iterable[Pair], config: TranslatorConfig) -> TextTokenizer | None:
+        """The BPE model of a "bpe" translator, learned from the training pairs only."""
+        if config.level != "bpe":
+            return None
+        return train_subwords(pairs, vocab_size=config.vocab_size, lowercase=config.lowercase)
+
+    @staticmethod
     def _vocabs(
-        src: Iterable[Iterable[str]], tgt: Iterable[Iterable[str]], config: TranslatorConfig
+        src: Iterable[Iterable[str]],
+        tgt: Iterable[Iterable[str]],
+        config: TranslatorConfig,
+        subwords: TextTokenizer | None = None,
     ) -> tuple[Vocab, Vocab]:
-        """The two vocabularies from token sequences (or Counters: each is added whole)."""
+        """The two vocabularies from token sequences (or Counters: each is added whole); a
+        BPE model's are all its pieces (``min_count``/``max_vocab`` do not apply)."""
+        if subwords is not None:
+            return subwords.vocab((PAD, UNK)), subwords.vocab((PAD, UNK, SOS, EOS))
         common = {
             "level": config.level,
             "min_count": config.min_count,
@@ -423,7 +555,13 @@ class Translator(Task):
 
     @classmethod
     def _new(
-        cls, src_vocab: Vocab, tgt_vocab: Vocab, config: TranslatorConfig, longest: int, name: str
+        cls,
+        src_vocab: Vocab,
+        tgt_vocab: Vocab,
+        config: TranslatorConfig,
+        longest: int,
+        name: str,
+        subwords: TextTokenizer | None = None,
     ) -> Translator:
         """A fresh model for the vocabularies; the decoding cap from the longest target."""
         model_cfg = replace(
@@ -436,10 +574,11 @@ class Translator(Task):
         config = replace(
             config,
             model=model_cfg,
-            max_output_length=config.max_output_length or 2 * longest + 10,
+            max_output_length=config.max_output_length or _output_cap(config, longest),
             dataset=config.dataset or name,
         )
-        return cls(cls.build_model(config), src_vocab, tgt_vocab, config)  # type: ignore[arg-type]
+        model = cls.build_model(config)
+        return cls(model, src_vocab, tgt_vocab, config, tokenizer=subwords)  # type: ignore[arg-type]
 
     def trainable(
         self, encoded: list[IdPair] | ParallelTokens, data: ParallelCorpus | ParallelFiles
@@ -449,7 +588,7 @@ class Translator(Task):
 
     # -- encoding helpers ------------------------------------------------------------------
     def _src_tokens(self, text: str) -> list[str]:
-        return self._tokens(text, self.config.level, self.config.lowercase)
+        return self._tokens(text)
 
     def _encode_src(self, text: str) -> list[int]:
         tokens = self._src_tokens(text)
@@ -458,7 +597,7 @@ class Translator(Task):
         return self.src_vocab.encode(tokens)
 
     def _encode_pair(self, src: str, tgt: str) -> tuple[list[int], list[int]]:
-        tgt_tokens = self._tokens(tgt, self.config.level, self.config.lowercase)
+        tgt_tokens = self._tokens(tgt)
         return self._encode_src(src), self.tgt_vocab.encode(tgt_tokens)
 
     def _sources(self, ids: Sequence[list[int]]) -> tuple[Tensor, Tensor]:
@@ -486,7 +625,13 @@ class Translator(Task):
         return total / max(count, 1)
 
     def _join(self, ids: Sequence[int]) -> str:
-        return self.tgt_vocab.join(self.tgt_vocab.decode(ids))
+        return self._detokenize(self.tgt_vocab.decode(ids))
+
+    def _detokenize(self, tokens: Sequence[str]) -> str:
+        """Output tokens as plain text (a BPE model's pieces decoded by sentencepiece)."""
+        if self.tokenizer is not None:
+            return self.tokenizer.detokenize(tokens)
+        return self.tgt_vocab.join(tokens)
 
     @property
     def _cap(self) -> int:
@@ -508,16 +653,7 @@ class Translator(Task):
 
     def _search(self, texts: Sequence[str], config: SearchConfig) -> list[list[Candidate]]:
         return [
-            [
-                Candidate(
-                    self._join(h.tokens),
-                    self.tgt_vocab.decode(h.tokens),
-                    float(h.log_prob),
-                    float(h.score),
-                    bool(h.finished),
-                )
-                for h in row
-            ]
+            [Candidate.from_hypothesis(h, self.tgt_vocab.decode, self._detokenize) for h in row]
             for row in self._hypotheses(texts, config)
         ]
 
@@ -575,7 +711,7 @@ class Translator(Task):
         :meth:`translate`: beam search's best, a sample): of that output, fed to the decoder
         token by token, ``<EOS>`` last when it finished.
         """
-        if self.model.attention is None:
+        if self.config.arch == "rnn" and self.model.attention is None:
             raise ValueError("this model has no attention (trained with attention='none')")
         with self.eval_mode():
             return self._attention(text, output)
@@ -606,8 +742,38 @@ class Translator(Task):
             for i, tok in zip(ids, self._src_tokens(text), strict=True)
         ]
         words = [t for t in out if t != EOS]
-        text_out = self.tgt_vocab.join(words)
+        text_out = self._detokenize(words)
         return AttentionMap(src_tokens, out, torch.stack(rows), text_out)  # (Ty, Tx)
+
+    @torch.no_grad()
+    def layer_attention(self, text: str, output: Candidate | None = None) -> LayerAttention:
+        """Every layer's and head's attention of a Transformer translator (``arch=
+        "transformer"``) for ``text`` and ``output`` (default: the greedy translation), read
+        in one teacher-forced pass over the output."""
+        if self.config.arch != "transformer":
+            raise ValueError("per-layer attention is a transformer's: use attention() instead")
+        if output is None:
+            output = self.translate([text])[0].candidates[0]
+        ids = self._encode_src(text)
+        forced = self.tgt_vocab.encode(output.tokens)
+        forced += [self.tgt_vocab.eos_id] if output.finished or not forced else []
+        tgt_in = torch.tensor([[self.tgt_vocab.sos_id, *forced[:-1]]], device=self.device)
+        with self.eval_mode():
+            maps = self.model.attention_weights(*self._sources([ids]), tgt_in)  # type: ignore[operator]
+        out = [self.tgt_vocab.token(i) for i in forced]
+        src_tokens = [
+            self.src_vocab.token(i) if i != self.src_vocab.unk_id else tok
+            for i, tok in zip(ids, self._src_tokens(text), strict=True)
+        ]
+        return LayerAttention(
+            src_tokens,
+            out,
+            [SOS, *out[:-1]],
+            maps["encoder"][:, 0].cpu(),  # (L, nh, S, S)
+            maps["decoder"][:, 0].cpu(),  # (L, nh, T, T)
+            maps["cross"][:, 0].cpu(),  # (L, nh, T, S)
+            output.text,
+        )
 
     def _reference_set(
         self,
@@ -643,44 +809,29 @@ class Translator(Task):
         outputs: Sequence[Hypothesis],
         alpha: float,
     ) -> list[str]:
-        """For each source, the reference the error analysis compares with: the one the
-        output equals, else the one the model scores highest (length-normalised) among those
-        it can emit (no word outside the vocabulary), else the first."""
-        from seqlab.decoding import sequence_log_prob
+        """For each source, the reference the error analysis compares with
+        (:func:`seqlab.decoding.references.closest_references`: the one the output equals,
+        else the one the model scores highest among those it can emit, else the first)."""
+        from seqlab.decoding.references import closest_references
 
-        chosen = [rs[0] for rs in references]
-        flat: list[tuple[int, str, list[int]]] = []
-        for i, (src, rs) in enumerate(zip(sources, references, strict=True)):
-            ids = [self._encode_pair(src, r)[1] for r in rs]
-            unk = self.tgt_vocab.unk_id
-            same = [
-                r
-                for r, y in zip(rs, ids, strict=True)
-                if y == list(outputs[i].tokens) and unk not in y
-            ]
-            if same or len(rs) == 1:
-                chosen[i] = same[0] if same else rs[0]
-                continue
-            flat += [(i, r, y) for r, y in zip(rs, ids, strict=True)]
-        best: dict[int, float] = {}
+        chosen: list[str] = []
         with self.eval_mode():
-            for k in range(0, len(flat), _DECODE_BATCH):
-                part = flat[k : k + _DECODE_BATCH]
+            for k in range(0, len(sources), _DECODE_BATCH):
+                part = range(k, min(k + _DECODE_BATCH, len(sources)))
                 state = self.model.init_state(
-                    *self._sources([self._encode_src(sources[i]) for i, _, _ in part])
+                    *self._sources([self._encode_src(sources[i]) for i in part])
                 )
-                scores = sequence_log_prob(
+                picks = closest_references(
                     self.model,
                     state,
-                    [y for _, _, y in part],
+                    [outputs[i] for i in part],
+                    [[self._encode_pair(sources[i], r)[1] for r in references[i]] for i in part],
                     bos_id=self.tgt_vocab.sos_id,
                     eos_id=self.tgt_vocab.eos_id,
+                    alpha=alpha,
+                    unk_id=self.tgt_vocab.unk_id,
                 )
-                unk = self.tgt_vocab.unk_id
-                for (i, r, y), lp in zip(part, scores.tolist(), strict=True):
-                    score = lp / (len(y) + 1) ** alpha - (1e9 if unk in y else 0.0)
-                    if i not in best or score > best[i]:
-                        best[i], chosen[i] = score, r
+                chosen += [references[i][j] for i, j in zip(part, picks, strict=True)]
         return chosen
 
     def evaluate(
@@ -702,17 +853,17 @@ class Translator(Task):
 
         Without ``sources``/``references`` a dates model is scored on the fixed held-out set
         (:func:`seqlab.data.dates.test_pairs`). ``bleu`` defaults to True for word-level
-        models. Returns ``{"examples": n, "references": m, "results": [{"beam_size",
+        and BPE models. Returns ``{"examples": n, "references": m, "results": [{"beam_size",
         "exact_match", "bleu", "signature", "errors"}...]}`` where ``errors`` lists up to 20
         wrong outputs (``reference``: the first; ``references``: all of them).
         """
         srcs, refs = self._reference_set(sources, references)
-        want_bleu = self.config.level == "word" if bleu is None else bleu
+        want_bleu = self.config.level != "char" if bleu is None else bleu
         results = []
-        level, lower = self.config.level, self.config.lowercase
+        lower = self.config.lowercase
         # exact match on tokens, as the model sees the reference: "Va !" and "Va!" (one
         # detokenised output) are the same sentence
-        tokens = [[self._tokens(r, level, lower) for r in rs] for rs in refs]
+        tokens = [[self._tokens(r) for r in rs] for rs in refs]
         norm = [[r.strip().lower() if lower else r.strip() for r in rs] for rs in refs]
         # reference streams as sacreBLEU takes them: stream j holds each source's j-th
         # reference, None where a source has fewer

@@ -29,7 +29,12 @@ from matplotlib.transforms import Bbox
 
 from seqlab._io import atomic_write_bytes
 
-__all__ = ["attention_figure", "plot_attention"]
+__all__ = [
+    "attention_figure",
+    "attention_heads_figure",
+    "plot_attention",
+    "save_attention_heads",
+]
 
 # How a few invisible characters are shown on the axes.
 _VISIBLE = {" ": "␣", "\t": "⇥", "\n": "↵", "": "∅"}
@@ -184,3 +189,90 @@ def plot_attention(
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def attention_heads_figure(
+    weights: torch.Tensor | np.ndarray,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    *,
+    title: str | None = None,
+    dpi: int = 100,
+) -> Figure:
+    """One layer's attention heads side by side, as a matplotlib ``Figure`` (not saved).
+
+    A grid of up to 4 heads per row; in each heatmap row i is query ``query_tokens[i]`` and
+    column j key ``key_tokens[j]`` (on top, upright when there are many), one colour scale
+    0 … 1 for every head so that the heads compare.
+
+    Shape:
+        weights: (nh, Tq, Tk), len(query_tokens) == Tq, len(key_tokens) == Tk
+    """
+    alphas = weights.detach().cpu().double().numpy() if torch.is_tensor(weights) else weights
+    alphas = np.asarray(alphas, dtype=np.float64)
+    tq, tk = len(query_tokens), len(key_tokens)
+    if alphas.ndim != 3 or alphas.shape[1:] != (tq, tk) or alphas.shape[0] == 0 or not tq * tk:
+        raise ValueError(
+            f"expected weights of shape (nh, Tq={tq}, Tk={tk}) to match the tokens, "
+            f"got {tuple(alphas.shape)}"
+        )
+    heads = alphas.shape[0]
+    cols = min(heads, 4)
+    rows = -(-heads // cols)
+    cell = 0.28  # inches per token
+    width, height = max(2.4, 0.9 + cell * tk), max(2.0, 0.9 + cell * tq)
+    size = (cols * width + 0.8, rows * height + 0.6)
+    fig = Figure(figsize=size, dpi=dpi, layout="constrained")  # leaves room for the colorbar
+    FigureCanvasAgg(fig)
+    upright = tk > 12 or max(len(t) for t in key_tokens) > 2
+    image = None
+    for h in range(heads):
+        ax = fig.add_subplot(rows, cols, h + 1)
+        image = ax.imshow(alphas[h], cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set_title(f"head {h + 1}", fontsize=9)
+        ax.set_xticks(range(tk))
+        ax.set_xticklabels([_label(t) for t in key_tokens], fontsize=7)
+        ax.set_yticks(range(tq))
+        ax.set_yticklabels([_label(t) for t in query_tokens], fontsize=7)
+        ax.xaxis.set_ticks_position("top")
+        if upright:
+            ax.tick_params(axis="x", labelrotation=90)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    assert image is not None
+    fig.colorbar(image, ax=fig.axes, fraction=0.02, pad=0.02, label="α")
+    return fig
+
+
+def save_attention_heads(
+    weights: torch.Tensor | np.ndarray,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    out_dir: str | os.PathLike[str],
+    prefix: str = "attention",
+    *,
+    dpi: int = 100,
+) -> list[Path]:
+    """Write one PNG per layer, each a grid of its heads (:func:`attention_heads_figure`),
+    to ``out_dir/{prefix}-layer{l}.png`` (l from 1; the folder is created). For a
+    Transformer's self-attention pass the same tokens twice; for cross-attention the output
+    tokens as queries and the source tokens as keys. Returns the paths, layer order.
+
+    Shape:
+        weights: (L, nh, Tq, Tk), len(query_tokens) == Tq, len(key_tokens) == Tk
+    """
+    if weights.ndim != 4:
+        raise ValueError(f"expected weights of shape (L, nh, Tq, Tk), got {tuple(weights.shape)}")
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for layer in range(weights.shape[0]):
+        fig = attention_heads_figure(
+            weights[layer], query_tokens, key_tokens, title=f"{prefix}: layer {layer + 1}", dpi=dpi
+        )
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        paths.append(
+            atomic_write_bytes(folder / f"{prefix}-layer{layer + 1}.png", buffer.getvalue())
+        )
+    return paths

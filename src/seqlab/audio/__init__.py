@@ -1,0 +1,38 @@
+"""Audio: reading and writing WAV/FLAC (``soundfile``, the ``audio`` extra), mono mixing,
+resampling, and features through ``torch.stft`` (spectrogram, mel filterbank, log-mel, MFCC).
+
+* :func:`read_audio`, :func:`read_audio_bytes`, :func:`write_audio`, :func:`to_mono` —
+  files, with one-line :class:`seqlab._io.DataError` for bad audio and
+  :class:`ClippingWarning` for clipped audio;
+* :func:`resample` — polyphase Kaiser-windowed sinc, equal to ``scipy.signal.resample_poly``;
+* :func:`spectrogram`, :func:`mel_filterbank`, :func:`log_mel`, :func:`mfcc`.
+"""
+
+from seqlab.audio.features import (
+    dct_matrix,
+    hz_to_mel,
+    log_mel,
+    mel_filterbank,
+    mel_to_hz,
+    mfcc,
+    spectrogram,
+)
+from seqlab.audio.io import ClippingWarning, read_audio, read_audio_bytes, to_mono, write_audio
+from seqlab.audio.resample import resample, resample_filter
+
+__all__ = [
+    "ClippingWarning",
+    "dct_matrix",
+    "hz_to_mel",
+    "log_mel",
+    "mel_filterbank",
+    "mel_to_hz",
+    "mfcc",
+    "read_audio",
+    "read_audio_bytes",
+    "resample",
+    "resample_filter",
+    "spectrogram",
+    "to_mono",
+    "write_audio",
+]

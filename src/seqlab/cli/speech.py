@@ -1,0 +1,268 @@
+"""``seqlab speech show|train|transcribe|evaluate``: look at recordings, and train, run and
+evaluate a CTC speech recognizer (:class:`seqlab.tasks.SpeechRecognizer`)."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import typer
+
+from seqlab.cli._common import fail, output_path, print_json, user_errors
+from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
+from seqlab.tasks.speech import PRESET
+
+_HELP = (
+    "Speech: show a recording's spectrogram; train a CTC speech recognizer (FSDD digits or a "
+    "transcript file), transcribe WAV/FLAC, evaluate WER and CER."
+)
+_KINDS = ("log-mel", "spectrogram")
+_SPLITS = ("recording", "speaker")
+# the task and network config fields -> `speech train`'s options (error messages name them)
+_TRAIN_FLAGS = {
+    "hidden_size": "--hidden",
+    "num_layers": "--layers",
+    "conv_channels": "--conv-channels",
+    "conv_layers": "--conv-layers",
+    "strided_layers": "--strided-layers",
+    "stride": "--stride",
+    "dropout": "--dropout",
+    "cell": "--cell",
+    "n_mels": "--n-mels",
+    "valid_fraction": "--valid-fraction",
+}
+_DATA_HELP = (
+    "An FSDD folder ({digit}_{speaker}_{index}.wav, or the folder holding recordings/), or a "
+    "transcript file: one audio<TAB>transcript per line, paths relative to the file."
+)
+
+app = typer.Typer(help=_HELP, no_args_is_help=True)
+
+
+def _read(audio: str) -> tuple[object, int]:
+    """Mono samples and rate of a file, or of standard input for ``-``; warnings as one line."""
+    from seqlab._io import DataError
+    from seqlab.audio import read_audio, read_audio_bytes
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if audio == "-":
+            if sys.stdin.isatty():
+                raise DataError("<stdin>", "no audio piped in", hint="give FILE or pipe a WAV in")
+            samples, rate = read_audio_bytes(sys.stdin.buffer.read(), name="<stdin>")
+        else:
+            samples, rate = read_audio(audio)
+    for warning in caught:
+        typer.echo(f"warning: {warning.message}", err=True)
+    return samples, rate
+
+
+@app.command()
+@user_errors
+def show(
+    audio: str = typer.Argument(..., help="A WAV or FLAC file (- : standard input)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="The figure to write: PNG (or .pdf, .svg by the suffix)."
+    ),
+    kind: str = typer.Option("log-mel", help="The lower panel: log-mel or spectrogram."),
+    n_mels: int = typer.Option(40, help="Mel bands of the log-mel panel."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Draw a recording's waveform (top) and its log-mel spectrogram or spectrogram (below),
+    time in seconds, frequency in Hz; several channels are mixed to mono."""
+    if kind not in _KINDS:
+        raise fail(f"--kind must be one of {', '.join(_KINDS)}, got {kind!r}")
+    if n_mels < 1:
+        raise fail(f"--n-mels must be >= 1, got {n_mels}")
+    if out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise fail(f"--out {out}: give a .png, .pdf or .svg file name")
+    output_path(out, "--out")
+    try:
+        samples, rate = _read(audio)
+    except ImportError as exc:
+        raise fail(str(exc)) from None
+    from torch import Tensor
+
+    from seqlab.viz.spectrogram import plot_speech
+
+    assert isinstance(samples, Tensor)
+    name = "<stdin>" if audio == "-" else Path(audio).name
+    plot_speech(samples, rate, out, kind=kind, n_mels=n_mels, title=name)  # type: ignore[arg-type]
+    facts = {
+        "audio": audio,
+        "out": str(out),
+        "sample_rate": rate,
+        "samples": int(samples.numel()),
+        "seconds": round(samples.numel() / rate, 4),
+        "kind": kind,
+    }
+    if json_out:
+        print_json(facts)
+    else:
+        typer.echo(f"wrote {out} ({facts['seconds']:.2f} s at {rate} Hz, {kind})")
+
+
+def _split(split: str, sequences: int) -> None:
+    if split not in _SPLITS:
+        raise fail(f"--split must be one of {', '.join(_SPLITS)}, got {split!r}")
+    if sequences < 0:
+        raise fail(f"--sequences must be >= 0, got {sequences}")
+
+
+@app.command()
+@user_errors
+@train_options({"speech": PRESET}, flags=_TRAIN_FLAGS)
+def train(
+    data: Path = typer.Option(..., help=_DATA_HELP),
+    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
+    split: str = typer.Option(
+        "recording",
+        help="FSDD: train on the training part of the split by recording (indices 0-4 are "
+        "the test set) or by speaker (the last speaker is held out).",
+    ),
+    sequences: int = typer.Option(
+        0, help="FSDD: also train on N digit sequences built from the training clips."
+    ),
+    cell: str = typer.Option("gru", help="gru or lstm (bidirectional)."),
+    layers: int = typer.Option(2, help="Stacked bidirectional layers."),
+    hidden: int = typer.Option(128, help="Hidden size per direction."),
+    conv_channels: int = typer.Option(128, help="Channels of each front-end convolution."),
+    conv_layers: int = typer.Option(2, help="Front-end convolutions."),
+    stride: int = typer.Option(2, help="Time stride of the strided convolutions."),
+    strided_layers: int = typer.Option(1, help="How many convolutions stride (the first)."),
+    dropout: float = typer.Option(0.1, help="Dropout."),
+    n_mels: int = typer.Option(40, help="Log-mel bands per frame."),
+    valid_fraction: float = typer.Option(0.1, help="Training utterances held out to validate."),
+    *,
+    train_opts: TrainOptions,
+) -> None:
+    """Train a CTC speech recognizer (conv front-end, bidirectional GRU/LSTM, characters);
+    checks first that every transcript fits its recording."""
+    from seqlab.data.speech import load_split
+    from seqlab.tasks.speech import SpeechRecognizer
+
+    _split(split, sequences)
+    train_opts.apply_threads()
+    config = override(
+        PRESET.config,
+        {
+            "batch_size": train_opts.batch_size,
+            "n_mels": n_mels,
+            "valid_fraction": valid_fraction,
+            "corpus": str(data),
+            "model.cell": cell,
+            "model.num_layers": layers,
+            "model.hidden_size": hidden,
+            "model.conv_channels": conv_channels,
+            "model.conv_layers": conv_layers,
+            "model.stride": stride,
+            "model.strided_layers": strided_layers,
+            "model.dropout": dropout,
+        },
+    )
+    seed = train_opts.seed or 0
+    utterances = load_split(data, "train", split=split, sequences=sequences, seed=seed)
+    train_and_report(
+        SpeechRecognizer,
+        utterances,
+        out,
+        config,
+        train_opts.train_config(PRESET.train),
+        train_opts,
+        lambda m: (
+            {"utterances": len(utterances), "characters": len(m.vocab) - 1},
+            f"{len(utterances)} utterances, {len(m.vocab) - 1} characters",
+        ),
+        loss_unit="target character",
+    )
+
+
+def _decoder(beam: int, lm: Path | None, lm_weight: float) -> dict[str, object]:
+    """``transcribe``'s decoding options from the flags (the LM loaded with seqlab.load;
+    with one, the beam is at least 8)."""
+    if beam < 1:
+        raise fail(f"--beam must be >= 1, got {beam}")
+    if lm is None:
+        return {"beam_size": beam}
+    from seqlab import load
+
+    return {"beam_size": beam if beam > 1 else 8, "lm": load(lm), "lm_weight": lm_weight}
+
+
+_BEAM = typer.Option(1, "--beam", help="Beam size (1: greedy; with --lm at least 8).")
+_LM = typer.Option(None, "--lm", help="A character LM directory (seqlab lm train) to fuse.")
+_LM_WEIGHT = typer.Option(0.5, "--lm-weight", help="α: the weight of the LM's log-probability.")
+
+
+@app.command()
+@user_errors
+def transcribe(
+    model_dir: Path = typer.Argument(..., help="A model directory from `seqlab speech train`."),
+    audio: list[str] = typer.Argument(..., help="WAV or FLAC files (- : standard input)."),
+    beam: int = _BEAM,
+    lm: Path | None = _LM,
+    lm_weight: float = _LM_WEIGHT,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON, with word times."),
+) -> None:
+    """Print what is said in each recording (one line per file; with --json the text and
+    each word's start and end in seconds, from the CTC alignment)."""
+    from seqlab.tasks.speech import SpeechRecognizer
+
+    model = SpeechRecognizer.load(model_dir)
+    decode = _decoder(beam, lm, lm_weight)
+    results = []
+    for name in audio:
+        samples, rate = _read(name)
+        result = model.transcribe([samples], sample_rate=rate, **decode)[0]  # type: ignore[list-item,arg-type]
+        results.append({"audio": name, **result.to_dict()})
+        if not json_out:
+            typer.echo(result.text if len(audio) == 1 else f"{name}\t{result.text}")
+    if json_out:
+        print_json(results)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model_dir: Path = typer.Argument(..., help="A model directory."),
+    data: Path = typer.Option(..., help=_DATA_HELP),
+    split: str = typer.Option(
+        "recording", help="FSDD: the test part of the split by recording or by speaker."
+    ),
+    sequences: int = typer.Option(
+        0, help="FSDD: evaluate on N digit sequences built from the test clips instead."
+    ),
+    seed: int = typer.Option(1, help="Random seed of the digit sequences."),
+    beam: int = _BEAM,
+    lm: Path | None = _LM,
+    lm_weight: float = _LM_WEIGHT,
+    explain: int = typer.Option(
+        0, "--explain", help="Show the word alignment of the N worst utterances."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Word and character error rates (and exact-transcript accuracy) on held-out audio."""
+    from seqlab.data.speech import load_split
+    from seqlab.metrics.asr import format_alignment, word_errors
+    from seqlab.tasks.speech import SpeechRecognizer
+
+    _split(split, sequences)
+    model = SpeechRecognizer.load(model_dir)
+    utterances = load_split(data, "test", split=split, sequences=sequences, seed=seed)
+    result = model.evaluate(utterances, **_decoder(beam, lm, lm_weight))
+    items = result.pop("items")
+    reports = [word_errors(i["reference"], i["hypothesis"]) for i in items]
+    worst = sorted(range(len(items)), key=lambda i: -reports[i].errors)[: max(explain, 0)]
+    worst = [i for i in worst if reports[i].errors]
+    if json_out:
+        print_json({**result, "worst": [items[i] for i in worst]})
+        return
+    typer.echo(
+        f"{result['utterances']} utterances  WER {100 * result['wer']:.2f}%  "
+        f"CER {100 * result['cer']:.2f}%  exact {100 * result['accuracy']:.2f}%"
+    )
+    for i in worst:
+        r = reports[i]
+        typer.echo(f"\n{items[i]['name']}: {r.errors} word error(s)")
+        typer.echo(format_alignment(r.references[0], r.hypotheses[0], r.alignments[0]))

@@ -1,0 +1,278 @@
+"""``seqlab wake synth|train|detect|evaluate``: trigger-word detection (course week 3)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from seqlab.cli._common import fail, output_folder, output_path, print_json, user_errors
+from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
+from seqlab.tasks.wake import PRESETS
+
+app = typer.Typer(
+    help="Trigger words: synthesize clips (the course's recipe), train a detector, detect in a "
+    "recording (with chimes), evaluate (false accepts per hour, misses, DET curve).",
+    no_args_is_help=True,
+)
+
+_DATA_HELP = (
+    "A folder of clips (positives/ or activates/, negatives/, backgrounds/: the course's "
+    "raw_data) to synthesize from, or a folder `wake synth` wrote (labels.jsonl)."
+)
+_TRAIN_FLAGS = {
+    "hidden_size": "--hidden",
+    "conv_channels": "--channels",
+    "dropout": "--dropout",
+    "clip_seconds": "--seconds",
+    "sample_rate": "--sample-rate",
+    "threshold": "--threshold",
+    "positive_weight": "--positive-weight",
+}
+
+
+def _clips(data: Path | None, synthetic: bool, sample_rate: int, seed: int) -> Any:
+    """The clip source: ``--data`` (a clip folder) or the generated tones (``--synthetic``)."""
+    from seqlab.data.wake import generated_clips, read_clip_folder
+
+    if (data is None) == (not synthetic):
+        raise fail("give either --data DIR or --synthetic")
+    if data is None:
+        return generated_clips(sample_rate=sample_rate, seed=seed)
+    return read_clip_folder(data, sample_rate)
+
+
+def _examples(
+    data: Path | None, config: Any, n: int, seed: int, synthetic: bool = False
+) -> list[Any]:
+    """Synthesized clips: read from a `wake synth` folder, or made from a clip source."""
+    from seqlab.data.wake import LABELS_FILE, read_dataset, synthesize_many
+
+    if data is not None and not synthetic and (data / LABELS_FILE).is_file():
+        return read_dataset(data, config.sample_rate)
+    clips = _clips(data, synthetic, config.sample_rate, seed)
+    return synthesize_many(clips, n, seed=seed, seconds=config.clip_seconds)
+
+
+@app.command()
+@user_errors
+def synth(
+    data: Path | None = typer.Option(
+        None, help="Clip folder (positives/ or activates/, negatives/, backgrounds/)."
+    ),
+    synthetic: bool = typer.Option(False, help="Generated tone words over noise instead."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the WAVs and labels.jsonl."),
+    n: int = typer.Option(100, "-n", help="Clips to synthesize."),
+    seconds: float = typer.Option(10.0, help="Clip length (the course: 10 s)."),
+    sample_rate: int = typer.Option(16000, help="Hz."),
+    max_positives: int = typer.Option(4, help="At most this many trigger words per clip."),
+    max_negatives: int = typer.Option(2, help="At most this many other words per clip."),
+    seed: int = typer.Option(0, help="Random seed."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Synthesize training clips: words overlaid on backgrounds, never overlapping."""
+    from seqlab.data.wake import LABELS_FILE, synthesize_many, write_dataset
+
+    if n < 1 or seconds <= 0:
+        raise fail(f"-n must be >= 1 and --seconds > 0, got {n} and {seconds:g}")
+    output_folder(out, "--out")
+    clips = _clips(data, synthetic, sample_rate, seed)
+    examples = synthesize_many(
+        clips,
+        n,
+        seed=seed,
+        seconds=seconds,
+        max_positives=max_positives,
+        max_negatives=max_negatives,
+    )
+    write_dataset(out, examples, sample_rate)
+    facts = {
+        "out": str(out),
+        "clips": n,
+        "positives": sum(len(e.positives) for e in examples),
+        "negatives": sum(len(e.negatives) for e in examples),
+        "without_trigger_word": sum(not e.positives for e in examples),
+        "labels": str(out / LABELS_FILE),
+    }
+    if json_out:
+        print_json(facts)
+        return
+    typer.echo(
+        f"wrote {n} clips of {seconds:g} s to {out}: {facts['positives']} trigger words, "
+        f"{facts['negatives']} other words ({facts['labels']})"
+    )
+
+
+@app.command()
+@user_errors
+@train_options(PRESETS, flags=_TRAIN_FLAGS)
+def train(
+    data: Path | None = typer.Option(None, help=_DATA_HELP),
+    synthetic: bool = typer.Option(False, help="Train on generated tone words (a demo)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
+    preset: str | None = typer.Option(
+        None,
+        help="course (the course's network, 10 s at 16 kHz), streaming (small, causal, "
+        "runs chunk by chunk) or tiny (8 kHz, 2 s; the default with --synthetic).",
+    ),
+    examples: int = typer.Option(1000, help="Clips to synthesize from a clip folder."),
+    hard_negatives: Path | None = typer.Option(
+        None,
+        help="A folder of WAVs without the trigger word (e.g. from `wake evaluate "
+        "--save-false`): added as clips labelled 0 everywhere.",
+    ),
+    hidden: int | None = typer.Option(None, help="GRU units H."),
+    channels: int | None = typer.Option(None, help="Conv1D filters."),
+    dropout: float | None = typer.Option(None, help="Dropout rate."),
+    positive_weight: float | None = typer.Option(None, help="Loss weight of 1-labelled steps."),
+    *,
+    train_opts: TrainOptions,
+) -> None:
+    """Train a trigger-word detector on synthesized clips (a tenth held out)."""
+    from seqlab.data.batching import hold_out
+    from seqlab.tasks.wake import WakeData, WakeWord
+
+    name = preset or ("tiny" if synthetic else "course")
+    if name not in PRESETS:
+        raise fail(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    train_opts.apply_threads()
+    chosen = PRESETS[name]
+    config = override(
+        chosen.config,
+        {
+            "batch_size": train_opts.batch_size,
+            "positive_weight": positive_weight,
+            "model.hidden_size": hidden,
+            "model.conv_channels": channels,
+            "model.dropout": dropout,
+            "data": "synthetic" if synthetic else str(data),
+        },
+    )
+    seed = train_opts.seed or 0
+    clips = _examples(data, config, examples, seed, synthetic)
+    fit, valid = hold_out(clips, 0.1, min_total=20)
+    fit += _hard_negatives(hard_negatives, config)
+    train_and_report(
+        WakeWord,
+        WakeData(fit, valid, config.data),
+        out,
+        config,
+        train_opts.train_config(chosen.train),
+        train_opts,
+        lambda m: (
+            {"clips": len(fit), "valid_clips": len(valid), "preset": name},
+            f"{len(fit)} clips ({sum(len(e.positives) for e in fit)} trigger words)",
+        ),
+        loss_unit="output step",
+    )
+
+
+def _hard_negatives(folder: Path | None, config: Any) -> list[Any]:
+    from seqlab.audio import read_audio
+    from seqlab.data.wake import AUDIO_SUFFIXES, hard_negative_examples
+
+    if folder is None:
+        return []
+    if not folder.is_dir():
+        raise fail(f"--hard-negatives {folder}: no such folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise fail(f"--hard-negatives {folder}: no WAV or FLAC files")
+    audio = [read_audio(f, sample_rate=config.sample_rate)[0].numpy() for f in files]
+    return hard_negative_examples(audio, config.sample_rate, config.clip_seconds)
+
+
+@app.command()
+@user_errors
+def detect(
+    model_dir: Path = typer.Argument(..., help="A model directory from `seqlab wake train`."),
+    audio: str = typer.Argument(..., help="A WAV or FLAC file, or - for standard input."),
+    threshold: float | None = typer.Option(
+        None, help="Detection threshold (default: the model's, 0.5)."
+    ),
+    chime: Path | None = typer.Option(
+        None, help="Write the audio with a chime at each detection (WAV)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print the times (seconds) at which the trigger word was detected."""
+    from seqlab.audio import read_audio, read_audio_bytes, resample, write_audio
+    from seqlab.data.wake import with_chimes
+    from seqlab.tasks.wake import WakeWord
+
+    if threshold is not None and not 0 < threshold < 1:
+        raise fail(f"--threshold must be in (0, 1), got {threshold:g}")
+    output_path(chime, "--chime")
+    model = WakeWord.load(model_dir)
+    if audio == "-":
+        samples, rate = read_audio_bytes(sys.stdin.buffer.read())
+    else:
+        samples, rate = read_audio(audio)
+    rate_m = model.config.sample_rate
+    times = model.detect(
+        samples if rate == rate_m else resample(samples, rate, rate_m), threshold=threshold
+    )
+    if chime is not None:
+        write_audio(chime, with_chimes(samples.numpy(), rate, times), rate)
+    if json_out:
+        print_json(
+            {
+                "file": audio,
+                "seconds": round(len(samples) / rate, 3),
+                "threshold": threshold or model.config.threshold,
+                "detections": [round(t, 3) for t in times],
+                "chime": None if chime is None else str(chime),
+            }
+        )
+        return
+    for t in times:
+        typer.echo(f"{t:.2f}")
+    if not times:
+        typer.echo("no detection", err=True)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model_dir: Path = typer.Argument(..., help="A model directory."),
+    data: Path = typer.Option(
+        ..., help="Held-out clips: a `wake synth` folder or a clip folder to synthesize from."
+    ),
+    n: int = typer.Option(200, "-n", help="Clips to synthesize from a clip folder."),
+    seed: int = typer.Option(12345, help="Seed of the synthesized clips."),
+    threshold: float | None = typer.Option(None, help="Threshold (default: the model's)."),
+    det: Path | None = typer.Option(None, help="Write the DET curve as a PNG."),
+    save_false: Path | None = typer.Option(
+        None, help="Write the audio before each false accept as WAVs (--hard-negatives)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """False accepts per hour (clips without the trigger word), miss rate, DET curve."""
+    from seqlab.audio import write_audio
+    from seqlab.tasks.wake import WakeWord
+
+    output_path(det, "--det")
+    model = WakeWord.load(model_dir)
+    examples = _examples(data, model.config, n, seed)
+    report = model.evaluate(examples, threshold=threshold)
+    if det is not None:
+        from seqlab.viz.det import plot_det
+
+        plot_det(report.det, det, threshold=report.threshold)
+    facts = report.to_dict() | {"det_png": None if det is None else str(det)}
+    if save_false is not None:
+        output_folder(save_false, "--save-false")
+        found = model.false_activations(examples, threshold=threshold)
+        for i, clip in enumerate(found):
+            write_audio(save_false / f"false_{i:04d}.wav", clip, model.config.sample_rate)
+        facts["false_activation_files"] = len(found)
+    if json_out:
+        print_json(facts)
+        return
+    typer.echo(
+        f"threshold {report.threshold:g}: {report.fa_per_hour:.2f} false accepts/hour "
+        f"({report.false_accepts} in {report.negative_hours * 60:.1f} min without the word), "
+        f"miss rate {100 * report.miss_rate:.1f}% ({report.misses} of {report.positives})"
+    )

@@ -1,0 +1,444 @@
+"""Trigger-word data: the course's synthesis recipe, clip sources, detection and scoring.
+
+**Synthesis** (course week 3, "Trigger word detection"): a background (random crop, quieter)
+gets 0–4 positive clips ("activate") and 0–2 negative clips (other words) overlaid at random
+positions that never overlap; the ``label_steps`` output steps after each positive's end are
+labelled 1, the rest 0. The course labels 50 of its Ty = 1375 steps (0.36 s of 10 s); a
+model with another Ty scales the count (:func:`label_steps_for`). Every random choice comes
+from a seeded :class:`numpy.random.Generator`.
+
+**Sources** (:class:`WakeClips`): a folder with ``positives/`` (or the course's
+``activates/``), ``negatives/`` and ``backgrounds/`` of WAV/FLAC files
+(:func:`read_clip_folder`); a fully generated set of tone "words" over noise
+(:func:`generated_clips`, for tests and demos); and ``espeak-ng`` voices when the program is
+installed (:func:`espeak_clips`; ``shutil.which("espeak-ng")`` finds it).
+
+**Detection and scoring**: :func:`detect` (threshold, then a refractory gap),
+:func:`match_detections`, :func:`false_accepts_per_hour`, :func:`det_points`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from seqlab._io import DataError, PathLike, atomic_write_text
+
+__all__ = [
+    "LABELS_FILE",
+    "SynthExample",
+    "WakeClips",
+    "det_points",
+    "detect",
+    "espeak_available",
+    "espeak_clips",
+    "false_accepts_per_hour",
+    "generated_clips",
+    "hard_negative_examples",
+    "label_steps_for",
+    "match_detections",
+    "read_clip_folder",
+    "read_dataset",
+    "step_labels",
+    "synthesize",
+    "synthesize_many",
+    "with_chimes",
+    "write_dataset",
+]
+
+LABELS_FILE = "labels.jsonl"  # one JSON line per synthesized WAV: file, positives, negatives
+COURSE_LABEL_FRACTION = 50 / 1375  # the course: 50 of Ty = 1375 steps are labelled after a word
+AUDIO_SUFFIXES = (".wav", ".flac")
+_POSITIVE_DIRS = ("positives", "activates")  # the course's raw_data calls them activates/
+Span = tuple[int, int]  # [start, end) in samples
+
+
+@dataclass(frozen=True)
+class WakeClips:
+    """Mono clips at one sample rate: the trigger word, other words, and backgrounds."""
+
+    positives: list[np.ndarray]  # recordings of the trigger word, each (n,) float32
+    negatives: list[np.ndarray]  # other words (never labelled)
+    backgrounds: list[np.ndarray]  # background noise, at least as long as a synthesized clip
+    sample_rate: int  # Hz
+
+    def split(self, every: int = 3) -> tuple[WakeClips, WakeClips]:
+        """(kept, held out): every ``every``-th clip of each kind held out (at least one
+        background each side when there are two or more)."""
+
+        def cut(xs: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+            held = [x for i, x in enumerate(xs) if i % every == every - 1]
+            kept = [x for i, x in enumerate(xs) if i % every != every - 1]
+            if not held and len(xs) >= 2:
+                return xs[:-1], xs[-1:]
+            return kept, held
+
+        p, n, b = cut(self.positives), cut(self.negatives), cut(self.backgrounds)
+        return (
+            WakeClips(p[0], n[0], b[0], self.sample_rate),
+            WakeClips(p[1], n[1], b[1], self.sample_rate),
+        )
+
+
+@dataclass(frozen=True)
+class SynthExample:
+    """One synthesized clip and where its words are."""
+
+    audio: np.ndarray  # (N,) float32 in [-1, 1]
+    positives: list[Span] = field(default_factory=list)  # trigger words, [start, end) samples
+    negatives: list[Span] = field(default_factory=list)  # other words
+
+    def ends(self, sample_rate: int) -> list[float]:
+        """The positives' end times in seconds."""
+        return [end / sample_rate for _, end in self.positives]
+
+
+# -- sources --------------------------------------------------------------------------------
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+def read_clip_folder(folder: PathLike, sample_rate: int) -> WakeClips:
+    """Clips from ``folder/positives`` (or ``activates``), ``negatives``, ``backgrounds``,
+    mixed to mono and resampled to ``sample_rate``. A missing or empty subfolder is a
+    one-line :class:`DataError`."""
+    from seqlab.audio import read_audio
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(root, "no such folder", hint="give a folder with positives/, "
+                        "negatives/ and backgrounds/ (or the course's raw_data)")  # fmt: skip
+    found: dict[str, list[np.ndarray]] = {}
+    for kind, names in (
+        ("positives", _POSITIVE_DIRS),
+        ("negatives", ("negatives",)),
+        ("backgrounds", ("backgrounds",)),
+    ):
+        sub = next((root / n for n in names if (root / n).is_dir()), None)
+        files = _audio_files(sub) if sub is not None else []
+        if not files:
+            raise DataError(root / names[0], "no WAV or FLAC files",
+                            hint=f"put {kind} clips in {'/ or '.join(names)}/")  # fmt: skip
+        found[kind] = [read_audio(f, sample_rate=sample_rate)[0].numpy() for f in files]
+    return WakeClips(**found, sample_rate=sample_rate)
+
+
+def _tone(freqs: tuple[float, float], seconds: float, rate: int, rng: np.random.Generator):
+    """A chirp from freqs[0] to freqs[1] Hz with a raised-cosine envelope and a harmonic."""
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    f = np.linspace(freqs[0], freqs[1], n)  # instantaneous frequency
+    phase = 2 * np.pi * np.cumsum(f) / rate
+    env = np.sin(np.pi * np.arange(n) / n) ** 2  # fades in and out
+    wave = np.sin(phase) + 0.3 * np.sin(2 * phase + rng.uniform(0, np.pi))
+    del t
+    return (rng.uniform(0.3, 0.6) * env * wave / 1.3).astype(np.float32)
+
+
+def generated_clips(
+    *, sample_rate: int = 8000, n_positives: int = 12, n_negatives: int = 12,
+    n_backgrounds: int = 3, background_seconds: float = 4.0, seed: int = 0,
+) -> WakeClips:  # fmt: skip
+    """A generated stand-in for recordings: the trigger "word" is a rising two-part chirp
+    (≈ 500→1,000 Hz, then ≈ 1,000→700 Hz), negatives are single falling or flat tones at
+    other pitches, backgrounds are low-passed noise at random levels. Durations, pitches and
+    loudness vary per clip; everything is drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    positives = []
+    for _ in range(n_positives):
+        a = _tone((rng.uniform(450, 550), rng.uniform(950, 1050)), rng.uniform(0.25, 0.35),
+                  sample_rate, rng)  # fmt: skip
+        b = _tone((1000, rng.uniform(650, 750)), rng.uniform(0.15, 0.25), sample_rate, rng)
+        positives.append(np.concatenate([a, b]))
+    negatives = []
+    for _ in range(n_negatives):
+        lo = rng.uniform(250, 1800)
+        hi = lo * rng.choice([1.0, 0.6])  # flat or falling, never the positive's rise
+        negatives.append(_tone((lo, hi), rng.uniform(0.2, 0.5), sample_rate, rng))
+    backgrounds = []
+    for _ in range(n_backgrounds):
+        noise = rng.standard_normal(int(background_seconds * sample_rate))
+        kernel = np.ones(rng.integers(2, 8)) / 1.0
+        smooth = np.convolve(noise, kernel / kernel.size, mode="same")
+        backgrounds.append((rng.uniform(0.02, 0.08) * smooth).astype(np.float32))
+    return WakeClips(positives, negatives, backgrounds, sample_rate)
+
+
+def espeak_available() -> bool:
+    """Whether the ``espeak-ng`` program is on ``PATH`` (a Debian package, not a Python
+    one: ``apt install espeak-ng``)."""
+    return shutil.which("espeak-ng") is not None
+
+
+def espeak_clips(
+    words: Sequence[str], sample_rate: int, *, voices: Sequence[str] = ("en", "en-us"),
+    speeds: Sequence[int] = (140, 175), pitches: Sequence[int] = (35, 50, 65),
+) -> list[np.ndarray]:  # fmt: skip
+    """Each word spoken by ``espeak-ng`` in every voice × speed (words/min) × pitch (0–99),
+    resampled to ``sample_rate``: more voices for positives (the trigger word) or negatives.
+    Raises ``RuntimeError`` when espeak-ng is not installed."""
+    from seqlab.audio import read_audio_bytes
+
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise RuntimeError("espeak-ng is not installed (apt install espeak-ng)")
+    out = []
+    for word in words:
+        for voice in voices:
+            for speed in speeds:
+                for pitch in pitches:
+                    args = [exe, "--stdout", "-v", voice, "-s", str(speed), "-p", str(pitch), word]
+                    wav = subprocess.run(args, capture_output=True, check=True, timeout=30).stdout
+                    audio, _ = read_audio_bytes(wav, name=f"espeak-ng {word!r}",
+                                                sample_rate=sample_rate)  # fmt: skip
+                    out.append(audio.numpy())
+    return out
+
+
+# -- the course's synthesis recipe ----------------------------------------------------------
+
+
+def _place(
+    length: int, n: int, rng: np.random.Generator, taken: list[Span], tries: int = 50
+) -> Span | None:
+    """A random [start, start + length) inside [0, n) overlapping no span of ``taken``
+    (the course's get_random_time_segment + is_overlapping; ``None`` after ``tries``)."""
+    if length > n:
+        return None
+    for _ in range(tries):
+        start = int(rng.integers(0, n - length + 1))
+        span = (start, start + length)
+        if all(span[1] <= s or span[0] >= e for s, e in taken):
+            taken.append(span)
+            return span
+    return None
+
+
+def synthesize(
+    clips: WakeClips, rng: np.random.Generator, *, seconds: float = 10.0,
+    max_positives: int = 4, max_negatives: int = 2, background_gain_db: float = -20.0,
+    gain_jitter_db: float = 0.0,
+) -> SynthExample:  # fmt: skip
+    """One training clip by the course's recipe: a random ``seconds``-long crop of a
+    background, ``background_gain_db`` quieter, with 0..``max_positives`` positives and
+    0..``max_negatives`` negatives overlaid at random non-overlapping positions (a clip that
+    finds no free place after 50 tries is left out); the sum is scaled into [-1, 1] if it
+    leaves it. ``gain_jitter_db`` > 0 (augmentation, not in the course) scales the background
+    and each clip by a random gain in ±``gain_jitter_db`` dB."""
+
+    def gain() -> float:
+        return 10 ** (rng.uniform(-gain_jitter_db, gain_jitter_db) / 20) if gain_jitter_db else 1.0
+
+    rate = clips.sample_rate
+    n = round(seconds * rate)
+    bg = clips.backgrounds[int(rng.integers(len(clips.backgrounds)))]
+    if len(bg) < n:
+        bg = np.tile(bg, -(-n // len(bg)))
+    start = int(rng.integers(0, len(bg) - n + 1))
+    audio = bg[start : start + n].astype(np.float32) * 10 ** (background_gain_db / 20) * gain()
+    taken: list[Span] = []
+    spans: dict[str, list[Span]] = {"positives": [], "negatives": []}
+    for kind, pool, most in (
+        ("positives", clips.positives, max_positives),
+        ("negatives", clips.negatives, max_negatives),
+    ):
+        for _ in range(int(rng.integers(0, most + 1)) if pool else 0):
+            clip = pool[int(rng.integers(len(pool)))]
+            span = _place(len(clip), n, rng, taken)
+            if span is not None:
+                audio[span[0] : span[1]] += clip * gain()
+                spans[kind].append(span)
+    peak = float(np.abs(audio).max(initial=0.0))
+    if peak > 1.0:
+        audio /= peak
+    return SynthExample(audio, sorted(spans["positives"]), sorted(spans["negatives"]))
+
+
+def synthesize_many(
+    clips: WakeClips, n: int, *, seed: int = 0, **options: float
+) -> list[SynthExample]:
+    """``n`` clips from :func:`synthesize`, drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return [synthesize(clips, rng, **options) for _ in range(n)]  # type: ignore[arg-type]
+
+
+def label_steps_for(ty: int, seconds: float = 10.0) -> int:
+    """The course's 50 labelled steps of Ty = 1375 over 10 s, scaled to ``ty`` steps over
+    ``seconds`` (at least 1)."""
+    return max(1, round(COURSE_LABEL_FRACTION * ty * 10.0 / seconds))
+
+
+def step_labels(ends: Sequence[float], duration: float, ty: int, label_steps: int) -> np.ndarray:
+    """The course's insert_ones: for each end time e (seconds) of a clip ``duration`` long,
+    steps k+1 .. k+label_steps are 1, with k = ⌊e · Ty / duration⌋ (cut at Ty).
+
+    Shape:
+        -> (Ty,) float32
+    """
+    y = np.zeros(ty, dtype=np.float32)
+    for e in ends:
+        k = math.floor(e * ty / duration)
+        y[k + 1 : min(k + 1 + label_steps, ty)] = 1.0
+    return y
+
+
+# -- synthesized datasets on disk -----------------------------------------------------------
+
+
+def write_dataset(folder: PathLike, examples: Sequence[SynthExample], sample_rate: int) -> Path:
+    """``folder/0000.wav`` ... and ``labels.jsonl``: per file the positives' and negatives'
+    [start, end] in seconds."""
+    from seqlab.audio import write_audio
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    lines = []
+    width = max(4, len(str(len(examples) - 1)))
+    for i, ex in enumerate(examples):
+        name = f"{i:0{width}d}.wav"
+        write_audio(root / name, ex.audio, sample_rate)
+        secs = {k: [[s / sample_rate, e / sample_rate] for s, e in getattr(ex, k)]
+                for k in ("positives", "negatives")}  # fmt: skip
+        lines.append(json.dumps({"file": name, **secs}))
+    atomic_write_text(root / LABELS_FILE, "\n".join(lines) + "\n")
+    return root
+
+
+def read_dataset(folder: PathLike, sample_rate: int) -> list[SynthExample]:
+    """The clips :func:`write_dataset` wrote (resampled to ``sample_rate``). A bad line of
+    ``labels.jsonl`` is a one-line :class:`DataError` naming it."""
+    from seqlab.audio import read_audio
+
+    root = Path(folder)
+    labels = root / LABELS_FILE
+    if not labels.is_file():
+        raise DataError(root, f"no {LABELS_FILE}", hint="write one with `seqlab wake synth`")
+    out = []
+    for lineno, line in enumerate(labels.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            spans = {k: [(round(s * sample_rate), round(e * sample_rate)) for s, e in row[k]]
+                     for k in ("positives", "negatives")}  # fmt: skip
+            audio = read_audio(root / row["file"], sample_rate=sample_rate)[0].numpy()
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            hint = 'each line: {"file": ..., "positives": [[s, e]], "negatives": [...]}'
+            raise DataError(labels, f"line {lineno}: not a label line ({exc})", hint=hint) from None
+        out.append(SynthExample(audio, spans["positives"], spans["negatives"]))
+    if not out:
+        raise DataError(labels, "no examples", hint="write some with `seqlab wake synth`")
+    return out
+
+
+def hard_negative_examples(
+    recordings: Sequence[np.ndarray], sample_rate: int, seconds: float
+) -> list[SynthExample]:
+    """Recordings without the trigger word (false activations found by ``wake evaluate
+    --save-false``, or any audio) cut into ``seconds``-long pieces (the last one padded with
+    silence), each an example with no positive: ``wake train --hard-negatives``."""
+    n = round(seconds * sample_rate)
+    out = []
+    for audio in recordings:
+        for start in range(0, max(len(audio), 1), n):
+            piece = np.zeros(n, dtype=np.float32)
+            part = audio[start : start + n]
+            piece[: len(part)] = part
+            out.append(SynthExample(piece))
+    return out
+
+
+def with_chimes(audio: np.ndarray, sample_rate: int, times: Sequence[float]) -> np.ndarray:
+    """``audio`` with a chime (two decaying sines, 880 and 1,320 Hz, 0.3 s) added at each
+    time in seconds, as the course's chime_on_activate; scaled back into [-1, 1].
+
+    Shape:
+        audio: (N,) -> (N,)
+    """
+    t = np.arange(round(0.3 * sample_rate)) / sample_rate
+    chime = 0.4 * np.exp(-12 * t) * (np.sin(2 * np.pi * 880 * t) + np.sin(2 * np.pi * 1320 * t))
+    out = np.asarray(audio, dtype=np.float32).copy()
+    for time in times:
+        start = round(time * sample_rate)
+        part = out[start : start + len(chime)]
+        part += chime[: len(part)].astype(np.float32)
+    peak = float(np.abs(out).max(initial=0.0))
+    return out / peak if peak > 1.0 else out
+
+
+# -- detection and scoring ------------------------------------------------------------------
+
+
+def detect(probs: np.ndarray, threshold: float, refractory: int) -> list[int]:
+    """The steps where a detection fires: p[t] ≥ ``threshold`` and at least ``refractory``
+    steps after the previous detection (one word fires once; the course's chime waits 75
+    steps the same way).
+
+    Shape:
+        probs: (T,) -> steps, increasing
+    """
+    if refractory < 1:
+        raise ValueError(f"refractory must be >= 1 step, got {refractory}")
+    fired: list[int] = []
+    last = -refractory
+    for t in np.flatnonzero(np.asarray(probs) >= threshold).tolist():
+        if t - last >= refractory:
+            fired.append(t)
+            last = t
+    return fired
+
+
+def match_detections(
+    times: Sequence[float], ends: Sequence[float], before: float, after: float
+) -> tuple[int, int]:
+    """(hits, false accepts): a positive ending at e is hit by the first unused detection
+    in [e - before, e + after]; each detection hits at most one positive; the rest are
+    false accepts."""
+    used = [False] * len(times)
+    hits = 0
+    for e in sorted(ends):
+        for i, t in enumerate(times):
+            if not used[i] and e - before <= t <= e + after:
+                used[i] = True
+                hits += 1
+                break
+    return hits, used.count(False)
+
+
+def false_accepts_per_hour(false_accepts: int, seconds: float) -> float:
+    """False accepts per hour of audio."""
+    if seconds <= 0:
+        raise ValueError(f"need audio of positive length, got {seconds} s")
+    return false_accepts * 3600.0 / seconds
+
+
+def det_points(
+    negative_probs: Sequence[np.ndarray], negative_seconds: float,
+    positive_probs: Sequence[np.ndarray], positive_ends: Sequence[Sequence[float]],
+    step_seconds: float, step_offset: float, refractory: int,
+    window: tuple[float, float], thresholds: Sequence[float],
+) -> list[tuple[float, float, float]]:  # fmt: skip
+    """(threshold, false accepts per hour on the negative-only audio, miss rate on the
+    positives) at each threshold: the DET curve. A detection at step t is at time
+    ``step_offset + t * step_seconds``; ``window`` is (before, after) of
+    :func:`match_detections`."""
+    total = sum(len(e) for e in positive_ends)
+    out = []
+    for th in thresholds:
+        fa = sum(len(detect(p, th, refractory)) for p in negative_probs)
+        hits = 0
+        for p, ends in zip(positive_probs, positive_ends, strict=True):
+            times = [step_offset + t * step_seconds for t in detect(p, th, refractory)]
+            hits += match_detections(times, ends, *window)[0]
+        miss = (total - hits) / total if total else 0.0
+        out.append((float(th), false_accepts_per_hour(fa, negative_seconds), miss))
+    return out

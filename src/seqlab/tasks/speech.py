@@ -1,0 +1,352 @@
+"""``SpeechRecognizer``: CTC speech recognition over characters (course week 3).
+
+Each recording becomes log-mel frames (25 ms windows every 10 ms, ``n_mels`` bands, each
+band normalised to zero mean and unit variance over the utterance), computed once and kept
+in memory. The registry's ``("speech", "ctc")`` network (:mod:`seqlab.models.speech`)
+scores characters and the blank at every output frame; training minimises the CTC loss
+(:func:`seqlab.functional.ctc_loss`, the ``F.ctc_loss`` fast path) over length-bucketed
+batches. Before training the task checks that every transcript fits its recording after
+the front-end's time reduction (:func:`seqlab.functional.ctc_feasible`) and names the items
+that do not. Decoding is greedy or prefix beam search, optionally fused with a character
+language model from ``seqlab lm train``.
+
+A trained model is a directory: ``config.json``, ``model.safetensors``, ``vocab.json`` (the
+characters; ``<PAD>``, id 0, is the blank), ``metrics.jsonl``, ``loss_curve.png``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from seqlab.audio import log_mel
+from seqlab.data.batching import bucketed_batches, hold_out, pad
+from seqlab.data.speech import Utterance, read_speech, resampled, spec_augment
+from seqlab.data.vocab import PAD, Vocab
+from seqlab.decoding.ctc import ShallowFusion, ctc_beam_search, ctc_greedy_decode
+from seqlab.functional.ctc import ctc_feasible, ctc_loss, ctc_min_input_lengths
+from seqlab.metrics.asr import cer, wer
+from seqlab.models.speech import SpeechCTC, SpeechCTCConfig
+from seqlab.tasks.base import Preset, Task, TaskConfig
+from seqlab.train import TrainConfig
+
+__all__ = ["PRESET", "SpeechConfig", "SpeechRecognizer", "Transcript"]
+
+Encoded = tuple[Tensor, list[int]]  # features (T, F), label ids
+Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # features, lengths, targets, target lengths
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeechConfig(TaskConfig):
+    """How the recognizer reads audio; saved as ``config.json`` with the network's."""
+
+    task: ClassVar[str] = "speech"
+    model_kind: ClassVar[str] = "speech"
+
+    arch: str = "ctc"  # the network in the model registry
+    model: SpeechCTCConfig  # the network (num_classes and n_features set when built)
+    sample_rate: int = 8000  # recordings are resampled to this rate (Hz)
+    n_mels: int = 40  # log-mel bands per frame
+    window_ms: float = 25.0  # analysis window
+    hop_ms: float = 10.0  # frame step
+    batch_size: int = 32  # utterances per step
+    freq_mask: int = 8  # SpecAugment: two masks of up to this many bands per item (0: none)
+    time_mask: int = 10  # ... and two of up to this many frames (0: none)
+    valid_fraction: float = 0.1  # every k-th training utterance held out for validation
+    corpus: str = ""  # where the training audio came from
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("sample_rate", "n_mels", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.hop_ms <= self.window_ms:
+            raise ValueError(f"need 0 < hop_ms <= window_ms, got {self.hop_ms}, {self.window_ms}")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ValueError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+
+    @property
+    def hop_length(self) -> int:
+        """Samples between frames."""
+        return round(self.sample_rate * self.hop_ms / 1000)
+
+
+# `seqlab speech train --data DIR`: FSDD digits (and digit sequences) on a CPU.
+PRESET: Preset[SpeechConfig] = Preset(
+    config=SpeechConfig(model=SpeechCTCConfig()),
+    train=TrainConfig(max_steps=3000, lr=2e-3, warmup_steps=100, schedule="cosine", eval_every=250),
+)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """One recording's transcript and its words' times (from the greedy CTC alignment)."""
+
+    text: str  # the decoded characters
+    words: list[dict[str, Any]]  # {"word", "start", "end"} in seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "words": self.words}
+
+
+class _CTCTrainable:
+    """Length-bucketed batches (SpecAugment masks on the training ones), the CTC loss;
+    validation loss, CER and WER (greedy)."""
+
+    def __init__(self, task: SpeechRecognizer, train: list[Encoded], valid: list[Encoded]):
+        self.task, self.model = task, task.model
+        self.train_rows, self.valid_rows = train, valid
+        self.lengths = [len(x) for x, _ in train]
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
+        del epoch
+        c = self.task.config
+        for rows in bucketed_batches(self.lengths, c.batch_size, generator):
+            feats, lengths, targets, target_lengths = self.task._batch(
+                [self.train_rows[j] for j in rows]
+            )
+            if c.freq_mask or c.time_mask:
+                feats = spec_augment(
+                    feats, lengths, generator, freq_width=c.freq_mask, time_width=c.time_mask
+                )  # (B, T, F)
+            yield feats, lengths, targets, target_lengths
+
+    def batches_per_epoch(self) -> int:
+        return -(-len(self.train_rows) // self.task.config.batch_size)
+
+    def training_loss(self, batch: Batch) -> tuple[Tensor, int]:
+        return self.task._loss(batch), len(batch[1])
+
+    def validate(self) -> dict[str, float]:
+        if not self.valid_rows:
+            return {}
+        losses, hyps = [], []
+        for i in range(0, len(self.valid_rows), 64):
+            batch = self.task._batch(self.valid_rows[i : i + 64])
+            losses.append(self.task._loss(batch).item() * len(batch[1]))
+            hyps += self.task._greedy(batch[0], batch[1])
+        refs = [self.task._text(y) for _, y in self.valid_rows]
+        return {"loss": sum(losses) / len(refs), "cer": cer(refs, hyps), "wer": wer(refs, hyps)}
+
+
+class SpeechRecognizer(Task):
+    """A CTC speech recognizer: features, network, character vocabulary (module doc)."""
+
+    config_class = SpeechConfig
+    artifacts: ClassVar[dict[str, tuple[str, type]]] = {"vocab": ("vocab.json", Vocab)}
+    what = "speech recognizer"
+    command = "seqlab speech train"
+
+    model: SpeechCTC
+    config: SpeechConfig
+    vocab: Vocab
+
+    # -- data ---------------------------------------------------------------------------
+    @classmethod
+    def prepare_data(cls, data: str | Path | Sequence[Utterance]) -> list[Utterance]:
+        """A manifest file, an FSDD folder, or utterances."""
+        if isinstance(data, (str, Path)):
+            return read_speech(data)
+        return list(data)
+
+    def features(self, samples: Tensor, sample_rate: int | None = None) -> Tensor:
+        """Normalised log-mel frames of one recording at ``sample_rate`` (default: the
+        config's; another rate is resampled).
+
+        Shape:
+            samples: (N,) -> (T, n_mels)
+        """
+        return _features(samples, sample_rate or self.config.sample_rate, self.config)
+
+    @classmethod
+    def build(
+        cls, data: Sequence[Utterance], config: SpeechConfig
+    ) -> tuple[SpeechRecognizer, tuple[list[Encoded], list[Encoded]]]:
+        """A fresh recognizer whose characters are the transcripts'; refuses transcripts
+        that do not fit their recordings (CTC feasibility) before training starts."""
+        if not data:
+            raise ValueError("no utterances to train on")
+        vocab = Vocab.build([u.text for u in data], level="char", specials=(PAD,))
+        model = replace(config.model, num_classes=len(vocab), n_features=config.n_mels, blank=0)
+        config = replace(config, model=model)
+        task = cls(cls.build_model(config), config, vocab=vocab)
+        encoded = [task._encode(u) for u in data]
+        task.check_feasible(encoded, [u.name or f"item {i}" for i, u in enumerate(data)])
+        train, valid = hold_out(encoded, config.valid_fraction, min_total=20)
+        return task, (train, valid)
+
+    def check_feasible(self, encoded: Sequence[Encoded], names: Sequence[str]) -> None:
+        """``ValueError`` naming the items whose transcript needs more output frames (its
+        length plus its adjacent repeats) than the front-end leaves of the recording."""
+        frames = self.model.output_lengths(torch.tensor([len(x) for x, _ in encoded]))  # (N,)
+        targets = [y for _, y in encoded]
+        ok = ctc_feasible(targets, frames)  # (N,)
+        if bool(ok.all()):
+            return
+        need = ctc_min_input_lengths(targets)  # (N,)
+        bad = [i for i in range(len(encoded)) if not ok[i]]
+        shown = ", ".join(
+            f"{names[i]} ({int(frames[i])} frames < {int(need[i])} needed)" for i in bad[:3]
+        )
+        raise ValueError(
+            f"{len(bad)} of {len(encoded)} utterances are too short for their transcripts "
+            f"after the front-end's {self.config.model.reduction}x time reduction: {shown}"
+            f"{' ...' if len(bad) > 3 else ''} — use a smaller stride or fewer conv layers, "
+            "or drop those items"
+        )
+
+    def trainable(self, encoded: tuple[list[Encoded], list[Encoded]], data: Any) -> _CTCTrainable:
+        return _CTCTrainable(self, *encoded)
+
+    # -- the network over batches ----------------------------------------------------------
+    def _encode(self, u: Utterance) -> Encoded:
+        return self.features(u.samples, u.sample_rate), self.vocab.encode(list(u.text))
+
+    def _batch(self, rows: Sequence[Encoded]) -> Batch:
+        lengths = torch.tensor([len(x) for x, _ in rows])  # (B,)
+        feats = torch.nn.utils.rnn.pad_sequence([x for x, _ in rows], batch_first=True)  # (B, T, F)
+        targets, target_lengths = pad([y for _, y in rows], 0)  # (B, S), (B,)
+        return feats, lengths, targets, target_lengths
+
+    def _loss(self, batch: Batch) -> Tensor:
+        feats, lengths, targets, target_lengths = (t.to(self.device) for t in batch)
+        log_probs, out_lengths = self.model(feats, lengths)  # (B, T', C), (B,)
+        return ctc_loss(
+            log_probs.transpose(0, 1), targets, out_lengths, target_lengths, impl="torch"
+        )  # (T', B, C) -> ()
+
+    def _log_probs(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        with self.eval_mode():
+            return self.model(feats.to(self.device), lengths.to(self.device))
+
+    def _greedy(self, feats: Tensor, lengths: Tensor) -> list[str]:
+        log_probs, out_lengths = self._log_probs(feats, lengths)  # (B, T', C)
+        return [self._text(ids) for ids in ctc_greedy_decode(log_probs, out_lengths)]
+
+    def _text(self, ids: Sequence[int]) -> str:
+        """Labels to text, runs of spaces as one, none at the ends."""
+        return " ".join(self.vocab.join(self.vocab.decode(ids)).split())
+
+    # -- transcribing and evaluating ----------------------------------------------------------
+    def transcribe(
+        self,
+        audio: Sequence[Tensor | str | Path],
+        *,
+        sample_rate: int | None = None,
+        beam_size: int = 1,
+        lm: Task | None = None,
+        lm_weight: float = 0.5,
+        insertion_bonus: float = 0.0,
+    ) -> list[Transcript]:
+        """Transcripts of recordings (files, or sample tensors at ``sample_rate``): greedy
+        with ``beam_size=1``, else prefix beam search, with ``lm`` (a character
+        :class:`~seqlab.tasks.LanguageModel`) fused with weight ``lm_weight``."""
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+        from seqlab.audio import read_audio
+
+        feats = []
+        for a in audio:
+            if isinstance(a, Tensor):
+                feats.append(self.features(a, sample_rate))
+            else:
+                feats.append(self.features(*read_audio(a, sample_rate=self.config.sample_rate)))
+        fusion = self._fusion(lm, lm_weight) if lm is not None else None
+        return [self._decode(f, beam_size, fusion, insertion_bonus) for f in feats]
+
+    def _decode(
+        self, feats: Tensor, beam: int, fusion: ShallowFusion | None, bonus: float
+    ) -> Transcript:
+        log_probs, _ = self._log_probs(feats[None], torch.tensor([len(feats)]))  # (1, T', C)
+        lp = log_probs[0].cpu()  # (T', C)
+        if beam == 1 and fusion is None:
+            ids = ctc_greedy_decode(lp[None], torch.tensor([len(lp)]))[0]
+        else:
+            ids = ctc_beam_search(lp, beam_size=beam, lm=fusion, insertion_bonus=bonus)[0].tokens
+        text = self._text(ids)
+        return Transcript(text, self._word_times(lp, text))
+
+    def _word_times(self, log_probs: Tensor, text: str) -> list[dict[str, Any]]:
+        """Word times from the best path: a word spans the output frames from its first
+        character's first frame to its last character's last frame (best-path frames that
+        match the text's characters; empty when the best path spells another text)."""
+        path = log_probs.argmax(-1).tolist()  # (T',)
+        seconds = self.config.model.reduction * self.config.hop_ms / 1000  # per output frame
+        space = self.vocab[" "] if " " in self.vocab else -1
+        words, start, last, prev = [], None, 0, 0
+        for t, c in enumerate([*path, space]):
+            if c not in (0, space) and start is None:
+                start = t
+            if c not in (0, space):
+                last = t
+            if c == space and prev != space and start is not None:
+                words.append((start, last + 1))
+                start = None
+            prev = c
+        names = text.split()
+        if len(names) != len(words):
+            return []
+        return [
+            {"word": w, "start": round(a * seconds, 3), "end": round(b * seconds, 3)}
+            for w, (a, b) in zip(names, words, strict=True)
+        ]
+
+    def _fusion(self, lm: Any, weight: float) -> ShallowFusion:
+        """Shallow fusion with a character language model (each CTC character mapped to
+        its id in the LM's vocabulary; unknown characters to ``<UNK>``)."""
+        from seqlab.tasks.language_model import LanguageModel
+
+        is_lm = isinstance(lm, LanguageModel)
+        if not is_lm or lm.vocab.level != "char" or lm.tokenizer is not None:
+            raise ValueError(
+                "--lm must be a character language model (seqlab lm train --level char)"
+            )
+        lm_vocab = lm.vocab
+        fallback = lm_vocab.unk_id if lm_vocab.unk_id is not None else lm_vocab.eos_id
+        label_ids = [lm_vocab[c] if c in lm_vocab else fallback for c in self.vocab.tokens]
+        bos = lm_vocab["\n"] if "\n" in lm_vocab else lm_vocab.eos_id
+        return ShallowFusion(
+            model=lm.model, state=lm.model.init_state(1), bos_id=bos, weight=weight,
+            label_ids=label_ids,
+        )  # fmt: skip
+
+    def evaluate(self, utterances: Sequence[Utterance], **decode: Any) -> dict[str, Any]:
+        """WER, CER and exact-transcript accuracy over ``utterances``, with each item's
+        reference and hypothesis (``decode``: :meth:`transcribe`'s options)."""
+        if not utterances:
+            raise ValueError("no utterances to evaluate on")
+        data = resampled(utterances, self.config.sample_rate)
+        hyps = [t.text for t in self.transcribe([u.samples for u in data], **decode)]
+        refs = [u.text for u in data]
+        return {
+            "utterances": len(refs),
+            "wer": wer(refs, hyps),
+            "cer": cer(refs, hyps),
+            "accuracy": sum(r == h for r, h in zip(refs, hyps, strict=True)) / len(refs),
+            "items": [
+                {"name": u.name, "reference": r, "hypothesis": h}
+                for u, r, h in zip(data, refs, hyps, strict=True)
+            ],
+        }
+
+
+def _features(samples: Tensor, rate: int, config: SpeechConfig) -> Tensor:
+    """Log-mel frames, each band normalised over the utterance (module docstring).
+
+    Shape:
+        samples: (N,) -> (T, n_mels)
+    """
+    if rate != config.sample_rate:
+        from seqlab.audio import resample
+
+        samples = resample(samples, rate, config.sample_rate)
+    rate = config.sample_rate
+    n_fft = round(rate * config.window_ms / 1000)
+    x = log_mel(samples.float(), rate, n_mels=config.n_mels, n_fft=n_fft,
+                hop_length=config.hop_length).T  # (T, M)  # fmt: skip
+    return (x - x.mean(0)) / (x.std(0, unbiased=False) + 1e-5)  # (T, M)
