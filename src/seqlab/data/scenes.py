@@ -222,7 +222,8 @@ def _captions(kind: Kind, objects: Sequence[SceneObject], relation: str | None) 
     if kind == "count":
         plural = f"{NUMBERS[len(objects)]} {first.size} {first.colour} {first.shape}s"
         return (plural, f"there are {plural}", f"{plural} in the picture")
-    assert relation is not None
+    if relation is None:
+        raise ValueError(f"a {kind!r} scene of two objects needs a relation")
     a, b = first.phrase, objects[1].phrase
     return (f"{a} {relation} {b}", f"{b} {RELATIONS[relation]} {a}", f"there is {a} {relation} {b}")
 

@@ -385,7 +385,8 @@ class TransformerSeq2Seq(nn.Module):
                 self_cache=caches[k],
                 memory_cache=state.memory_caches[k],
             )  # (B, 1, d)
-        assert cross is not None
+        if cross is None:  # the config refuses 0 decoder layers; a hand-built model may not
+            raise ValueError("the model has no decoder layer to step through")
         logits = self.head(self.decoder_norm(x[:, 0]))  # (B, V)
         new = TransformerState(
             caches, state.memory_caches, state.src_mask, state.position + 1, cross[:, :, 0].mean(1)

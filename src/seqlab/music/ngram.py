@@ -113,16 +113,16 @@ class NGramModel:
         validation data, order 3 and k 0.05."""
         if not valid or sum(len(s) - 1 for s in valid) <= 0:
             return cls.fit(train, order=3, k=0.05, vocab_size=vocab_size, bos_id=bos_id)
-        best: tuple[float, NGramModel] | None = None
+        if not orders or not ks:
+            raise ValueError("give at least one order and one k to choose from")
+        scored: list[tuple[float, NGramModel]] = []
         for order in orders:
             counted = cls.fit(train, order=order, k=ks[0], vocab_size=vocab_size, bos_id=bos_id)
             for k in ks:
                 model = counted.with_k(k)
                 total, count = model.nll(valid)
-                if best is None or total / count < best[0]:
-                    best = (total / count, model)
-        assert best is not None
-        return best[1]
+                scored.append((total / count, model))
+        return min(scored, key=lambda pair: pair[0])[1]  # the first of the lowest NLL
 
     # -- the artifact protocol (saved as ngram.json beside the model) ------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -322,12 +322,12 @@ class _Layer(nn.Module):
         self,
         d_model: int,
         nhead: int,
-        dim_feedforward: int,
-        dropout: float,
-        activation: Activation,
-        norm_first: bool,
-        layer_norm_eps: float,
-        bias: bool,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: Activation = "relu",
+        norm_first: bool = False,
+        layer_norm_eps: float = 1e-5,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if activation not in _ACTIVATIONS:
@@ -363,23 +363,9 @@ class TransformerEncoderLayer(_Layer):
 
     Same arguments (batch-first), parameters and results as ``torch.nn.
     TransformerEncoderLayer(..., batch_first=True)``. With a causal ``mask`` and a
-    ``cache`` it is also the block of a decoder-only language model.
+    ``cache`` it is also the block of a decoder-only language model. Its constructor is the
+    base's (same arguments as torch's).
     """
-
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: Activation = "relu",
-        norm_first: bool = False,
-        layer_norm_eps: float = 1e-5,
-        bias: bool = True,
-    ) -> None:
-        super().__init__(
-            d_model, nhead, dim_feedforward, dropout, activation, norm_first, layer_norm_eps, bias
-        )
 
     def forward(
         self,

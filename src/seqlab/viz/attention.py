@@ -239,7 +239,8 @@ def attention_heads_figure(
             ax.tick_params(axis="x", labelrotation=90)
     if title:
         fig.suptitle(title, fontsize=10)
-    assert image is not None
+    if image is None:
+        raise ValueError("no attention head to draw")
     fig.colorbar(image, ax=fig.axes, fraction=0.02, pad=0.02, label="α")
     return fig
 
