@@ -31,6 +31,12 @@ copy; the counting still reads every token.
     python benchmarks/scale.py --sizes 12.5M,50M                # about 10 minutes on 2 cores
     python benchmarks/scale.py --sizes 12.5M,50M,200M,1G        # the issue's table
     python benchmarks/scale.py --tasks translate --pairs 4.5M   # WMT14 en-de's size
+    python benchmarks/scale.py --sizes 2M --steps 2             # a check of every row (1 min)
+
+By the rates measured at 50 MB and 4.5 M pairs (translate's word-level encoding ~3 MB/s,
+GloVe's counting ~5 MB/s) the 200 MB row should take about 5 minutes on 2 cores and the
+1 GB row about 20; they need about 4 GB of disk in ``--work`` (the corpora, the token
+files, GloVe's spilled runs). Each row is printed as it ends, and the tables (markdown) at the end.
 """
 
 from __future__ import annotations
@@ -266,6 +272,50 @@ def measure_glove(corpus: Path, work: Path, args: argparse.Namespace) -> dict:
     }
 
 
+_COLUMNS = {  # task: (header, row key, format) per column of the markdown table
+    "lm": [
+        ("encode", "encode_seconds", "{:.1f} s"),
+        ("MB/s", "encode_mb_per_s", "{:.1f}"),
+        ("encode peak RSS", "encode_peak_rss_mb", "{:,.0f} MB"),
+        ("train --steps 2 peak RSS", "train2_peak_rss_mb", "{:,.0f} MB"),
+        ("training tokens/s", "train_tokens_per_s", "{:,.0f}"),
+    ],
+    "translate": [
+        ("encode (2 passes)", "encode_seconds", "{:.1f} s"),
+        ("MB/s", "encode_mb_per_s", "{:.1f}"),
+        ("encode peak RSS", "encode_peak_rss_mb", "{:,.0f} MB"),
+        ("train peak RSS", "train_peak_rss_mb", "{:,.0f} MB"),
+        ("target tokens/s", "train_tokens_per_s", "{:,.0f}"),
+    ],
+    "glove": [
+        ("counting", "counting_seconds", "{:.1f} s"),
+        ("MB/s", "counting_mb_per_s", "{:.1f}"),
+        ("peak RSS", "peak_rss_mb", "{:,.0f} MB"),
+        ("training words/s", "train_words_per_s", "{:,.0f}"),
+    ],
+}
+
+
+def markdown(rows: list[dict]) -> str:
+    """The rows as one markdown table per task (corpus size first), for the README."""
+    out = []
+    for task, columns in _COLUMNS.items():
+        mine = [r for r in rows if r["task"] == task]
+        if not mine:
+            continue
+        head = ["corpus", *(c[0] for c in columns)]
+        out += [f"{task}:", "", "| " + " | ".join(head) + " |"]
+        out.append("|---" + "|---:" * len(columns) + "|")
+        for r in mine:
+            size = f"{r['bytes'] / 1e6:,.1f} MB" + (
+                f" ({r['pairs']:,} pairs)" if "pairs" in r else ""
+            )
+            cells = [fmt.format(r[key]) if key in r else "-" for _, key, fmt in columns]
+            out.append("| " + " | ".join([size, *cells]) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--text", type=Path, default=DEFAULT_TEXT, help="text8's prefix (.gz)")
@@ -324,6 +374,7 @@ def main() -> None:
         what += "-" + "-".join(tasks)
     name = "scale-" + what.replace(",", "-").replace(".", "_")
     path = save(name, {"machine": machine(), "fold": args.fold, "tasks": tasks, "rows": rows})
+    print(markdown(rows))
     print(f"wrote {path}")
 
 

@@ -1,7 +1,11 @@
-"""CTC speech recognition on the Free Spoken Digit Dataset: isolated digits and sequences.
+"""Speech recognition on the Free Spoken Digit Dataset, CTC and LAS side by side: isolated
+digits and sequences.
 
-Two recognizers (the default ``seqlab speech train`` network: two convolutions, the first
-of stride 2, a 2-layer bidirectional GRU of 128 units, SpecAugment) are trained:
+For each architecture of ``--arch`` (``ctc``: the default ``seqlab speech train`` network,
+two convolutions, the first of stride 2, a 2-layer bidirectional GRU of 128 units; ``las``:
+``seqlab speech train --arch las``, Listen, Attend and Spell with a 3-layer pyramidal
+BiLSTM listener of 128 units and a 256-unit attention speller; both with SpecAugment), two
+recognizers are trained on the same data, for the same steps and ``--minutes`` budget:
 
 * split by recording (FSDD's official split: indices 0-4 of every digit and speaker are the
   test set), on the training clips plus ``--sequences`` digit sequences built from them;
@@ -9,12 +13,13 @@ of stride 2, a 2-layer bidirectional GRU of 128 units, SpecAugment) are trained:
 
 Each is evaluated on its held-out isolated clips (exact-transcript accuracy, WER, CER) and on
 ``--test-sequences`` digit sequences built from them (2-5 digits, silences of 50-300 ms,
-a little noise). Targets of issue 15: isolated digits >= 98% and sequences WER <= 5% on
-held-out recordings, each within 20 minutes of CPU training.
+a little noise), greedy or with ``--beam K``; a table compares the runs at the end.
+Targets of issue 15: isolated digits >= 98% and sequences WER <= 5% on held-out
+recordings, each within 20 minutes of CPU training.
 
-    python benchmarks/speech.py                      # FSDD at ../shared/data/fsdd
-    python benchmarks/speech.py --data DIR --steps 4000 --threads 2
-    python benchmarks/speech.py --quick              # 300 steps, recording split only
+    python benchmarks/speech.py                      # FSDD at ../shared/data/fsdd, both archs
+    python benchmarks/speech.py --data DIR --steps 4000 --minutes 20 --threads 2
+    python benchmarks/speech.py --arch las --quick   # 300 steps, recording split only
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ import torch
 
 from _common import machine, save
 from seqlab.data.speech import digit_sequences, read_fsdd, split_fsdd
-from seqlab.tasks.speech import PRESET, SpeechRecognizer
+from seqlab.tasks.speech import LAS_PRESET, PRESET, SpeechRecognizer
+
+PRESETS = {"ctc": PRESET, "las": LAS_PRESET}
 
 
 def _cpu_model() -> str:
@@ -42,34 +49,78 @@ def _cpu_model() -> str:
     return next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if "Model name" in ln), "")
 
 
-def _run(clips: list, split: str, args: argparse.Namespace, folder: Path) -> dict[str, object]:
+def _run(
+    clips: list, split: str, archs: list[str], args: argparse.Namespace, folder: Path
+) -> list[dict[str, object]]:
+    """Every architecture trained and evaluated on the same data of one split."""
     train, test = split_fsdd(clips, split)  # type: ignore[arg-type]
     data = train + digit_sequences(train, args.sequences, noise=0.003, seed=args.seed)
     held_seqs = digit_sequences(test, args.test_sequences, noise=0.003, seed=args.seed + 1)
+    return [_train_one(arch, split, data, test, held_seqs, args, folder) for arch in archs]
+
+
+def _train_one(
+    arch: str,
+    split: str,
+    data: list,
+    test: list,
+    held_seqs: list,
+    args: argparse.Namespace,
+    folder: Path,
+) -> dict[str, object]:
+    preset = PRESETS[arch]
+    budget = None if args.minutes is None else 60 * args.minutes
     train_config = replace(
-        PRESET.train, max_steps=args.steps, progress=False, seed=args.seed, eval_every=500
-    )
+        preset.train, max_steps=args.steps, progress=False, seed=args.seed, eval_every=500,
+        time_budget=budget, warmup_steps=min(preset.train.warmup_steps, args.steps - 1),
+    )  # fmt: skip
     t0 = time.perf_counter()
-    task, result = SpeechRecognizer.train(data, folder / split, PRESET.config, train_config)
+    task, result = SpeechRecognizer.train(
+        data, folder / f"{split}-{arch}", preset.config, train_config
+    )
     seconds = time.perf_counter() - t0
-    isolated = task.evaluate(test)
-    sequences = task.evaluate(held_seqs)
+    t0 = time.perf_counter()
+    isolated = task.evaluate(test, beam_size=args.beam)
+    sequences = task.evaluate(held_seqs, beam_size=args.beam)
+    decode_seconds = time.perf_counter() - t0
     figures = {
         "split": split,
+        "arch": arch,
+        "parameters": sum(p.numel() for p in task.model.parameters()),
         "train_utterances": len(data),
         "steps": result.steps,
         "train_seconds": round(seconds, 1),
+        "beam": args.beam,
+        "decode_seconds": round(decode_seconds, 1),
         "isolated": {k: isolated[k] for k in ("utterances", "accuracy", "wer", "cer")},
         "sequences": {k: sequences[k] for k in ("utterances", "accuracy", "wer", "cer")},
     }
     iso, seq = figures["isolated"], figures["sequences"]
     print(
-        f"{split:>9}: {result.steps} steps in {seconds:.0f} s; isolated accuracy "
+        f"{split:>9} {arch}: {result.steps} steps in {seconds:.0f} s; isolated accuracy "
         f"{100 * iso['accuracy']:.2f}% WER {100 * iso['wer']:.2f}% CER {100 * iso['cer']:.2f}%; "  # type: ignore[index]
         f"sequences WER {100 * seq['wer']:.2f}% CER {100 * seq['cer']:.2f}%",  # type: ignore[index]
         flush=True,
     )
     return figures
+
+
+def _table(runs: list[dict]) -> str:
+    """The runs side by side, as a Markdown table."""
+    lines = [
+        "| split | arch | params | steps | training | isolated accuracy | isolated WER / CER "
+        "| sequences WER / CER |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        iso, seq = r["isolated"], r["sequences"]
+        lines.append(
+            f"| {r['split']} | {r['arch']} | {r['parameters'] / 1e6:.2f} M | {r['steps']:,} "
+            f"| {r['train_seconds']:.0f} s | {100 * iso['accuracy']:.1f}% "
+            f"| {100 * iso['wer']:.1f}% / {100 * iso['cer']:.1f}% "
+            f"| {100 * seq['wer']:.1f}% / {100 * seq['cer']:.1f}% |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -81,6 +132,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--splits", default="recording,speaker")
+    parser.add_argument("--arch", choices=("ctc", "las", "both"), default="both")
+    parser.add_argument(
+        "--minutes", type=float, default=None, help="training time budget per run (same for all)"
+    )
+    parser.add_argument("--beam", type=int, default=1, help="beam size when evaluating")
     parser.add_argument("--quick", action="store_true", help="300 steps, recording split")
     parser.add_argument("--name", default="speech-fsdd")
     args = parser.parse_args()
@@ -90,12 +146,14 @@ def main() -> None:
     clips = read_fsdd(args.data)
     folder = Path(tempfile.mkdtemp(prefix="seqlab-speech-"))
     try:
-        runs = [_run(clips, s, args, folder) for s in args.splits.split(",")]
+        archs = ["ctc", "las"] if args.arch == "both" else [args.arch]
+        runs = [r for s in args.splits.split(",") for r in _run(clips, s, archs, args, folder)]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     info = {**machine(), "lscpu_model": _cpu_model()}
     path = save(args.name, {"machine": info, "args": {**vars(args), "data": str(args.data)},
                             "runs": runs})  # fmt: skip
+    print(_table(runs))
     print(f"CPU: {info['lscpu_model']}; results: {path}")
 
 

@@ -1,9 +1,13 @@
 """seqlab's Transformer pieces side by side with torch.nn, and the key/value cache's gain.
 
-(a) Encoder layer, training step: seqlab ``TransformerEncoderLayer`` vs
-    ``torch.nn.TransformerEncoderLayer`` with the same weights (dim_feedforward = 4·d,
-    dropout 0.1, post-norm, batch-first), forward + backward at d 256/512, heads 4/8,
-    T 64/128, B 32. Ratio = torch time ÷ seqlab time (> 1: seqlab faster; target ≥ 0.95).
+(a) Encoder layer, forward + backward: seqlab ``TransformerEncoderLayer`` vs
+    ``torch.nn.TransformerEncoderLayer`` with the same weights and arguments
+    (dim_feedforward = 4·d, dropout 0.1, relu, batch-first, the same input) at d 256/512,
+    heads 4/8, T 64/128, B 32, for post-norm and pre-norm (``norm_first``), in train mode
+    (dropout on) and eval mode (dropout off; the input requires grad, so torch's inference
+    fast path is not taken by either). Ratio = torch time ÷ seqlab time (> 1: seqlab
+    faster; target ≥ 0.95). ``--profile`` prints torch.profiler's top operators of both
+    layers at the first size, to see where any difference comes from.
 (b) Generation: a decoder-only ``TransformerLanguageModel`` draws ``--tokens`` tokens greedily,
     once with the key/value cache (``step``) and once recomputing the whole prefix at every
     token (``forward`` on y<1..t>). Both must draw the same tokens. Speed-up = recompute time
@@ -15,6 +19,7 @@ medians with min–max over repeats, and the CPU model, threads and versions.
     python benchmarks/transformer.py                    # CPU, the issue's sizes
     python benchmarks/transformer.py --threads 2 --repeats 7
     python benchmarks/transformer.py --quick            # a smoke run (small, 2 repeats)
+    python benchmarks/transformer.py --threads 1 --quick --profile --skip-generation
     python benchmarks/transformer.py --device cuda
 """
 
@@ -58,16 +63,31 @@ def training_step(layer: nn.Module, x: torch.Tensor) -> Callable[[], object]:
     return run
 
 
+def layer_pair(
+    d: int, heads: int, norm_first: bool, train: bool, args: argparse.Namespace
+) -> tuple[nn.Module, nn.Module]:
+    """seqlab's and torch's encoder layer: same arguments, same weights, same mode."""
+    torch.manual_seed(0)
+    ours = TransformerEncoderLayer(d, heads, 4 * d, args.dropout, norm_first=norm_first)
+    peer = nn.TransformerEncoderLayer(
+        d, heads, 4 * d, args.dropout, batch_first=True, norm_first=norm_first
+    )
+    peer.load_state_dict(ours.state_dict())
+    return ours.to(args.device).train(train), peer.to(args.device).train(train)
+
+
 def encoder_layers(args: argparse.Namespace) -> list[dict[str, object]]:
-    """(a): seconds per forward+backward of each layer, and the ratio, per size."""
+    """(a): seconds per forward+backward of each layer, and the ratio, per configuration."""
     time_it = timer(args.device)
     rows = []
-    for d, heads, steps in QUICK_SIZES if args.quick else SIZES:
-        torch.manual_seed(0)
-        ours = TransformerEncoderLayer(d, heads, 4 * d, 0.1).to(args.device).train()
-        peer = nn.TransformerEncoderLayer(d, heads, 4 * d, 0.1, batch_first=True)
-        peer.load_state_dict(ours.state_dict())
-        peer.to(args.device).train()
+    configs = [
+        (size, norm, mode)
+        for size in (QUICK_SIZES if args.quick else SIZES)
+        for norm in args.norm
+        for mode in args.modes
+    ]
+    for (d, heads, steps), norm, mode in configs:
+        ours, peer = layer_pair(d, heads, norm == "pre", mode == "train", args)
         x = torch.randn(args.batch, steps, d, device=args.device, requires_grad=True)
         runs = {"seqlab": training_step(ours, x), "torch": training_step(peer, x)}
         for fn in runs.values():  # warm up
@@ -84,6 +104,9 @@ def encoder_layers(args: argparse.Namespace) -> list[dict[str, object]]:
                 "heads": heads,
                 "T": steps,
                 "B": args.batch,
+                "norm": norm,
+                "mode": mode,
+                "dropout": args.dropout,
                 "seqlab_s": summary(times["seqlab"]),
                 "torch_s": summary(times["torch"]),
                 "ratio_torch_over_seqlab": summary(ratios),
@@ -140,6 +163,26 @@ def generation(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def profile_layers(args: argparse.Namespace, calls: int = 5) -> None:
+    """torch.profiler's operators by self CPU time, for each layer at the first size."""
+    from torch.profiler import ProfilerActivity, profile
+
+    d, heads, steps = (QUICK_SIZES if args.quick else SIZES)[0]
+    norm, mode = args.norm[0], args.modes[0]
+    layers = layer_pair(d, heads, norm == "pre", mode == "train", args)
+    x = torch.randn(args.batch, steps, d, device=args.device, requires_grad=True)
+    for name, layer in zip(("seqlab", "torch.nn"), layers, strict=True):
+        run = training_step(layer, x)
+        run()  # warm up
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(calls):
+                run()
+        print(
+            f"\nprofile: {name}, d {d}, nh {heads}, T {steps}, {norm}-norm, {mode}, {calls} steps"
+        )
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
 def fmt(s: dict[str, float], unit: str = "") -> str:
     return f"{s['median']:.3g}{unit} ({s['min']:.3g}–{s['max']:.3g})"
 
@@ -149,15 +192,20 @@ def report(result: dict[str, object]) -> None:
     assert isinstance(info, dict)
     print(f"CPU: {result['cpu_model']}  threads: {info['torch_threads']}  torch {info['torch']}")
     print("\n(a) encoder layer forward+backward, seconds per step (median, min–max)")
-    print(f"{'d':>4} {'nh':>3} {'T':>4} {'B':>3}  {'seqlab':>22}  {'torch.nn':>22}  torch/seqlab")
+    print(
+        f"{'d':>4} {'nh':>3} {'T':>4} {'B':>3} {'norm':>4} {'mode':>5}  {'seqlab':>22}  "
+        f"{'torch.nn':>22}  torch/seqlab"
+    )
     for row in result["encoder_layer"]:  # type: ignore[attr-defined]
         print(
-            f"{row['d_model']:>4} {row['heads']:>3} {row['T']:>4} {row['B']:>3}  "
+            f"{row['d_model']:>4} {row['heads']:>3} {row['T']:>4} {row['B']:>3} "
+            f"{row['norm']:>4} {row['mode']:>5}  "
             f"{fmt(row['seqlab_s']):>22}  {fmt(row['torch_s']):>22}  "
             f"{fmt(row['ratio_torch_over_seqlab'], 'x')}"
         )
-    g = result["generation"]
-    assert isinstance(g, dict)
+    g = result.get("generation")
+    if not isinstance(g, dict):
+        return
     print(
         f"\n(b) greedy generation of {g['tokens']} tokens (batch {g['batch']}, d {g['d_model']}, "
         f"{g['layers']} layers): KV cache {fmt(g['cache_s'], ' s')}, recomputing the prefix "
@@ -176,6 +224,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gen-batch", type=int, default=1, help="sequences generated at once in (b)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--dropout", type=float, default=0.1, help="both layers' dropout")
+    p.add_argument(
+        "--norm", nargs="+", choices=["post", "pre"], default=["post", "pre"],
+        help="post-norm (the paper) and/or pre-norm (norm_first)",
+    )  # fmt: skip
+    p.add_argument(
+        "--modes", nargs="+", choices=["train", "eval"], default=["train", "eval"],
+        help="train: dropout on; eval: dropout off (forward+backward in both)",
+    )  # fmt: skip
+    p.add_argument("--profile", action="store_true", help="torch.profiler top ops, first size")
+    p.add_argument("--skip-generation", action="store_true", help="only (a)")
     p.add_argument("--quick", action="store_true", help="small sizes, 2 repeats (smoke test)")
     p.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/")
     args = p.parse_args(argv)
@@ -193,9 +252,12 @@ def main(argv: list[str] | None = None) -> None:
         "cpu_model": cpu_model(),
         "repeats": args.repeats,
         "encoder_layer": encoder_layers(args),
-        "generation": generation(args),
     }
+    if not args.skip_generation:
+        result["generation"] = generation(args)
     report(result)
+    if args.profile:
+        profile_layers(args)
     rows: list[dict] = result["encoder_layer"]  # type: ignore[assignment]
     ratios = [row["ratio_torch_over_seqlab"]["median"] for row in rows]
     print(f"\nworst median encoder ratio {min(ratios):.3f} (target >= 0.95)")

@@ -4,7 +4,8 @@ Properties:
 * equivalence: ``MultiHeadAttention`` equals ``torch.nn.MultiheadAttention`` (state dicts
   load both ways) for self- and cross-attention, key padding + look-ahead masks (converted
   with ``to_torch_mask``), ``batch_first`` both ways: outputs, head-averaged weights and
-  every gradient, in float64;
+  every gradient, in float64; also with keys/values of other widths (``kdim``/``vdim``:
+  separate W_Q, W_K, W_V named as torch's), and the same initialisation under one seed;
 * equivalence: ``TransformerEncoderLayer`` / ``TransformerDecoderLayer`` equal torch's with
   the same state dict for post-/pre-norm × relu/gelu with masks, forward and backward;
 * the fast path (torch's fused SDPA) equals the readable path;
@@ -275,3 +276,85 @@ def test_bad_arguments() -> None:
         mha(torch.zeros(2, 3, 12), torch.zeros(2, 3, 12), torch.zeros(2, 4, 12))
     with pytest.raises(ValueError, match="key and value are needed"):
         mha(torch.zeros(2, 3, 12), None, None)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("need_weights", [True, False])
+@pytest.mark.parametrize(("kdim", "vdim"), [(5, 7), (E, 7), (5, E)])
+def test_kdim_vdim_equal_torch(kdim: int, vdim: int, batch_first: bool, need_weights: bool):
+    """Keys/values of other widths: separate W_Q, W_K, W_V named as torch names them."""
+    torch.manual_seed(0)
+    ours = MultiHeadAttention(E, NH, batch_first=batch_first, kdim=kdim, vdim=vdim).double()
+    theirs = nn.MultiheadAttention(E, NH, batch_first=batch_first, kdim=kdim, vdim=vdim)
+    theirs = theirs.double()
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    assert ours.in_proj_weight is None and ours.k_proj_weight.shape == (E, kdim)
+    theirs.load_state_dict(ours.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    b, tq, tk = 3, 5, 7
+    lengths = torch.tensor([tk, 2, tk - 1])
+    look_ahead = causal_mask(tq, tk)  # (1, 1, Tq, Tk): a rectangular look-ahead mask
+    mask = padding_mask(lengths, tk) & look_ahead  # (B, 1, Tq, Tk)
+    base = [randn(b, tq, E, seed=1), randn(b, tk, kdim, seed=2), randn(b, tk, vdim, seed=3)]
+    if not batch_first:
+        base = [x.transpose(0, 1).contiguous() for x in base]  # (T, B, ·)
+    mine = [x.clone().requires_grad_() for x in base]
+    peer = [x.clone().requires_grad_() for x in base]
+    out, weights = ours(*mine, mask, need_weights=need_weights)
+    ref, ref_w = theirs(
+        *peer,
+        key_padding_mask=to_torch_mask(padding_mask(lengths, tk)[:, 0, 0]),
+        attn_mask=to_torch_mask(look_ahead[0, 0]),
+        need_weights=need_weights,
+    )
+    torch.testing.assert_close(out, ref)
+    if need_weights:
+        assert weights is not None
+        torch.testing.assert_close(weights.mean(dim=1), ref_w)
+    assert_same_gradients(ours, theirs, (mine, peer), (out, ref))
+
+
+def test_kdim_vdim_cache_and_self_attention() -> None:
+    """kdim = vdim = E given explicitly keeps the packed weight (torch does too); a static
+    cache over a memory of width kdim equals attending the memory."""
+    packed = MultiHeadAttention(E, NH, kdim=E, vdim=E)
+    assert packed.in_proj_weight is not None and "q_proj_weight" not in packed.state_dict()
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(E, NH, kdim=6, vdim=6).double()
+    x, memory = randn(2, 4, E, seed=1), randn(2, 5, 6, seed=2)
+    want, _ = mha(x, memory, memory)
+    cache = mha.memory_cache(memory)
+    got, _ = mha(x, None, None, cache=cache)
+    torch.testing.assert_close(got, want)
+
+
+def test_kdim_vdim_errors() -> None:
+    mha = MultiHeadAttention(E, NH, kdim=5, vdim=7)
+    q, k, v = torch.zeros(2, 3, E), torch.zeros(2, 4, 5), torch.zeros(2, 4, 7)
+    mha(q, k, v)  # the right widths
+    with pytest.raises(
+        ValueError, match=r"expected key of shape \(B, T, kdim=5\), got \(2, 4, 7\)"
+    ):
+        mha(q, v, v)
+    with pytest.raises(ValueError, match=r"expected value of shape \(B, T, vdim=7\)"):
+        mha(q, k, k)
+    with pytest.raises(ValueError, match=r"expected query of shape \(B, T, E=12\)"):
+        mha(k, k, v)
+    with pytest.raises(ValueError, match="same batch and length"):
+        mha(q, k, torch.zeros(2, 5, 7))
+    with pytest.raises(ValueError, match=r"kdim=5\), got \(2, 4, 12\)"):
+        mha.memory_cache(torch.zeros(2, 4, E))
+    with pytest.raises(ValueError, match="kdim and vdim must be >= 1"):
+        MultiHeadAttention(E, NH, kdim=0)
+
+
+@pytest.mark.parametrize(("kdim", "vdim"), [(None, None), (5, 7)])
+def test_initialisation_equals_torch(kdim: int | None, vdim: int | None) -> None:
+    """Same seed, same parameters: torch's initialisation, drawn in torch's order."""
+    torch.manual_seed(0)
+    ours = MultiHeadAttention(E, NH, kdim=kdim, vdim=vdim).state_dict()
+    torch.manual_seed(0)
+    theirs = nn.MultiheadAttention(E, NH, kdim=kdim, vdim=vdim).state_dict()
+    assert list(ours) == list(theirs)
+    for name, value in ours.items():
+        torch.testing.assert_close(value, theirs[name], rtol=0, atol=0, msg=name)

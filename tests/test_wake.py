@@ -137,7 +137,7 @@ def test_dataset_round_trip(tmp_path: Path, clips) -> None:
         assert a.positives == b.positives and a.negatives == b.negatives
         np.testing.assert_allclose(a.audio, b.audio, atol=1 / 32768 + 1e-6)  # PCM_16
     (tmp_path / "labels.jsonl").write_text('{"file": "0000.wav"}\n')
-    with pytest.raises(DataError, match="line 1"):
+    with pytest.raises(DataError, match=r"labels\.jsonl:1: \"positives\""):
         read_dataset(tmp_path, 8000)
 
 

@@ -120,6 +120,10 @@ def read_audio_bytes(
     return _decode(io.BytesIO(data), Path(name), sample_rate=sample_rate, mono=mono, size=len(data))
 
 
+MAX_RATE = 768_000  # Hz: a file that says more has a corrupted header (and resampling from
+# such a rate would build a filter of millions of taps)
+
+
 def _decode(
     source: Path | io.BytesIO,
     file: Path,
@@ -139,6 +143,9 @@ def _decode(
         raise DataError(
             file, f"not audio that libsndfile reads ({reason})", hint="give a WAV or FLAC file"
         ) from None
+    if not 1 <= rate <= MAX_RATE:  # before resampling: its filter grows with the rate
+        raise DataError(file, f"a sample rate of {rate} Hz", hint="a corrupted header? give a "
+                        f"WAV or FLAC file of at most {MAX_RATE} Hz")  # fmt: skip
     if data.size == 0:
         raise DataError(file, "no samples", hint="give a WAV or FLAC file with samples")
     if not np.isfinite(data).all():

@@ -71,8 +71,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "speech": (
         "seqlab.cli.speech",
         "app",
-        "Speech: show a recording's spectrogram; train a CTC speech recognizer (FSDD digits or a "
-        "transcript file), transcribe WAV/FLAC, evaluate WER and CER.",
+        "Speech: show a recording's spectrogram; train a speech recognizer, CTC or attention "
+        "(LAS), on FSDD digits or a transcript file; transcribe WAV/FLAC (and plot how); "
+        "evaluate WER and CER.",
     ),
     "wake": (
         "seqlab.cli.wake",
@@ -83,7 +84,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "music": (
         "seqlab.cli.music",
         "app",
-        "Music: train an LSTM on MIDI files (or the course's jazz piece), generate MIDI and "
+        "Music: train an LSTM on MIDI files (the course's jazz piece, music21's Bach chorales), "
+        "generate MIDI and "
         "WAV, evaluate (NLL per event beside an n-gram, musical statistics), draw piano rolls.",
     ),
     "caption": (
@@ -93,6 +95,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "(generated scenes or a folder of images), predict (greedy/beam/sampling, attention "
         "overlays), evaluate (BLEU-4, exact match, meaning accuracy), analyze (beam-search error "
         "analysis).",
+    ),
+    "export": (
+        "seqlab.cli.export",
+        "export",
+        "Export a speech recognizer (CTC) or a trigger-word detector (streaming) to ONNX for "
+        "onnxruntime (--onnx FILE).",
     ),
 }
 

@@ -30,7 +30,10 @@ _TRAIN_FLAGS = {
     "attention_dim": "--attention-dim",
     "dropout": "--dropout",
     "channels": "--channels",
+    "backbone_weights": "--backbone-weights",
+    "freeze_backbone=False": "--no-freeze-backbone",
 }
+_BACKBONE_SIDE = 224  # --image-size with --backbone: ImageNet's, a 7 x 7 grid of regions
 _SEARCH_FLAGS = {"beam_size": "--beam", "n_best": "--n-best", "alpha": "--alpha"}
 _SEARCH_FLAGS |= {"temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p"}
 
@@ -49,7 +52,9 @@ def train(
         None, help=f"scenes: generated training scenes (default: {SCENES_TRAIN_SIZE})."
     ),
     image_size: int | None = typer.Option(
-        None, help="Images are resized to this square (default: scenes 32, images 64)."
+        None,
+        help="Images are resized to this square (default: scenes 32, images 64; "
+        f"{_BACKBONE_SIDE} with --backbone).",
     ),
     channels: str | None = typer.Option(
         None, help="Conv block widths, e.g. 32,64,128 (one 2x2 pooling each)."
@@ -60,6 +65,23 @@ def train(
     dropout: float | None = typer.Option(None, help="Dropout."),
     min_count: int | None = typer.Option(None, help="Rarer words become <UNK>."),
     label_smoothing: float | None = typer.Option(None, help="Label smoothing."),
+    backbone: str | None = typer.Option(
+        None,
+        help="Encoder: resnet18 or resnet34 (torchvision's, weights from --backbone-weights) "
+        f"instead of the small CNN; --image-size then defaults to {_BACKBONE_SIDE}.",
+    ),
+    backbone_weights: Path | None = typer.Option(
+        None,
+        help="The backbone's torchvision state dict: .safetensors, or .pth/.pt (read "
+        "weights-only); never downloaded, and not needed again after training.",
+    ),
+    freeze_backbone: bool | None = typer.Option(
+        None,
+        "--freeze-backbone/--no-freeze-backbone",
+        help="Keep the backbone's weights and BatchNorm statistics as loaded (default), or "
+        "train them too.",
+        show_default=False,
+    ),
     *,
     train_opts: TrainOptions,
 ) -> None:
@@ -68,6 +90,9 @@ def train(
     from seqlab.data.scenes import read_image_folder
     from seqlab.tasks.captioner import CaptionCorpus, Captioner
 
+    _check_backbone(backbone, backbone_weights, freeze_backbone, channels)
+    if backbone is not None and image_size is None:
+        image_size = _BACKBONE_SIDE
     if (dataset is not None) == (images is not None or captions is not None):
         raise fail("give --dataset scenes, or --images DIR with --captions FILE")
     if dataset is not None and dataset != "scenes":
@@ -91,6 +116,9 @@ def train(
             "model.embedding_dim": embedding,
             "model.attention_dim": attention_dim,
             "model.dropout": dropout,
+            "model.backbone": backbone,
+            "model.freeze_backbone": freeze_backbone,
+            "backbone_weights": None if backbone_weights is None else str(backbone_weights),
         },
     )
     train_config = train_opts.train_config(preset.train)
@@ -107,6 +135,32 @@ def train(
         return facts, f"{len(corpus.train)} images, vocabulary {len(task.vocab)} words"
 
     train_and_report(Captioner, corpus, out, config, train_config, train_opts, describe)
+
+
+def _check_backbone(
+    name: str | None, weights: Path | None, freeze: bool | None, channels: str | None
+) -> None:
+    """One line and exit 2 for backbone options that do not go together, and for a weights
+    file that is missing or does not fit the backbone (before any data is built)."""
+    from seqlab.models.backbones import BACKBONES, build_backbone, load_backbone_weights
+
+    if name is None:
+        flag = "--freeze-backbone" if freeze else "--no-freeze-backbone"
+        given = [f for f, v in (("--backbone-weights", weights), (flag, freeze)) if v is not None]
+        if given:
+            raise fail(f"{', '.join(given)} only with --backbone")
+        return
+    if name not in BACKBONES:
+        raise fail(f"--backbone must be one of {', '.join(BACKBONES)}, got {name!r}")
+    if channels is not None:
+        raise fail("--channels sets the small CNN's blocks: drop it with --backbone")
+    if weights is None and freeze is not False:
+        raise fail(
+            f"--backbone {name} needs its pretrained weights (--backbone-weights FILE), "
+            "or --no-freeze-backbone to train it from scratch"
+        )
+    if weights is not None:
+        load_backbone_weights(build_backbone(name), weights)
 
 
 def _channels(text: str) -> tuple[int, ...]:

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from seqlab.cli._common import fail, output_path, print_json, user_errors
 from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
-from seqlab.tasks.music import JAZZ_PRESET, MAX_EVENTS, PRESET
+from seqlab.music.corpus21 import INSTALL_HINT
+from seqlab.tasks.music import BACH_PRESET, JAZZ_PRESET, MAX_EVENTS, PRESET
+
+if TYPE_CHECKING:
+    from seqlab.music.midi import MidiCorpus
+    from seqlab.tasks.music import MusicConfig
 
 app = typer.Typer(
-    help="Music: train an LSTM on MIDI files (or the course's jazz piece), generate MIDI and "
-    "WAV, evaluate (NLL per event beside an n-gram, musical statistics), draw piano rolls.",
+    help="Music: train an LSTM on MIDI files (the course's jazz piece, music21's Bach "
+    "chorales), generate MIDI and WAV, evaluate (NLL per event beside an n-gram, musical "
+    "statistics), draw piano rolls.",
     no_args_is_help=True,
 )
 
-_PRESETS = {"midi": PRESET, "jazz": JAZZ_PRESET}
+_PRESETS = {"midi": PRESET, "jazz": JAZZ_PRESET, "bach": BACH_PRESET}
+_DATASETS = "jazz, bach or music21:NAME"
 JAZZ_FILE = "original_metheny.mid"  # the course's piece, in the folder --midi names
 # the task and network config fields -> `music train`'s options (error messages name them)
 _TRAIN_FLAGS = {
@@ -38,6 +45,8 @@ _TRAIN_FLAGS = {
 def _corpus_path(midi: Path | None, dataset: str | None) -> Path:
     """The file or folder to read: ``--midi``, and for ``--dataset jazz`` the course's
     piece (``--midi`` is that file or the folder holding it)."""
+    if dataset not in (None, "jazz"):
+        raise fail(f"--dataset must be {_DATASETS}, got {dataset!r}")
     if midi is None:
         which = (
             "the course's original_metheny.mid, or its folder" if dataset else "a file or folder"
@@ -45,18 +54,38 @@ def _corpus_path(midi: Path | None, dataset: str | None) -> Path:
         raise fail(f"give --midi PATH ({which})")
     if dataset is None:
         return midi
-    if dataset != "jazz":
-        raise fail(f"--dataset must be 'jazz', got {dataset!r}")
     path = midi / JAZZ_FILE if midi.is_dir() else midi
     if not path.is_file():
         raise fail(f"--dataset jazz: {path}: no such file (give the course's {JAZZ_FILE})")
     return path
 
 
-def _report_skipped(skipped: list[str], total: int) -> None:
+def _is_music21(dataset: str | None) -> bool:
+    return dataset == "bach" or (dataset or "").startswith("music21:")
+
+
+def _music21_corpus(
+    dataset: str, midi: Path | None, config: MusicConfig, split: str, limit: int | None
+) -> MidiCorpus:
+    """The ``split`` of a music21 data set (``--dataset bach``, ``music21:NAME``)."""
+    from seqlab.tasks.music import MusicModel
+
+    if midi is not None:
+        raise fail(f"--dataset {dataset} reads music21's corpus: leave out --midi")
+    if limit is not None and limit < 1:
+        raise fail(f"--limit must be >= 1, got {limit}")
+    try:
+        return MusicModel.read_dataset(dataset, config, split, limit)  # type: ignore[arg-type]
+    except ImportError as exc:
+        if INSTALL_HINT in str(exc):
+            raise fail(f"--dataset {dataset} needs music21: {INSTALL_HINT}") from None
+        raise
+
+
+def _report_skipped(skipped: list[str], total: int, what: str = "MIDI files") -> None:
     if skipped:
         typer.echo(
-            f"skipped {len(skipped)} of {total} MIDI files (unreadable or without notes); "
+            f"skipped {len(skipped)} of {total} {what} (unreadable or without notes); "
             f"first: {skipped[0]}",
             err=True,
         )
@@ -70,32 +99,49 @@ def train(
         None, help="A MIDI file or a folder of them (read recursively: .mid, .midi)."
     ),
     dataset: str | None = typer.Option(
-        None, help="jazz: the course's piece (original_metheny.mid), read from --midi."
+        None,
+        help="jazz: the course's piece (original_metheny.mid), read from --midi; bach: the "
+        "Bach chorales of music21's corpus (its 315 training chorales; needs music21); "
+        "music21:NAME: a composer, collection or work of that corpus (music21:bach/bwv66.6).",
+    ),
+    limit: int | None = typer.Option(
+        None, help="--dataset bach or music21:NAME: read only the first N pieces."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
     steps_per_beat: int = typer.Option(4, help="Time grid: steps per quarter note."),
     max_shift: int = typer.Option(16, help="Longest SHIFT event, in steps."),
-    tracks: str = typer.Option("", help="Comma-separated track names or indices (default all)."),
+    tracks: str = typer.Option(
+        "", help="Comma-separated track (music21: part) names or indices (default all)."
+    ),
     drums: bool = typer.Option(False, help="Also read channel 10 (unpitched percussion)."),
     valid_fraction: float = typer.Option(
         0.1, help="The tail of the event stream held out for validation."
     ),
     bptt: int = typer.Option(128, help="Events per training window (truncated BPTT)."),
     cell: str = typer.Option("lstm", help="rnn, gru or lstm."),
-    layers: int | None = typer.Option(None, help="Stacked layers (default: midi 2, jazz 1)."),
-    hidden: int | None = typer.Option(None, help="Hidden size H (default: midi 256, jazz 128)."),
-    embedding: int | None = typer.Option(
-        None, help="Event embedding E (default: midi 64, jazz 32)."
+    layers: int | None = typer.Option(
+        None, help="Stacked layers (default: midi 2, jazz 1, bach 1)."
     ),
-    dropout: float | None = typer.Option(None, help="Dropout (default: midi 0, jazz 0.1)."),
+    hidden: int | None = typer.Option(
+        None, help="Hidden size H (default: midi 256, jazz 128, bach 256)."
+    ),
+    embedding: int | None = typer.Option(
+        None, help="Event embedding E (default: midi 64, jazz 32, bach 32)."
+    ),
+    dropout: float | None = typer.Option(
+        None, help="Dropout (default: midi 0, jazz 0.1, bach 0.1)."
+    ),
     *,
     train_opts: TrainOptions,
 ) -> None:
     """Train the music LSTM on MIDI events (files that cannot be read are skipped)."""
     from seqlab.tasks.music import MusicModel
 
-    path = _corpus_path(midi, dataset)
-    preset = JAZZ_PRESET if dataset else PRESET
+    music21 = _is_music21(dataset)
+    if limit is not None and not music21:
+        raise fail("--limit needs --dataset bach or music21:NAME")
+    path = None if music21 else _corpus_path(midi, dataset)
+    preset = {"jazz": JAZZ_PRESET, "bach": BACH_PRESET}.get(dataset or "", PRESET)
     train_opts.apply_threads()
     config = override(
         preset.config,
@@ -115,8 +161,12 @@ def train(
             "corpus": dataset or str(path),
         },
     )
-    corpus = MusicModel.read(path, config)
-    _report_skipped(corpus.skipped, len(corpus.songs) + len(corpus.skipped))
+    if path is None:
+        corpus = _music21_corpus(dataset or "", midi, config, "train", limit)
+        _report_skipped(corpus.skipped, len(corpus.songs) + len(corpus.skipped), "pieces")
+    else:
+        corpus = MusicModel.read(path, config)
+        _report_skipped(corpus.skipped, len(corpus.songs) + len(corpus.skipped))
     notes = sum(len(s.notes) for s in corpus.songs)
     train_and_report(
         MusicModel,
@@ -192,7 +242,13 @@ def generate(
 @user_errors
 def evaluate(
     model_dir: Path = typer.Argument(..., help="A model directory."),
-    midi: Path = typer.Option(..., help="Held-out MIDI file or folder."),
+    midi: Path | None = typer.Option(None, help="Held-out MIDI file or folder."),
+    dataset: str | None = typer.Option(
+        None,
+        help="Instead of --midi: bach or music21:NAME, the held-out split of that music21 "
+        "data set (every 10th piece, which `music train --dataset` leaves out).",
+    ),
+    limit: int | None = typer.Option(None, help="With --dataset: the first N held-out pieces."),
     samples: int = typer.Option(4, help="Pieces generated for the statistics."),
     length: int | None = typer.Option(
         None, help="Events per generated piece (default: the held-out pieces' mean, <= 2000)."
@@ -205,8 +261,17 @@ def evaluate(
 
     if samples < 1:
         raise fail(f"--samples must be >= 1, got {samples}")
+    if (midi is None) == (dataset is None):
+        raise fail("give --midi PATH or --dataset bach|music21:NAME (one of them)")
+    if dataset is not None and not _is_music21(dataset):
+        raise fail(f"--dataset must be bach or music21:NAME (held-out pieces), got {dataset!r}")
+    if limit is not None and dataset is None:
+        raise fail("--limit needs --dataset bach or music21:NAME")
     model = MusicModel.load(model_dir)
-    corpus = model.read(midi, model.config)
+    if dataset is not None:
+        corpus = _music21_corpus(dataset, None, model.config, "test", limit)
+    else:
+        corpus = model.read(midi, model.config)  # type: ignore[arg-type]
     _report_skipped(corpus.skipped, len(corpus.songs) + len(corpus.skipped))
     result = model.evaluate(corpus.songs, samples=samples, length=length, seed=seed)
     result["skipped"] = len(corpus.skipped)

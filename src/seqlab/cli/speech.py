@@ -1,21 +1,35 @@
 """``seqlab speech show|train|transcribe|evaluate``: look at recordings, and train, run and
-evaluate a CTC speech recognizer (:class:`seqlab.tasks.SpeechRecognizer`)."""
+evaluate a speech recognizer, CTC or Listen, Attend and Spell
+(:class:`seqlab.tasks.SpeechRecognizer`)."""
 
 from __future__ import annotations
 
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from seqlab.cli._common import fail, output_path, print_json, user_errors
-from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
-from seqlab.tasks.speech import PRESET
+from seqlab.cli._train import (
+    TrainOptions,
+    check_arch,
+    override,
+    train_and_report,
+    train_options,
+)
+from seqlab.tasks.speech import LAS_PRESET, PRESET
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from seqlab.tasks.speech import SpeechRecognizer
 
 _HELP = (
-    "Speech: show a recording's spectrogram; train a CTC speech recognizer (FSDD digits or a "
-    "transcript file), transcribe WAV/FLAC, evaluate WER and CER."
+    "Speech: show a recording's spectrogram; train a speech recognizer, CTC or attention (LAS), "
+    "on FSDD digits or a transcript file; transcribe WAV/FLAC (and plot how); evaluate WER and "
+    "CER."
 )
 _KINDS = ("log-mel", "spectrogram")
 _SPLITS = ("recording", "speaker")
@@ -31,7 +45,14 @@ _TRAIN_FLAGS = {
     "cell": "--cell",
     "n_mels": "--n-mels",
     "valid_fraction": "--valid-fraction",
+    "decoder_size": "--decoder-size",
+    "attention_dim": "--attention-dim",
 }
+_PRESETS = {"ctc": PRESET, "las": LAS_PRESET}
+_ARCH_HELP = (
+    "Network: ctc (conv front-end, bidirectional GRU/LSTM, CTC) or las (Listen, Attend and "
+    "Spell: pyramidal bidirectional LSTM listener, attention speller)."
+)
 _DATA_HELP = (
     "An FSDD folder ({digit}_{speaker}_{index}.wav, or the folder holding recordings/), or a "
     "transcript file: one audio<TAB>transcript per line, paths relative to the file."
@@ -112,7 +133,7 @@ def _split(split: str, sequences: int) -> None:
 
 @app.command()
 @user_errors
-@train_options({"speech": PRESET}, flags=_TRAIN_FLAGS)
+@train_options(_PRESETS, flags=_TRAIN_FLAGS)
 def train(
     data: Path = typer.Option(..., help=_DATA_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
@@ -124,28 +145,53 @@ def train(
     sequences: int = typer.Option(
         0, help="FSDD: also train on N digit sequences built from the training clips."
     ),
-    cell: str = typer.Option("gru", help="gru or lstm (bidirectional)."),
-    layers: int = typer.Option(2, help="Stacked bidirectional layers."),
-    hidden: int = typer.Option(128, help="Hidden size per direction."),
-    conv_channels: int = typer.Option(128, help="Channels of each front-end convolution."),
-    conv_layers: int = typer.Option(2, help="Front-end convolutions."),
-    stride: int = typer.Option(2, help="Time stride of the strided convolutions."),
-    strided_layers: int = typer.Option(1, help="How many convolutions stride (the first)."),
-    dropout: float = typer.Option(0.1, help="Dropout."),
+    arch: str = typer.Option("ctc", help=_ARCH_HELP),
+    cell: str | None = typer.Option(
+        None, help="gru or lstm (bidirectional) (default: ctc gru, las lstm)."
+    ),
+    layers: int | None = typer.Option(
+        None,
+        help="Stacked bidirectional layers; las: the first plain, each next one halving time "
+        "(default: ctc 2, las 3).",
+    ),
+    hidden: int | None = typer.Option(None, help="Hidden size per direction (default: 128)."),
+    conv_channels: int | None = typer.Option(
+        None, help="ctc: channels of each front-end convolution (default: 128)."
+    ),
+    conv_layers: int | None = typer.Option(None, help="ctc: front-end convolutions (default: 2)."),
+    stride: int | None = typer.Option(
+        None, help="ctc: time stride of the strided convolutions (default: 2)."
+    ),
+    strided_layers: int | None = typer.Option(
+        None, help="ctc: how many convolutions stride, the first ones (default: 1)."
+    ),
+    decoder_size: int | None = typer.Option(
+        None, help="las: the speller LSTM's state width (default: 256)."
+    ),
+    attention_dim: int | None = typer.Option(
+        None, help="las: hidden width of the attention's scoring network (default: 128)."
+    ),
+    dropout: float | None = typer.Option(None, help="Dropout (default: 0.1)."),
     n_mels: int = typer.Option(40, help="Log-mel bands per frame."),
     valid_fraction: float = typer.Option(0.1, help="Training utterances held out to validate."),
     *,
     train_opts: TrainOptions,
 ) -> None:
-    """Train a CTC speech recognizer (conv front-end, bidirectional GRU/LSTM, characters);
-    checks first that every transcript fits its recording."""
+    """Train a speech recognizer over characters: CTC (conv front-end, bidirectional
+    GRU/LSTM; checks first that every transcript fits its recording) or --arch las (Listen,
+    Attend and Spell)."""
     from seqlab.data.speech import load_split
     from seqlab.tasks.speech import SpeechRecognizer
 
+    ctc_only = {"--conv-channels": conv_channels, "--conv-layers": conv_layers}
+    ctc_only |= {"--stride": stride, "--strided-layers": strided_layers}
+    las_only = {"--decoder-size": decoder_size, "--attention-dim": attention_dim}
+    check_arch(arch, {"ctc": ctc_only, "las": las_only})
     _split(split, sequences)
     train_opts.apply_threads()
+    preset = _PRESETS[arch]
     config = override(
-        PRESET.config,
+        preset.config,
         {
             "batch_size": train_opts.batch_size,
             "n_mels": n_mels,
@@ -154,11 +200,14 @@ def train(
             "model.cell": cell,
             "model.num_layers": layers,
             "model.hidden_size": hidden,
+            "model.dropout": dropout,
+            # the other architecture's options are None here (check_arch), so skipped
             "model.conv_channels": conv_channels,
             "model.conv_layers": conv_layers,
             "model.stride": stride,
             "model.strided_layers": strided_layers,
-            "model.dropout": dropout,
+            "model.decoder_size": decoder_size,
+            "model.attention_dim": attention_dim,
         },
     )
     seed = train_opts.seed or 0
@@ -168,11 +217,11 @@ def train(
         utterances,
         out,
         config,
-        train_opts.train_config(PRESET.train),
+        train_opts.train_config(preset.train),
         train_opts,
         lambda m: (
-            {"utterances": len(utterances), "characters": len(m.vocab) - 1},
-            f"{len(utterances)} utterances, {len(m.vocab) - 1} characters",
+            {"utterances": len(utterances), "characters": len(m.vocab) - len(m.vocab.specials)},
+            f"{len(utterances)} utterances, {len(m.vocab) - len(m.vocab.specials)} characters",
         ),
         loss_unit="target character",
     )
@@ -203,12 +252,25 @@ def transcribe(
     beam: int = _BEAM,
     lm: Path | None = _LM,
     lm_weight: float = _LM_WEIGHT,
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="Draw the log-mel spectrogram and, below it, how the model read it (CTC: each "
+        "character's posterior per frame, blanks greyed; LAS: the attention of each output "
+        "character over the frames) to this PNG (.pdf, .svg by the suffix); one FILE only.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON, with word times."),
 ) -> None:
     """Print what is said in each recording (one line per file; with --json the text and
-    each word's start and end in seconds, from the CTC alignment)."""
+    each word's start and end in seconds, from the CTC alignment or LAS's attention)."""
     from seqlab.tasks.speech import SpeechRecognizer
 
+    if plot is not None:
+        if len(audio) != 1:
+            raise fail(f"--plot draws one recording, got {len(audio)} files")
+        if plot.suffix.lower() not in (".png", ".pdf", ".svg"):
+            raise fail(f"--plot {plot}: give a .png, .pdf or .svg file name")
+        output_path(plot, "--plot")
     model = SpeechRecognizer.load(model_dir)
     decode = _decoder(beam, lm, lm_weight)
     results = []
@@ -218,8 +280,25 @@ def transcribe(
         results.append({"audio": name, **result.to_dict()})
         if not json_out:
             typer.echo(result.text if len(audio) == 1 else f"{name}\t{result.text}")
+        if plot is not None:
+            _plot(model, samples, rate, plot, name, result.text, beam)  # type: ignore[arg-type]
     if json_out:
         print_json(results)
+
+
+def _plot(
+    model: SpeechRecognizer, samples: Tensor, rate: int, out: Path, name: str, text: str, beam: int
+) -> None:
+    """``transcribe --plot``: the spectrogram with the posteriors or the attention."""
+    from seqlab.viz.spectrogram import plot_transcription
+
+    a = model.alignment(samples, sample_rate=rate, beam_size=beam)
+    plot_transcription(
+        samples, rate, out, text=text, frame_seconds=a.frame_seconds, labels=a.labels,
+        posteriors=a.posteriors, attention=a.attention, blank=a.blank,
+        title="<stdin>" if name == "-" else Path(name).name,
+    )  # fmt: skip
+    typer.echo(f"wrote {out}", err=True)
 
 
 @app.command()
@@ -266,3 +345,45 @@ def evaluate(
         r = reports[i]
         typer.echo(f"\n{items[i]['name']}: {r.errors} word error(s)")
         typer.echo(format_alignment(r.references[0], r.hypotheses[0], r.alignments[0]))
+
+
+@app.command()
+@user_errors
+def analyze(
+    model_dir: Path = typer.Argument(
+        ..., help="A model directory (seqlab speech train --arch las)."
+    ),
+    data: Path = typer.Option(..., help=_DATA_HELP),
+    split: str = typer.Option(
+        "recording", help="FSDD: the test part of the split by recording or by speaker."
+    ),
+    sequences: int = typer.Option(
+        0, help="FSDD: analyse N digit sequences built from the test clips instead."
+    ),
+    seed: int = typer.Option(1, help="Random seed of the digit sequences."),
+    beam: int = typer.Option(3, "--beam", help="Beam size K of the search under analysis."),
+    alpha: float = typer.Option(0.7, help="Length normalisation: score = log P / Ty^alpha."),
+    rows: int = typer.Option(20, "--rows", help="Wrong transcripts shown in the table."),
+    json_out: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+) -> None:
+    """Beam-search error analysis of an attention (LAS) recognizer (course week 3): for each
+    wrong transcript, is the search at fault (the model prefers the reference) or the model?"""
+    from seqlab.data.speech import load_split
+    from seqlab.decoding import format_table
+    from seqlab.tasks.speech import SpeechRecognizer
+
+    _split(split, sequences)
+    if beam < 1:
+        raise fail(f"--beam must be >= 1, got {beam}")
+    model = SpeechRecognizer.load(model_dir)
+    utterances = load_split(data, "test", split=split, sequences=sequences, seed=seed)
+    analysis = model.analyze(utterances, beam_size=beam, alpha=alpha)
+    if not json_out:
+        typer.echo(format_table(analysis, max_rows=rows, errors_only=True).rstrip("\n"))
+        return
+    verdicts = {v: analysis.count(v) for v in ("correct", "search", "model")}
+    print_json({
+        "utterances": len(analysis.rows), "beam_size": beam, "alpha": alpha, **verdicts,
+        "search_share": analysis.error_share("search"),
+        "model_share": analysis.error_share("model"),
+    })  # fmt: skip

@@ -181,7 +181,7 @@ def train(
     """Train on --dataset dates, on parallel files --src/--tgt, or on a --pairs TSV file.
 
     Without validation files, 2% of the training pairs (every 50th, at most 2,000) are held
-    out for the validation loss. --src/--tgt files of any size are streamed once into
+    out for the validation loss. --src/--tgt and --pairs files of any size are streamed once into
     memory-mapped token files, cached under $SEQLAB_CACHE (default ~/.cache/seqlab/tokens)
     by their content and the tokenizer, so a re-run or --resume does not encode again.
     """
@@ -255,7 +255,7 @@ def train(
         size = train_size if train_size is not None else DATES_TRAIN_SIZE
         corpus = ParallelCorpus.dates(size, seed=train_config.seed)
     elif pairs is not None:
-        corpus = ParallelCorpus.from_pairs(pairs, valid=valid_pairs, reverse=reverse)
+        corpus = ParallelFiles.from_pairs(pairs, valid=valid_pairs, reverse=reverse)
     elif src is not None and tgt is not None:
         if (valid_src is None) != (valid_tgt is None):
             raise fail("give both --valid-src and --valid-tgt, or neither")

@@ -69,16 +69,38 @@ def synth(
     sample_rate: int = typer.Option(16000, help="Hz."),
     max_positives: int = typer.Option(4, help="At most this many trigger words per clip."),
     max_negatives: int = typer.Option(2, help="At most this many other words per clip."),
+    fsdd_negatives: Path | None = typer.Option(
+        None, help="A Free Spoken Digit Dataset folder: its spoken digits as other words."
+    ),
+    fsdd_exclude: list[str] = typer.Option(
+        [], help="Leave out this FSDD speaker (repeat; a speaker-held-out split)."
+    ),
+    fsdd_only: list[str] = typer.Option([], help="Use only this FSDD speaker (repeat)."),
+    espeak_positive: list[str] = typer.Option(
+        [], help="Also the trigger word spoken by espeak-ng in 12 voices (repeat; needs it)."
+    ),
+    espeak_negative: list[str] = typer.Option(
+        [], help="Also this other word spoken by espeak-ng in 12 voices (repeat)."
+    ),
     seed: int = typer.Option(0, help="Random seed."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Synthesize training clips: words overlaid on backgrounds, never overlapping."""
-    from seqlab.data.wake import LABELS_FILE, synthesize_many, write_dataset
+    from seqlab.data.wake import LABELS_FILE, espeak_available, synthesize_many, write_dataset
 
     if n < 1 or seconds <= 0:
         raise fail(f"-n must be >= 1 and --seconds > 0, got {n} and {seconds:g}")
+    if (espeak_positive or espeak_negative) and not espeak_available():
+        raise fail("--espeak-positive/--espeak-negative need espeak-ng (apt install espeak-ng)")
+    if (fsdd_exclude or fsdd_only) and fsdd_negatives is None:
+        raise fail("--fsdd-exclude and --fsdd-only choose speakers of --fsdd-negatives DIR")
     output_folder(out, "--out")
-    clips = _clips(data, synthetic, sample_rate, seed)
+    clips = _more_words(
+        _clips(data, synthetic, sample_rate, seed),
+        (fsdd_negatives, fsdd_exclude, fsdd_only),
+        espeak_positive,
+        espeak_negative,
+    )
     examples = synthesize_many(
         clips,
         n,
@@ -94,6 +116,11 @@ def synth(
         "positives": sum(len(e.positives) for e in examples),
         "negatives": sum(len(e.negatives) for e in examples),
         "without_trigger_word": sum(not e.positives for e in examples),
+        "sources": {
+            "positives": len(clips.positives),
+            "negatives": len(clips.negatives),
+            "backgrounds": len(clips.backgrounds),
+        },
         "labels": str(out / LABELS_FILE),
     }
     if json_out:
@@ -103,6 +130,26 @@ def synth(
         f"wrote {n} clips of {seconds:g} s to {out}: {facts['positives']} trigger words, "
         f"{facts['negatives']} other words ({facts['labels']})"
     )
+
+
+def _more_words(
+    clips: Any, fsdd: tuple[Path | None, list[str], list[str]], positive: list[str],
+    negative: list[str],
+) -> Any:  # fmt: skip
+    """``clips`` with FSDD digits and espeak-ng words added (``wake synth``'s options)."""
+    from dataclasses import replace
+
+    from seqlab.data.wake import espeak_clips, fsdd_words
+
+    folder, exclude, only = fsdd
+    rate = clips.sample_rate
+    more = fsdd_words(folder, rate, exclude=exclude, only=only) if folder is not None else []
+    try:
+        spoken = espeak_clips(positive, rate) if positive else []
+        more += espeak_clips(negative, rate) if negative else []
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+    return replace(clips, positives=clips.positives + spoken, negatives=clips.negatives + more)
 
 
 @app.command()
@@ -170,8 +217,7 @@ def train(
 
 
 def _hard_negatives(folder: Path | None, config: Any) -> list[Any]:
-    from seqlab.audio import read_audio
-    from seqlab.data.wake import AUDIO_SUFFIXES, hard_negative_examples
+    from seqlab.data.wake import AUDIO_SUFFIXES, hard_negative_examples, read_clip
 
     if folder is None:
         return []
@@ -180,7 +226,7 @@ def _hard_negatives(folder: Path | None, config: Any) -> list[Any]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
     if not files:
         raise fail(f"--hard-negatives {folder}: no WAV or FLAC files")
-    audio = [read_audio(f, sample_rate=config.sample_rate)[0].numpy() for f in files]
+    audio = [read_clip(f, config.sample_rate) for f in files]
     return hard_negative_examples(audio, config.sample_rate, config.clip_seconds)
 
 
@@ -188,28 +234,44 @@ def _hard_negatives(folder: Path | None, config: Any) -> list[Any]:
 @user_errors
 def detect(
     model_dir: Path = typer.Argument(..., help="A model directory from `seqlab wake train`."),
-    audio: str = typer.Argument(..., help="A WAV or FLAC file, or - for standard input."),
+    audio: str = typer.Argument(
+        ...,
+        help="A WAV or FLAC file, or - for a stream on standard input (raw S16_LE samples, "
+        "a WAV stream or a FLAC file), read chunk by chunk; detections print as they happen.",
+    ),
     threshold: float | None = typer.Option(
         None, help="Detection threshold (default: the model's, 0.5)."
     ),
-    chime: Path | None = typer.Option(
-        None, help="Write the audio with a chime at each detection (WAV)."
+    rate: int | None = typer.Option(
+        None, help="Hz of raw samples on standard input (default: the model's rate)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    channels: int = typer.Option(1, help="Interleaved channels of raw samples on stdin."),
+    chime: Path | None = typer.Option(
+        None,
+        help="Write the audio with a chime at each detection (WAV; from a stream, the "
+        "audio is kept in memory until it ends).",
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print JSON (from a stream: one JSON line per detection)."
+    ),
 ) -> None:
     """Print the times (seconds) at which the trigger word was detected."""
-    from seqlab.audio import read_audio, read_audio_bytes, resample, write_audio
+    from seqlab.audio import read_audio, resample, write_audio
     from seqlab.data.wake import with_chimes
     from seqlab.tasks.wake import WakeWord
 
     if threshold is not None and not 0 < threshold < 1:
         raise fail(f"--threshold must be in (0, 1), got {threshold:g}")
+    if audio != "-" and (rate is not None or channels != 1):
+        raise fail("--rate and --channels describe raw samples on standard input (-)")
+    if (rate is not None and rate < 1) or channels < 1:
+        raise fail(f"--rate and --channels must be >= 1, got {rate} and {channels}")
     output_path(chime, "--chime")
     model = WakeWord.load(model_dir)
     if audio == "-":
-        samples, rate = read_audio_bytes(sys.stdin.buffer.read())
-    else:
-        samples, rate = read_audio(audio)
+        _detect_stream(model, threshold, rate, channels, chime, json_out)
+        return
+    samples, rate = read_audio(audio)  # a rate above audio.io.MAX_RATE is a DataError
     rate_m = model.config.sample_rate
     times = model.detect(
         samples if rate == rate_m else resample(samples, rate, rate_m), threshold=threshold
@@ -229,6 +291,36 @@ def detect(
         return
     for t in times:
         typer.echo(f"{t:.2f}")
+    if not times:
+        typer.echo("no detection", err=True)
+
+
+def _detect_stream(
+    model: Any, threshold: float | None, rate: int | None, channels: int, chime: Path | None,
+    json_out: bool,
+) -> None:  # fmt: skip
+    """``wake detect MODEL -``: standard input chunk by chunk (resampled to the model's
+    rate as it comes), each detection printed and flushed when its step completes."""
+    import json
+
+    import numpy as np
+
+    from seqlab.audio import write_audio
+    from seqlab.data.wake import audio_stream, resample_chunks, with_chimes
+
+    rate_m = model.config.sample_rate
+    rate_in, chunks = audio_stream(sys.stdin.buffer, rate=rate or rate_m, channels=channels)
+    kept: list[np.ndarray] = []
+    if chime is not None:  # the audio to chime: kept whole
+        chunks = (kept.append(c) or c for c in chunks)
+    times = []
+    for t, score in model.stream_detect(resample_chunks(chunks, rate_in, rate_m),
+                                        threshold=threshold):  # fmt: skip
+        times.append(t)
+        line = {"time": round(t, 3), "score": round(score, 4)}
+        typer.echo(json.dumps(line) if json_out else f"{t:.2f}")  # (click.echo flushes)
+    if chime is not None and kept:
+        write_audio(chime, with_chimes(np.concatenate(kept), rate_in, times), rate_in)
     if not times:
         typer.echo("no detection", err=True)
 

@@ -7,13 +7,18 @@ files that are read only when encoded. :func:`count_parallel` streams them once 
 the token counts of each side, the held-out pairs), :func:`encode_parallel` once more
 (pass 2) into two token files (:mod:`seqlab.data.tokens`: source ids, target ids, each in
 the smallest unsigned dtype) and an index, ``(N, 4)`` int64 ``[src start, src length, tgt
-start, tgt length]`` per pair, saved as ``.npy``. :class:`ParallelTokens` reads the three
-memory-mapped; :func:`seqlab.data.tokens.length_buckets` draws length-bucketed batches from
-the index's lengths with NumPy. No pass holds more than a piece of 4 MiB of text, so memory
-stays flat in the corpus's size. Both passes are cached beside the language model's token
-files (``$SEQLAB_CACHE/tokens``), keyed by both files' content hashes, the tokenizer (level,
-lowercasing, ``max_length``, and a subword model's hash), the hold-out rule and (pass 2) both
-vocabularies. :func:`train_subwords` learns one BPE model of both sides from the training
+start, tgt length]`` per pair, saved as ``.npy``, and the pairs' lengths, ``(N, 2)`` in the
+smallest unsigned dtype that holds ``max_length``. :class:`ParallelTokens` opens them
+memory-mapped and reads a batch's rows with ``pread``;
+:func:`seqlab.data.tokens.chunked_length_buckets` draws length-bucketed batches from the
+lengths in memory independent of N. A tab-separated file of pairs
+(:meth:`ParallelFiles.from_pairs`) goes the same way. No pass holds more than a piece of
+4 MiB of text, so memory stays flat in the corpus's size. Both passes are cached beside
+the language model's token files (``$SEQLAB_CACHE/tokens``), keyed by both files' content
+hashes, the tokenizer (level, lowercasing, ``max_length``, and a subword model's hash), the
+hold-out rule and (pass 2) both vocabularies; processes that would build the same files
+(torchrun ranks on a cold cache) take turns on an OS file lock, so they are built once.
+:func:`train_subwords` learns one BPE model of both sides from the training
 pairs (the held-out ones left out).
 
 Every reader fails with a one-line :class:`seqlab.data.DataError` naming the file and line.
@@ -30,7 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 import numpy as np
 
@@ -39,16 +44,19 @@ from seqlab.data import dates as dates_data
 from seqlab.data.batching import hold_out
 from seqlab.data.subword import TextTokenizer
 from seqlab.data.text import CHUNK_BYTES, iter_text, read_text, tokenize
+from seqlab.data.text import os_errors as _os_errors
 from seqlab.data.tokens import (
     FORMAT,
     VERSION,
     TokenFile,
     TokenWriter,
     _digest,
+    _Lock,
     _remember_hash,
     _remembered_hash,
     _stat_key,
     cache_dir,
+    token_dtype,
     vocab_hash,
 )
 from seqlab.data.vocab import Level, Vocab
@@ -64,6 +72,7 @@ __all__ = [
     "encode_parallel",
     "group_by_source",
     "iter_lines",
+    "iter_pairs",
     "iter_parallel",
     "read_pairs",
     "read_parallel",
@@ -140,8 +149,31 @@ def read_pairs(path: PathLike, *, reverse: bool = False) -> list[Pair]:
     file and line; so is a file without any pair. ``.gz`` files are read compressed.
     """
     file = Path(path)
-    pairs: list[Pair] = []
-    for number, line in enumerate(_read_lines(file), 1):
+    pairs = [(s, t) for _, s, t in _tsv_pairs(file, _read_lines(file), reverse)]
+    if not pairs:
+        raise DataError(file, "no sentence pairs in it", hint="give 'source<TAB>target' lines")
+    return pairs
+
+
+def iter_pairs(
+    path: PathLike, *, reverse: bool = False, chunk_bytes: int = CHUNK_BYTES, hasher: Any = None
+) -> Iterator[tuple[int, str, str]]:
+    """``(line number, source, target)`` of a tab-separated file, streamed: the pairs of
+    :func:`read_pairs` (the same one-line :class:`DataError` errors), with memory flat in the
+    file's size. ``hasher`` (:mod:`hashlib`) is fed the file's bytes."""
+    file = Path(path)
+    found = False
+    lines = iter_lines(file, chunk_bytes=chunk_bytes, hasher=hasher)
+    for number, s, t in _tsv_pairs(file, lines, reverse):
+        found = True
+        yield number, s, t
+    if not found:
+        raise DataError(file, "no sentence pairs in it", hint="give 'source<TAB>target' lines")
+
+
+def _tsv_pairs(file: Path, lines: Iterable[str], reverse: bool) -> Iterator[tuple[int, str, str]]:
+    """The numbered pairs of tab-separated ``lines`` of ``file`` (blank lines skipped)."""
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -160,10 +192,7 @@ def read_pairs(path: PathLike, *, reverse: bool = False) -> list[Pair]:
                 hint="fix or remove that pair",
                 line=number,
             )
-        pairs.append((t, s) if reverse else (s, t))
-    if not pairs:
-        raise DataError(file, "no sentence pairs in it", hint="give 'source<TAB>target' lines")
-    return pairs
+        yield (number, t, s) if reverse else (number, s, t)
 
 
 def group_by_source(pairs: Sequence[Pair]) -> tuple[list[str], list[list[str]]]:
@@ -348,7 +377,7 @@ def training_pairs(files: ParallelFiles) -> Iterator[Pair]:
     """The pairs of ``files`` that train (the held-out ones left out, as
     :func:`count_parallel` holds them out), streamed."""
     k = files.held_every
-    for read, (_, s, t) in enumerate(iter_parallel(files.src, files.tgt), 1):
+    for read, (_, s, t) in enumerate(files.stream(), 1):
         if not (k > 0 and read % k == 0 and read // k <= _HOLD_MAX):
             yield s, t
 
@@ -368,6 +397,36 @@ class ParallelFiles:
     valid_src: Path | None = None  # validation sources (None: hold pairs out of the training)
     valid_tgt: Path | None = None  # validation targets, line-aligned with ``valid_src``
     valid_fraction: float = 0.02  # without validation files: the share held out
+    tsv: bool = False  # src is one tab-separated file of pairs (tgt and valid_tgt: the same)
+    reverse: bool = False  # tsv: the second column is the source
+
+    @classmethod
+    def from_pairs(cls, path: PathLike, valid: PathLike | None = None, **options: Any) -> Self:
+        """A tab-separated file of pairs (:func:`read_pairs`' layout, Tatoeba's), streamed
+        as line-aligned files are; ``valid``: validation pairs in the same layout;
+        ``options``: ``reverse`` (the second column is the source), ``valid_fraction``."""
+        file = Path(path)
+        return cls(src=file, tgt=file, valid_src=valid, valid_tgt=valid, tsv=True, **options)
+
+    def stream(
+        self, *, chunk_bytes: int = CHUNK_BYTES, hashers: tuple[Any, Any] = (None, None)
+    ) -> Iterator[tuple[int, str, str]]:
+        """``(line number, source, target)`` of the training pairs, streamed
+        (:func:`iter_parallel` or :func:`iter_pairs`); ``hashers`` are fed each file's bytes
+        (a tab-separated file's: the first only)."""
+        if self.tsv:
+            return iter_pairs(
+                self.src, reverse=self.reverse, chunk_bytes=chunk_bytes, hasher=hashers[0]
+            )
+        return iter_parallel(self.src, self.tgt, chunk_bytes=chunk_bytes, hashers=hashers)
+
+    def valid_pairs(self) -> list[Pair] | None:
+        """The validation files' pairs (None without validation files)."""
+        if self.valid_src is None or self.valid_tgt is None:
+            return None
+        if self.tsv:
+            return read_pairs(self.valid_src, reverse=self.reverse)
+        return read_parallel(self.valid_src, self.valid_tgt)
 
     def __post_init__(self) -> None:
         if (self.valid_src is None) != (self.valid_tgt is None):
@@ -381,6 +440,8 @@ class ParallelFiles:
 
     @property
     def name(self) -> str:
+        if self.tsv:
+            return f"{self.src} (columns 2 -> 1)" if self.reverse else str(self.src)
         return f"{self.src} -> {self.tgt}"
 
     @property
@@ -391,7 +452,14 @@ class ParallelFiles:
         return max(2, round(1 / self.valid_fraction))
 
     def read(self) -> ParallelCorpus:
-        """The corpus in memory (:meth:`ParallelCorpus.from_files`)."""
+        """The corpus in memory (:meth:`ParallelCorpus.from_files` or ``from_pairs``)."""
+        if self.tsv:
+            return ParallelCorpus.from_pairs(
+                self.src,
+                valid=self.valid_src,
+                reverse=self.reverse,
+                valid_fraction=self.valid_fraction,
+            )
         return ParallelCorpus.from_files(
             self.src,
             self.tgt,
@@ -438,30 +506,48 @@ def count_parallel(
     counts and the at most 2,000 held-out pairs), and cached in ``cache`` (default
     ``$SEQLAB_CACHE/tokens``) under the files' content hashes and the tokenizer.
     """
-    _stat_key(files.src), _stat_key(files.tgt)  # a missing file: a DataError first
+    src_key, tgt_key = _stat_key(files.src), _stat_key(files.tgt)  # missing: a DataError
     folder = _folder(cache)
-    valid = None
-    if files.valid_src is not None and files.valid_tgt is not None:
-        valid = read_parallel(files.valid_src, files.valid_tgt)
+    valid = files.valid_pairs()
+    saved = _saved_counts(files, tokenizer, folder)
+    if saved is None:
+        # one process counts, the others (torchrun ranks on a cold cache) wait, then read
+        with _Lock(folder, _digest("count", src_key["path"], tgt_key["path"])):
+            saved = _saved_counts(files, tokenizer, folder)
+            if saved is None:
+                saved = _count_and_save(files, tokenizer, folder, chunk_bytes)
+    return saved if valid is None else replace(saved, valid=valid)
+
+
+def _saved_counts(
+    files: ParallelFiles, tokenizer: PairTokenizer, folder: Path
+) -> ParallelCounts | None:
+    """Pass 1 from the cache, when both files' hashes are remembered and it is there."""
     hashes = (_remembered_hash(files.src, folder), _remembered_hash(files.tgt, folder))
-    if hashes[0] is not None and hashes[1] is not None:
-        saved = _read_counts(folder, _counts_key(files, tokenizer, hashes))  # type: ignore[arg-type]
-        if saved is not None:
-            return saved if valid is None else replace(saved, valid=valid)
+    if hashes[0] is None or hashes[1] is None:
+        return None
+    return _read_counts(folder, _counts_key(files, tokenizer, hashes))  # type: ignore[arg-type]
+
+
+def _count_and_save(
+    files: ParallelFiles, tokenizer: PairTokenizer, folder: Path, chunk_bytes: int
+) -> ParallelCounts:
+    """Pass 1 counted, the files' hashes remembered and the counts cached."""
     hashers = (hashlib.sha256(), hashlib.sha256())
     counts = _count(files, tokenizer, hashers, chunk_bytes)
-    digests = (hashers[0].hexdigest(), hashers[1].hexdigest())
+    digests = (hashers[0].hexdigest(), hashers[int(not files.tsv)].hexdigest())
     _remember_hash(files.src, folder, digests[0])
     _remember_hash(files.tgt, folder, digests[1])
     key = _counts_key(files, tokenizer, digests)
     counts = replace(counts, key=key)
     _write_counts(folder, counts)
-    return counts if valid is None else replace(counts, valid=valid)
+    return counts
 
 
 def _counts_key(files: ParallelFiles, tokenizer: PairTokenizer, hashes: tuple[str, str]) -> str:
+    layout = [f"tsv reverse={files.reverse}"] if files.tsv else []  # lines: the older keys
     return _digest(FORMAT, str(VERSION), "parallel", *hashes, tokenizer.describe(),
-                   str(files.held_every))  # fmt: skip
+                   str(files.held_every), *layout)  # fmt: skip
 
 
 class _SideCounts:
@@ -494,7 +580,7 @@ def _count(
     longest = [0, 0]
     held_pairs: list[Pair] = []
     read = 0
-    pairs = iter_parallel(files.src, files.tgt, chunk_bytes=chunk_bytes, hashers=hashers)
+    pairs = files.stream(chunk_bytes=chunk_bytes, hashers=hashers)
     for _, s, t in pairs:
         read += 1
         is_held = k > 0 and read % k == 0 and read // k <= _HOLD_MAX
@@ -578,6 +664,7 @@ class ParallelTokens:
         longest: int = 0,
     ) -> None:
         self.src_file, self.tgt_file, self.index_path = src, tgt, Path(index_path)
+        self.lengths_path = _lengths_path(self.index_path)
         self.src = src.array()  # (Ns,) source ids of every pair, one after the other
         self.tgt = tgt.array()  # (Nt,) target ids
         try:
@@ -592,6 +679,14 @@ class ParallelTokens:
             ok = int(last[0] + last[1]) == len(src) and int(last[2] + last[3]) == len(tgt)
         if not ok:
             raise DataError(self.index_path, "does not index its token files", hint="encode again")
+        try:
+            self._lengths = np.load(self.lengths_path, mmap_mode="r")  # (N, 2) uint
+        except (OSError, ValueError) as err:
+            raise DataError(
+                self.lengths_path, f"not a pair-lengths file ({err})", hint="encode again"
+            ) from None
+        if self._lengths.shape != (len(self), 2) or self._lengths.dtype.kind != "u":
+            raise DataError(self.lengths_path, "does not match its index", hint="encode again")
         self.valid = list(valid)  # validation pairs (text), not encoded here
         self.longest = longest  # the longest training target (tokens)
 
@@ -599,20 +694,76 @@ class ParallelTokens:
         return int(self.index.shape[0])
 
     def lengths(self) -> np.ndarray:
-        """``(N,)`` int64 source lengths (what batches are bucketed by)."""
-        return np.array(self.index[:, 1], dtype=np.int64)
+        """``(N,)`` source lengths (what batches are bucketed by), memory-mapped from the
+        lengths file: an unsigned dtype that holds ``max_length`` (uint8 for up to 255
+        tokens), so bucketing touches 1-4 bytes per pair, not the index's 32."""
+        return self._lengths[:, 0]
 
     def pairs(self, rows: np.ndarray | Sequence[int]) -> list[IdPair]:
-        """The (source ids, target ids) of ``rows``, read from the memory maps."""
-        picked = self.index[np.asarray(rows, dtype=np.int64)]  # (B, 4)
-        return [
-            (self.src[a : a + m].tolist(), self.tgt[b : b + n].tolist())
-            for a, m, b, n in picked.tolist()
-        ]
+        """The (source ids, target ids) of ``rows``, read from the files.
+
+        Each row's index entry and ids are read with ``os.pread`` rather than through the
+        memory maps: a page fault maps a whole large folio of the page cache (up to 2 MiB
+        on recent kernels), so reading rows at random through a map would grow the
+        process's resident set by megabytes a row until it held the files (nanoGPT opens a
+        fresh map every batch for the same reason). ``pread`` copies just the bytes.
+        """
+        wanted = np.asarray(rows, dtype=np.int64).reshape(-1).tolist()
+        with _Files(self.index_path, self.src_file.path, self.tgt_file.path) as (ix, fs, ft):
+            start = int(self.index.offset)  # the .npy header's size
+            raw = b"".join(_pread(ix, 32, start + 32 * r, self.index_path) for r in wanted)
+            picked = np.frombuffer(raw, dtype="<i8").reshape(-1, 4).tolist()  # (B, 4)
+            src = _IdReader(fs, self.src_file)
+            tgt = _IdReader(ft, self.tgt_file)
+            return [(src.read(a, m), tgt.read(b, n)) for a, m, b, n in picked]
+
+
+class _Files:
+    """Files opened read-only for a block (``os.open``), closed at its end."""
+
+    def __init__(self, *paths: Path) -> None:
+        self.paths = paths
+        self.fds: list[int] = []
+
+    def __enter__(self) -> tuple[int, ...]:
+        for path in self.paths:
+            with _os_errors(path):
+                self.fds.append(os.open(path, os.O_RDONLY))
+        return tuple(self.fds)
+
+    def __exit__(self, *_: object) -> None:
+        for fd in self.fds:
+            os.close(fd)
+
+
+def _pread(fd: int, size: int, offset: int, path: Path) -> bytes:
+    """``size`` bytes at ``offset``; a :class:`DataError` naming ``path`` when it is shorter."""
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+        raise DataError(path, "is shorter than its index says", hint="encode again")
+    return data
+
+
+class _IdReader:
+    """Reads runs of ids from a token file's descriptor."""
+
+    def __init__(self, fd: int, file: TokenFile) -> None:
+        self.fd, self.path = fd, file.path
+        self.dtype = file.dtype.newbyteorder("<")
+
+    def read(self, start: int, length: int) -> list[int]:
+        size = self.dtype.itemsize
+        raw = _pread(self.fd, length * size, start * size, self.path)
+        return np.frombuffer(raw, dtype=self.dtype).tolist()
 
 
 def _pair_paths(folder: Path, key: str) -> tuple[Path, Path, Path]:
     return folder / f"{key}.src.bin", folder / f"{key}.tgt.bin", folder / f"{key}.index.npy"
+
+
+def _lengths_path(index_path: Path) -> Path:
+    """The ``(N, 2)`` [source length, target length] file beside an index."""
+    return index_path.with_name(index_path.name.replace(".index.npy", ".lengths.npy"))
 
 
 def encode_parallel(
@@ -631,27 +782,52 @@ def encode_parallel(
     and both vocabularies' hashes). Unknown tokens become ``<UNK>``."""
     folder = _folder(cache)
     key = _digest(counts.key, vocab_hash(src_vocab), vocab_hash(tgt_vocab))
+    saved = _saved_tokens(folder, key, counts)
+    if saved is not None:
+        return saved
+    with _Lock(folder, key):  # one process encodes; the others wait, then read its files
+        saved = _saved_tokens(folder, key, counts)
+        if saved is not None:
+            return saved
+        tmp, tmp_lengths = _encode_pairs(
+            files, counts, tokenizer, (src_vocab, tgt_vocab), folder, key, chunk_bytes
+        )
+        index_path = _pair_paths(folder, key)[2]
+        os.replace(tmp_lengths, _lengths_path(index_path))
+        os.replace(tmp, index_path)  # last: an index means the other files are complete
+    tokens = _saved_tokens(folder, key, counts)
+    if tokens is None:
+        raise DataError(index_path, "was not written whole", hint="encode again")
+    return tokens
+
+
+def _saved_tokens(folder: Path, key: str, counts: ParallelCounts) -> ParallelTokens | None:
+    """The encoded corpus from the cache, or None (absent or damaged: encode again)."""
     src_path, tgt_path, index_path = _pair_paths(folder, key)
-    if all(p.is_file() for p in (src_path, tgt_path, index_path)):
-        try:
-            return ParallelTokens(
-                TokenFile.read(src_path),
-                TokenFile.read(tgt_path),
-                index_path,
-                valid=counts.valid,
-                longest=counts.longest,
-            )
-        except DataError:
-            pass  # damaged: encode again
-    tmp = _encode_pairs(files, counts, tokenizer, (src_vocab, tgt_vocab), folder, key, chunk_bytes)
-    os.replace(tmp, index_path)  # last: an index means both token files are complete
-    return ParallelTokens(
-        TokenFile.read(src_path),
-        TokenFile.read(tgt_path),
-        index_path,
-        valid=counts.valid,
-        longest=counts.longest,
-    )
+    if not all(p.is_file() for p in (src_path, tgt_path, index_path, _lengths_path(index_path))):
+        return None
+    try:
+        return ParallelTokens(
+            TokenFile.read(src_path),
+            TokenFile.read(tgt_path),
+            index_path,
+            valid=counts.valid,
+            longest=counts.longest,
+        )
+    except DataError:
+        return None
+
+
+def _npy_stream(folder: Path, name: str, dtype: np.dtype, shape: tuple[int, int]) -> Path:
+    """A temporary ``.npy`` file in ``folder`` holding only the header of an array of
+    ``shape`` and ``dtype``; its rows are appended after it (not a memory map: written
+    pages would stay resident)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".npy", dir=folder)
+    with os.fdopen(fd, "wb") as out:
+        header = {"descr": dtype.str, "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(out, header)
+    os.chmod(tmp_name, 0o644)  # as the token files (mkstemp makes it private)
+    return Path(tmp_name)
 
 
 def _encode_pairs(
@@ -662,8 +838,9 @@ def _encode_pairs(
     folder: Path,
     key: str,
     chunk_bytes: int,
-) -> Path:
-    """Write both token files; returns the index, written to a temporary file."""
+) -> tuple[Path, Path]:
+    """Write both token files; returns the index and the lengths file, written to
+    temporary files."""
     src_path, tgt_path, index_path = _pair_paths(folder, key)
     metas = [
         {
@@ -676,18 +853,17 @@ def _encode_pairs(
         }
         for v, side, path in zip(vocabs, ("source", "target"), (files.src, files.tgt), strict=True)
     ]
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{index_path.name}.", suffix=".npy", dir=folder)
-    tmp = Path(tmp_name)
+    # lengths in the smallest type that holds max_length (the longest side kept)
+    longest = tokenizer.max_length if tokenizer.max_length is not None else 2**32 - 1
+    length_dtype = token_dtype(longest + 1).newbyteorder("<")
+    shape = (counts.pairs, 4)
+    tmps = [_npy_stream(folder, index_path.name, np.dtype("<i8"), shape)]
+    tmps.append(_npy_stream(folder, index_path.name, length_dtype, (counts.pairs, 2)))
     try:
-        # the .npy header, then the rows appended as they come (not a memory map: written
-        # pages would stay resident)
-        with os.fdopen(fd, "wb") as index:
-            header = {"descr": "<i8", "fortran_order": False, "shape": (counts.pairs, 4)}
-            np.lib.format.write_array_header_1_0(index, header)
+        with tmps[0].open("ab") as index, tmps[1].open("ab") as lengths:
             with TokenWriter(src_path, metas[0]) as ws, TokenWriter(tgt_path, metas[1]) as wt:
-                writer = _PairWriter(ws, wt, index, counts.pairs)
-                stream = iter_parallel(files.src, files.tgt, chunk_bytes=chunk_bytes)
-                for i, (_, s, t) in enumerate(stream):
+                writer = _PairWriter(ws, wt, (index, lengths), counts.pairs, length_dtype)
+                for i, (_, s, t) in enumerate(files.stream(chunk_bytes=chunk_bytes)):
                     if counts.is_held(i):
                         continue
                     src, tgt = tokenizer.tokens(s), tokenizer.tokens(t)
@@ -701,21 +877,31 @@ def _encode_pairs(
                         f"{counts.pairs:,} before)",
                         hint="train again once the files stay put",
                     )
-            index.flush()
-            os.fsync(index.fileno())
-        os.chmod(tmp, 0o644)  # as the token files (mkstemp makes it private)
+            for out in (index, lengths):
+                out.flush()
+                os.fsync(out.fileno())
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
         raise
-    return tmp
+    return tmps[0], tmps[1]
 
 
 class _PairWriter:
     """Buffers encoded pairs, then appends them to both token files and the index."""
 
-    def __init__(self, src: TokenWriter, tgt: TokenWriter, index: BinaryIO, pairs: int) -> None:
+    def __init__(
+        self,
+        src: TokenWriter,
+        tgt: TokenWriter,
+        outs: tuple[BinaryIO, BinaryIO],
+        pairs: int,
+        length_dtype: np.dtype,
+    ) -> None:
         self.writers = (src, tgt)
-        self.index = index  # the .npy file, after its header: (N, 4) int64 rows appended
+        self.index = outs[0]  # the .npy file, after its header: (N, 4) int64 rows appended
+        self.lengths_out = outs[1]  # the lengths .npy: (N, 2) rows appended
+        self.length_dtype = length_dtype  # the lengths file's dtype
         self.pairs = pairs  # N, the rows the header announces
         self.rows = 0  # rows written to the index
         self.ids: tuple[list[int], list[int]] = ([], [])
@@ -742,5 +928,6 @@ class _PairWriter:
             self.writers[side].append(self.ids[side])
             self.ids[side].clear()
         block.astype("<i8").tofile(self.index)
+        lengths.astype(self.length_dtype).tofile(self.lengths_out)
         self.rows += m
         self.lengths.clear()

@@ -61,7 +61,20 @@ class Utterance:
     index: int = -1  # FSDD: the recording's index for its digit and speaker (-1: none)
 
 
+def utf8_text(data: bytes, file: Path, *, hint: str) -> str:
+    """``data`` decoded as UTF-8; else a :class:`DataError` naming the line of the first
+    bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problem = f"not UTF-8 text (byte 0x{data[exc.start]:02x})"
+        raise DataError(file, problem, line=line, hint=hint) from None
+
+
 def _read(path: Path, sample_rate: int | None) -> tuple[Tensor, int]:
+    """The samples of ``path`` resampled to ``sample_rate`` (``None``: as recorded); a file
+    whose rate is above :data:`seqlab.audio.io.MAX_RATE` is a :class:`DataError`."""
     from seqlab.audio import read_audio
 
     return read_audio(path, sample_rate=sample_rate)
@@ -168,12 +181,13 @@ def read_manifest(path: str | Path, *, sample_rate: int | None = None) -> list[U
     unreadable file is a :class:`DataError` naming the manifest's line."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = file.read_bytes()
+    except OSError as exc:
         reason = "no such file" if isinstance(exc, FileNotFoundError) else str(exc)
         raise DataError(file, reason, hint="give an audio<TAB>transcript file") from None
+    text = utf8_text(data, file, hint="save the manifest as UTF-8")
     out = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # (the lines an editor numbers)
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         audio, tab, transcript = line.partition("\t")
@@ -186,6 +200,8 @@ def read_manifest(path: str | Path, *, sample_rate: int | None = None) -> list[U
             samples, rate = _read(where, sample_rate)
         except DataError as err:
             raise DataError(file, f"{where}: {err.problem}", line=number, hint=err.hint) from None
+        except (OSError, ValueError) as exc:  # a name the system refuses (too long, ...)
+            raise DataError(file, f"{where}: {exc}", line=number, hint="check the path") from None
         out.append(Utterance(samples, rate, " ".join(transcript.split()), audio.strip()))
     if not out:
         raise DataError(file, "no recordings listed", hint="one audio<TAB>transcript per line")

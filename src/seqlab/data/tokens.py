@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import tempfile
 from collections import Counter
@@ -54,10 +55,12 @@ if TYPE_CHECKING:
     from seqlab.data.subword import TextTokenizer
 
 __all__ = [
+    "RowPermutation",
     "TokenFile",
     "TokenSplit",
     "TokenWriter",
     "cache_dir",
+    "chunked_length_buckets",
     "corpus_hash",
     "corpus_tokens",
     "count_tokens",
@@ -66,6 +69,7 @@ __all__ = [
     "gather_windows",
     "length_buckets",
     "random_windows",
+    "release_pages",
     "split_tokens",
     "token_dtype",
     "vocab_hash",
@@ -422,7 +426,9 @@ def corpus_tokens(
     if vocab is None and tokenizer is not None:
         vocab = tokenizer.vocab((UNK, EOS))
     if vocab is None:
-        counts, digest = _cached_counts(path, level, digest, folder, chunk_bytes)
+        with _Lock(folder, _digest("count", str(Path(path).resolve()), level)):
+            digest = digest or _remembered_hash(path, folder)  # another process's count
+            counts, digest = _cached_counts(path, level, digest, folder, chunk_bytes)
         vocab = Vocab.build(
             # one "sequence" that is a Counter: Vocab.build adds it with Counter.update
             [counts],
@@ -440,15 +446,48 @@ def corpus_tokens(
     if tokenizer is not None:  # the pieces' ids depend on the BPE model, not only the vocab
         key = _digest(key, tokenizer.key())
     bin_path = folder / f"{key}.bin"
-    if bin_path.is_file() and TokenFile.header_path(bin_path).is_file():
-        try:
-            return vocab, TokenFile.read(bin_path)
-        except DataError:
-            pass  # damaged: encode again
-    token_file = encode_file(
-        path, vocab, bin_path, chunk_bytes=chunk_bytes, tokenizer=tokenizer, corpus_hash=digest
-    )
-    return vocab, token_file
+    saved = _saved_token_file(bin_path)
+    if saved is not None:
+        return vocab, saved
+    with _Lock(folder, key):  # one process encodes; the others wait, then read its file
+        saved = _saved_token_file(bin_path)
+        if saved is None:
+            saved = encode_file(
+                path,
+                vocab,
+                bin_path,
+                chunk_bytes=chunk_bytes,
+                tokenizer=tokenizer,
+                corpus_hash=digest,
+            )
+    return vocab, saved
+
+
+def _saved_token_file(bin_path: Path) -> TokenFile | None:
+    """The cached token file, or None (absent or damaged: encode again)."""
+    if not (bin_path.is_file() and TokenFile.header_path(bin_path).is_file()):
+        return None
+    try:
+        return TokenFile.read(bin_path)
+    except DataError:
+        return None
+
+
+class _Lock:
+    """An OS file lock (``filelock``) on ``folder/<name>.lock`` for a block: processes that
+    would build the same cached files (torchrun ranks on a cold cache) take turns, so the
+    files are built once."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        from filelock import FileLock
+
+        self.lock = FileLock(str(folder / f"{name}.lock"))
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.lock.release()
 
 
 def _stat_key(path: PathLike) -> dict[str, Any]:
@@ -553,10 +592,30 @@ def random_windows(
 def gather_windows(tokens: np.ndarray, starts: Tensor, length: int) -> Tensor:
     """The windows ``tokens[s : s + length]`` for each start: ``(B, length)`` int64.
 
-    Only these ``B × length`` ids are read from a memory map.
+    Only these ``B × length`` ids are read from a memory map, and the map's pages are then
+    let go (:func:`release_pages`), so that random windows over a long run do not pile
+    the file up in the process's resident set.
     """
     idx = starts.cpu().numpy()[:, None] + np.arange(length)  # (B, L)
-    return torch.from_numpy(tokens[idx].astype(np.int64))  # (B, L)
+    windows = torch.from_numpy(tokens[idx].astype(np.int64))  # (B, L)
+    release_pages(tokens)
+    return windows
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Unmap the resident pages of a memory-mapped ``array`` (``madvise(MADV_DONTNEED)``;
+    nothing for an array in memory or where the OS has no such call).
+
+    A read through a map makes its pages part of the process's resident set, and recent
+    kernels map a whole large folio of the page cache (up to 2 MiB) per fault: reading at
+    random, batch after batch, would make the resident set grow towards the file's size
+    (nanoGPT opens a fresh map every batch for the same reason). The data stays in the
+    OS's page cache, so the next read costs no disk access.
+    """
+    handle = getattr(array, "_mmap", None)  # np.memmap (and its views) keep their mmap
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if handle is not None and advice is not None and not handle.closed:
+        handle.madvise(advice)
 
 
 def length_buckets(
@@ -584,3 +643,82 @@ def length_buckets(
     starts = np.arange(0, n, batch_size)  # (n_batches,)
     for b in torch.randperm(len(starts), generator=generator).tolist():
         yield order[starts[b] : starts[b] + batch_size]
+
+
+class RowPermutation:
+    """A pseudo-random permutation of ``0 .. n − 1`` computed on demand, in O(1) memory: a
+    4-round Feistel network on ``2h``-bit numbers (``4^h ≥ n``) with keys drawn from
+    ``generator``, and cycle walking (a value ≥ n is permuted again until it is < n; at
+    most 4 tries on average, as ``4^h < 4n``). The i-th row of an epoch's shuffle is
+    ``perm(i)``, without an array of ``n`` row numbers.
+
+    Round: ``(L, R) -> (R, L xor F(R xor k))``, ``F`` the splitmix64 finaliser masked to
+    ``h`` bits: a bijection for any ``F`` (Luby and Rackoff 1988).
+    """
+
+    _ROUNDS = 4
+
+    def __init__(self, n: int, generator: torch.Generator) -> None:
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        self.n = n
+        self.half = max(1, (max(n - 1, 1).bit_length() + 1) // 2)  # h: 4^h >= n
+        self.mask = np.uint64((1 << self.half) - 1)
+        keys = torch.randint(0, 2**62, (self._ROUNDS,), generator=generator)  # (4,)
+        self.keys = keys.numpy().astype(np.uint64)
+
+    @staticmethod
+    def _mix(x: np.ndarray) -> np.ndarray:
+        """splitmix64's finaliser (uint64 arithmetic wraps modulo 2^64)."""
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+    def _feistel(self, x: np.ndarray) -> np.ndarray:
+        h = np.uint64(self.half)
+        left, right = x >> h, x & self.mask
+        for k in self.keys:
+            left, right = right, left ^ (self._mix(right ^ k) & self.mask)
+        return (left << h) | right
+
+    def __call__(self, positions: np.ndarray) -> np.ndarray:
+        """The rows at ``positions`` (each in ``[0, n)``) of the shuffle: int64, same shape."""
+        x = np.asarray(positions, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            x = self._feistel(x)
+            out = x >= self.n  # cycle walking: re-permute values beyond n
+            while out.any():
+                x[out] = self._feistel(x[out])
+                out = x >= self.n
+        return x.astype(np.int64)
+
+
+def chunked_length_buckets(
+    lengths: np.ndarray, batch_size: int, generator: torch.Generator, *, bucket: int = 50
+) -> Iterator[np.ndarray]:
+    """Length-bucketed batches of row indices in memory independent of the number of rows N
+    (for corpora of any size, e.g. a memory-mapped ``lengths``): :func:`length_buckets`'s
+    scheme with the shuffle computed on demand (:class:`RowPermutation`) instead of held.
+
+    Position ``i`` of the epoch holds row ``perm(i)``; each chunk of ``bucket × batch_size``
+    positions is sorted by length (stable) and cut into batches, and the batches come in a
+    random order (``torch.randperm`` of the N / batch_size batches: 8 bytes per batch, not
+    per row). A chunk is computed when one of its batches is due (its ``bucket ×
+    batch_size`` lengths read), so memory holds one chunk. Every row is in exactly one
+    batch of an epoch; each batch is an int64 array of up to ``batch_size`` rows.
+    """
+    if batch_size < 1 or bucket < 1:
+        raise ValueError(f"batch_size and bucket must be >= 1, got {batch_size}, {bucket}")
+    n = len(lengths)
+    perm = RowPermutation(n, generator)
+    chunk = bucket * batch_size
+    last: tuple[int, np.ndarray] | None = None  # the chunk computed last, and its rows
+    order = torch.randperm(-(-n // batch_size), generator=generator).numpy()  # (n_batches,)
+    for b in order:
+        c, j = divmod(int(b), bucket)
+        if last is None or last[0] != c:
+            rows = perm(np.arange(c * chunk, min(n, (c + 1) * chunk), dtype=np.int64))  # (C,)
+            keys = np.asarray(lengths[rows], dtype=np.int64)  # (C,)
+            release_pages(lengths)
+            last = (c, rows[np.argsort(keys, kind="stable")])
+        yield last[1][j * batch_size : (j + 1) * batch_size]

@@ -11,41 +11,54 @@ from a seeded :class:`numpy.random.Generator`.
 ``activates/``), ``negatives/`` and ``backgrounds/`` of WAV/FLAC files
 (:func:`read_clip_folder`); a fully generated set of tone "words" over noise
 (:func:`generated_clips`, for tests and demos); and ``espeak-ng`` voices when the program is
-installed (:func:`espeak_clips`; ``shutil.which("espeak-ng")`` finds it).
+installed (:func:`espeak_clips`; ``shutil.which("espeak-ng")`` finds it); the spoken digits of
+the Free Spoken Digit Dataset as other words (:func:`fsdd_words`).
+
+**Streams**: :func:`audio_stream` reads standard input (raw 16-bit PCM, a WAV stream, or a
+FLAC file) chunk by chunk; :func:`resample_chunks` resamples it as it comes.
 
 **Detection and scoring**: :func:`detect` (threshold, then a refractory gap),
+:func:`StreamDetector` (the same over scores that arrive in chunks),
 :func:`match_detections`, :func:`false_accepts_per_hour`, :func:`det_points`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from seqlab._io import DataError, PathLike, atomic_write_text
+from seqlab.data.speech import _read, utf8_text
 
 __all__ = [
     "LABELS_FILE",
+    "StreamDetector",
     "SynthExample",
     "WakeClips",
+    "audio_stream",
     "det_points",
     "detect",
     "espeak_available",
     "espeak_clips",
     "false_accepts_per_hour",
+    "fsdd_words",
     "generated_clips",
     "hard_negative_examples",
     "label_steps_for",
     "match_detections",
+    "read_clip",
     "read_clip_folder",
     "read_dataset",
+    "resample_chunks",
     "step_labels",
     "synthesize",
     "synthesize_many",
@@ -110,9 +123,7 @@ def _audio_files(folder: Path) -> list[Path]:
 def read_clip_folder(folder: PathLike, sample_rate: int) -> WakeClips:
     """Clips from ``folder/positives`` (or ``activates``), ``negatives``, ``backgrounds``,
     mixed to mono and resampled to ``sample_rate``. A missing or empty subfolder is a
-    one-line :class:`DataError`."""
-    from seqlab.audio import read_audio
-
+    one-line :class:`DataError`, as is a file that cannot be read (naming it)."""
     root = Path(folder)
     if not root.is_dir():
         raise DataError(root, "no such folder", hint="give a folder with positives/, "
@@ -128,7 +139,7 @@ def read_clip_folder(folder: PathLike, sample_rate: int) -> WakeClips:
         if not files:
             raise DataError(root / names[0], "no WAV or FLAC files",
                             hint=f"put {kind} clips in {'/ or '.join(names)}/")  # fmt: skip
-        found[kind] = [read_audio(f, sample_rate=sample_rate)[0].numpy() for f in files]
+        found[kind] = [read_clip(f, sample_rate) for f in files]
     return WakeClips(**found, sample_rate=sample_rate)
 
 
@@ -192,16 +203,43 @@ def espeak_clips(
     if exe is None:
         raise RuntimeError("espeak-ng is not installed (apt install espeak-ng)")
     out = []
-    for word in words:
-        for voice in voices:
-            for speed in speeds:
-                for pitch in pitches:
-                    args = [exe, "--stdout", "-v", voice, "-s", str(speed), "-p", str(pitch), word]
-                    wav = subprocess.run(args, capture_output=True, check=True, timeout=30).stdout
-                    audio, _ = read_audio_bytes(wav, name=f"espeak-ng {word!r}",
-                                                sample_rate=sample_rate)  # fmt: skip
-                    out.append(audio.numpy())
+    for word, voice, speed, pitch in itertools.product(words, voices, speeds, pitches):
+        args = [exe, "--stdout", "-v", voice, "-s", str(speed), "-p", str(pitch), word]
+        what = f"espeak-ng -v {voice} -s {speed} -p {pitch} {word!r}"
+        try:
+            run = subprocess.run(args, capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(f"{what} failed: {exc}") from None
+        if run.returncode != 0:
+            said = run.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"]
+            raise RuntimeError(f"{what} failed (exit {run.returncode}): {said[0]}")
+        audio, _ = read_audio_bytes(run.stdout, name=what, sample_rate=sample_rate)
+        out.append(audio.numpy())
     return out
+
+
+def fsdd_words(
+    folder: PathLike, sample_rate: int, *, exclude: Sequence[str] = (),
+    only: Sequence[str] = (),
+) -> list[np.ndarray]:  # fmt: skip
+    """The spoken digits of a Free Spoken Digit Dataset folder (:func:`seqlab.data.speech.
+    read_fsdd`), resampled to ``sample_rate``: other words, to use as negatives. ``exclude``
+    leaves out these speakers, ``only`` keeps just these (a speaker-held-out split: train
+    with ``exclude=["jackson"]``, evaluate with ``only=["jackson"]``). A speaker the folder
+    does not have is a one-line :class:`DataError` naming the speakers it has."""
+    from seqlab.audio import resample
+    from seqlab.data.speech import read_fsdd
+
+    clips = read_fsdd(folder, sample_rate=None)
+    speakers = sorted({c.speaker for c in clips})
+    unknown = sorted((set(exclude) | set(only)) - set(speakers))
+    if unknown:
+        raise DataError(folder, f"no speaker {', '.join(unknown)}",
+                        hint=f"its speakers: {', '.join(speakers)}")  # fmt: skip
+    kept = [c for c in clips if c.speaker not in exclude and (not only or c.speaker in only)]
+    if not kept:
+        raise DataError(folder, "no recordings left", hint="exclude fewer speakers")
+    return [resample(c.samples, c.sample_rate, sample_rate).numpy() for c in kept]
 
 
 # -- the course's synthesis recipe ----------------------------------------------------------
@@ -313,31 +351,81 @@ def write_dataset(folder: PathLike, examples: Sequence[SynthExample], sample_rat
     return root
 
 
+_LABEL_HINT = (
+    'each line: {"file": "0000.wav", "positives": [[start, end], ...], "negatives": [...]}'
+)
+
+
 def read_dataset(folder: PathLike, sample_rate: int) -> list[SynthExample]:
     """The clips :func:`write_dataset` wrote (resampled to ``sample_rate``). A bad line of
-    ``labels.jsonl`` is a one-line :class:`DataError` naming it."""
-    from seqlab.audio import read_audio
-
+    ``labels.jsonl`` (not JSON, no ``"file"``, spans that are not ``[start, end]`` seconds
+    with 0 ≤ start ≤ end ≤ the clip's length, a missing ``"positives"`` or ``"negatives"``,
+    a clip that cannot be read) is a one-line :class:`DataError` naming the file and line."""
     root = Path(folder)
     labels = root / LABELS_FILE
     if not labels.is_file():
         raise DataError(root, f"no {LABELS_FILE}", hint="write one with `seqlab wake synth`")
+    try:
+        data = labels.read_bytes()
+    except OSError as exc:
+        raise DataError(labels, f"cannot be read ({exc})", hint="check the folder") from None
+    text = utf8_text(data, labels, hint="write it with `seqlab wake synth`")
     out = []
-    for lineno, line in enumerate(labels.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            spans = {k: [(round(s * sample_rate), round(e * sample_rate)) for s, e in row[k]]
-                     for k in ("positives", "negatives")}  # fmt: skip
-            audio = read_audio(root / row["file"], sample_rate=sample_rate)[0].numpy()
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            hint = 'each line: {"file": ..., "positives": [[s, e]], "negatives": [...]}'
-            raise DataError(labels, f"line {lineno}: not a label line ({exc})", hint=hint) from None
-        out.append(SynthExample(audio, spans["positives"], spans["negatives"]))
+    for lineno, line in enumerate(text.split("\n"), 1):  # (the lines an editor numbers)
+        if line.strip():
+            out.append(_label_line(line, root, labels, lineno, sample_rate))
     if not out:
         raise DataError(labels, "no examples", hint="write some with `seqlab wake synth`")
     return out
+
+
+def _label_line(line: str, root: Path, labels: Path, lineno: int, rate: int) -> SynthExample:
+    """One line of ``labels.jsonl`` and the clip it names (see :func:`read_dataset`)."""
+
+    def bad(problem: str) -> DataError:
+        return DataError(labels, problem, line=lineno, hint=_LABEL_HINT)
+
+    try:
+        row = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise bad(f"not JSON ({str(exc).splitlines()[0] if str(exc) else 'too deep'})") from None
+    if not isinstance(row, dict) or not isinstance(row.get("file"), str) or not row["file"]:
+        raise bad('not an object with a "file" name')
+    audio = _read_clip(root / row["file"], rate, bad)
+    seconds = len(audio) / rate
+    spans: dict[str, list[Span]] = {}
+    for kind in ("positives", "negatives"):
+        pairs = row.get(kind)
+        if not isinstance(pairs, list) or not all(_is_span(p, seconds + 1 / rate) for p in pairs):
+            raise bad(f'"{kind}": not a list of [start, end] in seconds, '
+                      f"0 <= start <= end <= {seconds:g}")  # fmt: skip
+        spans[kind] = [(round(s * rate), round(e * rate)) for s, e in pairs]
+    return SynthExample(audio, spans["positives"], spans["negatives"])
+
+
+def _is_span(pair: object, most: float) -> bool:
+    """Whether ``pair`` is ``[start, end]``, numbers with 0 ≤ start ≤ end ≤ ``most``."""
+    if not isinstance(pair, list) or len(pair) != 2:
+        return False
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pair):
+        return False
+    return 0 <= pair[0] <= pair[1] <= most
+
+
+def read_clip(path: PathLike, sample_rate: int) -> np.ndarray:
+    """The mono samples of an audio file at ``sample_rate``; a file that cannot be read (or
+    says a rate above 768 kHz: a corrupted header) is a one-line :class:`DataError`."""
+    return _read(Path(path), sample_rate)[0].numpy()
+
+
+def _read_clip(path: Path, rate: int, bad: Callable[[str], DataError]) -> np.ndarray:
+    """The samples of ``path`` at ``rate``; a file that cannot be read is ``bad(problem)``."""
+    try:
+        return _read(path, rate)[0].numpy()
+    except DataError as err:
+        raise bad(f"{path}: {err.problem}") from None
+    except (OSError, ValueError) as exc:  # a name the system refuses (too long, ...)
+        raise bad(f"{path}: {exc}") from None
 
 
 def hard_negative_examples(
@@ -442,3 +530,200 @@ def det_points(
         miss = (total - hits) / total if total else 0.0
         out.append((float(th), false_accepts_per_hour(fa, negative_seconds), miss))
     return out
+
+
+class StreamDetector:
+    """:func:`detect` over scores that arrive in chunks: :meth:`push` returns the steps (of
+    the whole stream) that fire in a chunk, the same steps :func:`detect` finds on the
+    concatenation of the chunks. Its state is two integers."""
+
+    def __init__(self, threshold: float, refractory: int) -> None:
+        if refractory < 1:
+            raise ValueError(f"refractory must be >= 1 step, got {refractory}")
+        self.threshold = threshold  # fire where p ≥ threshold ...
+        self.refractory = refractory  # ... and at least this many steps after the last one
+        self.steps = 0  # steps seen so far
+        self._last = -refractory  # the step of the last detection
+
+    def push(self, probs: np.ndarray) -> list[int]:
+        """The stream's steps that fire among ``probs``, the chunk's scores.
+
+        Shape:
+            probs: (t,) -> steps, increasing
+        """
+        fired = []
+        for t in np.flatnonzero(np.asarray(probs) >= self.threshold).tolist():
+            if self.steps + t - self._last >= self.refractory:
+                self._last = self.steps + t
+                fired.append(self._last)
+        self.steps += len(probs)
+        return fired
+
+
+# -- audio streams (standard input) ---------------------------------------------------------
+
+
+def resample_chunks(
+    chunks: Iterable[np.ndarray], orig_rate: int, new_rate: int
+) -> Iterator[np.ndarray]:
+    """:func:`seqlab.audio.resample` of a stream given in chunks, with bounded memory: the
+    concatenation of the outputs equals the resampling of the whole stream.
+
+    The filter is shift-invariant for shifts by a multiple of ``down`` input samples
+    (``up`` output samples), so the stream is cut at multiples of ``down`` and each block is
+    resampled with ``ctx`` ≥ H/up + 2 input samples of context on both sides (H: the
+    filter's half length), which every output of the block reaches at most."""
+    import torch
+
+    from seqlab.audio import resample
+
+    g = math.gcd(orig_rate, new_rate)
+    up, down = new_rate // g, orig_rate // g
+    if up == down:
+        yield from (np.asarray(c, dtype=np.float32) for c in chunks)
+        return
+    half = 10 * max(up, down)  # H of seqlab.audio.resample_filter
+    ctx = down * -(-(half // up + 2) // down)  # context in input samples, a multiple of down
+    buf = np.zeros(0, dtype=np.float32)  # the input from sample `lo` of the stream on
+    lo = done = 0  # stream index of buf[0]; input before `done` is resampled (multiple of down)
+
+    def block(end: int, last: bool) -> np.ndarray:
+        """The outputs of the input [done, end) (to the stream's end when ``last``)."""
+        out = resample(torch.from_numpy(buf), orig_rate, new_rate).numpy()  # (M,)
+        first = (done - lo) * up // down
+        return out[first:] if last else out[first : (end - lo) * up // down]
+
+    for chunk in chunks:
+        buf = np.concatenate([buf, np.asarray(chunk, dtype=np.float32)])
+        end = (lo + len(buf) - ctx) // down * down  # the last block boundary with context
+        if end - done >= max(8 * down, orig_rate // 5):  # blocks of >= 0.2 s (speed)
+            yield block(end, last=False)
+            done, cut = end, max(0, end - ctx - lo)
+            buf, lo = buf[cut:], lo + cut
+    if lo + len(buf) > done:
+        yield block(0, last=True)
+
+
+_WAV_PCM, _WAV_EXTENSIBLE = 1, 0xFFFE  # WAV format tags
+_MAX_CHANNELS, _MAX_RATE = 64, 768_000  # beyond these a WAV header is taken for garbage
+_UNKNOWN_LENGTHS = (0, 0xFFFFFFFF)  # what a streamed WAV's header gives as its data size
+
+
+def _read_exactly(stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes (fewer only at the end of the stream)."""
+    parts, got = [], 0
+    while got < n:
+        part = stream.read(min(n - got, 1 << 20))  # (a huge n is not allocated at once)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def _reads(stream: BinaryIO, size: int, limit: int | None = None) -> Iterator[bytes]:
+    """The stream's bytes as they arrive, at most ``size`` at a time (and ``limit`` in all)."""
+    read = getattr(stream, "read1", stream.read)
+    left = -1 if limit is None else limit
+    while left != 0 and (part := read(size if left < 0 else min(size, left))):
+        left -= len(part) if left > 0 else 0
+        yield part
+
+
+def _pcm16(parts: Iterable[bytes], channels: int) -> Iterator[np.ndarray]:
+    """Little-endian 16-bit samples (channels interleaved) as mono float32 chunks in [-1, 1]
+    (the mean of the channels); a frame cut short at the end is dropped."""
+    frame = 2 * channels
+    rest = b""
+    for part in parts:
+        data = rest + part
+        whole = len(data) // frame * frame
+        rest = data[whole:]
+        if whole:
+            x = np.frombuffer(data[:whole], dtype="<i2").astype(np.float32) / 32768.0
+            yield x.reshape(-1, channels).mean(axis=1)  # (n, C) -> (n,)
+
+
+def _wav_header(stream: BinaryIO, name: str) -> tuple[tuple[int, int, int, int], int]:
+    """Read a WAV stream up to its ``data`` chunk: ((format tag, channels, rate, bits), the
+    data chunk's size)."""
+
+    def bad(problem: str) -> DataError:
+        return DataError(name, problem, hint="give 16-bit PCM WAV, FLAC, or raw S16_LE samples")
+
+    fmt = None
+    while True:
+        head = _read_exactly(stream, 8)
+        if len(head) < 8:
+            raise bad("WAV stream ends before its data chunk")
+        kind, size = head[:4], int.from_bytes(head[4:], "little")
+        if kind == b"data":
+            if fmt is None:
+                raise bad("WAV data chunk before its fmt chunk")
+            return fmt, size
+        body = _read_exactly(stream, size + size % 2)
+        if len(body) < size:
+            raise bad(f"WAV {kind!r} chunk cut short")
+        if kind == b"fmt ":
+            if size < 16:
+                raise bad(f"WAV fmt chunk of {size} bytes (expected >= 16)")
+            tag, channels, rate = (int.from_bytes(body[a:b], "little") for a, b in
+                                   ((0, 2), (2, 4), (4, 8)))  # fmt: skip
+            bits = int.from_bytes(body[14:16], "little")
+            if tag == _WAV_EXTENSIBLE and size >= 26:
+                tag = int.from_bytes(body[24:26], "little")  # the sub-format's tag
+            if not 1 <= channels <= _MAX_CHANNELS or not 1 <= rate <= _MAX_RATE:
+                raise bad(f"WAV fmt chunk with {channels} channels at {rate} Hz")
+            fmt = (tag, channels, rate, bits)
+
+
+def audio_stream(
+    stream: BinaryIO, *, rate: int, channels: int = 1, name: str = "<stdin>",
+    chunk_seconds: float = 0.1,
+) -> tuple[int, Iterator[np.ndarray]]:  # fmt: skip
+    """An audio stream (standard input) as ``(rate, chunks)``: mono float32 chunks of at
+    most ``chunk_seconds``, read as they arrive, in bounded memory.
+
+    What the stream holds is told by its first bytes:
+
+    * ``RIFF....WAVE`` (``arecord -t wav``, ``sox ... -t wav -``): a WAV stream; 16-bit PCM
+      is streamed at the header's rate and channels (their mean), a stream's unknown
+      length (0 or 0xFFFFFFFF) is fine; other WAV sample formats are read whole;
+    * ``fLaC``: a FLAC file, read whole (the stream must end);
+    * anything else: raw little-endian 16-bit PCM (``arecord -f S16_LE -t raw``, ``sox ... -t
+      raw -``), ``channels`` interleaved, at ``rate`` Hz.
+
+    A bad WAV header or FLAC file is a one-line :class:`DataError` naming ``name``.
+    """
+    if rate < 1 or channels < 1 or chunk_seconds <= 0:
+        raise ValueError(f"need rate >= 1, channels >= 1, chunk_seconds > 0; got {rate}, "
+                         f"{channels}, {chunk_seconds}")  # fmt: skip
+    head = _read_exactly(stream, 12)
+    size = 2 * channels * max(1, round(chunk_seconds * rate))
+    if head[:4] == b"fLaC":
+        return _whole(head + stream.read(), name)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return rate, _pcm16(itertools.chain([head], _reads(stream, size)), channels)
+    (tag, channels, rate, bits), length = _wav_header(stream, name)
+    if tag != _WAV_PCM or bits != 16:  # 8/24/32-bit or float samples: libsndfile, whole
+        rest = stream.read() if length in _UNKNOWN_LENGTHS else _read_exactly(stream, length)
+        return _whole(_wav_bytes(tag, channels, rate, bits) + rest, name)
+    size = 2 * channels * max(1, round(chunk_seconds * rate))
+    limit = None if length in _UNKNOWN_LENGTHS else length
+    return rate, _pcm16(_reads(stream, size, limit), channels)
+
+
+def _whole(data: bytes, name: str) -> tuple[int, Iterator[np.ndarray]]:
+    from seqlab.audio import read_audio_bytes
+
+    samples, rate = read_audio_bytes(data, name=name)
+    return rate, iter([samples.numpy()])
+
+
+def _wav_bytes(tag: int, channels: int, rate: int, bits: int) -> bytes:
+    """A WAV header whose data chunk runs to the end (libsndfile reads it)."""
+    block = min(channels * max(1, bits // 8), 0xFFFF)  # bytes per frame
+    fields = ((tag, 2), (channels, 2), (rate, 4), (min(rate * block, 0xFFFFFFFF), 4),
+              (block, 2), (bits, 2))  # fmt: skip
+    fmt = b"".join(v.to_bytes(n, "little") for v, n in fields)
+    return b"RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00" + fmt + b"data\xff\xff\xff\xff"

@@ -12,29 +12,42 @@ ranked by the normalised log-likelihood (1 / Ty^α) · Σ log P (Ty counts the e
 
 Bookkeeping follows transformers' ``BeamSearchScorer`` / OpenNMT's ``BeamSearch``:
 
-* every step runs the model once on all B·K beams (``step`` on a (B·K,) batch), and follows
-  the back-pointers with the model's ``reorder_state``;
-* the first step expands a single ``<BOS>`` per row (the other K-1 beams start at −∞), so no
-  two beams are the same sequence;
+* every step runs the model once on the live beams of all rows (``step`` on one batch),
+  and follows the back-pointers with the model's ``reorder_state``;
+* the first step extends a single ``<BOS>`` per row (B model rows, not B·K: the other K-1
+  beams start at −∞), so no two beams are the same sequence;
 * of the 2K best candidates, an ``<EOS>`` candidate ranked within the top K joins the row's
   n-best list (:class:`NBestList`) and the K best others stay live (so K beams stay alive);
-* a row stops when its n-best list holds ``n_best`` hypotheses that no live beam can beat:
-  a live beam's log-probability can only fall, so (1 / Ty^α) · log P ≤ log P / max_length^α
-  bounds every continuation (``early_stopping=True`` stops as soon as the list is full);
+  the 2K best of K·V are found in two stages (each beam's 2K best tokens, then the row's
+  2K best of those K·2K), without a K·V float64 table;
+* a row stops when its n-best list holds ``n_best`` hypotheses that no live beam can beat
+  (``early_stopping="never"``, the default): a live beam's log-probability can only fall,
+  so (1 / Ty^α) · log P ≤ log P / max_length^α bounds every continuation; ``True`` stops
+  as soon as the list is full, ``False`` uses transformers' heuristic (see
+  :func:`beam_search`);
+* a live beam whose bound does not beat its row's full list is dropped from the model's
+  batch at once (it and its descendants can never enter the list, and every candidate
+  ranked below one of its extensions is as hopeless, so the row's outputs do not change):
+  fewer decoder rows for the same outputs;
 * at ``max_length`` the live beams are scored as they are (Ty = max_length, no ``<EOS>``),
   compete for the n-best list and are flagged ``finished=False``.
 
 With ``early_stopping=True`` (or α = 0), beam size 1 is greedy search; with a beam wide enough
 to hold every prefix, beam search is exact. Both are tested in ``tests/test_decoding.py``
-against greedy search and brute-force enumeration on hand-built score tables.
+against greedy search and brute-force enumeration on hand-built score tables;
+``tests/test_beam_exact.py`` checks that the outputs equal those of the plain batched beam
+search (every row keeping all K beams until it stops) that seqlab had before.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
+from torch import Tensor
 
 from seqlab.decoding.protocol import (
     Hypothesis,
@@ -46,7 +59,7 @@ from seqlab.decoding.protocol import (
 )
 from seqlab.shapes import check_shape
 
-__all__ = ["NBestList", "beam_search"]
+__all__ = ["EarlyStopping", "NBestList", "beam_search", "check_early_stopping"]
 
 
 class NBestList:
@@ -100,6 +113,39 @@ class NBestList:
         return list(self._items)
 
 
+EarlyStopping = bool | Literal["never"]  # when a row stops: see beam_search
+
+
+def check_early_stopping(value: object) -> None:
+    """ValueError unless ``value`` is True, False or ``"never"``."""
+    if not (value is True or value is False or value == "never"):
+        raise ValueError(f'early_stopping must be True, False or "never", got {value!r}')
+
+
+@dataclass
+class _Beams:
+    """The beams of the rows still searching, and which of them the model extends.
+
+    Row i of the n rows still searching owns the slots i·K .. i·K + K - 1. A slot is
+    *active* while its beam may still lead to an n-best entry: only active beams are rows
+    of the model's state (in ``active`` order) and are extended.
+    """
+
+    rows: list[int]  # (n,) the input row of each row still searching
+    lp: Tensor  # (n, K) float64: log P of each slot's beam (-inf: empty or inactive)
+    active: Tensor  # (N,) int64: the active slots i·K + k, ascending (CPU)
+    history: Tensor  # (N, t-1) int64: the tokens each active beam emitted so far (CPU)
+
+    def positions(self) -> Tensor:
+        """Each slot's row in the model's state (-1 for an inactive slot).
+
+        Shape:
+            -> (n*K,) int64
+        """
+        where = torch.full((self.lp.numel(),), -1, dtype=torch.long)  # (n*K,)
+        return where.index_copy_(0, self.active, torch.arange(len(self.active)))
+
+
 @torch.no_grad()
 def beam_search(
     model: StepModel,
@@ -112,16 +158,23 @@ def beam_search(
     max_length: int,
     alpha: float = 0.7,
     n_best: int = 1,
-    early_stopping: bool = False,
+    early_stopping: EarlyStopping = "never",
     device: torch.device | str | None = None,
 ) -> list[list[Hypothesis]]:
     """The ``n_best`` best outputs found by a beam of ``beam_size`` for each row of ``state``.
 
-    ``state`` is the model's initial state for ``batch_size`` rows (``init_state(...)``); it
-    is expanded to B·K rows with ``reorder_state``. ``max_length`` caps the emitted tokens
-    (``<EOS>`` included). Each row's list is sorted by score, best first, and holds fewer than
-    ``n_best`` hypotheses only when fewer sequences have a nonzero probability. The model's
-    mode is left as it is: call ``model.eval()`` first to decode without dropout.
+    ``state`` is the model's initial state for ``batch_size`` rows (``init_state(...)``); the
+    search picks and repeats its rows with ``reorder_state``. ``max_length`` caps the emitted
+    tokens (``<EOS>`` included). Each row's list is sorted by score, best first, and holds
+    fewer than ``n_best`` hypotheses only when fewer sequences have a nonzero probability.
+    The model's mode is left as it is: call ``model.eval()`` first to decode without dropout.
+
+    ``early_stopping`` (named as in transformers' ``generate``) says when a row whose n-best
+    list is full stops: ``"never"`` (the default) once no live beam can enter the list any
+    more (exact: the outputs of running every row to ``max_length``); ``True`` at once;
+    ``False`` once the best live beam, scored as if it ended now (log P / t^α after t
+    tokens), does not beat the list (transformers' heuristic: fewer steps, mostly the same
+    outputs, but a longer continuation may score higher under length normalisation).
 
     Shape:
         state with B rows -> B lists of up to n_best hypotheses
@@ -131,60 +184,164 @@ def beam_search(
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"n_best must be in [1, beam_size={beam_size}], got {n_best}")
+    check_early_stopping(early_stopping)
     dev = torch.device(device) if device is not None else state_device(model, state)
     K = beam_size
     nbest = [NBestList(n_best, alpha) for _ in range(batch_size)]
-    rows = list(range(batch_size))  # original row of each live row
-    expand = torch.arange(batch_size, device=dev).repeat_interleave(K)  # (B*K,)
-    state = model.reorder_state(state, expand)  # B -> B*K rows, beam k of row b at b*K + k
-    beam_lp = torch.full((batch_size, K), -math.inf, dtype=torch.float64, device=dev)  # (B, K)
-    beam_lp[:, 0] = 0.0  # one <BOS> per row: the first step expands beam 0 only
-    history = torch.empty((batch_size * K, 0), dtype=torch.long)  # (B*K, t-1) on the CPU
-    tokens = torch.full((batch_size * K,), bos_id, dtype=torch.long, device=dev)  # (B*K,)
+    lp = torch.full((batch_size, K), -math.inf, dtype=torch.float64)  # (B, K)
+    lp[:, 0] = 0.0  # one <BOS> per row: the first step extends slot 0 only
+    beams = _Beams(
+        rows=list(range(batch_size)),
+        lp=lp,
+        active=torch.arange(batch_size) * K,  # (B,): the state's B rows are the slots 0
+        history=torch.empty((batch_size, 0), dtype=torch.long),  # (B, 0)
+    )
+    tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=dev)  # (B,)
     for t in range(1, max_length + 1):
-        n = len(rows)
-        log_probs, state = model.step(tokens, state)  # (B'*K, V)
-        check_shape(log_probs, (n * K, "V"), "log_probs")
-        V = log_probs.shape[1]
-        if V < 2:
-            raise ValueError(f"beam search needs a vocabulary of 2 or more tokens, got {V}")
-        # log P(y<1..t>) = log P(y<1..t-1>) + log P(y<t> | y<1..t-1>)
-        cand = beam_lp[:, :, None] + log_probs.double().view(n, K, V)  # (B', K, V)
-        top_lp, top_idx = cand.view(n, K * V).topk(2 * K, dim=1)  # (B', 2K)
-        top_beam, top_tok = top_idx // V, top_idx % V  # (B', 2K)
-        new_lp = [[-math.inf] * K for _ in range(n)]
-        new_src = [[i * K] * K for i in range(n)]  # flat beam each new beam extends
-        new_tok = [[eos_id] * K for _ in range(n)]
-        keep: list[int] = []
-        for i, (lps, beams, toks) in enumerate(
-            zip(top_lp.tolist(), top_beam.tolist(), top_tok.tolist(), strict=True)
-        ):
-            live = 0
-            for rank, (lp, beam, tok) in enumerate(zip(lps, beams, toks, strict=True)):
-                if tok == eos_id:
-                    if rank < K and lp > -math.inf:
-                        prefix = history[i * K + beam].tolist()
-                        nbest[rows[i]].add(prefix, lp, finished=True)
-                elif live < K:
-                    new_lp[i][live], new_src[i][live], new_tok[i][live] = lp, i * K + beam, tok
-                    live += 1
-                if live == K and rank >= K - 1:
-                    break  # later EOS candidates rank >= K
-            if t == max_length:
-                for k in range(K):  # cut off: live beams are scored as they are
-                    if new_lp[i][k] > -math.inf:
-                        prefix = [*history[new_src[i][k]].tolist(), new_tok[i][k]]
-                        nbest[rows[i]].add(prefix, new_lp[i][k], finished=False)
-            elif not nbest[rows[i]].is_done(max(new_lp[i]), max_length, early_stopping):
-                keep.append(i)
-        if not keep:
+        log_probs, state = model.step(tokens, state)  # (N, V)
+        check_shape(log_probs, (len(beams.active), "V"), "log_probs")
+        if log_probs.shape[1] < 2:
+            raise ValueError(
+                f"beam search needs a vocabulary of 2 or more tokens, got {log_probs.shape[1]}"
+            )
+        top = _top_candidates(beams, log_probs)
+        nxt = _extend(beams, nbest, top, t=t, eos_id=eos_id, last=t == max_length)
+        if t == max_length:
             break
-        src = torch.tensor([new_src[i] for i in keep], dtype=torch.long).view(-1)  # (B''*K,)
-        history = torch.cat(
-            [history[src], torch.tensor([new_tok[i] for i in keep]).view(-1, 1)], 1
-        )  # (B''*K, t)
-        state = model.reorder_state(state, src.to(dev))  # follow the back-pointers
-        tokens = history[:, -1].to(dev)  # (B''*K,)
-        beam_lp = torch.tensor([new_lp[i] for i in keep], dtype=torch.float64, device=dev)
-        rows = [rows[i] for i in keep]
+        done = _done_and_hopeless(
+            beams, nbest, nxt[0], t=t, max_length=max_length, rule=early_stopping
+        )
+        if bool(done[0].all()):
+            break
+        rows_before = len(beams.active)
+        beams, src = _next_beams(beams, nxt, *done)
+        if not torch.equal(src, torch.arange(rows_before)):
+            state = model.reorder_state(state, src.to(dev))  # follow the back-pointers
+        tokens = beams.history[:, -1].to(dev)  # (N',)
     return [nb.hypotheses() for nb in nbest]
+
+
+Candidates = tuple[Tensor, Tensor, Tensor]  # log P, source slot, token: (n, C) each
+
+
+def _top_candidates(beams: _Beams, log_probs: Tensor) -> Candidates:
+    """Each row's 2K best one-token extensions, best first, on the CPU.
+
+    They are the 2K best of the K·V extensions of the row's K slots (an inactive or empty
+    slot's extensions count as -inf), found in two stages: each active beam's 2K best
+    tokens (log P(y<1..t-1>) + · keeps their order), then the row's 2K best of those K·2K
+    (a candidate in the row's top 2K is in its own beam's top 2K).
+
+    Shape:
+        log_probs: (N, V) -> log P (n, 2K) float64, source slot (n, 2K), token (n, 2K)
+    """
+    n, K = beams.lp.shape
+    C = min(2 * K, log_probs.shape[1])  # per beam; K·C >= 2K as V >= 2
+    tok_lp, tok = log_probs.topk(C, dim=1)  # (N, C)
+    tok_lp, tok = tok_lp.cpu().double(), tok.cpu()
+    # log P(y<1..t>) = log P(y<1..t-1>) + log P(y<t> | y<1..t-1>)
+    cand = beams.lp.view(-1)[beams.active, None] + tok_lp  # (N, C)
+    if len(beams.active) < n * K:  # an inactive slot extends to -inf
+        cand = torch.full((n * K, C), -math.inf, dtype=torch.float64).index_copy_(
+            0, beams.active, cand
+        )  # (n*K, C)
+        tok = torch.zeros((n * K, C), dtype=torch.long).index_copy_(0, beams.active, tok)
+    top_lp, top_idx = cand.view(n, K * C).topk(2 * K, dim=1)  # (n, 2K)
+    return (
+        top_lp,
+        torch.arange(n)[:, None] * K + top_idx // C,
+        tok.view(n, K * C).gather(1, top_idx),
+    )
+
+
+def _extend(
+    beams: _Beams, nbest: list[NBestList], top: Candidates, *, t: int, eos_id: int, last: bool
+) -> Candidates:
+    """Move each row's ``<EOS>`` candidates ranked within its top K to its n-best list and
+    return the K best other candidates, the next beams (at ``last``, these are cut off and
+    join the lists unfinished).
+
+    Shape:
+        top: (n, 2K) each -> next beams: log P (n, K) float64, source slot (n, K), token (n, K)
+    """
+    top_lp, top_slot, top_tok = top
+    n, K = top_lp.shape[0], top_lp.shape[1] // 2
+    is_eos = top_tok == eos_id  # (n, 2K)
+    # a beam has one <EOS> extension, so at least K of the 2K candidates are not <EOS>
+    stay = ~is_eos & (torch.cumsum(~is_eos, dim=1) <= K)  # (n, 2K): the first K others
+    nxt = (top_lp[stay].view(n, K), top_slot[stay].view(n, K), top_tok[stay].view(n, K))
+    # Ty = t for both (t - 1 tokens and <EOS>, or t tokens cut off); NBestList.add rejects
+    # what does not beat the list's worst, so skip it here already (worst only rises)
+    worst = torch.tensor([nbest[r].worst_score for r in beams.rows], dtype=torch.float64)
+    scale = t ** nbest[0].alpha
+    ended = is_eos & (top_lp > -math.inf) & (top_lp / scale > worst[:, None])  # (n, 2K)
+    ended[:, K:] = False  # an <EOS> ranked below K would displace a better beam
+    cut = (nxt[0] > -math.inf) & (nxt[0] / scale > worst[:, None]) & last  # (n, K)
+    if not (bool(ended.any()) or bool(cut.any())):
+        return nxt
+    where = beams.positions()  # (n*K,)
+    # row by row the <EOS> candidates in rank order, then (at the last step) the cut-offs
+    i_end, _ = ended.nonzero(as_tuple=True)  # (E,) in row-major order
+    prefixes = beams.history[where[top_slot[ended]]].tolist()  # E prefixes
+    for i, prefix, lp in zip(i_end.tolist(), prefixes, top_lp[ended].tolist(), strict=True):
+        nbest[beams.rows[i]].add(prefix, lp, finished=True)
+    i_cut, _ = cut.nonzero(as_tuple=True)  # (C,)
+    src = beams.history[where[nxt[1][cut]]]  # (C, t-1)
+    cut_off = torch.cat([src, nxt[2][cut][:, None]], 1).tolist()  # C outputs of t tokens
+    for i, tokens, lp in zip(i_cut.tolist(), cut_off, nxt[0][cut].tolist(), strict=True):
+        nbest[beams.rows[i]].add(tokens, lp, finished=False)  # scored as they are
+    return nxt
+
+
+def _done_and_hopeless(
+    beams: _Beams,
+    nbest: list[NBestList],
+    lp: Tensor,
+    *,
+    t: int,
+    max_length: int,
+    rule: EarlyStopping,
+) -> tuple[Tensor, Tensor]:
+    """Which rows stop, and which of the next beams can no longer enter their row's list.
+
+    A beam with log P = s can only fall, and Ty <= max_length, so s / max_length^α bounds
+    the score of all its continuations: once that is not above a full list's worst score,
+    neither the beam nor its descendants can enter the list. Dropping such a beam changes
+    nothing else: every candidate ranked below one of its extensions is hopeless too, so
+    the K best hopeful candidates of a row are the same with or without it.
+
+    Shape:
+        lp: (n, K) -> done (n,) bool, hopeless (n, K) bool
+    """
+    alpha = nbest[0].alpha
+    lists = [nbest[r] for r in beams.rows]
+    worst = torch.tensor([nb.worst_score for nb in lists], dtype=torch.float64)[:, None]
+    full = torch.tensor([nb.is_full for nb in lists])  # (n,)
+    hopeless = (lp == -math.inf) | (full[:, None] & (lp / max_length**alpha <= worst))
+    if isinstance(rule, str):  # "never": exact
+        done = hopeless.all(1)  # (n,)
+    elif rule is True:
+        done = full | (lp == -math.inf).all(1)
+    else:  # transformers' heuristic: the best live beam scored as if it ended now
+        best = lp.max(1).values  # (n,)
+        done = (best == -math.inf) | (full & (best / t**alpha <= worst[:, 0]))
+    return done, hopeless
+
+
+def _next_beams(
+    beams: _Beams, nxt: Candidates, done: Tensor, hopeless: Tensor
+) -> tuple[_Beams, Tensor]:
+    """The beams of the rows that go on, only the hopeful ones active; and, for each newly
+    active beam, the row of the model's state it extends (for ``reorder_state``).
+
+    Shape:
+        nxt: (n, K) each, done: (n,), hopeless: (n, K) -> beams with N' active, (N',) int64
+    """
+    lp, src_slot, tok = nxt
+    keep = (~done).nonzero()[:, 0]  # (n',)
+    lp = lp[keep].masked_fill(hopeless[keep], -math.inf)  # (n', K)
+    active = (lp.view(-1) > -math.inf).nonzero()[:, 0]  # (N',)
+    src = beams.positions()[src_slot[keep].view(-1)[active]]  # (N',)
+    history = torch.cat([beams.history[src], tok[keep].view(-1)[active, None]], 1)  # (N', t)
+    rows = [beams.rows[i] for i in keep.tolist()]
+    return _Beams(rows=rows, lp=lp, active=active, history=history), src

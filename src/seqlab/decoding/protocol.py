@@ -32,12 +32,15 @@ import torch
 from torch import Tensor
 
 from seqlab.data.batching import map_tensors
+from seqlab.shapes import format_shape
 
 __all__ = [
     "Hypothesis",
     "State",
     "StepModel",
+    "check_row_index",
     "check_search_args",
+    "check_step_tokens",
     "normalized_score",
     "select_rows",
     "state_device",
@@ -91,6 +94,34 @@ def normalized_score(log_prob: float, length: int, alpha: float) -> float:
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")
     return log_prob / length**alpha
+
+
+def check_step_tokens(tokens: Tensor, batch: int) -> None:
+    """A ``ValueError`` unless ``tokens`` are one id per row of a batch of ``batch``: the
+    check at the start of a model's ``step``.
+
+    Shape:
+        tokens: (B,) int
+    """
+    if tokens.shape != (batch,) or tokens.is_floating_point():
+        raise ValueError(
+            f"expected tokens of shape (B={batch},) ids, "
+            f"got {format_shape(tuple(tokens.shape))} {tokens.dtype}"
+        )
+
+
+def check_row_index(index: Tensor) -> None:
+    """A ``ValueError`` unless ``index`` is a 1-D tensor of row ids: the check at the start
+    of a model's ``reorder_state``.
+
+    Shape:
+        index: (B',) int
+    """
+    if index.dim() != 1 or index.is_floating_point():
+        raise ValueError(
+            f"expected index of shape (B',) ids, got {format_shape(tuple(index.shape))} "
+            f"{index.dtype}"
+        )
 
 
 def select_rows(state: State, index: Tensor, dim: int = 0) -> State:

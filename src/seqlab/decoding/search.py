@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from seqlab._validate import check_positive_int, is_number, require
-from seqlab.decoding.beam import beam_search
+from seqlab.decoding.beam import EarlyStopping, beam_search, check_early_stopping
 from seqlab.decoding.greedy import greedy_search
 from seqlab.decoding.protocol import Hypothesis, State, StepModel
 from seqlab.decoding.sampling import sample_search
@@ -43,6 +43,9 @@ class SearchConfig:
     beam_size: int = 1  # K: 1 is greedy search (or sampling), more is beam search
     n_best: int = 1  # candidates kept per input (<= beam_size)
     alpha: float = 0.7  # length normalisation: score = log P / Ty^alpha
+    # when a beam's row stops: "never" exact, True once n_best ended, False transformers'
+    # heuristic (see seqlab.decoding.beam_search)
+    early_stopping: EarlyStopping = "never"
     sampling: Sampling | None = None  # draw instead of search (beam_size must be 1)
     banned_ids: tuple[int, ...] = ()  # never emitted (e.g. <UNK>); greedy and sampling only
     batch_size: int = 128  # inputs decoded together
@@ -63,6 +66,7 @@ class SearchConfig:
             is_number(self.alpha) and self.alpha >= 0,
             f"alpha must be >= 0 (0: raw sum, 1: mean per token), got {self.alpha!r}",
         )
+        check_early_stopping(self.early_stopping)
         require(
             self.sampling is None or self.beam_size == 1,
             "sampling draws one output per input: use beam_size=1",
@@ -113,6 +117,7 @@ def search(
                 beam_size=config.beam_size,
                 n_best=config.n_best,
                 alpha=config.alpha,
+                early_stopping=config.early_stopping,
                 **common,
             )
             continue

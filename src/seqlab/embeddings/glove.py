@@ -489,6 +489,20 @@ def _adagrad_rows(
     gsq[unique] += summed * summed
 
 
+def _log_and_weight(
+    values: np.ndarray, x_max: float, alpha: float, block: int = 1 << 20
+) -> tuple[np.ndarray, np.ndarray]:
+    """``log X`` and ``f(X)`` (float32, computed in float64) of the matrix's values, a block
+    at a time: no float64 copy of all ``nnz`` values is held."""
+    log_x = np.empty(values.size, np.float32)  # (nnz,)
+    weight = np.empty(values.size, np.float32)  # (nnz,)
+    for a in range(0, values.size, block):
+        v = values[a : a + block].astype(np.float64)  # (b,)
+        log_x[a : a + block] = np.log(v)
+        weight[a : a + block] = glove_weight(v, x_max, alpha)
+    return log_x, weight
+
+
 def _train_matrix(
     rows: np.ndarray,
     cols: np.ndarray,
@@ -503,9 +517,7 @@ def _train_matrix(
     require(nnz > 0, "the co-occurrence matrix is empty: the corpus has no word pairs")
     rng = np.random.default_rng(config.seed)
     p = _init_params(vocab_size, config.vector_size, rng)
-    values64 = values.astype(np.float64)
-    log_x = np.log(values64).astype(np.float32)  # (nnz,)
-    weight = glove_weight(values64, config.x_max, config.alpha).astype(np.float32)  # (nnz,)
+    log_x, weight = _log_and_weight(values, config.x_max, config.alpha)  # (nnz,) each
     losses: list[float] = []
     bar = ProgressBar("glove", config.epochs, enabled=progress)
     try:
@@ -514,7 +526,7 @@ def _train_matrix(
             # them in a fresh random order of blocks every epoch
             order = rng.permutation(nnz)  # (nnz,)
             entries = (rows[order], cols[order], log_x[order], weight[order])
-            del order
+            del order, log_x, weight  # training holds the shuffled copies only
             n_blocks = -(-nnz // _BLOCK)
             workers = config.workers
             with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:

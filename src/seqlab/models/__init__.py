@@ -7,6 +7,7 @@ model; :mod:`seqlab.models.seq2seq` the encoder–decoder with attention.
 
 from seqlab.models.captioner import CaptionModel, CaptionModelConfig, CaptionState
 from seqlab.models.classifier import AverageClassifier, ClassifierConfig, RNNClassifier
+from seqlab.models.las import LASConfig, LASState, ListenAttendSpell
 from seqlab.models.rnn_architectures import ManyToMany, ManyToOne, OneToMany, RNNConfig, make_rnn
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig, Seq2SeqState
 from seqlab.models.speech import SpeechCTC, SpeechCTCConfig
@@ -25,6 +26,9 @@ __all__ = [
     "CaptionModelConfig",
     "CaptionState",
     "ClassifierConfig",
+    "LASConfig",
+    "LASState",
+    "ListenAttendSpell",
     "ManyToMany",
     "ManyToOne",
     "OneToMany",

@@ -14,6 +14,18 @@ The CNN is small and trained from scratch: blocks of 3×3 convolution, ReLU and 
 pooling (``channels`` gives each block's width; three blocks turn a 32 × 32 image into a
 4 × 4 grid), and a learned embedding of each region's position is added to its features so
 the decoder can say "above" and "to the left of" (a convolution alone sees no position).
+
+With ``backbone="resnet18"`` (or ``"resnet34"``) the encoder is instead torchvision's ResNet
+trunk (:mod:`seqlab.models.backbones`, its weights loaded from a file on disk): images are
+normalised with ImageNet's mean and standard deviation inside the encoder, the regions are
+the cells of the last feature map (a 32-pixel stride: g = image_size / 32), each projected
+to the decoder's width (C = H) by a learned ``W_p a + b_p`` before its position is added::
+
+    a<r> = W_p ResNet((x − μ) / σ)<r> + b_p + p<r>
+
+``freeze_backbone`` (the default) keeps the backbone's weights as loaded: no gradient reaches
+them, and its BatchNorm layers stay in eval mode (their running statistics are not updated)
+even while the rest of the network trains.
 The attention is :class:`seqlab.nn.attention.BahdanauAttention`, the LSTM
 :class:`seqlab.nn.cells.LSTMCell`.
 
@@ -24,7 +36,10 @@ log P(y<t> | y<<t>, image) and the next :class:`CaptionState` (``attention``: α
 
 Tested in ``tests/test_caption_model.py``: one step recomputed by hand from these equations
 with ``torch.nn.LSTMCell`` equals the model, stepping equals teacher forcing, a padded batch
-equals its captions alone, greedy search equals beam search of width 1.
+equals its captions alone, greedy search equals beam search of width 1; in
+``tests/test_caption_backbone.py``: the backbone's regions recomputed with torchvision's
+ResNet and ImageNet normalisation, a frozen backbone gets no gradient and keeps its
+BatchNorm statistics.
 """
 
 from __future__ import annotations
@@ -37,7 +52,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab._validate import from_fields
-from seqlab.decoding.protocol import select_rows
+from seqlab.decoding.protocol import check_row_index, check_step_tokens, select_rows
+from seqlab.models.backbones import BACKBONES, ResNet, build_backbone, imagenet_normalize
 from seqlab.models.registry import register_model
 from seqlab.nn.attention import BahdanauAttention
 from seqlab.nn.cells import LSTMCell
@@ -58,6 +74,8 @@ class CaptionModelConfig:
     attention_dim: int = 64  # A: hidden width of the attention's scoring network
     dropout: float = 0.0  # dropout on word embeddings and before the output layer
     pad_id: int = 0  # padding id in caption batches (zero embedding, ignored by the loss)
+    backbone: str | None = None  # None: the small CNN; "resnet18"/"resnet34": torchvision's
+    freeze_backbone: bool = True  # backbone weights stay as loaded, its BatchNorm in eval mode
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(self.channels))
@@ -67,7 +85,17 @@ class CaptionModelConfig:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if not self.channels or any(not isinstance(c, int) or c <= 0 for c in self.channels):
             raise ValueError(f"channels must be positive ints, got {self.channels!r}")
-        if self.image_size % 2 ** len(self.channels):
+        if self.backbone is not None:
+            if self.backbone not in BACKBONES:
+                raise ValueError(
+                    f"unknown backbone {self.backbone!r}; known: {', '.join(BACKBONES)}"
+                )
+            if self.image_size % ResNet.reduction:
+                raise ValueError(
+                    f"image_size {self.image_size} must be a multiple of {ResNet.reduction} "
+                    f"with backbone {self.backbone} (one region per {ResNet.reduction} pixels)"
+                )
+        elif self.image_size % 2 ** len(self.channels):
             raise ValueError(
                 f"image_size {self.image_size} must be divisible by 2^{len(self.channels)} "
                 f"(one 2x2 pooling per conv block)"
@@ -80,7 +108,14 @@ class CaptionModelConfig:
     @property
     def grid(self) -> int:
         """g: the encoder's grid is g × g regions."""
+        if self.backbone is not None:
+            return self.image_size // ResNet.reduction
         return self.image_size // 2 ** len(self.channels)
+
+    @property
+    def feature_dim(self) -> int:
+        """C: the width of a region (the last conv block's, or H after a backbone)."""
+        return self.channels[-1] if self.backbone is None else self.hidden_size
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -120,12 +155,18 @@ class CaptionModel(nn.Module):
     def __init__(self, config: CaptionModelConfig) -> None:
         super().__init__()
         self.config = c = config
-        blocks: list[nn.Module] = []
-        width = 3
-        for out in c.channels:
-            blocks += [nn.Conv2d(width, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-            width = out
-        self.cnn = nn.Sequential(*blocks)
+        if c.backbone is None:
+            blocks: list[nn.Module] = []
+            width = 3
+            for out in c.channels:
+                blocks += [nn.Conv2d(width, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+                width = out
+            self.cnn = nn.Sequential(*blocks)
+        else:
+            self.backbone = build_backbone(c.backbone)
+            self.project = nn.Linear(self.backbone.out_channels, c.feature_dim)  # W_p, b_p
+            self.backbone.requires_grad_(not c.freeze_backbone)
+        width = c.feature_dim
         regions = c.grid**2
         self.position = nn.Parameter(torch.zeros(regions, width))  # (R, C)
         nn.init.normal_(self.position, std=0.1)
@@ -137,6 +178,14 @@ class CaptionModel(nn.Module):
         self.cell = LSTMCell(c.embedding_dim + width, c.hidden_size)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size + width, c.vocab_size)  # W_y, b_y
+
+    def train(self, mode: bool = True) -> CaptionModel:
+        """Training or eval mode; a frozen backbone stays in eval mode (BatchNorm uses and
+        keeps its loaded running statistics)."""
+        super().train(mode)
+        if self.config.backbone is not None and self.config.freeze_backbone:
+            self.backbone.eval()
+        return self
 
     # -- encoder -------------------------------------------------------------------------
     def encode(self, images: Tensor) -> Tensor:
@@ -156,8 +205,12 @@ class CaptionModel(nn.Module):
                 f"expected images of shape (B, 3, {c.image_size}, {c.image_size}) floats in "
                 f"[0, 1], got {format_shape(tuple(images.shape))} {images.dtype}"
             )
-        grid = self.cnn(images - 0.5)  # (B, C, g, g)
-        regions = grid.flatten(2).transpose(1, 2)  # (B, R, C)
+        if c.backbone is None:
+            grid = self.cnn(images - 0.5)  # (B, C, g, g)
+            regions = grid.flatten(2).transpose(1, 2)  # (B, R, C)
+        else:
+            grid = self.backbone(imagenet_normalize(images))  # (B, 512, g, g)
+            regions = self.project(grid.flatten(2).transpose(1, 2))  # (B, R, 512) -> (B, R, C)
         return regions + self.position  # (B, R, C)
 
     # -- the decoding step protocol ------------------------------------------------------
@@ -198,11 +251,7 @@ class CaptionModel(nn.Module):
             tokens: (B,) ids -> log_probs (B, V), state (``state.attention``: (B, R))
         """
         batch = state.batch_size
-        if tokens.shape != (batch,) or tokens.is_floating_point():
-            raise ValueError(
-                f"expected tokens of shape (B={batch},) ids, "
-                f"got {format_shape(tuple(tokens.shape))} {tokens.dtype}"
-            )
+        check_step_tokens(tokens, batch)
         emb = self.drop(self.embedding(tokens))  # (B, E)
         features, state = self._advance(emb, state)  # (B, H + C)
         # ŷ<t> = softmax(W_y [h<t>; z<t>] + b_y)
@@ -214,11 +263,7 @@ class CaptionModel(nn.Module):
         Shape:
             index: (B',) ids into the batch -> a state for B' captions
         """
-        if index.dim() != 1 or index.is_floating_point():
-            raise ValueError(
-                f"expected index of shape (B',) ids, got {format_shape(tuple(index.shape))} "
-                f"{index.dtype}"
-            )
+        check_row_index(index)
         return select_rows(state, index)  # every tensor: (B, ...) -> (B', ...)
 
     # -- training ------------------------------------------------------------------------

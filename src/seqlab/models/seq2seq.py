@@ -50,6 +50,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqlab._validate import from_fields
+from seqlab.decoding.protocol import check_row_index, check_step_tokens
 from seqlab.functional.bptt import scan
 from seqlab.functional.recurrent import gru_cell, lstm_cell
 from seqlab.models.registry import register_model
@@ -379,11 +380,7 @@ class Seq2Seq(nn.Module):
             tokens: (B,) ids -> log_probs (B, V), state (``state.attention``: (B, T))
         """
         batch = state.batch_size
-        if tokens.shape != (batch,) or tokens.is_floating_point():
-            raise ValueError(
-                f"expected tokens of shape (B={batch},) ids, "
-                f"got {format_shape(tuple(tokens.shape))} {tokens.dtype}"
-            )
+        check_step_tokens(tokens, batch)
         emb = self.drop(self.tgt_embedding(tokens))  # (B, E)
         features, state = self._advance(emb, state)
         # ŷ<t> = softmax(W_y features + b_y)
@@ -395,11 +392,7 @@ class Seq2Seq(nn.Module):
         Shape:
             index: (B',) ids into the batch -> a state for B' sequences
         """
-        if index.dim() != 1 or index.is_floating_point():
-            raise ValueError(
-                f"expected index of shape (B',) ids, got {format_shape(tuple(index.shape))} "
-                f"{index.dtype}"
-            )
+        check_row_index(index)
         index = index.to(state.hidden.device)
 
         def rows(x: Tensor | None) -> Tensor | None:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab._validate import from_fields
-from seqlab.decoding.protocol import select_rows
+from seqlab.decoding.protocol import check_row_index, select_rows
 from seqlab.functional.transformer import causal_mask, padding_mask
 from seqlab.models.registry import register_model
 from seqlab.models.seq2seq import Seq2Seq, _check_ids, check_source
@@ -399,11 +399,7 @@ class TransformerSeq2Seq(nn.Module):
         Shape:
             index: (B',) ids into the batch -> a state for B' sequences
         """
-        if index.dim() != 1 or index.is_floating_point():
-            raise ValueError(
-                f"expected index of shape (B',) ids, got {format_shape(tuple(index.shape))} "
-                f"{index.dtype}"
-            )
+        check_row_index(index)
         return select_rows(state, index, dim=0)
 
 

@@ -4,6 +4,9 @@
   the event vocabulary (``ON_p``, ``OFF_p``, ``SHIFT_n`` on a grid of steps per beat):
   :func:`notes_to_events`, :func:`events_to_notes`. Needs ``mido`` (``pip install
   'seqlab[music]'``).
+* :mod:`seqlab.music.corpus21` — music21's bundled corpus as songs: :func:`bach_chorales`
+  (the Bach chorales, with a held-out split), :func:`read_music21` (any composer, collection
+  or work), :func:`score_to_song`. Needs ``music21`` (``pip install 'seqlab[music21]'``).
 * :mod:`seqlab.music.synth` — :func:`write_wav`: an additive synthesizer, WAV through the
   standard library.
 * :mod:`seqlab.music.stats` — pitch-class histogram distance, note density, repetition.
@@ -12,6 +15,7 @@
 The model itself is :class:`seqlab.tasks.MusicModel` (``seqlab music``).
 """
 
+from seqlab.music.corpus21 import bach_chorales, read_music21, score_to_song
 from seqlab.music.midi import (
     MidiCorpus,
     Note,
@@ -38,6 +42,7 @@ __all__ = [
     "NGramModel",
     "Note",
     "Song",
+    "bach_chorales",
     "event_vocabulary",
     "events_to_notes",
     "music_statistics",
@@ -47,8 +52,10 @@ __all__ = [
     "pitch_class_histogram",
     "read_corpus",
     "read_midi",
+    "read_music21",
     "render",
     "repetition",
+    "score_to_song",
     "write_midi",
     "write_wav",
 ]

@@ -15,7 +15,8 @@ dimension of the tensors. ``norm_first=True`` is the pre-norm variant (x + SelfA
 Xiong et al. 2020) most modern models use.
 
 Parameter names, shapes and initialisation are those of ``torch.nn.MultiheadAttention``
-(``in_proj_weight`` = [W_Q; W_K; W_V], ``out_proj``) and ``torch.nn.TransformerEncoderLayer``
+(``in_proj_weight`` = [W_Q; W_K; W_V], ``out_proj``; ``q_proj_weight``… with ``kdim``/
+``vdim``) and ``torch.nn.TransformerEncoderLayer``
 / ``TransformerDecoderLayer`` (``self_attn``, ``multihead_attn``, ``linear1``, ``linear2``,
 ``norm1``…``norm3``), so ``load_state_dict`` works both ways with torch's modules; masks use
 seqlab's convention (True = attended, :mod:`seqlab.functional.transformer`). The layers are
@@ -84,10 +85,13 @@ class MultiHeadAttention(nn.Module):
     """concat(head_1, …, head_h) W_O with head_i = Attention(Q W_iQ, K W_iK, V W_iV).
 
     The same parameters as ``torch.nn.MultiheadAttention(embed_dim, num_heads, dropout,
-    bias, batch_first=...)`` (keys and values of width ``embed_dim``), so state dicts load
-    both ways. ``forward`` returns the weights per head when ``need_weights`` (torch
-    averages them); otherwise it runs torch's fused kernel
-    (``F.scaled_dot_product_attention``) and returns ``None`` for them.
+    bias, kdim=..., vdim=..., batch_first=...)``, so state dicts load both ways: keys and
+    values of width ``embed_dim`` share one packed ``in_proj_weight`` = [W_Q; W_K; W_V]
+    (3E, E); keys of width ``kdim`` or values of width ``vdim`` ≠ E get separate
+    ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim), ``v_proj_weight`` (E, vdim)
+    (``in_proj_weight`` is then None; ``in_proj_bias`` stays packed). ``forward`` returns
+    the weights per head when ``need_weights`` (torch averages them); otherwise it runs
+    torch's fused kernel (``F.scaled_dot_product_attention``) and returns ``None`` for them.
     """
 
     def __init__(
@@ -97,6 +101,8 @@ class MultiHeadAttention(nn.Module):
         dropout: float = 0.0,
         bias: bool = True,
         batch_first: bool = True,
+        kdim: int | None = None,
+        vdim: int | None = None,
     ) -> None:
         super().__init__()
         if embed_dim < 1 or num_heads < 1 or embed_dim % num_heads:
@@ -109,14 +115,30 @@ class MultiHeadAttention(nn.Module):
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.head_dim = embed_dim // num_heads  # hs
         self.batch_first = batch_first
-        # [W_Q; W_K; W_V], each (E, E): head i's W_iQ is rows i*hs … (i+1)*hs - 1 of W_Q
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
+        self.kdim = embed_dim if kdim is None else kdim  # width of the keys fed in
+        self.vdim = embed_dim if vdim is None else vdim  # width of the values fed in
+        if self.kdim < 1 or self.vdim < 1:
+            raise ValueError(f"kdim and vdim must be >= 1, got {self.kdim} and {self.vdim}")
+        self.packed = self.kdim == embed_dim and self.vdim == embed_dim  # one in_proj_weight
+        self.in_proj_weight: nn.Parameter | None
+        if self.packed:
+            # [W_Q; W_K; W_V], each (E, E): head i's W_iQ is rows i*hs … (i+1)*hs - 1 of W_Q
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
+        else:  # torch's names: W_Q (E, E), W_K (E, kdim), W_V (E, vdim)
+            self.q_proj_weight = nn.Parameter(torch.empty(embed_dim, embed_dim))
+            self.k_proj_weight = nn.Parameter(torch.empty(embed_dim, self.kdim))
+            self.v_proj_weight = nn.Parameter(torch.empty(embed_dim, self.vdim))
+            self.register_parameter("in_proj_weight", None)
         self.in_proj_bias = nn.Parameter(torch.empty(3 * embed_dim)) if bias else None
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)  # W_O
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:  # as torch.nn.MultiheadAttention
-        nn.init.xavier_uniform_(self.in_proj_weight)
+        if self.in_proj_weight is not None:
+            nn.init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                nn.init.xavier_uniform_(w)
         if self.in_proj_bias is not None:
             nn.init.zeros_(self.in_proj_bias)
             nn.init.zeros_(self.out_proj.bias)
@@ -127,13 +149,21 @@ class MultiHeadAttention(nn.Module):
         return x.view(batch, steps, self.num_heads, self.head_dim).transpose(1, 2)
 
     def _proj(self, x: Tensor, rows: slice) -> Tensor:
-        """x times the rows ``rows`` of [W_Q; W_K; W_V] (plus their bias), split into heads.
+        """x times the rows ``rows`` of [W_Q; W_K; W_V] (plus their bias).
+
+        Rows spanning several of W_Q, W_K, W_V need the packed weight; with separate
+        weights ``rows`` is one of them (0:E, E:2E or 2E:3E).
 
         Shape:
-            x: (B, T, E) -> (B, T, R) for R selected rows
+            x: (B, T, E|kdim|vdim) -> (B, T, R) for R selected rows
         """
         b = self.in_proj_bias
-        return F.linear(x, self.in_proj_weight[rows], None if b is None else b[rows])
+        bias = None if b is None else b[rows]
+        if self.in_proj_weight is not None:
+            return F.linear(x, self.in_proj_weight[rows], bias)
+        which = (rows.start or 0) // self.embed_dim  # 0: W_Q, 1: W_K, 2: W_V
+        weight = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)[which]
+        return F.linear(x, weight, bias)
 
     def _keys_values(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         """K W_K and V W_V split into heads (one product when ``key is value``).
@@ -142,7 +172,7 @@ class MultiHeadAttention(nn.Module):
             key, value: (B, Tk, E) -> (B, nh, Tk, hs) x 2
         """
         e = self.embed_dim
-        if key is value:
+        if key is value and self.packed:
             k, v = self._proj(key, slice(e, None)).chunk(2, dim=-1)  # (B, Tk, E) x 2
         else:
             k, v = self._proj(key, slice(e, 2 * e)), self._proj(value, slice(2 * e, None))
@@ -154,7 +184,7 @@ class MultiHeadAttention(nn.Module):
         Shape:
             memory: (B, S, E) ((S, B, E) when not batch_first) -> KVCache of (B, nh, S, hs)
         """
-        self._check(memory, memory, memory)
+        self._check(None, memory, memory)
         if not self.batch_first:
             memory = memory.transpose(0, 1)  # (B, S, E)
         return KVCache(*self._keys_values(memory, memory), static=True)
@@ -173,7 +203,7 @@ class MultiHeadAttention(nn.Module):
             return self._heads(self._proj(query, slice(0, e))), cache.key, cache.value
         if key is None or value is None:
             raise ValueError("key and value are needed unless a filled static cache is given")
-        if query is key and key is value:  # self-attention: one product for Q, K and V
+        if query is key and key is value and self.packed:  # one product for Q, K and V
             q, k, v = map(self._heads, self._proj(query, slice(None)).chunk(3, dim=-1))
         else:
             q = self._heads(self._proj(query, slice(0, e)))  # (B, nh, Tq, hs)
@@ -186,13 +216,16 @@ class MultiHeadAttention(nn.Module):
             cache.key, cache.value = k, v
         return q, k, v
 
-    def _check(self, query: Tensor, key: Tensor | None, value: Tensor | None) -> None:
-        e = self.embed_dim
-        order = "(B, T, E)" if self.batch_first else "(T, B, E)"
-        for name, x in (("query", query), ("key", key), ("value", value)):
-            if x is not None and (x.dim() != 3 or x.shape[-1] != e):
+    def _check(self, query: Tensor | None, key: Tensor | None, value: Tensor | None) -> None:
+        order = "(B, T, " if self.batch_first else "(T, B, "
+        for name, x, width, field in (
+            ("query", query, self.embed_dim, "E"),
+            ("key", key, self.kdim, "kdim"),
+            ("value", value, self.vdim, "vdim"),
+        ):
+            if x is not None and (x.dim() != 3 or x.shape[-1] != width):
                 raise ValueError(
-                    f"expected {name} of shape {order[:-2]}E={e}), got "
+                    f"expected {name} of shape {order}{field}={width}), got "
                     f"{format_shape(tuple(x.shape))}"
                 )
         if key is not None and value is not None and key.shape[:2] != value.shape[:2]:
@@ -217,8 +250,8 @@ class MultiHeadAttention(nn.Module):
         may then be None); ``mask``'s last dim counts all of them.
 
         Shape:
-            query: (B, Tq, E), key/value: (B, Tk, E) ((T, B, E) when not batch_first),
-            mask: (B|1, nh|1, Tq|1, Tk') bool
+            query: (B, Tq, E), key: (B, Tk, kdim), value: (B, Tk, vdim) ((T, B, ·) when
+            not batch_first), mask: (B|1, nh|1, Tq|1, Tk') bool
             -> out (B, Tq, E) ((Tq, B, E)), weights (B, nh, Tq, Tk') or None
         """
         self._check(query, key, value)

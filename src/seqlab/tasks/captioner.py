@@ -21,6 +21,12 @@ The encoder–decoder of the course's week 3 applied to images (Show, Attend and
 
 A trained model is a directory: ``config.json``, ``model.safetensors``, ``vocab.json``,
 ``metrics.jsonl``, ``loss_curve.png``.
+
+With a pretrained backbone (``CaptionModelConfig(backbone="resnet18")`` and
+``CaptionerConfig(backbone_weights=FILE)``) :meth:`Captioner.build` reads torchvision's
+weights from ``FILE`` (:func:`seqlab.models.backbones.load_backbone_weights`) into the fresh
+network; from then on they are part of the model's own ``model.safetensors``, so loading a
+trained model never reads ``FILE`` again (``config.json`` only records its path).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -45,6 +51,7 @@ from seqlab.data.scenes import (
 from seqlab.data.vocab import EOS, PAD, SOS, UNK, Vocab
 from seqlab.decoding import Hypothesis, Sampling, SearchConfig, search
 from seqlab.decoding.candidates import Candidate
+from seqlab.models.backbones import load_backbone_weights
 from seqlab.models.captioner import CaptionModel, CaptionModelConfig
 from seqlab.tasks.base import Preset, Task, TaskConfig
 from seqlab.train import TrainConfig
@@ -76,9 +83,14 @@ class CaptionerConfig(TaskConfig):
     label_smoothing: float = 0.0  # ε of the training loss's label smoothing
     max_output_length: int | None = None  # decoding cap (words); None: from the training data
     dataset: str = ""  # where the training data came from ("scenes", the captions file)
+    # the file the backbone's pretrained weights were read from when the network was built
+    # (a record: a trained model's weights are all in its model.safetensors)
+    backbone_weights: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.backbone_weights is not None and self.model.backbone is None:
+            raise ValueError("backbone_weights given without a backbone")
         if self.batch_size < 1 or self.min_count < 1:
             raise ValueError("batch_size and min_count must be >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -236,6 +248,21 @@ class _CaptionTrainable:
 # -- the task ------------------------------------------------------------------------------
 
 
+def _network(config: CaptionerConfig) -> CaptionModel:
+    """A fresh network, its backbone (if any) loaded from ``config.backbone_weights``; a
+    frozen backbone must have weights to load."""
+    backbone = config.model.backbone
+    if backbone is not None and config.model.freeze_backbone and not config.backbone_weights:
+        raise ValueError(
+            f"a frozen {backbone} backbone needs pretrained weights (backbone_weights); "
+            "without them, give freeze_backbone=False to train it from scratch too"
+        )
+    model = cast(CaptionModel, Captioner.build_model(config))
+    if config.backbone_weights is not None:
+        load_backbone_weights(model.backbone, config.backbone_weights)
+    return model
+
+
 class Captioner(Task):
     """A trained (or freshly built) image captioner with its vocabulary."""
 
@@ -282,7 +309,7 @@ class Captioner(Task):
             max_output_length=config.max_output_length or 2 * longest + 5,
             dataset=config.dataset or data.name,
         )
-        return cls(cls.build_model(config), config, vocab=vocab), data
+        return cls(_network(config), config, vocab=vocab), data
 
     def trainable(self, encoded: CaptionCorpus, data: object) -> _CaptionTrainable:
         return _CaptionTrainable(self, encoded)

@@ -31,6 +31,7 @@ from seqlab.data.tokens import TokenSplit, gather_windows, random_windows, split
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.decoding import Sampling, SearchConfig, search
 from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel, State
+from seqlab.music.corpus21 import Split, read_dataset
 from seqlab.music.midi import (
     DEFAULT_MAX_SHIFT,
     DEFAULT_STEPS_PER_BEAT,
@@ -46,7 +47,7 @@ from seqlab.music.stats import music_statistics, pitch_class_distance, pitch_cla
 from seqlab.tasks.base import Preset, Task, TaskConfig
 from seqlab.train import TrainConfig
 
-__all__ = ["JAZZ_PRESET", "MAX_EVENTS", "PRESET", "MusicConfig", "MusicModel"]
+__all__ = ["BACH_PRESET", "JAZZ_PRESET", "MAX_EVENTS", "PRESET", "MusicConfig", "MusicModel"]
 
 MAX_EVENTS = 100_000  # the most events generate() draws per piece
 _CHUNK = 4096  # events the network reads at once when scoring a long stream
@@ -97,6 +98,15 @@ JAZZ_PRESET: Preset[MusicConfig] = Preset(
         corpus="jazz",
     ),
     train=TrainConfig(max_steps=1500, lr=3e-3, eval_every=100),
+)
+# `--dataset bach`: music21's 315 training chorales (about 230,000 events): one LSTM layer of
+# 256 (four voices at once need more state than one melody, one layer trains fast on a CPU).
+BACH_PRESET: Preset[MusicConfig] = Preset(
+    config=MusicConfig(
+        model=LMConfig(vocab_size=2, embedding_dim=32, hidden_size=256, num_layers=1, dropout=0.1),
+        corpus="bach",
+    ),
+    train=TrainConfig(max_steps=2000, lr=3e-3, eval_every=200),
 )
 
 
@@ -169,6 +179,21 @@ class MusicModel(Task):
             steps_per_beat=config.steps_per_beat,
             tracks=config.track_list(),
             drums=config.drums,
+        )
+
+    @classmethod
+    def read_dataset(
+        cls, name: str, config: MusicConfig, split: Split = "train", limit: int | None = None
+    ) -> MidiCorpus:
+        """A music21 corpus data set (``"bach"``, ``"music21:QUERY"``; see
+        :mod:`seqlab.music.corpus21`): its ``split`` ("train", the held-out "test", "all"),
+        the first ``limit`` pieces, on the config's grid and tracks. Needs music21."""
+        return read_dataset(
+            name,
+            split,
+            limit=limit,
+            steps_per_beat=config.steps_per_beat,
+            tracks=config.track_list(),
         )
 
     @classmethod

@@ -1,4 +1,5 @@
-"""``SpeechRecognizer``: CTC speech recognition over characters (course week 3).
+"""``SpeechRecognizer``: speech recognition over characters (course week 3), CTC or
+Listen, Attend and Spell.
 
 Each recording becomes log-mel frames (25 ms windows every 10 ms, ``n_mels`` bands, each
 band normalised to zero mean and unit variance over the utterance), computed once and kept
@@ -10,8 +11,16 @@ the front-end's time reduction (:func:`seqlab.functional.ctc_feasible`) and name
 that do not. Decoding is greedy or prefix beam search, optionally fused with a character
 language model from ``seqlab lm train``.
 
+With ``arch="las"`` the network is instead the registry's ``("speech", "las")``
+(:mod:`seqlab.models.las`): a pyramidal BiLSTM listener and an attention speller that writes
+the characters between ``<SOS>`` and ``<EOS>``; training minimises the teacher-forced
+cross-entropy, and greedy and beam search come from the shared search driver
+(:func:`seqlab.decoding.search`). Word times then come from the attention (each character at
+the listener frame it attends to most).
+
 A trained model is a directory: ``config.json``, ``model.safetensors``, ``vocab.json`` (the
-characters; ``<PAD>``, id 0, is the blank), ``metrics.jsonl``, ``loss_curve.png``.
+characters; ``<PAD>``, id 0, is CTC's blank; LAS adds ``<SOS>`` and ``<EOS>``),
+``metrics.jsonl``, ``loss_curve.png``.
 """
 
 from __future__ import annotations
@@ -27,16 +36,26 @@ from torch import Tensor
 from seqlab.audio import log_mel
 from seqlab.data.batching import bucketed_batches, hold_out, pad
 from seqlab.data.speech import Utterance, read_speech, resampled, spec_augment
-from seqlab.data.vocab import PAD, Vocab
+from seqlab.data.vocab import EOS, PAD, SOS, Vocab
+from seqlab.decoding import ErrorAnalysis, Hypothesis, SearchConfig, analyze_errors, search
 from seqlab.decoding.ctc import ShallowFusion, ctc_beam_search, ctc_greedy_decode
 from seqlab.functional.ctc import ctc_feasible, ctc_loss, ctc_min_input_lengths
 from seqlab.metrics.asr import cer, wer
+from seqlab.models.las import LASConfig, ListenAttendSpell
 from seqlab.models.speech import SpeechCTC, SpeechCTCConfig
 from seqlab.tasks.base import Preset, Task, TaskConfig
 from seqlab.train import TrainConfig
 
-__all__ = ["PRESET", "SpeechConfig", "SpeechRecognizer", "Transcript"]
+__all__ = [
+    "LAS_PRESET",
+    "PRESET",
+    "Alignment",
+    "SpeechConfig",
+    "SpeechRecognizer",
+    "Transcript",
+]
 
+_SEARCH_BATCH = 32  # recordings LAS decodes together
 Encoded = tuple[Tensor, list[int]]  # features (T, F), label ids
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # features, lengths, targets, target lengths
 
@@ -48,8 +67,8 @@ class SpeechConfig(TaskConfig):
     task: ClassVar[str] = "speech"
     model_kind: ClassVar[str] = "speech"
 
-    arch: str = "ctc"  # the network in the model registry
-    model: SpeechCTCConfig  # the network (num_classes and n_features set when built)
+    arch: str = "ctc"  # the network in the model registry: "ctc" or "las"
+    model: SpeechCTCConfig | LASConfig  # the network (classes and n_features set when built)
     sample_rate: int = 8000  # recordings are resampled to this rate (Hz)
     n_mels: int = 40  # log-mel bands per frame
     window_ms: float = 25.0  # analysis window
@@ -59,6 +78,7 @@ class SpeechConfig(TaskConfig):
     time_mask: int = 10  # ... and two of up to this many frames (0: none)
     valid_fraction: float = 0.1  # every k-th training utterance held out for validation
     corpus: str = ""  # where the training audio came from
+    max_output_length: int = 0  # LAS: characters decoded at most (0: set when built)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,6 +89,8 @@ class SpeechConfig(TaskConfig):
             raise ValueError(f"need 0 < hop_ms <= window_ms, got {self.hop_ms}, {self.window_ms}")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise ValueError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        if self.max_output_length < 0:
+            raise ValueError(f"max_output_length must be >= 0, got {self.max_output_length}")
 
     @property
     def hop_length(self) -> int:
@@ -80,6 +102,11 @@ class SpeechConfig(TaskConfig):
 PRESET: Preset[SpeechConfig] = Preset(
     config=SpeechConfig(model=SpeechCTCConfig()),
     train=TrainConfig(max_steps=3000, lr=2e-3, warmup_steps=100, schedule="cosine", eval_every=250),
+)
+# `seqlab speech train --arch las`: the same budget; the attention speller wants a lower rate.
+LAS_PRESET: Preset[SpeechConfig] = Preset(
+    config=SpeechConfig(arch="las", model=LASConfig()),
+    train=TrainConfig(max_steps=3000, lr=1e-3, warmup_steps=100, schedule="cosine", eval_every=250),
 )
 
 
@@ -94,9 +121,22 @@ class Transcript:
         return {"text": self.text, "words": self.words}
 
 
-class _CTCTrainable:
-    """Length-bucketed batches (SpecAugment masks on the training ones), the CTC loss;
-    validation loss, CER and WER (greedy)."""
+@dataclass(frozen=True)
+class Alignment:
+    """How the network read one recording, for ``seqlab speech transcribe --plot``: CTC's
+    per-frame posteriors, or LAS's attention of each output character over the frames."""
+
+    text: str  # the transcript
+    frame_seconds: float  # seconds one output (CTC) or listener (LAS) frame spans
+    labels: list[str]  # CTC: every class (labels[blank] is the blank); LAS: output characters
+    posteriors: Tensor | None = None  # CTC: (T', C) probabilities of every class per frame
+    attention: Tensor | None = None  # LAS: (S, U) α of each output character (</s> last)
+    blank: int = 0  # CTC: the blank's class id
+
+
+class _SpeechTrainable:
+    """Length-bucketed batches (SpecAugment masks on the training ones), the network's loss
+    (CTC, or LAS's cross-entropy); validation loss, CER and WER (greedy)."""
 
     def __init__(self, task: SpeechRecognizer, train: list[Encoded], valid: list[Encoded]):
         self.task, self.model = task, task.model
@@ -135,14 +175,15 @@ class _CTCTrainable:
 
 
 class SpeechRecognizer(Task):
-    """A CTC speech recognizer: features, network, character vocabulary (module doc)."""
+    """A speech recognizer (CTC or LAS): features, network, character vocabulary (module
+    doc)."""
 
     config_class = SpeechConfig
     artifacts: ClassVar[dict[str, tuple[str, type]]] = {"vocab": ("vocab.json", Vocab)}
     what = "speech recognizer"
     command = "seqlab speech train"
 
-    model: SpeechCTC
+    model: SpeechCTC | ListenAttendSpell
     config: SpeechConfig
     vocab: Vocab
 
@@ -167,16 +208,24 @@ class SpeechRecognizer(Task):
     def build(
         cls, data: Sequence[Utterance], config: SpeechConfig
     ) -> tuple[SpeechRecognizer, tuple[list[Encoded], list[Encoded]]]:
-        """A fresh recognizer whose characters are the transcripts'; refuses transcripts
-        that do not fit their recordings (CTC feasibility) before training starts."""
+        """A fresh recognizer whose characters are the transcripts'; CTC refuses transcripts
+        that do not fit their recordings (feasibility) before training starts."""
         if not data:
             raise ValueError("no utterances to train on")
-        vocab = Vocab.build([u.text for u in data], level="char", specials=(PAD,))
-        model = replace(config.model, num_classes=len(vocab), n_features=config.n_mels, blank=0)
-        config = replace(config, model=model)
+        texts = [u.text for u in data]
+        if isinstance(config.model, LASConfig):
+            vocab = Vocab.build(texts, level="char", specials=(PAD, SOS, EOS))
+            model: Any = replace(config.model, vocab_size=len(vocab), n_features=config.n_mels)
+            cap = config.max_output_length or 2 * max(len(t) for t in texts) + 10
+            config = replace(config, model=model, max_output_length=cap)
+        else:
+            vocab = Vocab.build(texts, level="char", specials=(PAD,))
+            model = replace(config.model, num_classes=len(vocab), n_features=config.n_mels, blank=0)
+            config = replace(config, model=model)
         task = cls(cls.build_model(config), config, vocab=vocab)
         encoded = [task._encode(u) for u in data]
-        task.check_feasible(encoded, [u.name or f"item {i}" for i, u in enumerate(data)])
+        if isinstance(task.model, SpeechCTC):
+            task.check_feasible(encoded, [u.name or f"item {i}" for i, u in enumerate(data)])
         train, valid = hold_out(encoded, config.valid_fraction, min_total=20)
         return task, (train, valid)
 
@@ -200,8 +249,10 @@ class SpeechRecognizer(Task):
             "or drop those items"
         )
 
-    def trainable(self, encoded: tuple[list[Encoded], list[Encoded]], data: Any) -> _CTCTrainable:
-        return _CTCTrainable(self, *encoded)
+    def trainable(
+        self, encoded: tuple[list[Encoded], list[Encoded]], data: Any
+    ) -> _SpeechTrainable:
+        return _SpeechTrainable(self, *encoded)
 
     # -- the network over batches ----------------------------------------------------------
     def _encode(self, u: Utterance) -> Encoded:
@@ -215,22 +266,80 @@ class SpeechRecognizer(Task):
 
     def _loss(self, batch: Batch) -> Tensor:
         feats, lengths, targets, target_lengths = (t.to(self.device) for t in batch)
+        if isinstance(self.model, ListenAttendSpell):
+            return self.model.loss(feats, lengths, *self._speller_targets(targets, target_lengths))
         log_probs, out_lengths = self.model(feats, lengths)  # (B, T', C), (B,)
         return ctc_loss(
             log_probs.transpose(0, 1), targets, out_lengths, target_lengths, impl="torch"
         )  # (T', B, C) -> ()
+
+    def _speller_targets(self, targets: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """LAS's teacher-forcing input ``<SOS> y`` and output ``y <EOS>`` (pads after).
+
+        Shape:
+            targets: (B, S) padded with <PAD> = 0, lengths: (B,) -> (B, S + 1), (B, S + 1)
+        """
+        tgt_in = torch.nn.functional.pad(targets, (1, 0), value=self.vocab.sos_id)  # (B, S + 1)
+        tgt_out = torch.nn.functional.pad(targets, (0, 1), value=0)  # (B, S + 1)
+        tgt_out[torch.arange(len(lengths), device=targets.device), lengths] = self.vocab.eos_id
+        return tgt_in, tgt_out
 
     def _log_probs(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         with self.eval_mode():
             return self.model(feats.to(self.device), lengths.to(self.device))
 
     def _greedy(self, feats: Tensor, lengths: Tensor) -> list[str]:
+        """Greedy transcripts of a padded batch.
+
+        Shape:
+            feats: (B, T, F), lengths: (B,)
+        """
+        if isinstance(self.model, ListenAttendSpell):
+            return [self._text(ids) for ids in self._spell(feats, lengths, 1)]
         log_probs, out_lengths = self._log_probs(feats, lengths)  # (B, T', C)
         return [self._text(ids) for ids in ctc_greedy_decode(log_probs, out_lengths)]
 
+    def _spell(self, feats: Tensor, lengths: Tensor, beam: int) -> list[list[int]]:
+        """LAS: the best character ids of each recording (greedy for ``beam`` 1).
+
+        Shape:
+            feats: (B, T, F), lengths: (B,)
+        """
+        return [h.tokens for h in self._searched(feats, lengths, beam)]
+
+    def _searched(
+        self, feats: Tensor, lengths: Tensor, beam: int, alpha: float = 0.7
+    ) -> list[Hypothesis]:
+        """LAS: each recording's best hypothesis from the shared search driver (greedy for
+        ``beam`` 1, else beam search ranking by ``log P / Ty^alpha``).
+
+        Shape:
+            feats: (B, T, F), lengths: (B,)
+        """
+        model = self.model
+        if not isinstance(model, ListenAttendSpell):
+            raise TypeError("the search decodes LAS models only")
+        feats, lengths = feats.to(self.device), lengths.to(self.device)
+        config = SearchConfig(
+            max_length=self.config.max_output_length or 100, beam_size=beam, alpha=alpha,
+            batch_size=_SEARCH_BATCH,
+        )  # fmt: skip
+
+        def start(rows: Sequence[int]) -> Any:
+            index = torch.tensor(list(rows), device=self.device)  # (b,)
+            longest = int(lengths[index].max())
+            return model.init_state(feats[index, :longest], lengths[index])  # (b, T, F)
+
+        with self.eval_mode():
+            found = search(
+                model, start, len(lengths), config, bos_id=self.vocab.sos_id,
+                eos_id=self.vocab.eos_id,
+            )  # fmt: skip
+        return [row[0] for row in found]
+
     def _text(self, ids: Sequence[int]) -> str:
         """Labels to text, runs of spaces as one, none at the ends."""
-        return " ".join(self.vocab.join(self.vocab.decode(ids)).split())
+        return " ".join(self.vocab.join(self.vocab.decode(ids, skip_specials=True)).split())
 
     # -- transcribing and evaluating ----------------------------------------------------------
     def transcribe(
@@ -244,20 +353,99 @@ class SpeechRecognizer(Task):
         insertion_bonus: float = 0.0,
     ) -> list[Transcript]:
         """Transcripts of recordings (files, or sample tensors at ``sample_rate``): greedy
-        with ``beam_size=1``, else prefix beam search, with ``lm`` (a character
-        :class:`~seqlab.tasks.LanguageModel`) fused with weight ``lm_weight``."""
+        with ``beam_size=1``, else beam search (CTC's prefix beam search, or the shared
+        driver's for LAS); CTC can fuse ``lm`` (a character
+        :class:`~seqlab.tasks.LanguageModel`) with weight ``lm_weight``."""
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-        from seqlab.audio import read_audio
-
-        feats = []
-        for a in audio:
-            if isinstance(a, Tensor):
-                feats.append(self.features(a, sample_rate))
-            else:
-                feats.append(self.features(*read_audio(a, sample_rate=self.config.sample_rate)))
+        feats = [self._read(a, sample_rate) for a in audio]
+        if isinstance(self.model, ListenAttendSpell):
+            if lm is not None:
+                raise ValueError("language-model fusion (--lm) works with CTC models, not LAS")
+            return [
+                self._spelled(f, ids)
+                for f, ids in zip(feats, self._spell_each(feats, beam_size), strict=True)
+            ]
         fusion = self._fusion(lm, lm_weight) if lm is not None else None
         return [self._decode(f, beam_size, fusion, insertion_bonus) for f in feats]
+
+    def _read(self, audio: Tensor | str | Path, sample_rate: int | None) -> Tensor:
+        """The features of samples at ``sample_rate``, or of an audio file.
+
+        Shape:
+            audio: (N,) or a path -> (T, n_mels)
+        """
+        if isinstance(audio, Tensor):
+            return self.features(audio, sample_rate)
+        from seqlab.audio import read_audio
+
+        return self.features(*read_audio(audio, sample_rate=self.config.sample_rate))
+
+    def _spell_each(self, feats: Sequence[Tensor], beam: int) -> list[list[int]]:
+        """LAS: the best character ids of each recording's features.
+
+        Shape:
+            feats: N tensors (T_n, F) -> N id lists
+        """
+        lengths = torch.tensor([len(f) for f in feats])  # (N,)
+        padded = torch.nn.utils.rnn.pad_sequence(list(feats), batch_first=True)  # (N, T, F)
+        return self._spell(padded, lengths, beam)
+
+    def _speller_attention(self, feats: Tensor, ids: Sequence[int]) -> Tensor:
+        """LAS: α of each output character, ``</s>`` last, over the listener frames.
+
+        Shape:
+            feats: (T, F), ids: S characters -> (S + 1, U)
+        """
+        tgt_in = torch.tensor([[self.vocab.sos_id, *ids]], device=self.device)  # (1, S + 1)
+        with self.eval_mode():
+            _, alphas = self.model(
+                feats[None].to(self.device), torch.tensor([len(feats)]), tgt_in,
+                return_attention=True,
+            )  # fmt: skip  # (1, S + 1, U)
+        return alphas[0].cpu()  # (S + 1, U)
+
+    def _spelled(self, feats: Tensor, ids: list[int]) -> Transcript:
+        """LAS: a transcript, each word from the listener frame its first character attends
+        to most to the frame after the one its last character does (in seconds).
+
+        Shape:
+            feats: (T, F), ids: S characters
+        """
+        text = self._text(ids)
+        chars = self.vocab.decode(ids)
+        if not text or "".join(chars) != text:  # nothing, or spaces at the ends or doubled
+            return Transcript(text, [])
+        frames = self._speller_attention(feats, ids)[:-1].argmax(-1).tolist()  # (S,)
+        seconds = self.config.model.reduction * self.config.hop_ms / 1000  # per listener frame
+        words, start = [], 0
+        for end in [*(i for i, ch in enumerate(chars) if ch == " "), len(chars)]:
+            span = frames[start:end]
+            words.append({"word": text[start:end], "start": round(min(span) * seconds, 3),
+                          "end": round((max(span) + 1) * seconds, 3)})  # fmt: skip
+            start = end + 1
+        return Transcript(text, words)
+
+    def alignment(
+        self, audio: Tensor | str | Path, *, sample_rate: int | None = None, beam_size: int = 1
+    ) -> Alignment:
+        """How the network reads one recording (a file, or samples at ``sample_rate``): the
+        transcript with CTC's per-frame class posteriors, or with LAS's attention of each
+        output character (``</s>`` last) over the listener frames."""
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+        feats = self._read(audio, sample_rate)  # (T, F)
+        seconds = self.config.model.reduction * self.config.hop_ms / 1000
+        if isinstance(self.model, ListenAttendSpell):
+            (ids,) = self._spell_each([feats], beam_size)
+            chars = [*self.vocab.decode(ids), EOS]
+            attention = self._speller_attention(feats, ids)  # (S + 1, U)
+            return Alignment(self._text(ids), seconds, chars, attention=attention)
+        log_probs, _ = self._log_probs(feats[None], torch.tensor([len(feats)]))  # (1, T', C)
+        text = self._decode(feats, beam_size, None, 0.0).text
+        return Alignment(
+            text, seconds, list(self.vocab.tokens), posteriors=log_probs[0].exp().cpu(), blank=0
+        )  # (T', C)
 
     def _decode(
         self, feats: Tensor, beam: int, fusion: ShallowFusion | None, bonus: float
@@ -333,6 +521,42 @@ class SpeechRecognizer(Task):
                 for u, r, h in zip(data, refs, hyps, strict=True)
             ],
         }
+
+    def analyze(
+        self, utterances: Sequence[Utterance], *, beam_size: int = 3, alpha: float = 0.7
+    ) -> ErrorAnalysis:
+        """The course's beam-search error analysis (LAS only: CTC has no step-by-step
+        search): for each transcript ŷ of beam search that differs from the reference y*,
+        the search is at fault if the model prefers y* (P(y*|x) > P(ŷ|x), both normalised
+        by ``Ty^alpha``), else the model. A reference with a character the model never saw
+        is the model's fault. Returns an :class:`seqlab.decoding.ErrorAnalysis`."""
+        model = self.model
+        if not isinstance(model, ListenAttendSpell):
+            raise ValueError("the beam-search error analysis needs an attention model "
+                             "(--arch las): CTC decodes without a step-by-step search")  # fmt: skip
+        if not utterances:
+            raise ValueError("no utterances to analyse")
+        data = resampled(utterances, self.config.sample_rate)
+        feats = [self.features(u.samples) for u in data]
+        # <PAD> (id 0) never occurs in a transcript: it marks a character outside the vocabulary
+        refs = [[self.vocab[c] if c in self.vocab else 0 for c in u.text] for u in data]
+        ends = {"bos_id": self.vocab.sos_id, "eos_id": self.vocab.eos_id}
+        parts = []
+        for i in range(0, len(data), _SEARCH_BATCH):
+            rows = slice(i, i + _SEARCH_BATCH)
+            lengths = torch.tensor([len(f) for f in feats[rows]])  # (b,)
+            padded = torch.nn.utils.rnn.pad_sequence(feats[rows], batch_first=True)  # (b, T, F)
+            best = self._searched(padded, lengths, beam_size, alpha)
+            with self.eval_mode():
+                state = model.init_state(padded.to(self.device), lengths.to(self.device))
+                parts.append(
+                    analyze_errors(
+                        model, state, best, refs[rows], alpha=alpha, unk_id=0,
+                        sources=[u.name or f"item {i + j}" for j, u in enumerate(data[rows])],
+                        decode=self._text, reference_texts=[u.text for u in data[rows]], **ends,
+                    )
+                )  # fmt: skip
+        return ErrorAnalysis.concat(parts)
 
 
 def _features(samples: Tensor, rate: int, config: SpeechConfig) -> Tensor:

@@ -55,7 +55,7 @@ from seqlab.data.parallel import (
     training_pairs,
 )
 from seqlab.data.subword import TextTokenizer
-from seqlab.data.tokens import length_buckets
+from seqlab.data.tokens import chunked_length_buckets, length_buckets
 from seqlab.data.vocab import EOS, PAD, SOS, UNK, Vocab
 from seqlab.decoding import Hypothesis, Sampling, SearchConfig, search
 from seqlab.decoding.candidates import Candidate
@@ -341,9 +341,13 @@ class _Seq2SeqTrainable:
     """The :class:`seqlab.train.Trainable` adapter: length-bucketed batches and the loss.
 
     The training pairs are id lists in memory, or a memory-mapped
-    :class:`~seqlab.data.parallel.ParallelTokens` (a corpus of any size): the batches are
-    the same rows either way (:func:`~seqlab.data.tokens.length_buckets`), drawn from the
-    trainer's generator, so a resumed run replays them.
+    :class:`~seqlab.data.parallel.ParallelTokens` (a corpus of any size). A batch is the
+    ``(B,)`` row numbers of its pairs, drawn from the trainer's generator (a resumed run
+    replays them): :func:`~seqlab.data.tokens.length_buckets` for pairs in memory (the
+    batches of :func:`~seqlab.data.batching.bucketed_batches`),
+    :func:`~seqlab.data.tokens.chunked_length_buckets` for token files (memory independent
+    of the number of pairs). :meth:`training_loss` reads just those rows, so under DDP each
+    rank reads only the pairs of its own part of the batch (the trainer splits the rows).
     """
 
     def __init__(
@@ -354,28 +358,34 @@ class _Seq2SeqTrainable:
         self.config = tr.config
         self.train_ids = train
         if isinstance(train, ParallelTokens):
-            self.src_lengths = train.lengths()  # (N,)
+            self.src_lengths = train.lengths()  # (N,) memory-mapped
         else:
             self.src_lengths = np.array([len(s) for s, _ in train], dtype=np.int64)  # (N,)
         self.valid = valid
         self.valid_ids = [tr._encode_pair(s, t) for s, t in valid]
 
-    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Tensor]:
         del epoch
+        streamed = isinstance(self.train_ids, ParallelTokens)
+        buckets = chunked_length_buckets if streamed else length_buckets
+        for rows in buckets(self.src_lengths, self.config.batch_size, generator):
+            yield torch.from_numpy(rows)  # (B,)
+
+    def pairs(self, rows: Tensor) -> list[IdPair]:
+        """The (source ids, target ids) of the batch's rows (read from the memory maps)."""
+        picked = rows.cpu().numpy()  # (B,)
         train = self.train_ids
-        for rows in length_buckets(self.src_lengths, self.config.batch_size, generator):
-            if isinstance(train, ParallelTokens):
-                yield self.tr._batch(train.pairs(rows))
-            else:
-                yield self.tr._batch([train[j] for j in rows.tolist()])
+        if isinstance(train, ParallelTokens):
+            return train.pairs(picked)
+        return [train[j] for j in picked.tolist()]
 
     def batches_per_epoch(self) -> int:
         """How many batches :meth:`train_batches` yields (bucketing cuts chunks of whole
         batches, so only the last batch may be short)."""
         return -(-len(self.train_ids) // self.config.batch_size)
 
-    def training_loss(self, batch: Batch) -> tuple[Tensor, int]:
-        src, lengths, tgt_in, tgt_out = batch
+    def training_loss(self, rows: Tensor) -> tuple[Tensor, int]:
+        src, lengths, tgt_in, tgt_out = self.tr._batch(self.pairs(rows))
         loss = self.model.loss(
             src,
             lengths,

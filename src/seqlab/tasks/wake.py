@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,13 +28,14 @@ from torch import Tensor
 from seqlab.audio import mel_filterbank, spectrogram
 from seqlab.data.batching import shuffled_batches
 from seqlab.data.wake import (
+    StreamDetector,
     SynthExample,
     det_points,
     detect,
     label_steps_for,
     step_labels,
 )
-from seqlab.models.wake import WakeModelConfig
+from seqlab.models.wake import WakeModel, WakeModelConfig, _bn_steps
 from seqlab.tasks.base import Preset, Task, TaskConfig
 from seqlab.train import TrainConfig
 
@@ -157,6 +159,49 @@ class WakeReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+# -- streaming ------------------------------------------------------------------------------
+
+
+@dataclass
+class _CourseState:
+    """What :func:`_course_stream` carries between chunks."""
+
+    frames: Tensor  # (B, r, F): frames not yet under a whole window (r < k)
+    h1: Tensor | None  # (1, B, H): the first GRU's state (None before the first step)
+    h2: Tensor | None  # (1, B, H): the second GRU's
+
+
+def _course_stream(
+    model: WakeModel, chunk: Tensor, state: _CourseState
+) -> tuple[Tensor, _CourseState]:
+    """:class:`WakeModel`'s forward over the frames so far, for the output steps whose
+    windows they complete, carrying both GRU states (eval mode: dropout is the identity).
+
+    Shape:
+        chunk: (B, t, F) -> (B, n) with n = the new whole windows
+    """
+    frames = torch.cat([state.frames, chunk], dim=1)  # (B, r + t, F)
+    n = model.config.output_steps(frames.shape[1])
+    if n == 0:
+        return frames.new_zeros(frames.shape[0], 0), replace(state, frames=frames)  # (B, 0)
+    x, h1 = model.gru1(model._front(frames), state.h1)  # (B, n, C) -> (B, n, H)
+    x, h2 = model.gru2(_bn_steps(model.bn1, x), state.h2)  # (B, n, H)
+    logits = model.out(_bn_steps(model.bn2, x)).squeeze(-1)  # (B, n, 1) -> (B, n)
+    rest = frames[:, n * model.config.stride :]  # (B, r', F)
+    return logits, _CourseState(rest, h1, h2)
+
+
+def _streamer(model: torch.nn.Module) -> tuple[Any, Any]:
+    """``(stream, initial state)`` of either network: ``stream(chunk, state)`` gives the
+    logits of the steps a chunk of frames completes and the next state."""
+    if isinstance(model, WakeModel):
+        empty = model.feature_mean.new_zeros(1, 0, model.config.input_size)  # (1, 0, F)
+        return partial(_course_stream, model), _CourseState(empty, None, None)
+    if hasattr(model, "stream"):
+        return model.stream, model.init_state(1)
+    raise ValueError(f"a {type(model).__name__} cannot run chunk by chunk")
+
+
 # -- the Trainable adapter -------------------------------------------------------------------
 
 
@@ -260,20 +305,34 @@ class WakeWord(Task):
 
     def stream_scores(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """:meth:`scores` of a stream given as sample chunks, one array per chunk (the
-        steps its samples complete); needs the ``"streaming"`` network."""
-        if not hasattr(self.model, "stream"):
-            raise ValueError("streaming needs a model trained with --arch streaming")
+        steps its samples complete), in bounded memory: the samples of an unfinished frame,
+        the frames of an unfinished window, and the GRU states. Both networks stream: the
+        course's is causal too (unidirectional GRUs; batch norm in eval mode is an affine
+        map per step), so in eval mode the chunks' scores equal the whole file's."""
         c = self.config
         tail = np.zeros(0, dtype=np.float32)
-        state = self.model.init_state(1)
+        stream, state = _streamer(self.model)
         with self.eval_mode():
             for chunk in chunks:
                 tail = np.concatenate([tail, np.asarray(chunk, dtype=np.float32)])
                 n = c.frames(len(tail))
                 frames = self.features(tail[: (n - 1) * c.hop_length + c.n_fft] if n else tail)
                 tail = tail[n * c.hop_length :]  # the samples the next frame starts with
-                logits, state = self.model.stream(frames[None].to(self.device), state)
+                logits, state = stream(frames[None].to(self.device), state)  # (1, n)
                 yield logits[0].sigmoid().cpu().numpy()
+
+    def stream_detect(
+        self, chunks: Iterable[np.ndarray], *, threshold: float | None = None
+    ) -> Iterator[tuple[float, float]]:
+        """``(time, score)`` of each detection in a stream of sample chunks, as soon as the
+        chunk that completes its step arrives: the times :meth:`detect` gives on the whole
+        recording."""
+        th = self.config.threshold if threshold is None else threshold
+        detector = StreamDetector(th, self.config.refractory_steps())
+        for probs in self.stream_scores(chunks):
+            first = detector.steps
+            for t in detector.push(probs):
+                yield self.step_time(t), float(probs[t - first])
 
     def step_time(self, step: int) -> float:
         """Seconds from the start to the end of output step ``step``'s receptive field."""

@@ -19,7 +19,8 @@ Figures never touch pyplot's global state or the user's chosen backend: each one
 * :func:`plot_det` — a trigger-word detector's DET curve, misses against false accepts
   per hour over the threshold (:func:`det_figure` gives the figure unsaved).
 * :func:`plot_speech` — a recording's waveform over its log-mel spectrogram or spectrogram,
-  seconds and Hz (:func:`speech_figure` gives the figure unsaved).
+  seconds and Hz (:func:`speech_figure` gives the figure unsaved); :func:`plot_transcription`
+  — how a recognizer read it: CTC posteriors or LAS attention under the spectrogram.
 """
 
 from seqlab.viz.attention import (
@@ -35,7 +36,12 @@ from seqlab.viz.det import det_figure, plot_det
 from seqlab.viz.embeddings import plot_embeddings
 from seqlab.viz.gradient_flow import plot_gradient_flow
 from seqlab.viz.pianoroll import pianoroll_figure, plot_pianoroll
-from seqlab.viz.spectrogram import plot_speech, speech_figure
+from seqlab.viz.spectrogram import (
+    plot_speech,
+    plot_transcription,
+    speech_figure,
+    transcription_figure,
+)
 
 __all__ = [
     "LossCurve",
@@ -54,6 +60,8 @@ __all__ = [
     "plot_loss_curve",
     "plot_pianoroll",
     "plot_speech",
+    "plot_transcription",
     "save_attention_heads",
     "speech_figure",
+    "transcription_figure",
 ]

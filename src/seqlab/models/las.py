@@ -1,0 +1,295 @@
+"""Listen, Attend and Spell (Chan, Jaitly, Le & Vinyals 2016): attention speech recognition.
+
+The course's other route from audio to text: instead of CTC's per-frame labels, an encoder
+(the *listener*) reads the log-mel frames x<1..T> and an attention decoder (the *speller*)
+writes the transcript one character at a time, like a translator::
+
+    listener: h⁰ = BiRNN(x)                                  (T frames, width 2H)
+              hˡ<u> = BiRNN([hˡ⁻¹<2u-1>; hˡ⁻¹<2u>])           (pyramid: each layer halves time)
+              h = hᴸ⁻¹                                          U = ceil(T / 2^(L-1)) frames
+    speller:  s<i>, m<i> = LSTM([E y<i-1>; c<i-1>], (s<i-1>, m<i-1>))
+              e<i,u> = vᵀ tanh(W_s s<i> + W_h h<u> + b),  α<i,·> = softmax_u(e<i,·>)
+              c<i> = Σ_u α<i,u> h<u>
+              P(y<i> | x, y<<i>) = softmax(W_y tanh(W_o [s<i>; c<i>] + b_o) + b_y)
+    start:    s<0> = m<0> = 0, c<0> = 0, y<0> = <SOS>
+
+The listener is the paper's pyramidal BiLSTM (``cell="gru"`` for a BiGRU): before each layer
+above the first, consecutive pairs of frames are concatenated (an odd last frame is paired
+with zeros), so the speller attends over U ≪ T frames. As in the paper the speller's state
+s<i> is the attention's query (the score uses the state after reading y<i-1>, not before),
+and the attention is additive (:class:`seqlab.nn.attention.BahdanauAttention`, the paper's
+"MLP" attention); the cell is :class:`seqlab.nn.cells.LSTMCell`.
+
+Padding never changes an output: the listener reads each item packed by its length (the
+zeros beyond it are what a lone item's odd frame is paired with) and the attention gives the
+frames beyond an item's U no weight.
+
+Decoding protocol (:mod:`seqlab.decoding.protocol`): ``init_state(features, lengths)`` runs
+the listener once and projects the attention keys; ``step(tokens, state)`` reads y<i-1> and
+returns log P(y<i> | x, y<<i>) and the next :class:`LASState` (``attention``: α<i,·>);
+``reorder_state`` selects batch rows. ``forward`` is teacher forcing over the same step, so
+greedy search, beam search and the beam error analysis of :mod:`seqlab.decoding` serve it.
+
+Tested in ``tests/test_las.py``: stepping equals teacher forcing, a padded batch equals its
+items alone, the pyramid's lengths, greedy search equals beam search of width 1, and a small
+model learns synthetic tone words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal, get_args
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seqlab._validate import check_choice, check_positive_int, from_fields
+from seqlab.decoding.protocol import check_row_index, check_step_tokens, select_rows
+from seqlab.models.registry import register_model
+from seqlab.nn import GRU, LSTM
+from seqlab.nn.attention import BahdanauAttention
+from seqlab.nn.cells import LSTMCell
+from seqlab.shapes import format_shape
+
+__all__ = ["LASConfig", "LASState", "ListenAttendSpell"]
+
+Cell = Literal["gru", "lstm"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LASConfig:
+    """Shape of a Listen, Attend and Spell network."""
+
+    vocab_size: int = 4  # V: characters + <PAD>, <SOS>, <EOS> (set from the vocabulary)
+    n_features: int = 40  # F: log-mel bands per input frame
+    cell: Cell = "lstm"  # the listener's recurrent layers: "lstm" (the paper's) or "gru"
+    hidden_size: int = 128  # H: listener hidden size per direction (h is 2H wide)
+    num_layers: int = 3  # listener layers: one plain, then num_layers - 1 pyramidal ones
+    embedding_dim: int = 32  # E: width of a character embedding
+    decoder_size: int = 256  # the speller LSTM's state width
+    attention_dim: int = 128  # A: hidden width of the attention's scoring network
+    dropout: float = 0.1  # between listener layers, on embeddings and before the output
+    pad_id: int = 0  # padding id in target batches (zero embedding, ignored by the loss)
+
+    def __post_init__(self) -> None:
+        check_choice("cell", self.cell, get_args(Cell))
+        for name in ("vocab_size", "n_features", "hidden_size", "num_layers", "embedding_dim"):
+            check_positive_int(name, getattr(self, name))
+        for name in ("decoder_size", "attention_dim"):
+            check_positive_int(name, getattr(self, name))
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(f"pad_id {self.pad_id} not in [0, {self.vocab_size})")
+
+    @property
+    def reduction(self) -> int:
+        """How many input frames one listener frame spans (2 ** (num_layers - 1))."""
+        return 2 ** (self.num_layers - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LASConfig:
+        return from_fields(cls, d)
+
+
+@dataclass(frozen=True, eq=False)
+class LASState:
+    """The speller's state between steps; every tensor carries the batch in dim 0."""
+
+    hidden: Tensor  # (B, D): s<i>
+    cell: Tensor  # (B, D): m<i>, the LSTM's memory
+    context: Tensor  # (B, 2H): c<i>, read by the next step
+    values: Tensor  # (B, U, 2H): the listener's h<u>
+    keys: Tensor  # (B, U, A): W_h h<u> + b, projected once
+    mask: Tensor  # (B, U) bool: True on the frames of each item
+    attention: Tensor | None = None  # (B, U): the last step's α<i,·>; None before a step
+
+    @property
+    def batch_size(self) -> int:
+        return self.hidden.shape[0]
+
+
+def _pair_frames(x: Tensor) -> Tensor:
+    """Consecutive frames side by side: [x<2u-1>; x<2u>], an odd last frame with zeros.
+
+    Shape:
+        x: (B, T, W) -> (B, ceil(T / 2), 2W)
+    """
+    if x.shape[1] % 2:
+        x = F.pad(x, (0, 0, 0, 1))  # (B, T + 1, W)
+    return x.reshape(x.shape[0], x.shape[1] // 2, 2 * x.shape[2])  # (B, T/2, 2W)
+
+
+@register_model("speech", "las")
+class ListenAttendSpell(nn.Module):
+    """Pyramidal BiRNN listener + attention LSTM speller over characters (module doc)."""
+
+    config_class = LASConfig
+
+    def __init__(self, config: LASConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        rnn = LSTM if c.cell == "lstm" else GRU
+        self.listener = nn.ModuleList(
+            rnn(c.n_features if i == 0 else 4 * c.hidden_size, c.hidden_size,
+                batch_first=True, bidirectional=True)
+            for i in range(c.num_layers)
+        )  # fmt: skip
+        width = 2 * c.hidden_size
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, c.pad_id)
+        self.cell = LSTMCell(c.embedding_dim + width, c.decoder_size)
+        self.attention = BahdanauAttention(c.decoder_size, width, c.attention_dim)
+        self.mix = nn.Linear(c.decoder_size + width, c.decoder_size)  # W_o, b_o
+        self.head = nn.Linear(c.decoder_size, c.vocab_size)  # W_y, b_y
+        self.drop = nn.Dropout(c.dropout)
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        """Listener frames U for inputs of ``lengths`` frames: each pyramidal layer maps L
+        to ceil(L / 2).
+
+        Shape:
+            lengths: (B,) -> (B,)
+        """
+        out = torch.as_tensor(lengths, dtype=torch.long)
+        for _ in range(self.config.num_layers - 1):
+            out = (out + 1) // 2
+        return out
+
+    # -- listener ------------------------------------------------------------------------
+    def listen(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """The listener's h<1..U> of each item (zeros beyond its U) and the U's.
+
+        Shape:
+            features: (B, T, F), lengths: (B,) -> h (B, U, 2H), out_lengths (B,)
+        """
+        c = self.config
+        if features.dim() != 3 or features.shape[-1] != c.n_features:
+            raise ValueError(
+                f"expected features of shape (B, T, F={c.n_features}), "
+                f"got {format_shape(tuple(features.shape))}"
+            )
+        if lengths.shape != features.shape[:1]:
+            raise ValueError(
+                f"expected lengths of shape (B={features.shape[0]},), "
+                f"got {format_shape(tuple(lengths.shape))}"
+            )
+        x, lengths = features, lengths.to("cpu", torch.long)
+        for i, rnn in enumerate(self.listener):
+            if i:
+                x = _pair_frames(self.drop(x))  # (B, T, 2H) -> (B, ceil(T/2), 4H)
+                lengths = (lengths + 1) // 2
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = rnn(packed)
+            x, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])  # (B, U, 2H)
+        return x, lengths.to(features.device)
+
+    # -- the decoding step protocol ------------------------------------------------------
+    def init_state(self, features: Tensor, lengths: Tensor) -> LASState:
+        """Listen once; the speller's state before its first step.
+
+        Shape:
+            features: (B, T, F), lengths: (B,) -> LASState for B transcripts
+        """
+        values, out_lengths = self.listen(features, lengths)  # (B, U, 2H), (B,)
+        batch, frames = values.shape[:2]
+        mask = torch.arange(frames, device=values.device)[None, :] < out_lengths[:, None]  # (B, U)
+        zeros = values.new_zeros(batch, self.config.decoder_size)  # (B, D): s<0> = m<0> = 0
+        keys = self.attention.project_keys(values)  # (B, U, A)
+        return LASState(zeros, zeros, values.new_zeros(batch, values.shape[2]), values, keys, mask)
+
+    def _advance(self, emb: Tensor, state: LASState) -> tuple[Tensor, LASState]:
+        """Read one embedded y<i-1>; return the output layer's input and the next state.
+
+        Shape:
+            emb: (B, E) -> (B, D)
+        """
+        # s<i>, m<i> = LSTM([E y<i-1>; c<i-1>], (s<i-1>, m<i-1>))
+        s, m = self.cell(torch.cat([emb, state.context], dim=-1), (state.hidden, state.cell))
+        # α<i,·> = softmax_u(vᵀ tanh(W_s s<i> + W_h h<u> + b)),  c<i> = Σ_u α<i,u> h<u>
+        context, alphas = self.attention(
+            s, state.keys, state.values, state.mask, keys_projected=True
+        )  # (B, 2H), (B, U)
+        mixed = torch.tanh(self.mix(torch.cat([s, context], dim=-1)))  # (B, D + 2H) -> (B, D)
+        return self.drop(mixed), replace(state, hidden=s, cell=m, context=context, attention=alphas)
+
+    def step(self, tokens: Tensor, state: LASState) -> tuple[Tensor, LASState]:
+        """Read y<i-1> for each transcript; return log P(y<i> | x, y<<i>) and the new state.
+
+        Shape:
+            tokens: (B,) ids -> log_probs (B, V), state (``state.attention``: (B, U))
+        """
+        batch = state.batch_size
+        check_step_tokens(tokens, batch)
+        mixed, state = self._advance(self.drop(self.embedding(tokens)), state)  # (B, D)
+        return F.log_softmax(self.head(mixed), dim=-1), state  # (B, V)
+
+    def reorder_state(self, state: LASState, index: Tensor) -> LASState:
+        """Select (and repeat) batch rows, e.g. for beam search.
+
+        Shape:
+            index: (B',) ids into the batch -> a state for B' transcripts
+        """
+        check_row_index(index)
+        return select_rows(state, index)  # every tensor: (B, ...) -> (B', ...)
+
+    # -- training ------------------------------------------------------------------------
+    def forward(
+        self, features: Tensor, lengths: Tensor, tgt_in: Tensor, *, return_attention: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Teacher forcing: logits of y<i> at every step, reading the true y<i-1>
+        (``tgt_in[:, 0]`` is ``<SOS>``). Returns ``logits``, or ``(logits, attention)``.
+
+        Shape:
+            features: (B, T, F), lengths: (B,), tgt_in: (B, S) ids
+            -> logits (B, S, V) [, attention (B, S, U)]
+        """
+        logits, alphas = self._teacher_forced(features, lengths, tgt_in)  # (B, S, V), (B, S, U)
+        return (logits, alphas) if return_attention else logits
+
+    def _teacher_forced(
+        self, features: Tensor, lengths: Tensor, tgt_in: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`forward`'s logits and attention.
+
+        Shape:
+            features: (B, T, F), lengths: (B,), tgt_in: (B, S) -> (B, S, V), (B, S, U)
+        """
+        if tgt_in.dim() != 2 or tgt_in.is_floating_point() or tgt_in.shape[1] == 0:
+            raise ValueError(
+                f"expected tgt_in ids of shape (B, S) with S >= 1, "
+                f"got {format_shape(tuple(tgt_in.shape))} {tgt_in.dtype}"
+            )
+        if tgt_in.shape[0] != features.shape[0]:
+            raise ValueError(f"{features.shape[0]} recordings but {tgt_in.shape[0]} transcripts")
+        state = self.init_state(features, lengths)
+        embedded = self.drop(self.embedding(tgt_in))  # (B, S, E)
+        outputs, alphas = [], []
+        for i in range(tgt_in.shape[1]):
+            mixed, state = self._advance(embedded[:, i], state)  # (B, D)
+            outputs.append(mixed)
+            alphas.append(state.attention)
+        logits = self.head(torch.stack(outputs, dim=1))  # (B, S, D) -> (B, S, V)
+        return logits, torch.stack(alphas, dim=1)  # type: ignore[arg-type]  # (B, S, U)
+
+    def loss(self, features: Tensor, lengths: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
+        """Mean cross-entropy over the non-pad target characters (``</s>`` included).
+
+        Shape:
+            features: (B, T, F), lengths: (B,), tgt_in: (B, S), tgt_out: (B, S) -> ()
+        """
+        if tgt_out.shape != tgt_in.shape or tgt_out.is_floating_point():
+            raise ValueError(
+                f"expected tgt_out ids of shape {format_shape(tuple(tgt_in.shape))} (as tgt_in), "
+                f"got {format_shape(tuple(tgt_out.shape))} {tgt_out.dtype}"
+            )
+        logits, _ = self._teacher_forced(features, lengths, tgt_in)  # (B, S, V)
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),  # (B*S, V)
+            tgt_out.reshape(-1),  # (B*S,)
+            ignore_index=self.config.pad_id,
+        )
