@@ -196,16 +196,62 @@ def test_strided_windows_bound_the_context(lm: LanguageModel) -> None:
     assert short == pytest.approx(float(full), rel=1e-5)
 
 
+def test_context_is_the_trained_window_not_max_positions(tmp_path: Path) -> None:
+    # positions beyond the training window were never trained (learned ones stay random):
+    # evaluation reads windows of --bptt, whatever max_positions allows
+    torch.set_num_threads(1)
+    corpus = TextCorpus(name="t", train=TEXT, valid=TEXT[:400], unit="text", description="")
+    config = tiny_lm_config(bptt=16)  # max_positions 32
+    tc = TrainConfig(max_steps=2, warmup_steps=1, eval_every=None, progress=False)
+    lm, _ = LanguageModel.train(corpus, tmp_path / "m", config, tc)
+    assert lm.model.config.max_positions == 32 and lm._context == 16
+    ids = torch.tensor([lm.vocab.encode(list(TEXT[:40]))])  # (1, 40)
+    x, y = ids[:, :-1], ids[:, 1:]
+    with lm.eval_mode():
+        total, _ = lm._stream_nll(x, y, None)
+        expected, done = 0.0, 0  # by hand: [0, 16) whole, then windows of 16 scoring 8 each
+        while done < x.shape[1]:
+            end = min(done + 8, x.shape[1]) if done else 16
+            start = max(0, end - 16)
+            logits, _ = lm.model(x[:, start:end])
+            expected += F.cross_entropy(logits[0, done - start :], y[0, done:end], reduction="sum")
+            done = end
+    assert total == pytest.approx(float(expected), rel=1e-5)
+
+
 def test_transformer_lm_round_trip_and_limits(lm: LanguageModel, tmp_path: Path) -> None:
     lm.save(tmp_path / "copy")
     again = LanguageModel.load(tmp_path / "copy")
     assert again.sample(3, seed=2, max_length=20, prefix="the") == lm.sample(
         3, seed=2, max_length=20, prefix="the"
     )
-    with pytest.raises(ValueError, match="context of 32 tokens"):
-        lm.sample(1, max_length=40)
     with pytest.raises(ValueError, match="bptt 64 exceeds the transformer's max_positions 32"):
         tiny_lm_config(bptt=64)
+
+
+def test_sampling_slides_past_the_context(lm: LanguageModel) -> None:
+    # by hand, with full forward passes: when 32 tokens are held, go on from the last 15 and
+    # the new one (the recent half window); the cached sliding window must match it
+    window = lm._context
+    assert window == 32
+    for prefix in ("", "the cat sat on the mat. the dog sat on the log. a bird"):  # 0, 54 chars
+        got = lm.sample(1, greedy=True, max_length=70, prefix=prefix)[0]
+        ids = lm._start_ids() + lm.vocab.encode(list(prefix))
+        ctx, token, out = ids[:-1], ids[-1], []
+        if len(ctx) >= window:
+            ctx = ctx[len(ctx) - window // 2 :]
+        with lm.eval_mode():
+            for _ in range(70):
+                if len(ctx) >= window:
+                    ctx = ctx[len(ctx) - (window // 2 - 1) :]
+                ctx = [*ctx, token]
+                logits, _ = lm.model(torch.tensor([ctx]))  # (1, t, V)
+                token = int(logits[0, -1].argmax())
+                if token == lm.vocab.eos_id:
+                    break
+                out.append(token)
+        assert got == prefix + "".join(lm.vocab.decode(out))
+        assert len(got) > len(prefix) + window  # it did run past the context
 
 
 def test_cli_lm_transformer(tmp_path: Path, capsys) -> None:
@@ -219,7 +265,7 @@ def test_cli_lm_transformer(tmp_path: Path, capsys) -> None:
     assert summary["steps"] == 4
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["arch"] == "transformer" and cfg["bptt"] == 24
-    assert cfg["model"]["max_positions"] == 256  # the preset's context, >= --bptt
+    assert cfg["model"]["max_positions"] == 24  # the context is the training window
     assert main(["lm", "sample", str(out), "-n", "2", "--seed", "1", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2
     assert main([*args, "--cell", "gru"]) == 2

@@ -136,7 +136,8 @@ def train(
     level = _train.tokens_choice(tokenizer, level) or "char"
     preset = _PRESETS[arch]
     if arch == "transformer":
-        context = max(bptt or 0, TRANSFORMER_PRESET.config.model.max_positions)  # type: ignore[union-attr]
+        # the positions a transformer learns are those of its training window
+        context = bptt or TRANSFORMER_PRESET.config.model.max_positions  # type: ignore[union-attr]
         network = {
             "model.d_model": d_model,
             "model.num_heads": heads,
