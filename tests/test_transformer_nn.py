@@ -308,8 +308,8 @@ def test_kdim_vdim_equal_torch(kdim: int, vdim: int, batch_first: bool, need_wei
         need_weights=need_weights,
     )
     torch.testing.assert_close(out, ref)
-    if need_weights:
-        assert weights is not None
+    assert (weights is not None) == need_weights  # weights only when asked, as torch
+    if weights is not None:
         torch.testing.assert_close(weights.mean(dim=1), ref_w)
     assert_same_gradients(ours, theirs, (mine, peer), (out, ref))
 
