@@ -8,6 +8,12 @@ forward+backward (training). The table reports tokens/s (median) and the ratio t
     python benchmarks/recurrent.py                   # CPU, the issue's sizes
     python benchmarks/recurrent.py --device cuda     # GPU
     python benchmarks/recurrent.py --quick           # a smoke run (small, 2 repeats)
+    python benchmarks/recurrent.py --profile         # where the time goes (torch.profiler)
+
+``--profile`` runs torch.nn's GRU and LSTM and the course's variants under torch.profiler and
+splits each call's time into matrix products (GEMM), torch's fused oneDNN RNN primitive,
+elementwise ops, copies, views and allocations, and the rest (Python, autograd, dispatch):
+the per-step overhead a loop of small ops pays on top of the GEMMs it cannot avoid.
 """
 
 from __future__ import annotations
@@ -184,6 +190,85 @@ def print_row(row: dict) -> None:
     )
 
 
+PROFILED = (
+    "torch.nn.GRU",
+    "seqlab GRU reset_after=False (bptt)",
+    "torch.nn.LSTM",
+    "seqlab LSTM peephole=True (bptt)",
+)
+GEMM_OPS = {"mkldnn::_linear_pointwise", "aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+FUSED_RNN_OPS = {"aten::mkldnn_rnn_layer", "aten::mkldnn_rnn_layer_backward"}
+COPY_OPS = {"aten::copy_", "aten::cat", "aten::stack", "aten::clone", "aten::index_select"}
+VIEW_OPS = {
+    "aten::empty", "aten::empty_like", "aten::empty_strided", "aten::new_empty", "aten::view",
+    "aten::slice", "aten::select", "aten::as_strided", "aten::split", "aten::unbind",
+    "aten::t", "aten::transpose", "aten::unsqueeze", "aten::squeeze", "aten::reshape",
+    "aten::expand", "aten::chunk", "aten::unsafe_split", "aten::unsafe_chunk", "aten::narrow",
+    "aten::permute", "aten::resize_", "aten::detach", "aten::alias", "aten::_unsafe_view",
+    "aten::contiguous", "aten::zeros", "aten::zero_", "aten::zeros_like", "aten::fill_",
+    "aten::ones_like", "aten::new_zeros", "aten::new_ones", "aten::lift_fresh",
+}  # fmt: skip
+PARTS = ("GEMM", "fused RNN", "elementwise", "copies", "views+allocs", "Python+autograd")
+
+
+def _part(name: str) -> str:
+    """The column an op's self time goes to."""
+    if name in GEMM_OPS:
+        return "GEMM"
+    if name in FUSED_RNN_OPS:
+        return "fused RNN"
+    if name in COPY_OPS:
+        return "copies"
+    if name in VIEW_OPS:
+        return "views+allocs"
+    if name.startswith(("aten::", "mkldnn::")):
+        return "elementwise"
+    return "Python+autograd"  # autograd nodes, Python functions, the profiler's own records
+
+
+def profile_call(fn: Callable[[], None], calls: int) -> dict[str, float]:
+    """Milliseconds per call of ``fn`` by part: ops' self CPU time; the time no op accounts
+    for (the Python loop, autograd's engine, dispatch) goes to "Python+autograd"."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        tick = timer("cpu")
+        wall = sum(tick(fn) for _ in range(calls))
+    parts = dict.fromkeys(PARTS, 0.0)
+    for e in prof.key_averages():
+        parts[_part(e.key)] += e.self_cpu_time_total / 1e3  # ms
+    parts["Python+autograd"] += max(0.0, wall * 1e3 - sum(parts.values()))
+    return {k: v / calls for k, v in parts.items()} | {"total": wall * 1e3 / calls}
+
+
+def profile_table(args: argparse.Namespace) -> str:
+    """The --profile table: ms per call by part, and the non-GEMM time per recurrent step."""
+    torch.manual_seed(0)
+    lines = [
+        "| config | model | phase | ms/call | " + " | ".join(PARTS) + " | non-GEMM µs/step |",
+        "|---|---|---|---:|" + "---:|" * len(PARTS) + "---:|",
+    ]
+    for layers, bidirectional in args.configs:
+        x = torch.randn(args.steps, args.batch, args.input)
+        steps = args.steps * layers * (2 if bidirectional else 1)  # recurrent steps per call
+        for e in entries():
+            if e.name not in PROFILED:
+                continue
+            model = e.build(args.input, args.hidden, layers, bidirectional)
+            for phase, fn in (("inference", fwd), ("training", fwdbwd)):
+                p = profile_call(lambda m=model, f=fn, x=x: f(m, x), args.repeats)
+                other = p["total"] - p["GEMM"] - p["fused RNN"]
+                cfg = f"{layers}L{' bi' if bidirectional else ''}"
+                cells = " | ".join(f"{p[k]:.1f}" for k in PARTS)
+                per_step = f"{other * 1e3 / steps:.0f}" if not p["fused RNN"] else "(fused)"
+                lines.append(
+                    f"| {cfg} | {e.name} | {phase} | {p['total']:.1f} | {cells} | {per_step} |"
+                )
+                print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
 def markdown(result: dict) -> str:
     """The README table."""
     lines = [
@@ -220,6 +305,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default="", help="comma-separated model names to keep")
     p.add_argument("--quick", action="store_true", help="small sizes, 2 repeats (smoke test)")
     p.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="print where the time goes (GEMM, elementwise, copies, Python) instead of ratios",
+    )
     args = p.parse_args(argv)
     args.configs = [(1, False), (2, True)]
     if args.quick:
@@ -234,6 +324,13 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("error: --device cuda given but torch sees no CUDA device")
+    if args.profile:
+        if args.device != "cpu":
+            raise SystemExit("error: --profile splits CPU time; run it with --device cpu")
+        print(f"{machine()['cpu']}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+        print()
+        print(profile_table(args))
+        return
     result = measure(args)
     print()
     print(markdown(result))

@@ -98,6 +98,41 @@ def test_spectrogram_equals_a_direct_dft(n_fft: int, hop: int, win: int, power: 
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("center", [True, False])
+def test_real_stft_features_equal_the_complex_formula(center: bool) -> None:
+    # the spectrogram went from |stft(return_complex=True)|^p to the real-valued STFT (the
+    # one ONNX exports): float32 features of trained models must not move. Measured worst
+    # differences: power 1.8e-7 and magnitude 1.0e-7 of the peak, log-mel 1.9e-6 (absolute,
+    # on values around -20 for quiet frames), so the bounds leave 5x room
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8000, generator=g)  # (B, N) float32
+    x[:, :2000] *= 1e-4  # quiet frames: log-mel far below the loud ones
+    window = torch.hann_window(200)
+    stft = torch.stft(x, 200, hop_length=80, window=window, center=center, return_complex=True)
+    fb = mel_filterbank(24, 200, 8000)  # (F, M)
+    for power in (1.0, 2.0):
+        want = stft.abs().pow(power)  # (B, F, T)
+        got = spectrogram(x, n_fft=200, hop_length=80, center=center, power=power)
+        assert got.dtype == torch.float32 and got.shape == want.shape
+        assert float((got - want).abs().max() / want.max()) < 1e-6
+    want_mel = (stft.abs().pow(2).transpose(1, 2) @ fb).clamp_min(1e-10).log()  # (B, T, M)
+    got_mel = (got.transpose(1, 2) @ fb).clamp_min(1e-10).log()
+    assert float((got_mel - want_mel).abs().max()) < 1e-5
+
+
+def test_spectrogram_warns_nothing() -> None:
+    # torch warns (once per process) that return_complex=False is deprecated; the library
+    # silences it, so a user's training run shows no warning: checked in a fresh process
+    code = (
+        "import torch\nfrom seqlab.audio import spectrogram\n"
+        "spectrogram(torch.randn(1000), n_fft=64)\n"
+    )
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True)
+    assert run.returncode == 0, run.stderr.decode()[-500:]
+
+
 def test_batch_and_single_signal_shapes_agree() -> None:
     x = torch.tensor(np.stack([_chirp(800, 8000, s) for s in range(3)]))  # (3, 800)
     batch = spectrogram(x, n_fft=64, hop_length=16)

@@ -13,6 +13,7 @@ tokens, log P to 1e-9: a GEMM's last bits depend on how many rows it multiplies)
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -195,3 +196,34 @@ def test_a_bad_early_stopping_is_refused(bad: Any) -> None:
         )
     with pytest.raises(ValueError, match="early_stopping"):
         SearchConfig(max_length=3, beam_size=2, early_stopping=bad)
+
+
+def test_reorder_state_moves_the_encoder_memory_only_when_a_row_changes_source() -> None:
+    model = _seq2seq(0)
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(3, 12, (3, 5), generator=g)  # (B, T)
+    lengths = torch.tensor([5, 2, 4])  # (B,)
+    state = model.init_state(src, lengths)
+    expand = torch.tensor([0, 0, 1, 1, 2, 2])  # B -> B*2 rows: the memory moves
+    _, beams = model.step(torch.tensor([3, 4, 5]), state)
+    beams = model.reorder_state(beams, expand)
+    assert beams.encoder_outputs.shape[0] == 6
+    # rows 0-1 hold source 0, 2-3 source 1, 4-5 source 2: the memory stays where every
+    # new row reads the source its position already holds
+    cases = [([1, 0, 2, 2, 5, 4], True), ([0, 1, 2, 3, 4, 5], True)]
+    cases += [([2, 3, 0, 0, 4, 5], False), ([0, 0, 3, 3, 4], False)]
+    for index, kept in cases:
+        index_t = torch.tensor(index)
+        got = model.reorder_state(beams, index_t)
+        assert (got.encoder_outputs is beams.encoder_outputs) == kept
+        # the reference: every row of every tensor gathered, as torch's index_select does
+        want = replace(
+            got,
+            encoder_outputs=beams.encoder_outputs[index_t],
+            keys=beams.keys[index_t],
+            mask=beams.mask[index_t],
+        )
+        tokens = torch.arange(3, 3 + len(index))
+        lp_got, _ = model.step(tokens, got)
+        lp_want, _ = model.step(tokens, want)
+        assert torch.equal(lp_got, lp_want)

@@ -335,6 +335,29 @@ def test_train_writes_loadable_vectors_and_reports_epochs(
     assert len(trained) == 30 and trained.vector_size == 8
 
 
+@pytest.mark.parametrize(
+    ("options", "update", "negative"),
+    [
+        ([], "hogbatch", 8),  # the default for skip-gram with negative sampling on the CPU
+        (["--update", "pair"], "pair", 5),
+        (["--update", "hogbatch", "--negative", "5"], "hogbatch", 5),
+        (["--update", "pair", "--negative", "7"], "pair", 7),
+        (["--method", "cbow"], "pair", 5),
+    ],
+)
+def test_train_update_flag_reaches_the_trainer(
+    capsys, corpus: Path, tmp_path: Path, options: list[str], update: str, negative: int
+) -> None:
+    code, stdout, err = run(
+        capsys, "train", "--corpus", corpus, *options, "--dim", "4", "--epochs", "1",
+        "--min-count", "1", "--workers", "1", "--device", "cpu", "--out", tmp_path / "v.txt",
+        "--no-progress", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert (summary["update"], summary["negative"]) == (update, negative)
+
+
 def test_train_human_output_and_bad_method(capsys, corpus: Path, tmp_path: Path) -> None:
     code, out, _ = run(
         capsys, "train", "--corpus", corpus, "--method", "glove", "--dim", "4", "--epochs", "2",
@@ -419,6 +442,10 @@ def test_train_applies_alpha_to_each_method(
         ("skipgram", ["--x-max", "10"], "--x-max 10"),
         ("cbow", ["--combine", "average"], "--combine average"),
         ("skipgram", ["--objective", "hierarchical", "--negative", "10"], "--objective negative"),
+        ("glove", ["--update", "pair"], "--update pair"),
+        ("skipgram", ["--objective", "softmax", "--update", "hogbatch"], "--objective negative"),
+        ("cbow", ["--update", "hogbatch"], "--update hogbatch trains --method skipgram only"),
+        ("skipgram", ["--update", "sgd"], "--update must be auto, pair or hogbatch, got 'sgd'"),
     ],
 )
 def test_train_rejects_options_the_method_does_not_read(
@@ -440,7 +467,7 @@ def test_train_accepts_inapplicable_options_left_at_their_default(
     capsys, corpus: Path, tmp_path: Path
 ) -> None:
     code, _, err = run(
-        capsys, "train", "--corpus", corpus, "--method", "glove", "--negative", "5",
+        capsys, "train", "--corpus", corpus, "--method", "glove", "--update", "auto",
         "--objective", "negative", "--dim", "4", "--epochs", "1", "--min-count", "1",
         "--out", tmp_path / "g.txt", "--no-progress",
     )  # fmt: skip

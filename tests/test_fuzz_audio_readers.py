@@ -5,7 +5,8 @@ the line, for a line of a manifest or of labels.jsonl), never another exception
 
 Readers: :func:`seqlab.audio.read_audio` / ``read_audio_bytes`` (under all of them),
 :func:`seqlab.data.speech.read_manifest`, ``read_fsdd``, :func:`seqlab.data.wake.
-read_dataset`, ``read_clip_folder``, and ``audio_stream`` (``wake detect MODEL -``).
+read_dataset`, ``read_clip_folder``, and :func:`seqlab.audio.audio_stream` (``wake detect
+MODEL -``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqlab._io import DataError
-from seqlab.audio import read_audio, read_audio_bytes, write_audio
+from seqlab.audio import audio_stream, read_audio, read_audio_bytes, write_audio
 from seqlab.data.speech import read_fsdd, read_manifest
-from seqlab.data.wake import audio_stream, read_clip_folder, read_dataset
+from seqlab.data.wake import read_clip_folder, read_dataset
 
 SETTINGS = settings(
     max_examples=60,

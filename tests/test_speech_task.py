@@ -90,6 +90,46 @@ def test_padding_does_not_change_the_outputs() -> None:
         assert out_lengths.tolist() == [12, 6, 4]  # ceil(T / 2): one strided convolution
 
 
+def test_spec_augment_masks_training_batches_only_and_is_seeded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import seqlab.tasks.speech as speech_task
+
+    calls: list[tuple[int, int]] = []
+    real = speech_task.spec_augment
+
+    def counted(features: torch.Tensor, *args: object, **kwargs: int) -> torch.Tensor:
+        calls.append((kwargs["freq_width"], kwargs["time_width"]))
+        return real(features, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(speech_task, "spec_augment", counted)
+    data = _data(40, 0)
+    task, encoded = SpeechRecognizer.build(data, _tiny(freq_mask=5, time_mask=7))
+    trainable = task.trainable(encoded, data)
+
+    def epoch(seed: int) -> list[speech_task.Batch]:
+        return list(trainable.train_batches(0, torch.Generator().manual_seed(seed)))
+
+    first, again = epoch(3), epoch(3)
+    assert calls and set(calls) == {(5, 7)}  # every training batch, with the config's widths
+    for a, b in zip(first, again, strict=True):  # the same seed masks the same cells
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    masked = sum(int((f == 0).sum()) for f, *_ in first)  # features are never exactly 0 ...
+    assert masked > 0  # ... unless masked
+    plain = task._batch([encoded[0][0]])[0]  # (1, T, F): unmasked
+    assert int((plain == 0).sum()) == 0
+    calls.clear()
+    trainable.validate()
+    task.transcribe([data[0].samples], sample_rate=SR)
+    task.evaluate(data[:3])
+    assert calls == []  # validation, transcription and evaluation read unmasked features
+    off, _ = SpeechRecognizer.build(data, _tiny(freq_mask=0, time_mask=0))
+    list(off.trainable(encoded, data).train_batches(0, torch.Generator().manual_seed(3)))
+    assert calls == []  # widths 0: no masking at all
+    with pytest.raises(ValueError, match="time_mask must be >= 0"):
+        _tiny(time_mask=-1)
+
+
 def test_infeasible_items_are_named_before_training(tmp_path: Path) -> None:
     rng = random.Random(0)
     data = [_utterance(rng) for _ in range(30)]

@@ -121,7 +121,7 @@ NO_FLAG = {
     "lm": {"betas", "log_every", "arch", "vocab_size", "corpus", "bidirectional"},
     "translate": {
         "betas", "log_every", "arch", "model", "src_vocab_size", "tgt_vocab_size",
-        "src_pad_id", "tgt_pad_id", "max_output_length",
+        "src_pad_id", "tgt_pad_id", "max_output_length", "max_output_ratio",
     },
 }  # fmt: skip
 CONFIGS = {

@@ -7,6 +7,7 @@ Properties:
 * greedy, beam and sampling search from :mod:`seqlab.decoding` run unchanged: every
   hypothesis' log-probability equals the full forward pass's, greedy equals recomputing the
   arg max from the whole prefix, beam size 1 equals greedy;
+* :class:`SlidingWindowLM` steps past the context as full passes over the cropped window do;
 * the content and amount of source padding never change the outputs; a batch equals its
   rows alone;
 * ``attention_weights`` has the documented shapes, rows sum to 1, padding gets no weight;
@@ -25,6 +26,7 @@ import torch
 from seqlab.decoding import beam_search, greedy_search, sample_search
 from seqlab.models.registry import build_model, model_class
 from seqlab.models.transformer import (
+    SlidingWindowLM,
     TransformerConfig,
     TransformerLanguageModel,
     TransformerLMConfig,
@@ -153,6 +155,42 @@ def test_lm_beyond_max_positions_is_a_clear_error() -> None:
     src, lengths, tgt_in = make_batch()
     with pytest.raises(ValueError, match="exceed max_positions=4"):
         model(src, lengths, tgt_in)
+
+
+def _window_reference(lm, history: list[int], tokens: list[int], window: int) -> torch.Tensor:
+    """SlidingWindowLM's rule by full forward passes on lists: start from the last half
+    window of a history that fills one; before a step that would overflow the window, keep
+    the last window // 2 - 1 tokens (the new one makes half a window)."""
+    ctx, out = list(history), []
+    if len(ctx) >= window:
+        ctx = ctx[len(ctx) - window // 2 :]
+    for token in tokens:
+        if len(ctx) >= window:
+            ctx = ctx[len(ctx) - (window // 2 - 1) :]
+        ctx = [*ctx, token]
+        logits, _ = lm(torch.tensor([ctx]))  # (1, t, V)
+        out.append(logits[0, -1].log_softmax(-1))
+    return torch.stack(out)  # (T, V)
+
+
+@pytest.mark.parametrize(("window", "history"), [(8, 0), (8, 3), (7, 12), (16, 16)])
+def test_sliding_window_lm_steps_past_the_context(window: int, history: int) -> None:
+    lm = make_lm()  # max_positions=16
+    g = torch.Generator().manual_seed(window + history)
+    x = torch.randint(0, TGT_V, (2, history + 40), generator=g)  # (B, P + T): 40 > 16 steps
+    slider = SlidingWindowLM(lm, window)
+    stepped, state = run_steps(slider, slider.start(x[:, :history]), x[:, history:])
+    assert state.history.shape == (2, window) and state.inner.position <= window
+    for b in range(2):
+        want = _window_reference(lm, x[b, :history].tolist(), x[b, history:].tolist(), window)
+        torch.testing.assert_close(stepped[b], want)
+    # reorder_state with repeated rows: the rows continue as themselves
+    index = torch.tensor([1, 0, 1])
+    _, half = run_steps(slider, slider.start(x[:, :history]), x[:, history : history + 25])
+    tail, _ = run_steps(slider, slider.reorder_state(half, index), x[index, history + 25 :])
+    torch.testing.assert_close(tail, stepped[index, 25:])
+    with pytest.raises(ValueError, match="window must be between 1 and the model's max_pos"):
+        SlidingWindowLM(lm, 17)
 
 
 # -- the searches --------------------------------------------------------------------------------

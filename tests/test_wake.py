@@ -17,6 +17,7 @@ import seqlab
 from seqlab._io import DataError
 from seqlab.data.wake import (
     SynthExample,
+    change_speed,
     det_points,
     detect,
     false_accepts_per_hour,
@@ -60,6 +61,52 @@ def trained(clips, tmp_path_factory: pytest.TempPathFactory) -> WakeWord:
     return task
 
 
+# -- features -----------------------------------------------------------------------------------
+
+
+def _log_mel_oracle(x: np.ndarray, n_fft: int, hop: int, fb: np.ndarray) -> np.ndarray:
+    """ln(max(mel(|DFT|²), 1e-10)) of Hann-windowed frames starting at t · hop (no
+    centring), by a direct DFT in float64. Shape: (N,) -> (T, M)."""
+    n = np.arange(n_fft)
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)  # periodic Hann
+    dft = np.exp(-2j * np.pi * np.arange(n_fft // 2 + 1)[:, None] * n[None, :] / n_fft)
+    frames = np.stack([x[t : t + n_fft] * hann for t in range(0, len(x) - n_fft + 1, hop)])
+    power = np.abs(frames @ dft.T) ** 2  # (T, Fq)
+    return np.log(np.maximum(power @ fb, 1e-10))  # (T, M)
+
+
+def test_features_are_log_mel_without_centring_as_the_onnx_front_end() -> None:
+    # one implementation (seqlab.audio.log_mel, center=False) serves the task and the ONNX
+    # front end: both equal a float64 DFT oracle (float32 rounding: worst 3e-5 measured on
+    # log values of -20 ... 5) and the formula they inlined before, to float rounding
+    from seqlab.audio import mel_filterbank, spectrogram
+    from seqlab.models.export import LogMel
+
+    c = TINY.config
+    task = WakeWord(WakeWord.build_model(c), c)
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal((2, 4000)) * np.linspace(1e-4, 0.5, 4000)).astype(np.float32)
+    got = task.features(audio)  # (2, T, M)
+    fb = mel_filterbank(c.model.input_size, c.n_fft, c.sample_rate)  # (Fq, M)
+    for b in range(2):
+        want = _log_mel_oracle(audio[b].astype(np.float64), c.n_fft, c.hop_length,
+                               fb.double().numpy())  # fmt: skip
+        np.testing.assert_allclose(got[b].numpy(), want, atol=2e-4)
+    power = spectrogram(torch.tensor(audio), n_fft=c.n_fft, hop_length=c.hop_length,
+                        center=False)  # (2, Fq, T)  # fmt: skip
+    before = (power.transpose(1, 2) @ fb).clamp_min(1e-10).log()  # (2, T, M): the old inline
+    torch.testing.assert_close(got, before, atol=1e-6, rtol=0)
+    for center in (False, True):
+        front = LogMel(sample_rate=c.sample_rate, n_mels=c.model.input_size, n_fft=c.n_fft,
+                       hop_length=c.hop_length, center=center)  # fmt: skip
+        power = spectrogram(torch.tensor(audio), n_fft=c.n_fft, hop_length=c.hop_length,
+                            center=center)  # fmt: skip
+        before = (power.transpose(1, 2) @ fb).clamp_min(1e-10).log()  # (2, T, M)
+        torch.testing.assert_close(front(torch.tensor(audio)), before, atol=1e-6, rtol=0)
+        if not center:
+            torch.testing.assert_close(front(torch.tensor(audio)), got, atol=0, rtol=0)
+
+
 # -- synthesis and labels ----------------------------------------------------------------------
 
 
@@ -81,6 +128,35 @@ def test_synthesis_places_clips_without_overlap_and_is_seeded(clips) -> None:
         for (_, e1), (s2, _) in itertools.pairwise(spans):
             assert e1 <= s2, spans  # no two clips overlap
     assert counts > 60  # words were placed (0-4 positives, 0-2 negatives per clip)
+
+
+@pytest.mark.parametrize("factor", [0.85, 1.0, 1.2])
+def test_change_speed_scales_a_sine_frequency_and_length(factor: float) -> None:
+    # a 300 Hz sine played `factor` times as fast is the analytic sine at 300·factor Hz,
+    # ⌊(N − 1) / factor⌋ + 1 samples long; linear interpolation of a sine sampled 26 times
+    # a period errs by at most (2π·300/8000)²/8 ≈ 7e-3 of its amplitude
+    rate, n = 8000, 4001
+    x = np.sin(2 * np.pi * 300 * np.arange(n) / rate).astype(np.float32)
+    y = change_speed(x, factor)
+    assert len(y) == int((n - 1) / factor) + 1 and y.dtype == np.float32
+    want = np.sin(2 * np.pi * 300 * factor * np.arange(len(y)) / rate)
+    np.testing.assert_allclose(y, want, atol=8e-3)
+    with pytest.raises(ValueError, match="speed factor"):
+        change_speed(x, 3.0)
+
+
+def test_speed_jitter_varies_the_words_and_the_labels_follow() -> None:
+    # each placed word is its clip at a speed in 1 ± 0.15: its span is as long as the
+    # played clip (so the labels, taken from the spans, end where the played word ends)
+    source = generated_clips(sample_rate=8000, n_positives=3, n_negatives=3, seed=5)
+    lengths = [len(c) for c in source.positives + source.negatives]
+    seen = set()
+    for seed in range(30):
+        ex = synthesize(source, np.random.default_rng(seed), seconds=2.0, speed_jitter=0.15)
+        for s, e in ex.positives + ex.negatives:
+            assert any(n / 1.15 - 1 <= e - s <= n / 0.85 + 1 for n in lengths)
+            seen.add(e - s)
+    assert len(seen - set(lengths)) > 10  # lengths other than the recordings'
 
 
 def test_synthesis_overlays_the_clip_on_the_background() -> None:
@@ -197,12 +273,17 @@ def test_course_model_equals_torch_nn() -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_streaming_chunks_equal_the_full_forward(seed: int) -> None:
+@pytest.mark.parametrize("network", [StreamingWakeModel, WakeModel])
+def test_streaming_chunks_equal_the_full_forward(network: type, seed: int) -> None:
+    # both networks' init_state / stream (the course's is causal in eval mode too)
     torch.manual_seed(seed)
     config = WakeModelConfig(input_size=6, conv_channels=8, kernel_size=7, stride=3,
                              hidden_size=9)  # fmt: skip
-    model = StreamingWakeModel(config).eval()
+    model = network(config).eval()
     model.set_normalization(torch.randn(6), torch.rand(6) + 0.5)
+    for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm1d)):
+        bn.running_mean.normal_()  # non-trivial running statistics
+        bn.running_var.uniform_(0.5, 2.0)
     x = torch.randn(2, 101, 6)  # (B, T, F)
     full = model(x)  # (B, Ty)
     rng = np.random.default_rng(seed)

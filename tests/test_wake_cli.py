@@ -92,3 +92,18 @@ def test_one_line_errors(work: Path, tmp_path: Path) -> None:
     assert code == 2 and "--data DIR or --synthetic" in err
     code, _, err = _run(["wake", "synth", "--data", str(tmp_path), "-o", str(tmp_path / "s")])
     assert code == 2 and "positives" in err
+    for cmd in (["synth", "-o", str(tmp_path / "s2")], ["train", "-o", str(tmp_path / "m2")]):
+        code, _, err = _run(["wake", *cmd, "--synthetic", "--speed-jitter", "0.7"])
+        assert code == 2 and "--speed-jitter must be in [0, 0.5)" in err
+
+
+def test_synth_speed_jitter_changes_the_word_lengths(tmp_path: Path) -> None:
+    # the same seed with and without --speed-jitter: the words' spans differ in length
+    spans = []
+    for jitter in ("0", "0.2"):
+        out = tmp_path / jitter
+        args = ["wake", "synth", "--synthetic", "-o", str(out), "-n", "6", "--seconds", "2"]
+        assert _run([*args, "--sample-rate", "8000", "--speed-jitter", jitter])[0] == 0
+        rows = [json.loads(line) for line in (out / "labels.jsonl").read_text().splitlines()]
+        spans.append(sorted(round(e - s, 4) for r in rows for s, e in r["positives"]))
+    assert spans[0] and spans[0] != spans[1]

@@ -1,12 +1,14 @@
 """``wake detect MODEL -`` (a stream on standard input, chunk by chunk), the streaming pieces
-behind it (chunked resampling against scipy, the stream detector against ``detect``, both
-networks chunk by chunk against their whole pass), and ``wake synth``'s other word sources:
-FSDD digits as negatives and espeak-ng voices (a fake ``espeak-ng`` script stands in)."""
+behind it (the stream detector against ``detect``, both networks chunk by chunk against their
+whole pass; the stream reader and chunked resampling are tested in test_audio_stream.py),
+and ``wake synth``'s other word sources: FSDD digits as negatives and espeak-ng voices (a
+fake ``espeak-ng`` script stands in)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -16,18 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy.signal import resample_poly
 from typer.testing import CliRunner
 
 from seqlab.audio import resample, write_audio
 from seqlab.cli import app
 from seqlab.data.wake import (
     StreamDetector,
-    audio_stream,
     detect,
     fsdd_words,
     generated_clips,
-    resample_chunks,
     synthesize,
 )
 from seqlab.tasks.wake import PRESETS, WakeWord
@@ -37,17 +36,6 @@ TINY = PRESETS["tiny"].config  # 8 kHz
 
 def _split(x: np.ndarray, rng: np.random.Generator, n: int = 7) -> list[np.ndarray]:
     return np.split(x, np.sort(rng.integers(0, len(x), n)))
-
-
-@pytest.mark.parametrize(("orig", "new"), [(16000, 8000), (8000, 16000), (44100, 16000)])
-def test_chunked_resampling_equals_scipy_on_the_whole(orig: int, new: int) -> None:
-    rng = np.random.default_rng(orig + new)
-    x = rng.standard_normal(30001).astype(np.float32)  # several blocks of >= 0.2 s
-    want = resample_poly(x.astype(np.float64), new // np.gcd(orig, new), orig // np.gcd(orig, new))
-    for seed in range(3):
-        chunks = _split(x, np.random.default_rng(seed), n=3 + 5 * seed)
-        got = np.concatenate(list(resample_chunks(chunks, orig, new)))
-        np.testing.assert_allclose(got, want, atol=2e-5)
 
 
 def test_stream_detector_equals_detect_on_the_whole() -> None:
@@ -207,13 +195,64 @@ def test_a_pipe_gets_each_detection_before_the_stream_ends(recording: dict) -> N
     assert first == pytest.approx(want, abs=0.006)  # (printed with 2 decimals)
 
 
-def test_audio_stream_reads_raw_wav_and_cuts_a_partial_sample() -> None:
-    import io
+def test_ctrl_c_on_a_live_stream_ends_cleanly_with_status_130(recording: dict) -> None:
+    """SIGINT while standard input stays open (``arecord ... | seqlab wake detect MODEL -``
+    ended by Ctrl-C): the lines printed stay, one line on stderr, exit status 130."""
+    model, th = recording["root"] / "streaming", recording["streaming"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    args = [sys.executable, "-m", "seqlab", "wake", "detect", str(model), "-", "--threshold"]
+    proc = subprocess.Popen([*args, str(th)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write(recording["pcm"].tobytes())  # all of it, but stdin stays open
+        proc.stdin.flush()
+        first: list[bytes] = []  # a detection line: the stream is being read, then Ctrl-C
+        reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()))
+        reader.start()
+        reader.join(timeout=60)
+        assert first and first[0].strip(), "no detection line while the stream was open"
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    want = _file_times(model, recording["root"] / "talk.wav", th)
+    got = [float(x) for x in (first[0] + rest).split()]
+    assert proc.returncode == 130
+    assert 1 <= len(got) <= len(want) and np.allclose(got, want[: len(got)], atol=0.006)
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stopped (Ctrl-C) after"), err.decode()
 
-    pcm = np.arange(-500, 500, dtype="<i2") * 30
-    rate, chunks = audio_stream(io.BytesIO(pcm.tobytes() + b"\x01"), rate=8000)
-    got = np.concatenate(list(chunks))
-    assert rate == 8000 and np.array_equal(got, pcm / 32768)
+
+def test_ctrl_c_keeps_the_detections_and_writes_the_chime(
+    recording: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KeyboardInterrupt from the reader after 3 s of audio: the detections of those 3 s
+    are printed, --chime holds those 3 s, the summary says so, exit status 130."""
+    import seqlab.audio
+
+    model, th, pcm = recording["root"] / "streaming", recording["streaming"], recording["pcm"]
+
+    def interrupted_stream(stream: object, *, rate: int, channels: int) -> tuple:
+        def chunks():
+            yield from np.split(pcm[: 3 * 8000].astype(np.float32) / 32768, 30)  # 0.1 s each
+            raise KeyboardInterrupt
+
+        return 8000, chunks()
+
+    monkeypatch.setattr(seqlab.audio, "audio_stream", interrupted_stream)
+    chime = tmp_path / "c.wav"
+    code, out, err = _invoke(["detect", model, "-", "--threshold", th, "--json", "--chime",
+                              chime])  # fmt: skip
+    want = WakeWord.load(model).detect(recording["audio"][: 3 * 8000], threshold=th)
+    assert code == 130 and len(want) >= 1
+    assert [json.loads(line)["time"] for line in out.splitlines()] == [round(t, 3) for t in want]
+    n = len(want)
+    assert err == f"stopped (Ctrl-C) after 3.0 s of audio: {n} detection{'s' * (n != 1)}\n"
+    from seqlab.audio import read_audio
+
+    assert len(read_audio(chime)[0]) == 3 * 8000
 
 
 # -- other word sources for `wake synth` ------------------------------------------------------

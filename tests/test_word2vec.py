@@ -528,7 +528,8 @@ def test_torch_engine_at_default_batch_size_tracks_numba(seed: int) -> None:
     corpus, clusters = _cluster_corpus(seed=seed)
     base = {"vector_size": 16, "window": 3, "min_count": 1, "sample": 0.0, "seed": seed}
     assert Word2VecConfig().batch_size == 4096
-    numba = train_word2vec(corpus, Word2VecConfig(**base, workers=1))
+    # the torch engine takes pair steps with 5 noise words: compare with the same on numba
+    numba = train_word2vec(corpus, Word2VecConfig(**base, workers=1, update="pair"))
     torch_run = train_word2vec(corpus, Word2VecConfig(**base, engine="torch"))
     losses = torch_run.epoch_losses
     # Calibrated on corpus/config seeds 1-5: torch 4.05 -> 3.2-3.4 -> 2.55-2.6 -> 1.8-1.9 ->
@@ -586,6 +587,8 @@ def test_device_auto_resolves_by_configuration(monkeypatch) -> None:
     assert resolve_device("auto", gpu_path=True) == "cuda"
     assert Word2VecConfig(device="auto").device == "cuda"
     assert Word2VecConfig(device="auto").resolved_engine == "torch"
+    assert Word2VecConfig(device="auto").resolved_update == "pair"  # the GPU takes pair steps
+    assert Word2VecConfig(device="auto", update="hogbatch").device == "cpu"  # a CPU update
     for kwargs in ({"method": "cbow"}, {"objective": "hierarchical"}, {"engine": "numba"}):
         assert Word2VecConfig(device="auto", **kwargs).device == "cpu", kwargs
 
@@ -601,7 +604,7 @@ def test_absent_cuda_is_a_config_error(device: str) -> None:
 def test_cuda_torch_engine_learns_like_numba() -> None:
     corpus, clusters = _cluster_corpus(seed=1)
     base = {"vector_size": 16, "window": 3, "min_count": 1, "sample": 0.0, "seed": 1}
-    numba = train_word2vec(corpus, Word2VecConfig(**base, workers=1))
+    numba = train_word2vec(corpus, Word2VecConfig(**base, workers=1, update="pair"))
     gpu = train_word2vec(corpus, Word2VecConfig(**base, device="cuda"))
     assert gpu.config["device"] == "cuda"
     losses = gpu.epoch_losses
@@ -681,7 +684,11 @@ def test_progress_bar_on_stderr(engine: str, capsys: pytest.CaptureFixture[str])
         ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
         ({"workers": 0}, "workers must be an integer >= 1, got 0"),
         ({"negative": 0}, "objective 'negative' needs negative >= 1"),
-        ({"negative": -1, "objective": "hierarchical"}, "negative must be an integer >= 0, got -1"),
+        (
+            {"negative": -1, "objective": "hierarchical"},
+            "negative must be None or an integer >= 0, got -1",
+        ),
+        ({"update": "sgd"}, "update must be 'auto', 'pair' or 'hogbatch', got 'sgd'"),
         ({"sample": -1e-3}, "sample must be >= 0, got -0.001"),
         ({"alpha": 0.0}, "alpha must be > 0, got 0.0"),
         ({"min_alpha": 0.5}, "min_alpha must be in [0, alpha=0.025], got 0.5"),

@@ -10,7 +10,10 @@
   mode from the same seed.
 - Learning: on planted topic clusters the HogBatch vectors separate the clusters as well as
   the pair mode's (within the calibrated seed-to-seed noise) and reach the same loss.
-- Configuration: ``update`` outside skip-gram + negative sampling + numba is a ValueError.
+- Configuration: ``update`` outside skip-gram + negative sampling + numba is a ValueError;
+  the default (``update="auto"``, ``negative=None``) is HogBatch with 8 noise words per center
+  word where it applies and the pair update with 5 per pair elsewhere, and the result records
+  what ran.
 """
 
 from __future__ import annotations
@@ -166,8 +169,9 @@ def test_hogbatch_learns_planted_clusters_like_pair_mode(seed: int) -> None:
         "alpha": 0.01,
         "workers": 1,
         "seed": seed,
+        "negative": 5,  # the same K for both: their losses are then the same objective
     }
-    pair = train_word2vec(corpus, Word2VecConfig(**base))
+    pair = train_word2vec(corpus, Word2VecConfig(**base, update="pair"))
     hog = train_word2vec(corpus, Word2VecConfig(**base, update="hogbatch"))
     m_pair, _ = _cluster_margin(pair.vectors, clusters)
     m_hog, p_hog = _cluster_margin(hog.vectors, clusters)
@@ -196,3 +200,38 @@ def test_hogbatch_config_errors(kwargs: dict[str, object]) -> None:
     update = kwargs.pop("update", "hogbatch")
     with pytest.raises(ValueError, match="update"):
         Word2VecConfig(update=update, **kwargs)  # type: ignore[arg-type]
+
+
+def test_default_update_and_noise_words_resolve_by_configuration() -> None:
+    """auto: HogBatch with 8 noise words per center for skip-gram + negative on numba; the
+    pair update with 5 per pair for CBOW, the other objectives and the torch engine."""
+    config = Word2VecConfig()
+    assert (config.update, config.negative) == ("auto", None)
+    assert (config.resolved_update, config.resolved_negative) == ("hogbatch", 8)
+    for kwargs in ({"method": "cbow"}, {"objective": "hierarchical"}, {"engine": "torch"}):
+        config = Word2VecConfig(**kwargs)  # type: ignore[arg-type]
+        assert (config.resolved_update, config.resolved_negative) == ("pair", 5), kwargs
+    assert Word2VecConfig(update="pair").resolved_negative == 5
+    assert Word2VecConfig(update="hogbatch", negative=5).resolved_negative == 5  # as given
+
+
+def test_default_run_is_hogbatch_and_records_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel receives hogbatch=True and K = 8 under the defaults; the result's config
+    records the resolved update and noise words."""
+    calls: list[tuple[int, bool]] = []
+    real = K.train_chunk
+
+    def spy(*args):  # (..., negative at 12, ..., hogbatch at 17)
+        calls.append((args[12], args[17]))
+        return real(*args)
+
+    monkeypatch.setattr(K, "train_chunk", spy)
+    corpus, _ = _cluster_corpus(seed=1, sentences=40)
+    small = {"vector_size": 4, "min_count": 1, "epochs": 1, "workers": 1}
+    result = train_word2vec(corpus, Word2VecConfig(**small))
+    assert set(calls) == {(8, True)}
+    assert (result.config["update"], result.config["negative"]) == ("hogbatch", 8)
+    calls.clear()
+    result = train_word2vec(corpus, Word2VecConfig(**small, update="pair"))
+    assert set(calls) == {(5, False)}
+    assert (result.config["update"], result.config["negative"]) == ("pair", 5)

@@ -5,6 +5,8 @@ resampling, and features through ``torch.stft`` (spectrogram, mel filterbank, lo
   files, with one-line :class:`seqlab._io.DataError` for bad audio and
   :class:`ClippingWarning` for clipped audio;
 * :func:`resample` — polyphase Kaiser-windowed sinc, equal to ``scipy.signal.resample_poly``;
+* :func:`audio_stream`, :func:`resample_chunks` — a stream (standard input: raw 16-bit PCM, a
+  WAV stream, a FLAC file) read chunk by chunk as it arrives, and resampled as it comes;
 * :func:`spectrogram`, :func:`mel_filterbank`, :func:`log_mel`, :func:`mfcc`.
 """
 
@@ -19,9 +21,11 @@ from seqlab.audio.features import (
 )
 from seqlab.audio.io import ClippingWarning, read_audio, read_audio_bytes, to_mono, write_audio
 from seqlab.audio.resample import resample, resample_filter
+from seqlab.audio.stream import audio_stream, resample_chunks
 
 __all__ = [
     "ClippingWarning",
+    "audio_stream",
     "dct_matrix",
     "hz_to_mel",
     "log_mel",
@@ -31,6 +35,7 @@ __all__ = [
     "read_audio",
     "read_audio_bytes",
     "resample",
+    "resample_chunks",
     "resample_filter",
     "spectrogram",
     "to_mono",

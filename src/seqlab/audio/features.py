@@ -31,6 +31,7 @@ peaks of 1.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Literal
 
 import torch
@@ -135,6 +136,12 @@ def spectrogram(
     Defaults: 25 ms frames every 10 ms at 16 kHz (``n_fft=400``, ``hop_length=n_fft // 4``
     → set 160 for 10 ms), a periodic Hann window of ``win_length = n_fft`` samples.
 
+    The STFT is the real-valued one (``return_complex=False``: real and imaginary parts),
+    so this one function serves training, inference and the ONNX graphs of
+    :mod:`seqlab.models.export` (``torch.onnx.export`` records it as ONNX's STFT operator,
+    opset 17; a complex STFT does not export). Equal to ``|stft(return_complex=True)|^p``
+    to float rounding.
+
     Shape:
         samples: (N,) or (B, N) -> (F, T) or (B, F, T), F = n_fft // 2 + 1, T = 1 + N // hop
     """
@@ -150,17 +157,20 @@ def spectrogram(
             f"reflection padding: give more than {n_fft // 2} samples"
         )
     window = torch.hann_window(win, dtype=samples.dtype, device=samples.device)  # (win,)
-    stft = torch.stft(
-        samples,
-        n_fft,
-        hop_length=hop,
-        win_length=win,
-        window=window,
-        center=center,
-        pad_mode=pad_mode,
-        return_complex=True,
-    )  # (..., F, T) complex
-    return stft.abs().pow(power)  # (..., F, T)
+    with warnings.catch_warnings():  # the real-valued form is the one ONNX exports
+        warnings.filterwarnings("ignore", "stft with return_complex=False", UserWarning)
+        stft = torch.stft(
+            samples,
+            n_fft,
+            hop_length=hop,
+            win_length=win,
+            window=window,
+            center=center,
+            pad_mode=pad_mode,
+            return_complex=False,
+        )  # (..., F, T, 2): Re X, Im X
+    power2 = stft.pow(2).sum(-1)  # (..., F, T): |X|² = (Re X)² + (Im X)²
+    return power2 if power == 2 else power2.pow(power / 2)  # (..., F, T): |X|^p
 
 
 def log_mel(
@@ -175,16 +185,25 @@ def log_mel(
     scale: MelScale = "htk",
     norm: Literal["slaney"] | None = None,
     floor: float = 1e-10,
+    center: bool = True,
+    filterbank: Tensor | None = None,
 ) -> Tensor:
     """``ln(max(mel power, floor))``: the natural log of the mel-filtered power spectrogram.
+
+    ``center=True`` (the default) centres frame t on sample t · hop (the signal
+    reflect-padded by ``n_fft // 2``); ``center=False`` starts it there, so each frame
+    depends on its own samples only and a stream's frames equal the whole file's (the
+    wake-word detector's). ``filterbank`` (F, n_mels) replaces the one ``n_mels``, ``f_min``,
+    ``f_max``, ``scale`` and ``norm`` describe: a module that holds it as a buffer (the ONNX
+    graphs of :mod:`seqlab.models.export`) passes it.
 
     Shape:
         samples: (N,) or (B, N) -> (n_mels, T) or (B, n_mels, T)
     """
     if floor <= 0:
         raise ValueError(f"floor must be > 0, got {floor}")
-    power = spectrogram(samples, n_fft=n_fft, hop_length=hop_length)  # (..., F, T)
-    fb = mel_filterbank(
+    power = spectrogram(samples, n_fft=n_fft, hop_length=hop_length, center=center)  # (..., F, T)
+    fb = filterbank if filterbank is not None else mel_filterbank(
         n_mels, n_fft, sample_rate, f_min=f_min, f_max=f_max, scale=scale, norm=norm,
         dtype=power.dtype,
     ).to(power.device)  # (F, n_mels)  # fmt: skip

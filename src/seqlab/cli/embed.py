@@ -93,6 +93,7 @@ _OPTION_OF_FIELD = {
     "window": "--window",
     "context_size": "--window",
     "negative": "--negative",
+    "update": "--update",
     "ns_exponent": "--ns-exponent",
     "sample": "--sample",
     "alpha": "--alpha",
@@ -125,11 +126,13 @@ def _config(cls: type, values: dict[str, Any]) -> Any:
 
 
 _WORD2VEC = ("skipgram", "cbow")
+_UPDATES = ("auto", "pair", "hogbatch")
 _METHODS = (*_WORD2VEC, "glove", "nnlm")
 # Options of `embed train` that only some methods read: option -> (default, methods).
 _ONLY_FOR: dict[str, tuple[Any, tuple[str, ...]]] = {
     "--objective": ("negative", _WORD2VEC),
-    "--negative": (5, _WORD2VEC),
+    "--negative": (None, _WORD2VEC),
+    "--update": ("auto", _WORD2VEC),
     "--ns-exponent": (0.75, _WORD2VEC),
     "--sample": (1e-3, _WORD2VEC),
     "--x-max": (100.0, ("glove",)),
@@ -149,7 +152,7 @@ def _check_options(method: str, objective: str, given: dict[str, Any]) -> None:
                 f"{' and '.join(methods)}); leave it out"
             )
         if (
-            option in ("--negative", "--ns-exponent")
+            option in ("--negative", "--ns-exponent", "--update")
             and value != default
             and method in _WORD2VEC
             and objective != "negative"
@@ -199,7 +202,19 @@ def train(
     window: int | None = typer.Option(
         None, help="Context words on each side (NNLM: context size); default: the method's."
     ),
-    negative: int = typer.Option(5, help="Negative samples per positive (word2vec)."),
+    negative: int | None = typer.Option(
+        None,
+        help="Noise words (word2vec negative sampling): per (context, center) pair with "
+        "--update pair, per center word with hogbatch; default: 5 for pair, 8 for hogbatch.",
+        show_default=False,
+    ),
+    update: str = typer.Option(
+        "auto",
+        help="word2vec update with --objective negative: hogbatch (one step per center word "
+        "on its window, whose pairs share the noise words; Ji et al. 2016) or pair (one step "
+        "per pair, as word2vec.c and gensim). auto: hogbatch for skipgram on the CPU, else "
+        "pair (cbow, the GPU engine).",
+    ),
     ns_exponent: float = typer.Option(0.75, help="Noise distribution ∝ count^this (word2vec)."),
     sample: float = typer.Option(1e-3, help="Subsampling threshold t (word2vec)."),
     alpha: float | None = typer.Option(
@@ -246,15 +261,19 @@ def train(
     The corpus is one sentence per line (plain or .gz). Raw prose wants --tokenize simple;
     with the default (whitespace) a note says when many words carry punctuation.
 
-    Options that the chosen method does not read (--objective, --negative, --ns-exponent,
-    --sample for word2vec; --x-max, --combine, --memory for GloVe; --workers for word2vec and GloVe)
-    are an error when set to another value than their default.
+    Options that the chosen method does not read (--objective, --negative, --update,
+    --ns-exponent, --sample for word2vec; --x-max, --combine, --memory for GloVe; --workers for
+    word2vec and GloVe) are an error when set to another value than their default.
     """
     _check_format(fmt, "--format")
     if method not in _METHODS:
         raise fail(f"--method must be skipgram, cbow, glove or nnlm, got {method!r}")
     if method in _WORD2VEC and objective not in ("negative", "hierarchical", "softmax"):
         raise fail(f"--objective must be negative, hierarchical or softmax, got {objective!r}")
+    if update not in _UPDATES:
+        raise fail(f"--update must be auto, pair or hogbatch, got {update!r}")
+    if update == "hogbatch" and method == "cbow":
+        raise fail("--update hogbatch trains --method skipgram only, not cbow; leave it out")
     if tokenize not in _TOKENIZE:
         raise fail(
             f"--tokenize must be {', '.join(_TOKENIZE[:-1])} or {_TOKENIZE[-1]}, got {tokenize!r}"
@@ -265,6 +284,7 @@ def train(
         {
             "--objective": objective,
             "--negative": negative,
+            "--update": update,
             "--ns-exponent": ns_exponent,
             "--sample": sample,
             "--x-max": x_max,
@@ -297,6 +317,7 @@ def train(
         from seqlab.embeddings.word2vec import Word2VecConfig, train_word2vec
 
         values = {"method": method, "objective": objective, "window": window, "negative": negative}
+        values |= {"update": update}
         values |= {"ns_exponent": ns_exponent, "sample": sample, "alpha": alpha}
         config = _config(Word2VecConfig, common | values)
         trainer: Callable[..., Any] = train_word2vec
@@ -331,6 +352,8 @@ def train(
         "seconds": round(float(result.seconds), 3),
         "words_per_second": round(float(result.words_per_second), 1),
     }
+    if method in _WORD2VEC:  # what ran: "auto" and the default noise words resolved
+        summary |= {"update": result.config["update"], "negative": result.config["negative"]}
     if result.counting_seconds is not None:
         summary["counting_seconds"] = round(float(result.counting_seconds), 3)
     if json_out:

@@ -47,6 +47,9 @@ _TRAIN_FLAGS = {
     "valid_fraction": "--valid-fraction",
     "decoder_size": "--decoder-size",
     "attention_dim": "--attention-dim",
+    "attention": "--attention",
+    "freq_mask": "--freq-mask",
+    "time_mask": "--time-mask",
 }
 _PRESETS = {"ctc": PRESET, "las": LAS_PRESET}
 _ARCH_HELP = (
@@ -171,7 +174,21 @@ def train(
     attention_dim: int | None = typer.Option(
         None, help="las: hidden width of the attention's scoring network (default: 128)."
     ),
+    attention: str | None = typer.Option(
+        None,
+        help="las: content (the LAS paper's) or location (the energy also reads the previous "
+        "weights, convolved: Chorowski et al. 2015) (default: content).",
+    ),
     dropout: float | None = typer.Option(None, help="Dropout (default: 0.1)."),
+    freq_mask: int | None = typer.Option(
+        None,
+        help="SpecAugment: two masks of up to N log-mel bands per training item (0: none, the "
+        "default; try 8 with --time-mask 10 when a long run overfits).",
+    ),
+    time_mask: int | None = typer.Option(
+        None,
+        help="SpecAugment: two masks of up to N frames per training item (0: none, the default).",
+    ),
     n_mels: int = typer.Option(40, help="Log-mel bands per frame."),
     valid_fraction: float = typer.Option(0.1, help="Training utterances held out to validate."),
     *,
@@ -186,6 +203,7 @@ def train(
     ctc_only = {"--conv-channels": conv_channels, "--conv-layers": conv_layers}
     ctc_only |= {"--stride": stride, "--strided-layers": strided_layers}
     las_only = {"--decoder-size": decoder_size, "--attention-dim": attention_dim}
+    las_only |= {"--attention": attention}
     check_arch(arch, {"ctc": ctc_only, "las": las_only})
     _split(split, sequences)
     train_opts.apply_threads()
@@ -196,6 +214,8 @@ def train(
             "batch_size": train_opts.batch_size,
             "n_mels": n_mels,
             "valid_fraction": valid_fraction,
+            "freq_mask": freq_mask,
+            "time_mask": time_mask,
             "corpus": str(data),
             "model.cell": cell,
             "model.num_layers": layers,
@@ -208,6 +228,7 @@ def train(
             "model.strided_layers": strided_layers,
             "model.decoder_size": decoder_size,
             "model.attention_dim": attention_dim,
+            "model.attention": attention,
         },
     )
     seed = train_opts.seed or 0

@@ -44,16 +44,30 @@ def _clips(data: Path | None, synthetic: bool, sample_rate: int, seed: int) -> A
     return read_clip_folder(data, sample_rate)
 
 
+_SPEED_HELP = (
+    "Play each word at a random speed in 1 ± this (tempo and pitch: other voices from the "
+    "same recordings; 0 = the course's recipe)."
+)
+
+
+def _check_speed(speed_jitter: float) -> None:
+    if not 0.0 <= speed_jitter < 0.5:
+        raise fail(f"--speed-jitter must be in [0, 0.5), got {speed_jitter:g}")
+
+
 def _examples(
-    data: Path | None, config: Any, n: int, seed: int, synthetic: bool = False
-) -> list[Any]:
-    """Synthesized clips: read from a `wake synth` folder, or made from a clip source."""
+    data: Path | None, config: Any, n: int, seed: int, synthetic: bool = False,
+    speed_jitter: float = 0.0,
+) -> list[Any]:  # fmt: skip
+    """Synthesized clips: read from a `wake synth` folder, or made from a clip source
+    (each word at a random speed in 1 ± ``speed_jitter``)."""
     from seqlab.data.wake import LABELS_FILE, read_dataset, synthesize_many
 
     if data is not None and not synthetic and (data / LABELS_FILE).is_file():
         return read_dataset(data, config.sample_rate)
     clips = _clips(data, synthetic, config.sample_rate, seed)
-    return synthesize_many(clips, n, seed=seed, seconds=config.clip_seconds)
+    return synthesize_many(clips, n, seed=seed, seconds=config.clip_seconds,
+                           speed_jitter=speed_jitter)  # fmt: skip
 
 
 @app.command()
@@ -69,6 +83,7 @@ def synth(
     sample_rate: int = typer.Option(16000, help="Hz."),
     max_positives: int = typer.Option(4, help="At most this many trigger words per clip."),
     max_negatives: int = typer.Option(2, help="At most this many other words per clip."),
+    speed_jitter: float = typer.Option(0.0, help=_SPEED_HELP),
     fsdd_negatives: Path | None = typer.Option(
         None, help="A Free Spoken Digit Dataset folder: its spoken digits as other words."
     ),
@@ -90,6 +105,7 @@ def synth(
 
     if n < 1 or seconds <= 0:
         raise fail(f"-n must be >= 1 and --seconds > 0, got {n} and {seconds:g}")
+    _check_speed(speed_jitter)
     if (espeak_positive or espeak_negative) and not espeak_available():
         raise fail("--espeak-positive/--espeak-negative need espeak-ng (apt install espeak-ng)")
     if (fsdd_exclude or fsdd_only) and fsdd_negatives is None:
@@ -108,6 +124,7 @@ def synth(
         seconds=seconds,
         max_positives=max_positives,
         max_negatives=max_negatives,
+        speed_jitter=speed_jitter,
     )
     write_dataset(out, examples, sample_rate)
     facts = {
@@ -165,6 +182,7 @@ def train(
         "runs chunk by chunk) or tiny (8 kHz, 2 s; the default with --synthetic).",
     ),
     examples: int = typer.Option(1000, help="Clips to synthesize from a clip folder."),
+    speed_jitter: float = typer.Option(0.15, help=_SPEED_HELP),
     hard_negatives: Path | None = typer.Option(
         None,
         help="A folder of WAVs without the trigger word (e.g. from `wake evaluate "
@@ -198,7 +216,8 @@ def train(
         },
     )
     seed = train_opts.seed or 0
-    clips = _examples(data, config, examples, seed, synthetic)
+    _check_speed(speed_jitter)
+    clips = _examples(data, config, examples, seed, synthetic, speed_jitter)
     fit, valid = hold_out(clips, 0.1, min_total=20)
     fit += _hard_negatives(hard_negatives, config)
     train_and_report(
@@ -267,10 +286,10 @@ def detect(
     if (rate is not None and rate < 1) or channels < 1:
         raise fail(f"--rate and --channels must be >= 1, got {rate} and {channels}")
     output_path(chime, "--chime")
-    model = WakeWord.load(model_dir)
     if audio == "-":
-        _detect_stream(model, threshold, rate, channels, chime, json_out)
+        _detect_stream(model_dir, threshold, rate, channels, chime, json_out)
         return
+    model = WakeWord.load(model_dir)
     samples, rate = read_audio(audio)  # a rate above audio.io.MAX_RATE is a DataError
     rate_m = model.config.sample_rate
     times = model.detect(
@@ -296,31 +315,54 @@ def detect(
 
 
 def _detect_stream(
-    model: Any, threshold: float | None, rate: int | None, channels: int, chime: Path | None,
-    json_out: bool,
+    model_dir: Path, threshold: float | None, rate: int | None, channels: int,
+    chime: Path | None, json_out: bool,
 ) -> None:  # fmt: skip
     """``wake detect MODEL -``: standard input chunk by chunk (resampled to the model's
-    rate as it comes), each detection printed and flushed when its step completes."""
+    rate as it comes), each detection printed and flushed when its step completes.
+
+    Ctrl-C (how a live stream ends: ``arecord ... | seqlab wake detect MODEL -``) stops
+    cleanly: what was printed stays, ``--chime`` is written with the audio heard so far, one
+    line on stderr says how much was heard, and the exit status is 130 (128 + SIGINT, as
+    Unix tools and ``seqlab ... train`` do)."""
     import json
 
     import numpy as np
 
-    from seqlab.audio import write_audio
-    from seqlab.data.wake import audio_stream, resample_chunks, with_chimes
+    from seqlab.audio import audio_stream, resample_chunks, write_audio
+    from seqlab.data.wake import with_chimes
+    from seqlab.tasks.wake import WakeWord
 
-    rate_m = model.config.sample_rate
-    rate_in, chunks = audio_stream(sys.stdin.buffer, rate=rate or rate_m, channels=channels)
-    kept: list[np.ndarray] = []
-    if chime is not None:  # the audio to chime: kept whole
-        chunks = (kept.append(c) or c for c in chunks)
-    times = []
-    for t, score in model.stream_detect(resample_chunks(chunks, rate_in, rate_m),
-                                        threshold=threshold):  # fmt: skip
-        times.append(t)
-        line = {"time": round(t, 3), "score": round(score, 4)}
-        typer.echo(json.dumps(line) if json_out else f"{t:.2f}")  # (click.echo flushes)
+    kept: list[np.ndarray] = []  # the audio heard (all of it only for --chime)
+    heard, rate_in, times = 0, rate or 1, []  # samples read, their rate (once known), times
+
+    def counted(chunks: Any) -> Any:
+        nonlocal heard
+        for c in chunks:
+            heard += len(c)
+            if chime is not None:  # the audio to chime: kept whole
+                kept.append(c)
+            yield c
+
+    try:
+        model = WakeWord.load(model_dir)
+        rate_m = model.config.sample_rate
+        rate_in, chunks = audio_stream(sys.stdin.buffer, rate=rate or rate_m, channels=channels)
+        for t, score in model.stream_detect(resample_chunks(counted(chunks), rate_in, rate_m),
+                                            threshold=threshold):  # fmt: skip
+            times.append(t)
+            line = {"time": round(t, 3), "score": round(score, 4)}
+            typer.echo(json.dumps(line) if json_out else f"{t:.2f}")  # (click.echo flushes)
+        interrupted = False
+    except KeyboardInterrupt:
+        interrupted = True
+    sys.stdout.flush()
     if chime is not None and kept:
         write_audio(chime, with_chimes(np.concatenate(kept), rate_in, times), rate_in)
+    if interrupted:
+        typer.echo(f"stopped (Ctrl-C) after {heard / rate_in:.1f} s of audio: "
+                   f"{len(times)} detection{'' if len(times) == 1 else 's'}", err=True)  # fmt: skip
+        raise typer.Exit(130)
     if not times:
         typer.echo("no detection", err=True)
 

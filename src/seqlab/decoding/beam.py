@@ -22,14 +22,16 @@ Bookkeeping follows transformers' ``BeamSearchScorer`` / OpenNMT's ``BeamSearch`
   2K best of those K·2K), without a K·V float64 table;
 * a row stops when its n-best list holds ``n_best`` hypotheses that no live beam can beat
   (``early_stopping="never"``, the default): a live beam's log-probability can only fall,
-  so (1 / Ty^α) · log P ≤ log P / max_length^α bounds every continuation; ``True`` stops
+  so (1 / Ty^α) · log P ≤ log P / L^α bounds every continuation, L being the row's length
+  cap (``max_length``, or the row's own cap from ``max_lengths``; a per-input cap such as
+  a·|x| + b tightens the bound, so rows stop sooner); ``True`` stops
   as soon as the list is full, ``False`` uses transformers' heuristic (see
   :func:`beam_search`);
 * a live beam whose bound does not beat its row's full list is dropped from the model's
   batch at once (it and its descendants can never enter the list, and every candidate
   ranked below one of its extensions is as hopeless, so the row's outputs do not change):
   fewer decoder rows for the same outputs;
-* at ``max_length`` the live beams are scored as they are (Ty = max_length, no ``<EOS>``),
+* at its cap L a row's live beams are scored as they are (Ty = L, no ``<EOS>``),
   compete for the n-best list and are flagged ``finished=False``.
 
 With ``early_stopping=True`` (or α = 0), beam size 1 is greedy search; with a beam wide enough
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -55,6 +58,7 @@ from seqlab.decoding.protocol import (
     StepModel,
     check_search_args,
     normalized_score,
+    row_caps,
     state_device,
 )
 from seqlab.shapes import check_shape
@@ -132,6 +136,7 @@ class _Beams:
     """
 
     rows: list[int]  # (n,) the input row of each row still searching
+    caps: list[int]  # (n,) each row's length cap (tokens, <EOS> included)
     lp: Tensor  # (n, K) float64: log P of each slot's beam (-inf: empty or inactive)
     active: Tensor  # (N,) int64: the active slots i·K + k, ascending (CPU)
     history: Tensor  # (N, t-1) int64: the tokens each active beam emitted so far (CPU)
@@ -160,12 +165,15 @@ def beam_search(
     n_best: int = 1,
     early_stopping: EarlyStopping = "never",
     device: torch.device | str | None = None,
+    max_lengths: Sequence[int] | None = None,
 ) -> list[list[Hypothesis]]:
     """The ``n_best`` best outputs found by a beam of ``beam_size`` for each row of ``state``.
 
     ``state`` is the model's initial state for ``batch_size`` rows (``init_state(...)``); the
     search picks and repeats its rows with ``reorder_state``. ``max_length`` caps the emitted
-    tokens (``<EOS>`` included). Each row's list is sorted by score, best first, and holds
+    tokens (``<EOS>`` included); ``max_lengths``, if given, caps each row's below that
+    (row i: ``min(max_length, max_lengths[i])``, e.g. from its source's length: the exact
+    stop's bound tightens with the cap). Each row's list is sorted by score, best first, and holds
     fewer than ``n_best`` hypotheses only when fewer sequences have a nonzero probability.
     The model's mode is left as it is: call ``model.eval()`` first to decode without dropout.
 
@@ -186,18 +194,20 @@ def beam_search(
         raise ValueError(f"n_best must be in [1, beam_size={beam_size}], got {n_best}")
     check_early_stopping(early_stopping)
     dev = torch.device(device) if device is not None else state_device(model, state)
+    caps = row_caps(max_length, max_lengths, batch_size)
     K = beam_size
     nbest = [NBestList(n_best, alpha) for _ in range(batch_size)]
     lp = torch.full((batch_size, K), -math.inf, dtype=torch.float64)  # (B, K)
     lp[:, 0] = 0.0  # one <BOS> per row: the first step extends slot 0 only
     beams = _Beams(
         rows=list(range(batch_size)),
+        caps=caps,
         lp=lp,
         active=torch.arange(batch_size) * K,  # (B,): the state's B rows are the slots 0
         history=torch.empty((batch_size, 0), dtype=torch.long),  # (B, 0)
     )
     tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=dev)  # (B,)
-    for t in range(1, max_length + 1):
+    for t in range(1, max(caps) + 1):
         log_probs, state = model.step(tokens, state)  # (N, V)
         check_shape(log_probs, (len(beams.active), "V"), "log_probs")
         if log_probs.shape[1] < 2:
@@ -205,12 +215,9 @@ def beam_search(
                 f"beam search needs a vocabulary of 2 or more tokens, got {log_probs.shape[1]}"
             )
         top = _top_candidates(beams, log_probs)
-        nxt = _extend(beams, nbest, top, t=t, eos_id=eos_id, last=t == max_length)
-        if t == max_length:
-            break
-        done = _done_and_hopeless(
-            beams, nbest, nxt[0], t=t, max_length=max_length, rule=early_stopping
-        )
+        last = torch.tensor([cap == t for cap in beams.caps])  # (n,): rows at their cap
+        nxt = _extend(beams, nbest, top, t=t, eos_id=eos_id, last=last)
+        done = _done_and_hopeless(beams, nbest, nxt[0], t=t, last=last, rule=early_stopping)
         if bool(done[0].all()):
             break
         rows_before = len(beams.active)
@@ -255,14 +262,15 @@ def _top_candidates(beams: _Beams, log_probs: Tensor) -> Candidates:
 
 
 def _extend(
-    beams: _Beams, nbest: list[NBestList], top: Candidates, *, t: int, eos_id: int, last: bool
+    beams: _Beams, nbest: list[NBestList], top: Candidates, *, t: int, eos_id: int, last: Tensor
 ) -> Candidates:
     """Move each row's ``<EOS>`` candidates ranked within its top K to its n-best list and
-    return the K best other candidates, the next beams (at ``last``, these are cut off and
-    join the lists unfinished).
+    return the K best other candidates, the next beams (in a row at its cap, ``last``,
+    these are cut off and join the list unfinished).
 
     Shape:
-        top: (n, 2K) each -> next beams: log P (n, K) float64, source slot (n, K), token (n, K)
+        top: (n, 2K) each, last: (n,) bool
+        -> next beams: log P (n, K) float64, source slot (n, K), token (n, K)
     """
     top_lp, top_slot, top_tok = top
     n, K = top_lp.shape[0], top_lp.shape[1] // 2
@@ -276,7 +284,7 @@ def _extend(
     scale = t ** nbest[0].alpha
     ended = is_eos & (top_lp > -math.inf) & (top_lp / scale > worst[:, None])  # (n, 2K)
     ended[:, K:] = False  # an <EOS> ranked below K would displace a better beam
-    cut = (nxt[0] > -math.inf) & (nxt[0] / scale > worst[:, None]) & last  # (n, K)
+    cut = (nxt[0] > -math.inf) & (nxt[0] / scale > worst[:, None]) & last[:, None]  # (n, K)
     if not (bool(ended.any()) or bool(cut.any())):
         return nxt
     where = beams.positions()  # (n*K,)
@@ -299,25 +307,28 @@ def _done_and_hopeless(
     lp: Tensor,
     *,
     t: int,
-    max_length: int,
+    last: Tensor,
     rule: EarlyStopping,
 ) -> tuple[Tensor, Tensor]:
     """Which rows stop, and which of the next beams can no longer enter their row's list.
 
-    A beam with log P = s can only fall, and Ty <= max_length, so s / max_length^α bounds
+    A beam with log P = s can only fall, and Ty <= L (the row's cap), so s / L^α bounds
     the score of all its continuations: once that is not above a full list's worst score,
     neither the beam nor its descendants can enter the list. Dropping such a beam changes
     nothing else: every candidate ranked below one of its extensions is hopeless too, so
-    the K best hopeful candidates of a row are the same with or without it.
+    the K best hopeful candidates of a row are the same with or without it. A row at its
+    cap (``last``) stops.
 
     Shape:
-        lp: (n, K) -> done (n,) bool, hopeless (n, K) bool
+        lp: (n, K), last: (n,) bool -> done (n,) bool, hopeless (n, K) bool
     """
     alpha = nbest[0].alpha
     lists = [nbest[r] for r in beams.rows]
     worst = torch.tensor([nb.worst_score for nb in lists], dtype=torch.float64)[:, None]
     full = torch.tensor([nb.is_full for nb in lists])  # (n,)
-    hopeless = (lp == -math.inf) | (full[:, None] & (lp / max_length**alpha <= worst))
+    # L^α per row in Python floats: the same rounding as NBestList.is_done's bound
+    scale = torch.tensor([cap**alpha for cap in beams.caps], dtype=torch.float64)  # (n,)
+    hopeless = (lp == -math.inf) | (full[:, None] & (lp / scale[:, None] <= worst))
     if isinstance(rule, str):  # "never": exact
         done = hopeless.all(1)  # (n,)
     elif rule is True:
@@ -325,7 +336,7 @@ def _done_and_hopeless(
     else:  # transformers' heuristic: the best live beam scored as if it ended now
         best = lp.max(1).values  # (n,)
         done = (best == -math.inf) | (full & (best / t**alpha <= worst[:, 0]))
-    return done, hopeless
+    return done | last, hopeless
 
 
 def _next_beams(
@@ -343,5 +354,6 @@ def _next_beams(
     active = (lp.view(-1) > -math.inf).nonzero()[:, 0]  # (N',)
     src = beams.positions()[src_slot[keep].view(-1)[active]]  # (N',)
     history = torch.cat([beams.history[src], tok[keep].view(-1)[active, None]], 1)  # (N', t)
-    rows = [beams.rows[i] for i in keep.tolist()]
-    return _Beams(rows=rows, lp=lp, active=active, history=history), src
+    kept = keep.tolist()
+    rows, caps = [beams.rows[i] for i in kept], [beams.caps[i] for i in kept]
+    return _Beams(rows=rows, caps=caps, lp=lp, active=active, history=history), src

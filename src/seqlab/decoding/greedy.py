@@ -40,11 +40,13 @@ def greedy_search(
     banned_ids: Sequence[int] = (),
     device: torch.device | str | None = None,
     on_token: Callable[[int, int], None] | None = None,
+    max_lengths: Sequence[int] | None = None,
 ) -> list[Hypothesis]:
     """The arg-max token at every step, for each of ``batch_size`` rows of ``state``.
 
     A row stops at ``<EOS>`` (``finished=True``) or after ``max_length`` tokens
-    (``finished=False``). ``alpha`` only sets each hypothesis' ``score`` (as in
+    (``finished=False``; row i after ``min(max_length, max_lengths[i])`` when
+    ``max_lengths`` is given). ``alpha`` only sets each hypothesis' ``score`` (as in
     :func:`seqlab.decoding.beam_search`); it does not change the tokens. ``banned_ids`` are
     never chosen (e.g. ``<UNK>``). ``device`` is where the token tensors live (default: the
     state's, else the model's). The model's mode is left as it is: call ``model.eval()``
@@ -71,6 +73,7 @@ def greedy_search(
         alpha=alpha,
         device=device,
         on_token=on_token,
+        max_lengths=max_lengths,
     )
 
 

@@ -24,7 +24,7 @@ with it (α = 0: the raw sum; α = 1: the mean per token; the course suggests α
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,6 +42,7 @@ __all__ = [
     "check_search_args",
     "check_step_tokens",
     "normalized_score",
+    "row_caps",
     "select_rows",
     "state_device",
 ]
@@ -162,6 +163,23 @@ def state_device(model: object, state: State) -> torch.device:
         for param in model.parameters():
             return param.device
     return torch.device("cpu")
+
+
+def row_caps(max_length: int, max_lengths: Sequence[int] | None, batch_size: int) -> list[int]:
+    """Each row's length cap: ``min(max_length, max_lengths[i])`` (``max_length`` for every
+    row when ``max_lengths`` is None); a ValueError on a wrong count or a cap below 1.
+
+    >>> row_caps(10, [3, 12], 2)
+    [3, 10]
+    """
+    if max_lengths is None:
+        return [max_length] * batch_size
+    caps = [int(c) for c in max_lengths]
+    if len(caps) != batch_size:
+        raise ValueError(f"max_lengths has {len(caps)} caps for a batch of {batch_size}")
+    if caps and min(caps) < 1:
+        raise ValueError(f"every max_lengths cap must be >= 1, got {min(caps)}")
+    return [min(max_length, c) for c in caps]
 
 
 def check_search_args(*, batch_size: int, max_length: int, alpha: float) -> None:

@@ -10,6 +10,7 @@ captioner and music models share it, so the argument checks and the dispatch liv
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,11 @@ class SearchConfig:
     """Which search, and its limits."""
 
     max_length: int  # tokens drawn per output at most (<EOS> excluded)
+    # a per-input cap, fairseq's max_len_a / max_len_b: input i's output stops after
+    # min(max_length, floor(a·|x_i| + b)) tokens (|x_i| from search's source_lengths);
+    # None: max_length for every input. Greedy and beam search only
+    max_length_a: float | None = None
+    max_length_b: float = 0.0  # b of the per-input cap (ignored while max_length_a is None)
     beam_size: int = 1  # K: 1 is greedy search (or sampling), more is beam search
     n_best: int = 1  # candidates kept per input (<= beam_size)
     alpha: float = 0.7  # length normalisation: score = log P / Ty^alpha
@@ -68,6 +74,18 @@ class SearchConfig:
         )
         check_early_stopping(self.early_stopping)
         require(
+            self.max_length_a is None or (is_number(self.max_length_a) and self.max_length_a >= 0),
+            f"max_length_a must be None or >= 0, got {self.max_length_a!r}",
+        )
+        require(
+            is_number(self.max_length_b),
+            f"max_length_b must be a number, got {self.max_length_b!r}",
+        )
+        require(
+            self.max_length_a is None or self.sampling is None,
+            "the per-input cap (max_length_a) applies to greedy and beam search, not sampling",
+        )
+        require(
             self.sampling is None or self.beam_size == 1,
             "sampling draws one output per input: use beam_size=1",
         )
@@ -75,6 +93,19 @@ class SearchConfig:
             not self.banned_ids or self.beam_size == 1,
             "banned_ids apply to greedy search and sampling (beam_size=1)",
         )
+
+    def length_caps(self, source_lengths: Sequence[int]) -> list[int]:
+        """Each input's length cap: min(max_length, floor(a·|x| + b)), at least 1
+        (``max_length`` for all without ``max_length_a``).
+
+        >>> SearchConfig(max_length=50, max_length_a=1.5, max_length_b=10).length_caps([4, 40])
+        [16, 50]
+        """
+        a = self.max_length_a
+        if a is None:
+            return [self.max_length] * len(source_lengths)
+        b = self.max_length_b
+        return [min(self.max_length, max(1, math.floor(a * n + b))) for n in source_lengths]
 
 
 @torch.no_grad()
@@ -87,6 +118,7 @@ def search(
     bos_id: int,
     eos_id: int,
     on_token: Callable[[int, int], None] | None = None,
+    source_lengths: Sequence[int] | None = None,
 ) -> list[list[Hypothesis]]:
     """Decode ``n`` inputs: ``init_state(indices)`` gives the initial state of the inputs
     ``indices`` (a batch of at most ``config.batch_size``); returns each input's n-best list,
@@ -97,6 +129,9 @@ def search(
     output cut at ``max_length`` ends without it). Beam search has no streaming (its best
     hypothesis is known only at the end): ``on_token`` with ``beam_size > 1`` is an error.
 
+    ``source_lengths`` (|x| of each input, e.g. in source tokens) sets each input's cap
+    with ``config.max_length_a`` (:meth:`SearchConfig.length_caps`); it is required then.
+
     The model's mode is left as it is: put it in eval mode first to decode without dropout.
     """
     require(n >= 0, f"n must be >= 0, got {n}")
@@ -104,11 +139,20 @@ def search(
         on_token is None or config.beam_size == 1,
         "on_token streams greedy search and sampling only (beam_size=1)",
     )
-    common = {"bos_id": bos_id, "eos_id": eos_id, "max_length": config.max_length}
+    caps = None
+    if config.max_length_a is not None:
+        require(
+            source_lengths is not None and len(source_lengths) == n,
+            f"max_length_a needs source_lengths, one per input ({n})",
+        )
+        caps = config.length_caps(source_lengths)  # type: ignore[arg-type]
+    common: dict[str, Any] = {"bos_id": bos_id, "eos_id": eos_id, "max_length": config.max_length}
     out: list[list[Hypothesis]] = []
     for start in range(0, n, config.batch_size):
         rows = list(range(start, min(n, start + config.batch_size)))
         state = init_state(rows)
+        if caps is not None:
+            common["max_lengths"] = caps[rows[0] : rows[-1] + 1]
         if config.beam_size > 1:
             out += beam_search(
                 model,

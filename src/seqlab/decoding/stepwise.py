@@ -1,9 +1,9 @@
 """The loop that greedy search and sampling share: feed back one chosen token per row until
-``<EOS>`` or ``max_length``, dropping finished rows from the batch."""
+``<EOS>`` or its length cap, dropping finished rows from the batch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -14,6 +14,7 @@ from seqlab.decoding.protocol import (
     StepModel,
     check_search_args,
     normalized_score,
+    row_caps,
     state_device,
 )
 from seqlab.shapes import check_shape
@@ -33,8 +34,10 @@ def decode_stepwise(
     alpha: float,
     device: torch.device | str | None,
     on_token: Callable[[int, int], None] | None = None,
+    max_lengths: Sequence[int] | None = None,
 ) -> list[Hypothesis]:
-    """Feed back ``choose(log_probs)`` per row until ``<EOS>`` or ``max_length`` tokens.
+    """Feed back ``choose(log_probs)`` per row until ``<EOS>`` or ``max_length`` tokens
+    (row i: ``min(max_length, max_lengths[i])`` when ``max_lengths`` is given).
 
     ``on_token(row, token)``, if given, is called for every token as it is chosen (in the
     order chosen; ``eos_id`` too, when it ends a row), so that callers can stream the output.
@@ -44,12 +47,13 @@ def decode_stepwise(
     """
     check_search_args(batch_size=batch_size, max_length=max_length, alpha=alpha)
     dev = torch.device(device) if device is not None else state_device(model, state)
+    caps = row_caps(max_length, max_lengths, batch_size)
     rows = list(range(batch_size))  # original row of each live batch row
     tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=dev)  # (B,)
     out: list[list[int]] = [[] for _ in range(batch_size)]
     log_prob = [0.0] * batch_size
     finished = [False] * batch_size
-    for t in range(1, max_length + 1):
+    for t in range(1, max(caps) + 1):
         log_probs, state = model.step(tokens, state)  # (B', V)
         check_shape(log_probs, (len(rows), "V"), "log_probs")
         tokens = choose(log_probs).to(dev)  # (B',)
@@ -64,8 +68,9 @@ def decode_stepwise(
                 finished[row] = True
             else:
                 out[row].append(tok)
-                keep.append(i)
-        if not keep or t == max_length:
+                if t < caps[row]:
+                    keep.append(i)
+        if not keep:
             break
         if len(keep) < len(rows):  # drop the finished rows from the batch
             index = torch.tensor(keep, dtype=torch.long, device=dev)  # (B'',)

@@ -25,7 +25,12 @@ center word ``o`` on all its window contexts ``c_1..c_m`` with ``K`` noise words
 for the center: with ``H = syn0[c_1..c_m]`` (m, E) and ``U = syn1neg[o, k_1..k_K]`` (K+1, E),
 ``G = (y - σ(H Uᵀ))·alpha``, ``syn0[c] += G U`` and ``syn1neg[o, k] += Gᵀ H`` from the same
 snapshot. Same objective and arithmetic, fewer memory passes and noise draws (see
-:mod:`seqlab.embeddings._w2v_kernels`); a different SGD trajectory.
+:mod:`seqlab.embeddings._w2v_kernels`); a different SGD trajectory. ``update="auto"`` (the
+default) is HogBatch wherever it applies (skip-gram, negative sampling, numba engine) and the
+pair update elsewhere. ``negative=None`` (the default) is 5 noise words per pair for the pair
+update (gensim's default) and 8 per center word for HogBatch: sharing 5 among a center's ~6
+pairs costs about 0.4 points of analogy accuracy on text8, 8 matches the pair update's
+accuracy (seed sweep in docs/embeddings.md) and is still 2.4x gensim's words/s.
 
 Engines: ``"numba"`` (CPU) runs :func:`~seqlab.embeddings._w2v_kernels.train_chunk` on chunks of
 ``chunk_words`` words in ``workers`` Python threads over shared matrices (Hogwild, lock-free, as
@@ -85,7 +90,15 @@ __all__ = [
 Method = Literal["skipgram", "cbow"]
 Objective = Literal["negative", "hierarchical", "softmax"]
 Engine = Literal["auto", "numba", "torch"]
-Update = Literal["pair", "hogbatch"]
+Update = Literal["auto", "pair", "hogbatch"]
+
+# Noise words of ``negative=None``: per (context, center) pair for the pair update (gensim's and
+# word2vec.c's default), per center word for HogBatch, whose ~2·window/2 ≈ 6 pairs share them.
+# Calibrated on the 2.1 M-word text8 prefix (skip-gram, 5 epochs, 5 seeds, docs/embeddings.md):
+# HogBatch with 8 matches the pair update's (and gensim's) analogy accuracy, with 5 it is ~0.4
+# points lower.
+NEGATIVE_PAIR = 5
+NEGATIVE_HOGBATCH = 8
 
 _OBJECTIVE_CODE = {
     "negative": K.OBJECTIVE_NEGATIVE,
@@ -102,7 +115,8 @@ class Word2VecConfig:
     objective: Objective = "negative"  # "negative" sampling, "hierarchical" or full "softmax"
     vector_size: int = 100  # E, dimension of the word vectors
     window: int = 5  # maximum distance between center and context word (dynamic: 1..window)
-    negative: int = 5  # noise words per example (objective "negative"; 5-20 small corpora)
+    negative: int | None = None  # noise words per example (objective "negative"; 5-20 small
+    # corpora); None: 5 per pair for update "pair", 8 per center word for "hogbatch"
     ns_exponent: float = 0.75  # noise distribution P(w) ∝ count(w)^ns_exponent (paper: 3/4)
     sample: float = 1e-3  # subsampling threshold t (0: keep every word)
     min_count: int = 5  # drop words seen fewer times than this
@@ -112,9 +126,10 @@ class Word2VecConfig:
     # word2vec.c uses 0.05 for CBOW)
     min_alpha: float = 1e-4  # final learning rate (linear decay over epochs × words)
     cbow_mean: bool = True  # CBOW hidden vector is the mean (True) or sum (False) of context
-    update: Update = "pair"  # skip-gram + negative on numba: "pair" (one SGD step per
+    update: Update = "auto"  # skip-gram + negative on numba: "pair" (one SGD step per
     # (context, center) pair, word2vec.c/gensim) or "hogbatch" (one step per center word on
-    # its m context words with K shared noise words, Ji et al. 2016; see module docstring)
+    # its m context words with K shared noise words, Ji et al. 2016; see module docstring);
+    # "auto": "hogbatch" where it applies (skip-gram, negative, numba engine), else "pair"
     workers: int = 2  # Hogwild threads of the numba engine (1: deterministic with a seed)
     seed: int = 1  # seed of initialisation, subsampling, windows and noise draws
     device: str = "cpu"  # "cpu", "cuda[:N]" (torch engine) or "auto": cuda when available for
@@ -150,8 +165,8 @@ class Word2VecConfig:
             f"max_cached_words must be an integer >= 0, got {self.max_cached_words!r}",
         )
         require(
-            is_int(self.negative) and self.negative >= 0,
-            f"negative must be an integer >= 0, got {self.negative!r}",
+            self.negative is None or (is_int(self.negative) and self.negative >= 0),
+            f"negative must be None or an integer >= 0, got {self.negative!r}",
         )
         require(
             not (self.objective == "negative" and self.negative == 0),
@@ -175,14 +190,17 @@ class Word2VecConfig:
             f"engine must be 'auto', 'numba' or 'torch', got {self.engine!r}",
         )
         require(
-            self.update in ("pair", "hogbatch"),
-            f"update must be 'pair' or 'hogbatch', got {self.update!r}",
+            self.update in ("auto", "pair", "hogbatch"),
+            f"update must be 'auto', 'pair' or 'hogbatch', got {self.update!r}",
         )
         require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
         # "auto": the GPU when there is one and the configuration has a GPU path (skip-gram
-        # with negative sampling on the torch engine), else the CPU (numba kernels)
+        # with negative sampling on the torch engine, which takes pair steps), else the CPU
         gpu_path = (
-            self.method == "skipgram" and self.objective == "negative" and self.engine != "numba"
+            self.method == "skipgram"
+            and self.objective == "negative"
+            and self.engine != "numba"
+            and self.update != "hogbatch"
         )
         object.__setattr__(self, "device", resolve_device(self.device, gpu_path=gpu_path))
         device = parse_device(self.device)
@@ -200,7 +218,7 @@ class Word2VecConfig:
             "the torch engine trains skip-gram only (use engine='numba' on the CPU for CBOW)",
         )
         require(
-            self.update == "pair"
+            self.update != "hogbatch"
             or (
                 self.method == "skipgram"
                 and self.objective == "negative"
@@ -217,6 +235,26 @@ class Word2VecConfig:
         if self.engine != "auto":
             return self.engine
         return "numba" if torch.device(self.device).type == "cpu" else "torch"
+
+    @property
+    def resolved_update(self) -> Literal["pair", "hogbatch"]:
+        """The update that runs: "auto" is "hogbatch" for skip-gram with negative sampling on
+        the numba engine, "pair" otherwise."""
+        if self.update != "auto":
+            return self.update
+        batched = (
+            self.method == "skipgram"
+            and self.objective == "negative"
+            and self.resolved_engine == "numba"
+        )
+        return "hogbatch" if batched else "pair"
+
+    @property
+    def resolved_negative(self) -> int:
+        """Noise words per example: ``negative``, or for None 5 (pair) or 8 (HogBatch)."""
+        if self.negative is not None:
+            return self.negative
+        return NEGATIVE_HOGBATCH if self.resolved_update == "hogbatch" else NEGATIVE_PAIR
 
 
 # ----------------------------------------------------------------------------- distributions
@@ -399,12 +437,12 @@ def _numba_epoch(
                     skipgram,
                     objective,
                     config.window,
-                    config.negative,
+                    config.resolved_negative,
                     config.cbow_mean,
                     a0,
                     a1,
                     seed,
-                    config.update == "hogbatch",
+                    config.resolved_update == "hogbatch",
                 )
             except BaseException as err:  # re-raised in the caller's thread
                 errors.append(err)
@@ -549,7 +587,7 @@ def _run_torch(
     keep = torch.from_numpy(model.keep)  # (V,) subsampling runs on the CPU
     noise_cdf = torch.from_numpy(np.cumsum(model.noise)).to(device)  # (V,)
     hits = torch.zeros(n_words, device=device)  # (V,) work buffer of _add_rows
-    window, negative, batch_size = config.window, config.negative, config.batch_size
+    window, negative, batch_size = config.window, config.resolved_negative, config.batch_size
     schedule = total_words * config.epochs
     untrained = (1 + negative) * math.log(2.0)  # loss per pair with zero output vectors
     labels = torch.zeros(1 + negative, device=device)  # (1+K,) target first, then noise
@@ -618,9 +656,14 @@ def train_word2vec(
     A path is streamed (plain or gzip, one sentence per line); an in-memory iterable must be
     restartable or is materialised by :class:`SentenceCorpus`. ``progress=True`` shows a
     progress bar on stderr. Returns an :class:`EmbeddingResult` with the input vectors as
-    :class:`KeyedVectors` (words sorted by count) and the mean loss per example of each epoch.
+    :class:`KeyedVectors` (words sorted by count) and the mean loss per example of each epoch;
+    its ``config`` records the update and noise words that ran (``"auto"`` and ``None``
+    resolved).
     """
     config = config or Word2VecConfig()
+    config = dataclasses.replace(
+        config, update=config.resolved_update, negative=config.resolved_negative
+    )
     start = time.perf_counter()
     corpus = _as_corpus(corpus)
     words, counts = build_vocab(

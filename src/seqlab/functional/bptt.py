@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from seqlab.functional._gemm import Weight, grad_weight, linear, tracing
+from seqlab.functional._inference import infer
 
 __all__ = ["Mode", "scan", "tracing"]
 
@@ -84,13 +85,22 @@ class _Scan(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
         gsize = w_hh.shape[0]
-        # W_ih x<t> + b_ih for every step at once
-        xp = linear(x.reshape(steps * batch, -1), w_ih, b_ih).view(steps, batch, gsize)
-        states = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
-        states[0] = h0
-        saved: dict[str, Tensor] = {}
+        saved: dict[str, Tensor | list[Tensor]] = {}
         cells = None
         masks = [None] * steps if mask is None else mask.unbind(0)
+        if mode in _JOINT:
+            # z[t] = [h<t-1>, x<t>]: the state written in place next to the input it meets
+            z = x.new_empty(steps + 1, batch, hidden + x.shape[-1])  # (T+1, B, H+E)
+            z[:steps, :, hidden:] = x
+            z[0, :, :hidden] = h0
+            states = z[:, :, :hidden]  # (T+1, B, H), a view
+            saved["z"] = z
+        else:
+            # W_ih x<t> + b_ih for every step at once
+            xp = linear(x.reshape(steps * batch, -1), w_ih, b_ih).view(steps, batch, gsize)
+            saved["gates"] = xp
+            states = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
+            states[0] = h0
         # the pre-activations of step t are accumulated in place in xp[t], which then holds
         # the gate activations that backward needs: no second (T, B, G*H) buffer
         if mode in ("rnn_tanh", "rnn_relu"):
@@ -116,61 +126,21 @@ class _Scan(torch.autograd.Function):
                 states[t + 1] = _carry(torch.lerp(n, h, z), h, m)
             saved["hn"] = hn_all
         elif mode == "gru_reset_before":
-            # the original GRU: the reset gate multiplies h before the product with W_hn
-            w_rz = Weight(w_hh[: 2 * hidden], batch)
-            w_n = Weight(w_hh[2 * hidden :], batch)
-            b_rz = None if b_hh is None else b_hh[: 2 * hidden]
-            b_n = None if b_hh is None else b_hh[2 * hidden :]
-            rh_all = x.new_empty(steps, batch, hidden)  # (T, B, H): Γr ⊙ c<t-1>
-            for t, (g3, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
-                h = states[t]
-                rz = g3[:, : 2 * hidden].add_(w_rz(h, b_rz)).sigmoid_()
-                r, z = rz[:, :hidden], rz[:, hidden:]  # Γr, z = σ(W_i x + W_h c + b)
-                rh = torch.mul(r, h, out=rh_all[t])  # Γr ⊙ c<t-1>
-                # c̃ = tanh(W_in x + b_in + W_hn (Γr ⊙ c) + b_hn)
-                n = _tanh_(g3[:, 2 * hidden :].add_(w_n(rh, b_n)))
-                # c<t> = Γu ⊙ c̃ + (1 − Γu) ⊙ c<t-1>, with z = 1 − Γu
-                states[t + 1] = _carry(torch.lerp(n, h, z), h, m)
-            saved["rh"] = rh_all
+            _gru_reset_before_forward(x, states, saved, w_ih, b_ih, w_hh, b_hh, masks)
         else:  # lstm, lstm_peephole
             assert c0 is not None
-            whh = Weight(w_hh, batch)
-            peep = w_ch.chunk(3) if mode == "lstm_peephole" and w_ch is not None else None
-            cells = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
-            cells[0] = c0
-            tanh_c = x.new_empty(steps, batch, hidden)  # (T, B, H): tanh(c<t>)
-            for t, (g4, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
-                h, c = states[t], cells[t]
-                g4.add_(whh(h, b_hh))  # (B, 4H)
-                if peep is not None:
-                    g4[:, :hidden].addcmul_(peep[0], c)
-                    g4[:, hidden : 2 * hidden].addcmul_(peep[1], c)
-                i, f = g4[:, :hidden], g4[:, hidden : 2 * hidden]
-                g, o = g4[:, 2 * hidden : 3 * hidden], g4[:, 3 * hidden :]
-                g4[:, : 2 * hidden].sigmoid_()  # Γu, Γf = σ(W [a, x] + b (+ p ⊙ c<t-1>))
-                _tanh_(g)  # c̃ = tanh(W_c [a, x] + b_c)
-                # c<t> = Γu ⊙ c̃ + Γf ⊙ c<t-1>
-                c_new = torch.mul(f, c, out=cells[t + 1]).addcmul_(i, g)
-                if peep is not None:
-                    o.addcmul_(peep[2], c_new)
-                o.sigmoid_()  # Γo = σ(W_o [a, x] + b_o (+ p_o ⊙ c<t>))
-                tc = _tanh(c_new, out=tanh_c[t])
-                # a<t> = Γo ⊙ tanh(c<t>)
-                if m is None:
-                    torch.mul(o, tc, out=states[t + 1])
-                else:
-                    states[t + 1] = torch.where(m, o * tc, h)
-                    cells[t + 1] = torch.where(m, c_new, c)
-            saved["tanh_c"] = tanh_c
-        saved["gates"] = xp
+            cells = _lstm_forward(x, states, c0, saved, w_ih, b_ih, w_hh, b_hh, w_ch, masks)
         out = states[1:] if mask is None else states[1:] * mask  # (T, B, H)
+        if mode in _JOINT:
+            out = out.contiguous()
         ctx.mode = mode
         ctx.device_type = x.device.type
-        ctx.keys = list(saved)
-        ctx.save_for_backward(
-            x, states, cells, w_ih, w_hh, b_hh, w_ch, mask, *(saved[k] for k in ctx.keys)
-        )
+        # lists (one tensor per step) are saved flat; ctx.layout says how to regroup them
+        ctx.layout = [(k, len(v) if isinstance(v, list) else None) for k, v in saved.items()]
+        flat = [u for v in saved.values() for u in (v if isinstance(v, list) else [v])]
+        ctx.save_for_backward(x, states, cells, w_ih, w_hh, b_hh, w_ch, mask, *flat)
         ctx.has_b_ih = b_ih is not None
+        ctx.has_b_hh = b_hh is not None
         c_last = None if cells is None else cells[-1].clone()
         return out, states[-1].clone(), c_last
 
@@ -189,7 +159,9 @@ class _Scan(torch.autograd.Function):
     ) -> tuple[Tensor | None, ...]:
         """The gradients of :meth:`forward`'s inputs (backward through time)."""
         x, states, cells, w_ih, w_hh, b_hh, w_ch, mask, *rest = ctx.saved_tensors
-        saved = dict(zip(ctx.keys, rest, strict=True))
+        saved: dict[str, Any] = {}
+        for key, n in ctx.layout:
+            saved[key], rest = (rest[0], rest[1:]) if n is None else (rest[:n], rest[n:])
         mode: Mode = ctx.mode
         steps, batch, hidden = states.shape[0] - 1, states.shape[1], states.shape[2]
         gsize = w_hh.shape[0]
@@ -207,10 +179,14 @@ class _Scan(torch.autograd.Function):
         if mode == "gru_reset_before":
             w_rz_t = Weight(w_hh[: 2 * hidden].t(), batch)  # products d · W_rz
             w_n_t = Weight(w_hh[2 * hidden :].t(), batch)  # products d · W_hn
+            # the two blocks' gradients in separate contiguous buffers: the per-step GEMMs
+            # and the weight gradients read them without a copy
+            d_rz_all = states.new_empty(steps, batch, 2 * hidden)  # (T, B, 2H)
+            d_n_all = states.new_empty(steps, batch, hidden)  # (T, B, H)
         else:
             w_hh_t = Weight(w_hh.t(), batch)  # products d · W_hh
         one = states.new_ones(())
-        gates = saved["gates"]
+        gates = saved.get("gates")
         if peep is not None:
             acc = states.new_zeros(3, batch, hidden)  # Σ_t of dpre ⊙ c for the peepholes
         for t in range(steps - 1, -1, -1):
@@ -242,18 +218,23 @@ class _Scan(torch.autograd.Function):
                 dhp[t, :, : 2 * hidden] = dpre[:, : 2 * hidden]
                 dh = w_hh_t(dhp[t]).addcmul_(dnew, z)  # (B, 3H) x (3H, H) -> (B, H)
             elif mode == "gru_reset_before":
-                r, z, n = gates[t].split(hidden, dim=1)
-                d_r, d_z, d_n = dpre.split(hidden, dim=1)
-                torch.mul(dnew, torch.addcmul(one, n, n, value=-1), out=d_n).mul_(1 - z)
+                rz, n = saved["rz"][t], saved["n"][t]
+                r, z = rz.split(hidden, dim=1)
+                d_rz, d_n = d_rz_all[t], d_n_all[t]
+                d_r, d_z = d_rz.split(hidden, dim=1)
+                # c<t> = (1 − z) c̃ + z c<t-1>, c̃ = tanh(·): dn_pre = dh' (1 − n²)(1 − z)
+                dn = torch.addcmul(one, n, n, value=-1).mul_(dnew)
+                torch.addcmul(dn, dn, z, value=-1, out=d_n)
                 drh = w_n_t(d_n)  # d(Γr ⊙ c<t-1>)   (B, H) x (H, H) -> (B, H)
-                torch.mul(drh, h, out=d_r).mul_(torch.addcmul(r, r, r, value=-1))
-                torch.mul(dnew, h - n, out=d_z).mul_(torch.addcmul(z, z, z, value=-1))
-                dh = w_rz_t(dpre[:, : 2 * hidden])  # (B, 2H) x (2H, H) -> (B, H)
+                torch.mul(drh, h, out=d_r)  # dΓr = drh ⊙ c<t-1>
+                torch.mul(dnew, h - n, out=d_z)  # dz = dh' ⊙ (c<t-1> − c̃)
+                d_rz.mul_(torch.addcmul(rz, rz, rz, value=-1))  # σ' = s(1 − s), both gates
+                dh = w_rz_t(d_rz)  # (B, 2H) x (2H, H) -> (B, H)
                 dh.addcmul_(dnew, z).addcmul_(drh, r)
             else:
                 if dc is None:
                     raise RuntimeError("internal error: an LSTM step without its cell gradient")
-                i, f, g, o = gates[t].split(hidden, dim=1)
+                i, f, g, o = saved["ifgo"][t].split(hidden, dim=1)
                 d_i, d_f, d_g, d_o = dpre.split(hidden, dim=1)
                 tc = saved["tanh_c"][t]
                 c_prev = cells[t]
@@ -278,25 +259,166 @@ class _Scan(torch.autograd.Function):
                 dh = w_hh_t(dpre)  # (B, 4H) x (4H, H) -> (B, H)
             if dh_prev is not None:
                 dh.add_(dh_prev)
-        prev = states[:-1]  # (T, B, H): a<t-1> for every step
         if mode == "gru_reset_before":
-            d_whh = torch.cat(
-                [
-                    _weight_grads(dxp[..., : 2 * hidden], prev),
-                    _weight_grads(dxp[..., 2 * hidden :], saved["rh"]),
-                ]
-            )
+            return _gru_reset_before_grads(ctx, saved, d_rz_all, d_n_all, x, w_ih, dh)
+        flat = dxp.view(steps * batch, gsize)  # (T*B, G*H)
+        if mode in _JOINT:
+            # d[W_hh, W_ih] = Σ_t dpre_t^T [h<t-1>, x<t>]: one GEMM per weight block
+            zs = saved["z"][:-1]  # (T, B, H+E)
+            d_w = _weight_grads(dxp, zs)  # (4H, H+E)
+            d_whh, d_wih = d_w[:, :hidden].contiguous(), d_w[:, hidden:].contiguous()
         else:
-            d_whh = _weight_grads(dhp, prev)  # (G*H, H)
+            d_whh = _weight_grads(dhp, states[:-1])  # (G*H, H)
+            d_wih = grad_weight(flat, x.reshape(steps * batch, -1))  # (G*H, E)
         d_bhh = None if b_hh is None else dhp.sum((0, 1))
         d_wch = acc.sum(1).view(-1) if peep is not None else None  # (3H,)
-        flat = dxp.view(steps * batch, gsize)  # (T*B, G*H)
         dx = linear(flat, w_ih.t()).view(x.shape)  # (T*B, G*H) x (G*H, E) -> (T, B, E)
-        d_wih = grad_weight(flat, x.reshape(steps * batch, -1))  # (G*H, E)
         d_bih = None
         if ctx.has_b_ih:
             d_bih = d_bhh.clone() if d_bhh is not None and dhp is dxp else dxp.sum((0, 1))
         return None, dx, dh, dc, d_wih, d_bih, d_whh, d_bhh, d_wch, None
+
+
+def _gru_reset_before_grads(
+    ctx: Any,
+    saved: dict[str, Any],
+    d_rz: Tensor,
+    d_n: Tensor,
+    x: Tensor,
+    w_ih: Tensor,
+    dh: Tensor,
+) -> tuple[Tensor | None, ...]:
+    """The original GRU's input, weight and bias gradients from its gate gradients.
+
+    Shape:
+        d_rz: (T, B, 2H), d_n: (T, B, H), x: (T, B, E), dh: (B, H)
+    """
+    hidden = d_n.shape[-1]
+    two = 2 * hidden
+    # d[W_h, W_i] = Σ_t dpre_t^T [h<t-1>, x<t>] (r, z) and Σ_t dpre_t^T [Γr ⊙ h<t-1>, x<t>] (n)
+    d_w = torch.cat(
+        [_weight_grads(d_rz, saved["z"][:-1]), _weight_grads(d_n, saved["y"])]
+    )  # (3H, H+E)
+    d_whh, d_wih = d_w[:, :hidden].contiguous(), d_w[:, hidden:].contiguous()
+    rows = d_n.shape[0] * d_n.shape[1]
+    # dx = dpre W_ih  (T*B, 2H) x (2H, E) + (T*B, H) x (H, E) -> (T, B, E)
+    dx = linear(d_rz.view(rows, two), w_ih[:two].t())
+    dx = dx.add_(linear(d_n.view(rows, hidden), w_ih[two:].t())).view(x.shape)
+    d_b = torch.cat([d_rz.sum((0, 1)), d_n.sum((0, 1))])  # b_ih and b_hh add alike
+    d_bhh = d_b if ctx.has_b_hh else None
+    d_bih = (d_b.clone() if ctx.has_b_hh else d_b) if ctx.has_b_ih else None
+    return None, dx, dh, None, d_wih, d_bih, d_whh, d_bhh, None, None
+
+
+_JOINT = ("gru_reset_before", "lstm", "lstm_peephole")  # modes run on z[t] = [h<t-1>, x<t>]
+
+
+def _bias(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
+    """b_ih + b_hh, either of which may be absent (both add to the same pre-activation)."""
+    if b_ih is None:
+        return b_hh
+    return b_ih if b_hh is None else b_ih + b_hh
+
+
+def _gru_reset_before_forward(
+    x: Tensor,
+    states: Tensor,
+    saved: dict[str, Any],
+    w_ih: Tensor,
+    b_ih: Tensor | None,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    masks: Any,
+) -> None:
+    """The original GRU's forward, filling ``states`` (a view of ``saved["z"]``) in place.
+
+    Two GEMMs per step, each with its activation as a oneDNN post-op: [r, z] from
+    z[t] = [c<t-1>, x<t>], the candidate from y[t] = [Γr ⊙ c<t-1>, x<t>].
+    """
+    z = saved["z"]
+    hidden = states.shape[-1]
+    two = 2 * hidden
+    b = _bias(b_ih, b_hh)
+    # Γr, z = σ(W_r [c<t-1>, x<t>] + b)   (z = 1 − Γu)
+    w_rz = Weight(torch.cat([w_hh[:two], w_ih[:two]], 1), x.shape[1], "sigmoid")
+    # c̃ = tanh(W_c [Γr ⊙ c<t-1>, x<t>] + b_c)
+    w_n = Weight(torch.cat([w_hh[two:], w_ih[two:]], 1), x.shape[1], "tanh")
+    b_rz, b_n = (None, None) if b is None else (b[:two], b[two:])
+    y = torch.empty_like(z[:-1])  # (T, B, H+E): [Γr ⊙ c<t-1>, x<t>]
+    y[:, :, hidden:] = x
+    rz_all, n_all = [], []
+    for t, m in enumerate(masks):
+        h = states[t]
+        rz = w_rz(z[t], b_rz)  # (B, 2H)
+        torch.mul(rz[:, :hidden], h, out=y[t, :, :hidden])  # Γr ⊙ c<t-1>
+        n = w_n(y[t], b_n)  # (B, H)
+        # c<t> = Γu ⊙ c̃ + (1 − Γu) ⊙ c<t-1>
+        if m is None:
+            torch.lerp(n, h, rz[:, hidden:], out=states[t + 1])
+        else:
+            states[t + 1] = torch.where(m, torch.lerp(n, h, rz[:, hidden:]), h)
+        rz_all.append(rz)
+        n_all.append(n)
+    saved.update(rz=rz_all, n=n_all, y=y)
+
+
+def _lstm_forward(
+    x: Tensor,
+    states: Tensor,
+    c0: Tensor,
+    saved: dict[str, Any],
+    w_ih: Tensor,
+    b_ih: Tensor | None,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    w_ch: Tensor | None,
+    masks: Any,
+) -> Tensor:
+    """The LSTM's forward (peepholes if ``w_ch``), filling ``states`` in place; returns the
+    cell states (T+1, B, H).
+
+    One GEMM per step on z[t] = [a<t-1>, x<t>], the candidate's rows doubled (exact), so one
+    sigmoid gives Γu, Γf and σ(2 pre_g), and tanh(pre_g) = 2σ(2 pre_g) − 1.
+    """
+    steps, batch, hidden = x.shape[0], x.shape[1], states.shape[-1]
+    two, three = 2 * hidden, 3 * hidden
+    w = torch.cat([w_hh, w_ih], 1)  # (4H, H+E)
+    w[two:three] *= 2.0
+    b = _bias(b_ih, b_hh)
+    if b is not None:
+        b = b.clone()
+        b[two:three] *= 2.0
+    gemm = Weight(w, batch)
+    peep_if = peep_o = None
+    if w_ch is not None:
+        peep_if, peep_o = w_ch[:two].view(2, hidden), w_ch[two:]  # (2, H), (H,)
+    cells = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
+    cells[0] = c0
+    tanh_c = x.new_empty(steps, batch, hidden)  # (T, B, H): tanh(c<t>)
+    gates = []
+    for t, m in enumerate(masks):
+        h, c = states[t], cells[t]
+        g4 = gemm(saved["z"][t], b)  # (B, 4H)
+        if peep_if is not None:  # + p ⊙ c<t-1> for Γu, Γf
+            g4[:, :two].view(batch, 2, hidden).addcmul_(peep_if, c.unsqueeze(1))
+        g4[:, :three].sigmoid_()  # Γu, Γf = σ(W [a, x] + b (+ p ⊙ c<t-1>)), σ(2 pre_g)
+        i, f, g, o = g4[:, :hidden], g4[:, hidden:two], g4[:, two:three], g4[:, three:]
+        g.mul_(2.0).sub_(1.0)  # c̃ = tanh(W_c [a, x] + b_c)
+        # c<t> = Γu ⊙ c̃ + Γf ⊙ c<t-1>
+        c_new = torch.mul(f, c, out=cells[t + 1]).addcmul_(i, g)
+        if peep_o is not None:
+            o.addcmul_(peep_o, c_new)
+        o.sigmoid_()  # Γo = σ(W_o [a, x] + b_o (+ p_o ⊙ c<t>))
+        tc = _tanh(c_new, out=tanh_c[t])
+        # a<t> = Γo ⊙ tanh(c<t>)
+        if m is None:
+            torch.mul(o, tc, out=states[t + 1])
+        else:
+            states[t + 1] = torch.where(m, o * tc, h)
+            cells[t + 1] = torch.where(m, c_new, c)
+        gates.append(g4)
+    saved.update(ifgo=gates, tanh_c=tanh_c)
+    return cells
 
 
 def scan(
@@ -329,8 +451,11 @@ def scan(
     """
     tensors = (x.contiguous(), h0, c0, w_ih, b_ih, w_hh, b_hh, w_ch)
     device = x.device.type
+    # no gradient wanted (no_grad, or nothing requires one): the inference loop, which
+    # saves nothing for backward
+    run = _Scan.apply if _wants_grad(tensors) else infer
     if not torch.is_autocast_enabled(device):
-        return _Scan.apply(mode, *tensors, mask)  # type: ignore[no-any-return]
+        return run(mode, *tensors, mask)  # type: ignore[no-any-return]
     # autocast would run the GEMMs in bfloat16 and leave the buffers in float32 (torch.lerp
     # then fails on the mix): switch it off and compute in the inputs' widest dtype
     dtype = x.dtype
@@ -339,4 +464,9 @@ def scan(
             dtype = torch.promote_types(dtype, t.dtype)
     cast = (None if t is None else t.to(dtype) for t in tensors)
     with torch.autocast(device, enabled=False):
-        return _Scan.apply(mode, *cast, mask)  # type: ignore[no-any-return]
+        return run(mode, *cast, mask)  # type: ignore[no-any-return]
+
+
+def _wants_grad(tensors: tuple[Tensor | None, ...]) -> bool:
+    """True where autograd would record the scan (grad mode on and some input requires grad)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)

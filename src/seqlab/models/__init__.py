@@ -13,6 +13,7 @@ from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig, Seq2SeqState
 from seqlab.models.speech import SpeechCTC, SpeechCTCConfig
 from seqlab.models.tagger import TaggerModel, TaggerModelConfig
 from seqlab.models.transformer import (
+    SlidingWindowLM,
     TransformerConfig,
     TransformerLanguageModel,
     TransformerLMConfig,
@@ -37,6 +38,7 @@ __all__ = [
     "Seq2Seq",
     "Seq2SeqConfig",
     "Seq2SeqState",
+    "SlidingWindowLM",
     "SpeechCTC",
     "SpeechCTCConfig",
     "StreamingWakeModel",

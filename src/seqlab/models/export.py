@@ -4,9 +4,10 @@ Each wraps a trained network with the plain tensor code a deployment runs, so th
 ``torch.onnx.export`` records one graph, from raw audio on, and onnxruntime gives the
 PyTorch outputs:
 
-* :class:`LogMel` — ``ln(max(mel(|STFT|²), 1e-10))`` with a real-valued ``torch.stft``
-  (ONNX's STFT operator, opset 17; a complex STFT does not export), the mel filterbank a
-  constant; centred frames (the speech recognizer's) or not (the wake-word detector's).
+* :class:`LogMel` — ``ln(max(mel(|STFT|²), 1e-10))``: :func:`seqlab.audio.log_mel`, the
+  function training uses (its real-valued ``torch.stft`` is recorded as ONNX's STFT
+  operator, opset 17), the mel filterbank a constant; centred frames (the speech
+  recognizer's) or not (the wake-word detector's).
 * :class:`SpeechGraph` — waveform → CTC log-probabilities: :class:`LogMel`, each band
   normalised over the recording (as :class:`seqlab.tasks.SpeechRecognizer` does), the
   network. A batch holds recordings of equal length (nothing is padded).
@@ -25,37 +26,19 @@ features and network.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlab.audio import mel_filterbank
+from seqlab.audio import log_mel, mel_filterbank
 from seqlab.models.speech import SpeechCTC
 from seqlab.models.wake import StreamingWakeModel
 
-__all__ = ["LogMel", "SpeechGraph", "WakeStreamGraph", "WakeWindowGraph", "power_spectrogram"]
-
-
-def power_spectrogram(waveform: Tensor, window: Tensor, hop: int, *, center: bool) -> Tensor:
-    """``|STFT|²`` with a real-valued ``torch.stft`` (exported as ONNX's STFT, opset 17).
-
-    Equal to :func:`seqlab.audio.spectrogram` (``power=2``): centred frames read the signal
-    padded by ``n_fft // 2`` reflected samples on both sides.
-
-    Shape:
-        waveform: (B, N), window: (n_fft,) -> (B, Fq, T), Fq = n_fft // 2 + 1
-    """
-    n_fft = window.shape[0]
-    if center:
-        pad = n_fft // 2
-        waveform = F.pad(waveform[:, None], (pad, pad), mode="reflect")[:, 0]  # (B, N + 2p)
-    spec = torch.stft(waveform, n_fft, hop_length=hop, window=window, center=False,
-                      return_complex=False)  # (B, Fq, T, 2): real, imaginary  # fmt: skip
-    return spec.pow(2).sum(-1)  # (B, Fq, T)
+__all__ = ["LogMel", "SpeechGraph", "WakeStreamGraph", "WakeWindowGraph"]
 
 
 class LogMel(nn.Module):
     """``ln(max(mel(|STFT|²), 1e-10))``: :func:`seqlab.audio.log_mel`'s frames (centred) or
-    the wake-word task's (``center=False``), HTK mel scale, periodic Hann window.
+    the wake-word task's (``center=False``), HTK mel scale, periodic Hann window: that
+    function, the filterbank held as a buffer (a constant of the ONNX graph).
 
     Shape:
         waveform: (B, N) -> (B, T, M)
@@ -65,14 +48,15 @@ class LogMel(nn.Module):
         self, *, sample_rate: int, n_mels: int, n_fft: int, hop_length: int, center: bool
     ) -> None:
         super().__init__()
-        self.hop_length, self.center = hop_length, center
+        self.sample_rate, self.n_fft, self.hop_length = sample_rate, n_fft, hop_length
+        self.center = center
         fb = mel_filterbank(n_mels, n_fft, sample_rate)  # (Fq, M)
         self.register_buffer("filterbank", fb, persistent=False)
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)  # (n_fft,)
 
     def forward(self, waveform: Tensor) -> Tensor:
-        power = power_spectrogram(waveform, self.window, self.hop_length, center=self.center)
-        return (power.transpose(1, 2) @ self.filterbank).clamp_min(1e-10).log()  # (B, T, M)
+        mel = log_mel(waveform, self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
+                      center=self.center, filterbank=self.filterbank)  # (B, M, T)  # fmt: skip
+        return mel.transpose(1, 2)  # (B, T, M)
 
 
 class SpeechGraph(nn.Module):
@@ -128,7 +112,7 @@ class WakeStreamGraph(nn.Module):
         -> probs (B, n), tail (B, p'), context (B, r', F), hidden (1, B, H)
         """
         m, hop = self.model, self.log_mel.hop_length
-        n_fft, k, s = self.log_mel.window.shape[0], m.config.kernel_size, m.config.stride
+        n_fft, k, s = self.log_mel.n_fft, m.config.kernel_size, m.config.stride
         samples = torch.cat([tail, audio], dim=1)  # (B, P)
         t = (samples.shape[1] - n_fft) // hop + 1
         x = torch.cat([context, self.log_mel(samples)], dim=1)  # (B, L, F): STFT drops the rest

@@ -9,6 +9,7 @@ writes the transcript one character at a time, like a translator::
               h = hᴸ⁻¹                                          U = ceil(T / 2^(L-1)) frames
     speller:  s<i>, m<i> = LSTM([E y<i-1>; c<i-1>], (s<i-1>, m<i-1>))
               e<i,u> = vᵀ tanh(W_s s<i> + W_h h<u> + b),  α<i,·> = softmax_u(e<i,·>)
+                       (+ W_f f<i,u> inside the tanh, f<i> = F * α<i-1>: location-aware)
               c<i> = Σ_u α<i,u> h<u>
               P(y<i> | x, y<<i>) = softmax(W_y tanh(W_o [s<i>; c<i>] + b_o) + b_y)
     start:    s<0> = m<0> = 0, c<0> = 0, y<0> = <SOS>
@@ -20,6 +21,15 @@ s<i> is the attention's query (the score uses the state after reading y<i-1>, no
 and the attention is additive (:class:`seqlab.nn.attention.BahdanauAttention`, the paper's
 "MLP" attention); the cell is :class:`seqlab.nn.cells.LSTMCell`.
 
+``attention="location"`` makes the attention location-aware, as in Chorowski,
+Bahdanau, Serdyuk, Cho & Bengio (2015), "Attention-Based Models for Speech Recognition"
+(their eq. 5-9): k filters F of width r convolve the previous weights α<i-1> (zero-padded
+at both ends) into location features f<i,u> ∈ Rᵏ, whose projection W_f f<i,u> joins the
+energy, so the speller knows where it read last and moves on from there. The first step
+reads α<0> uniform over the item's frames. The default stays the LAS paper's content-only
+attention (``"content"``), which sees only what a frame says: on the tests' tone-word
+sequences it learned as well or better in the same steps (``docs/speech.md``).
+
 Padding never changes an output: the listener reads each item packed by its length (the
 zeros beyond it are what a lone item's odd frame is paired with) and the attention gives the
 frames beyond an item's U no weight.
@@ -30,9 +40,10 @@ returns log P(y<i> | x, y<<i>) and the next :class:`LASState` (``attention``: α
 ``reorder_state`` selects batch rows. ``forward`` is teacher forcing over the same step, so
 greedy search, beam search and the beam error analysis of :mod:`seqlab.decoding` serve it.
 
-Tested in ``tests/test_las.py``: stepping equals teacher forcing, a padded batch equals its
-items alone, the pyramid's lengths, greedy search equals beam search of width 1, and a small
-model learns synthetic tone words.
+Tested in ``tests/test_las.py``: the equations (both attentions) against a plain
+re-implementation over torch.nn modules, stepping equals teacher forcing, a padded batch
+equals its items alone, the pyramid's lengths, greedy search equals beam search of width 1,
+and a small model learns synthetic tone words.
 """
 
 from __future__ import annotations
@@ -53,9 +64,10 @@ from seqlab.nn.attention import BahdanauAttention
 from seqlab.nn.cells import LSTMCell
 from seqlab.shapes import format_shape
 
-__all__ = ["LASConfig", "LASState", "ListenAttendSpell"]
+__all__ = ["LASConfig", "LASState", "ListenAttendSpell", "LocationFeatures"]
 
 Cell = Literal["gru", "lstm"]
+Attention = Literal["content", "location"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,15 +82,22 @@ class LASConfig:
     embedding_dim: int = 32  # E: width of a character embedding
     decoder_size: int = 256  # the speller LSTM's state width
     attention_dim: int = 128  # A: hidden width of the attention's scoring network
+    attention: Attention = "content"  # "content": the LAS paper's, the frames' content only;
+    # "location": the energy also reads F * α<i-1> (Chorowski et al. 2015)
+    location_channels: int = 10  # k: filters F convolving α<i-1> ("location" only)
+    location_kernel: int = 15  # r: their width in listener frames (odd; "location" only)
     dropout: float = 0.1  # between listener layers, on embeddings and before the output
     pad_id: int = 0  # padding id in target batches (zero embedding, ignored by the loss)
 
     def __post_init__(self) -> None:
         check_choice("cell", self.cell, get_args(Cell))
+        check_choice("attention", self.attention, get_args(Attention))
         for name in ("vocab_size", "n_features", "hidden_size", "num_layers", "embedding_dim"):
             check_positive_int(name, getattr(self, name))
-        for name in ("decoder_size", "attention_dim"):
+        for name in ("decoder_size", "attention_dim", "location_channels"):
             check_positive_int(name, getattr(self, name))
+        if self.location_kernel < 1 or self.location_kernel % 2 == 0:
+            raise ValueError(f"location_kernel must be odd and >= 1, got {self.location_kernel}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.pad_id < self.vocab_size:
@@ -94,7 +113,9 @@ class LASConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LASConfig:
-        return from_fields(cls, d)
+        """The config saved by :meth:`to_dict` (one saved before ``attention`` existed is
+        content-only: its weights have no location filters)."""
+        return from_fields(cls, {"attention": "content", **d})
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +129,7 @@ class LASState:
     keys: Tensor  # (B, U, A): W_h h<u> + b, projected once
     mask: Tensor  # (B, U) bool: True on the frames of each item
     attention: Tensor | None = None  # (B, U): the last step's α<i,·>; None before a step
+    # (a location-aware step then reads α<0>, uniform over each item's frames)
 
     @property
     def batch_size(self) -> int:
@@ -123,6 +145,26 @@ def _pair_frames(x: Tensor) -> Tensor:
     if x.shape[1] % 2:
         x = F.pad(x, (0, 0, 0, 1))  # (B, T + 1, W)
     return x.reshape(x.shape[0], x.shape[1] // 2, 2 * x.shape[2])  # (B, T/2, 2W)
+
+
+class LocationFeatures(nn.Module):
+    """The location term of Chorowski et al.'s energy: W_f f<i,u> with f<i> = F * α<i-1>.
+
+    ``filters.weight`` is F (k, 1, r), convolved over the frames with r // 2 zeros at each
+    end and no bias; ``proj.weight`` is W_f (A, k).
+
+    Shape:
+        previous: (B, U) α<i-1> -> (B, U, A)
+    """
+
+    def __init__(self, channels: int, kernel_size: int, attention_dim: int) -> None:
+        super().__init__()
+        self.filters = nn.Conv1d(1, channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.proj = nn.Linear(channels, attention_dim, bias=False)  # W_f
+
+    def forward(self, previous: Tensor) -> Tensor:
+        f = self.filters(previous[:, None, :])  # (B, 1, U) -> (B, k, U): f<i> = F * α<i-1>
+        return self.proj(f.transpose(1, 2))  # (B, U, k) -> (B, U, A): W_f f<i,u>
 
 
 @register_model("speech", "las")
@@ -144,6 +186,11 @@ class ListenAttendSpell(nn.Module):
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, c.pad_id)
         self.cell = LSTMCell(c.embedding_dim + width, c.decoder_size)
         self.attention = BahdanauAttention(c.decoder_size, width, c.attention_dim)
+        self.location = (
+            LocationFeatures(c.location_channels, c.location_kernel, c.attention_dim)
+            if c.attention == "location"
+            else None
+        )
         self.mix = nn.Linear(c.decoder_size + width, c.decoder_size)  # W_o, b_o
         self.head = nn.Linear(c.decoder_size, c.vocab_size)  # W_y, b_y
         self.drop = nn.Dropout(c.dropout)
@@ -210,9 +257,17 @@ class ListenAttendSpell(nn.Module):
         """
         # s<i>, m<i> = LSTM([E y<i-1>; c<i-1>], (s<i-1>, m<i-1>))
         s, m = self.cell(torch.cat([emb, state.context], dim=-1), (state.hidden, state.cell))
-        # α<i,·> = softmax_u(vᵀ tanh(W_s s<i> + W_h h<u> + b)),  c<i> = Σ_u α<i,u> h<u>
+        # α<i,·> = softmax_u(vᵀ tanh(W_s s<i> + W_h h<u> + b [+ W_f f<i,u>])),
+        # c<i> = Σ_u α<i,u> h<u>
+        keys = state.keys  # (B, U, A): W_h h<u> + b
+        if self.location is not None:
+            previous = state.attention
+            if previous is None:  # α<0>: uniform over each item's frames
+                mask = state.mask.to(keys.dtype)  # (B, U)
+                previous = mask / mask.sum(1, keepdim=True)  # (B, U)
+            keys = keys + self.location(previous)  # (B, U, A)
         context, alphas = self.attention(
-            s, state.keys, state.values, state.mask, keys_projected=True
+            s, keys, state.values, state.mask, keys_projected=True
         )  # (B, 2H), (B, U)
         mixed = torch.tanh(self.mix(torch.cat([s, context], dim=-1)))  # (B, D + 2H) -> (B, D)
         return self.drop(mixed), replace(state, hidden=s, cell=m, context=context, attention=alphas)

@@ -28,9 +28,11 @@ reaches it; the attention masks padded source positions to exactly zero weight.
 Decoding protocol (:mod:`seqlab.decoding.protocol`): ``init_state(src, src_lengths)`` runs
 the encoder once and precomputes the attention keys; ``step(tokens, state)`` reads y<t-1> and
 returns log P(y<t> | y<<t>, x) and the next :class:`Seq2SeqState`; ``reorder_state`` selects batch
-rows (beam search). ``forward`` is teacher forcing with an optional ratio (scheduled
-sampling: each step feeds the true y<t-1> with probability ``teacher_forcing``, else the
-model's own arg max or a sample of its softmax).
+rows (beam search): the decoder states always, the encoder's outputs, keys and mask only when
+some row would then read another source than before (beams that stay with their sentence, as
+in most beam-search steps, leave that memory where it is). ``forward`` is teacher forcing
+with an optional ratio (scheduled sampling: each step feeds the true y<t-1> with probability
+``teacher_forcing``, else the model's own arg max or a sample of its softmax).
 
 Tested in ``tests/test_seq2seq.py``: two steps recomputed by hand from these equations (with
 torch.nn's GRU/GRUCell) equal the model, stepping equals teacher forcing for every attention ×
@@ -157,6 +159,9 @@ class Seq2SeqState:
     mask: Tensor  # (B, T) bool: true at real (non-pad) source positions
     feed: Tensor | None  # (B, H): Luong's input feeding h̃<t-1>; None for other modes
     attention: Tensor | None = None  # (B, T): the last step's α<t,·>; None before a step
+    # (B,) int64: the source (row of init_state's batch) each row's memory holds; None: row i
+    # holds source i. reorder_state moves encoder_outputs, keys and mask only when it changes
+    sources: Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -398,14 +403,23 @@ class Seq2Seq(nn.Module):
         def rows(x: Tensor | None) -> Tensor | None:
             return None if x is None else x.index_select(0, index)
 
+        before = state.sources
+        if before is None:
+            before = torch.arange(state.batch_size, device=index.device)  # (B,)
+        sources = before.index_select(0, index)  # (B',)
+        # every row keeps the source its memory row holds: the memory needs no copy
+        same = sources.shape == before.shape and torch.equal(sources, before)
         return Seq2SeqState(
             hidden=state.hidden.index_select(1, index),  # (L, B', H)
             cell=None if state.cell is None else state.cell.index_select(1, index),
-            encoder_outputs=state.encoder_outputs.index_select(0, index),  # (B', T, D*H)
-            keys=rows(state.keys),
-            mask=state.mask.index_select(0, index),  # (B', T)
+            encoder_outputs=(
+                state.encoder_outputs if same else state.encoder_outputs.index_select(0, index)
+            ),  # (B', T, D*H)
+            keys=state.keys if same else rows(state.keys),  # (B', T, A)
+            mask=state.mask if same else state.mask.index_select(0, index),  # (B', T)
             feed=rows(state.feed),
             attention=rows(state.attention),
+            sources=sources,
         )
 
     # -- training ------------------------------------------------------------------------

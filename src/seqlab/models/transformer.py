@@ -53,6 +53,8 @@ from seqlab.nn.transformer import (
 from seqlab.shapes import format_shape
 
 __all__ = [
+    "SlidingWindowLM",
+    "SlidingWindowState",
     "TransformerConfig",
     "TransformerLMConfig",
     "TransformerLMState",
@@ -518,3 +520,70 @@ class TransformerLanguageModel(nn.Module):
             state with B rows, index: (B',) -> state with B' rows
         """
         return select_rows(state, index, dim=0)  # None (empty) stays None
+
+
+@dataclass(frozen=True)
+class SlidingWindowState:
+    """:class:`SlidingWindowLM`'s state between steps."""
+
+    inner: TransformerLMState | None  # the cache of the tokens read since the last restart
+    history: Tensor  # (B, t) the last tokens read (at most the window)
+
+
+class SlidingWindowLM:
+    """A :class:`TransformerLanguageModel` read through a sliding window of ``window``
+    tokens, so that sampling may run past its context: when the cache holds ``window``
+    tokens, the model restarts from the last ``window // 2`` (nanoGPT crops its context the
+    same way, but at every step; restarting every half window keeps the cache's speed).
+    Within one window the outputs are those of the model itself.
+
+    It speaks the decoding step protocol (:mod:`seqlab.decoding.protocol`): ``start``
+    gives the initial state, ``step`` and ``reorder_state`` drive any search.
+    ``seqlab.tasks.LanguageModel.sample`` reads a transformer through it, with the trained
+    window (the model's context) as ``window``.
+    """
+
+    def __init__(self, model: TransformerLanguageModel, window: int) -> None:
+        if not 1 <= window <= model.config.max_positions:
+            raise ValueError(
+                f"window must be between 1 and the model's max_positions "
+                f"{model.config.max_positions}, got {window}"
+            )
+        self.model, self.window = model, window
+
+    def _read(self, history: Tensor) -> TransformerLMState | None:
+        """The model's state after reading ``history`` (B, t); None when t = 0."""
+        return self.model(history)[1] if history.shape[1] else self.model.init_state(0)
+
+    def start(self, history: Tensor) -> SlidingWindowState:
+        """The state after reading ``history`` (B, t): its last half window when longer.
+
+        Shape:
+            history: (B, t) int64 -> a state for B sequences
+        """
+        if history.shape[1] >= self.window:
+            history = history[:, history.shape[1] - self.window // 2 :]  # (B, window // 2)
+        return SlidingWindowState(self._read(history), history)
+
+    def step(self, tokens: Tensor, state: SlidingWindowState) -> tuple[Tensor, SlidingWindowState]:
+        """Read one token per sequence (after re-reading the recent half window when the
+        cache is full); return log P(next token) and the new state.
+
+        Shape:
+            tokens: (B,) -> log_probs (B, V), state
+        """
+        inner = state.inner
+        if inner is not None and inner.position >= self.window:  # full: re-read the recent half
+            inner = self._read(state.history[:, state.history.shape[1] - self.window // 2 + 1 :])
+        log_probs, inner = self.model.step(tokens, inner)  # (B, V)
+        history = torch.cat([state.history, tokens[:, None]], dim=1)[:, -self.window :]  # (B, t')
+        return log_probs, SlidingWindowState(inner, history)
+
+    def reorder_state(self, state: SlidingWindowState, index: Tensor) -> SlidingWindowState:
+        """The state's batch rows ``index`` (beam search's expand and back-pointers).
+
+        Shape:
+            state with B rows, index: (B',) -> state with B' rows
+        """
+        inner = self.model.reorder_state(state.inner, index)
+        return SlidingWindowState(inner, state.history.index_select(0, index))  # (B', t)

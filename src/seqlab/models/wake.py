@@ -6,11 +6,16 @@ kernel k and stride s ("valid" padding, as the course's Keras ``Conv1D``).
 
 * ``("wake", "rnn")`` — :class:`WakeModel`, the course's: Conv1D(C, k, s) → BN → ReLU →
   dropout → GRU(H) → dropout → BN → GRU(H) → dropout → BN → dropout → dense σ per step. The
-  GRUs are :class:`seqlab.nn.GRU` (unidirectional, so the network is causal too).
+  GRUs are :class:`seqlab.nn.GRU` (unidirectional, so the network is causal too): in eval
+  mode (batch norm an affine map per step) :meth:`WakeModel.stream` runs it chunk by chunk,
+  carrying the frames of an unfinished window and both GRU states.
 * ``("wake", "streaming")`` — :class:`StreamingWakeModel`: Conv1D → BN → ReLU → one GRU →
   dense. Its look-back is fixed: each step sees its k frames and the GRU state. It runs
   chunk by chunk with :meth:`StreamingWakeModel.stream` carrying (the k − s frames the next
-  window shares, the GRU state); in eval mode the chunks' outputs equal the full forward's.
+  window shares, the GRU state).
+
+Both stream through the same two methods, ``init_state(batch)`` and ``stream(chunk, state)
+-> (logits, state)``; in eval mode the chunks' outputs equal the full forward's.
 
 Both hold the feature normalisation (per-band mean and standard deviation of the training
 frames) as buffers, so a saved model reads raw log-mel frames.
@@ -18,7 +23,7 @@ frames) as buffers, so a saved model reads raw log-mel frames.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -28,7 +33,13 @@ from seqlab._validate import from_fields
 from seqlab.models.registry import register_model
 from seqlab.nn import GRU
 
-__all__ = ["StreamState", "StreamingWakeModel", "WakeModel", "WakeModelConfig"]
+__all__ = [
+    "StreamState",
+    "StreamingWakeModel",
+    "WakeModel",
+    "WakeModelConfig",
+    "WakeModelState",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +114,15 @@ def _bn_steps(bn: nn.BatchNorm1d, x: Tensor) -> Tensor:
     return bn(x.transpose(1, 2)).transpose(1, 2)  # (B, H, Ty) -> (B, Ty, H)
 
 
+@dataclass
+class WakeModelState:
+    """What :meth:`WakeModel.stream` carries between chunks."""
+
+    frames: Tensor  # (B, r, F): frames read but not yet under a whole window (r < k)
+    h1: Tensor | None  # (1, B, H): the first GRU's state (None before the first step)
+    h2: Tensor | None  # (1, B, H): the second GRU's
+
+
 @register_model("wake", "rnn")
 class WakeModel(_Base):
     """The course's trigger-word model (see the module docstring)."""
@@ -129,6 +149,30 @@ class WakeModel(_Base):
         x, _ = self.gru2(x)  # (B, Ty, H)
         x = self.drop(_bn_steps(self.bn2, self.drop(x)))  # (B, Ty, H)
         return self.out(x).squeeze(-1)  # (B, Ty, 1) -> (B, Ty)
+
+    def init_state(self, batch: int = 1) -> WakeModelState:
+        """The state before the first chunk."""
+        empty = self.feature_mean.new_zeros(batch, 0, self.config.input_size)  # (B, 0, F)
+        return WakeModelState(empty, None, None)
+
+    def stream(self, chunk: Tensor, state: WakeModelState) -> tuple[Tensor, WakeModelState]:
+        """:meth:`forward` over the frames so far, for the output steps whose windows they
+        complete, carrying both GRU states. Call it in eval mode: the network is causal
+        (unidirectional GRUs, batch norm with running statistics an affine map per step),
+        so the chunks' outputs then equal the full forward's.
+
+        Shape:
+            chunk: (B, t, F) -> (B, n) with n = the new whole windows
+        """
+        frames = torch.cat([state.frames, chunk], dim=1)  # (B, r + t, F)
+        n = self.config.output_steps(frames.shape[1])
+        if n == 0:  # no whole window yet
+            return frames.new_zeros(frames.shape[0], 0), replace(state, frames=frames)  # (B, 0)
+        x, h1 = self.gru1(self.drop(self._front(frames)), state.h1)  # (B, n, C) -> (B, n, H)
+        x, h2 = self.gru2(_bn_steps(self.bn1, self.drop(x)), state.h2)  # (B, n, H)
+        x = self.drop(_bn_steps(self.bn2, self.drop(x)))  # (B, n, H)
+        rest = frames[:, n * self.config.stride :]  # (B, r', F), r' < k
+        return self.out(x).squeeze(-1), WakeModelState(rest, h1, h2)  # (B, n, 1) -> (B, n)
 
 
 @dataclass

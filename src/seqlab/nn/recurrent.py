@@ -15,8 +15,15 @@ Three implementations compute the same function (``impl``):
 * ``"loop"``: the readable one — a Python loop of the cell equations under autograd.
 
 ``"auto"`` (default) takes ``"fused"`` where it applies and ``"bptt"`` otherwise (``"loop"``
-for a peephole LSTM with ``proj_size``, which has no kernel). Tested against torch.nn (every
-option combination) and the NumPy BPTT oracle.
+for a peephole LSTM with ``proj_size``, which has no kernel). The rule is fixed, not measured
+at run time, so a run computes the same numbers every time; it follows the profile in
+docs/speed.md: torch's fused LSTM is one oneDNN primitive (no per-step dispatch at all), and
+torch's CPU GRU/RNN run the same per-step GEMM as ``"bptt"``; ``"bptt"`` beats ``"loop"``
+everywhere (same products, no autograd graph per step). Tested against torch.nn (every option
+combination) and the NumPy BPTT oracle.
+
+Where no gradient is wanted (``torch.no_grad``, or nothing requiring one), ``"bptt"`` runs an
+inference loop that keeps nothing for backward (:mod:`seqlab.functional._inference`).
 
 Compile, export, trace, autocast. seqlab's BPTT kernels cannot be recorded by a tracer
 (in-place buffers, oneDNN calls, a hand-written backward) and run one dtype throughout, so

@@ -47,7 +47,11 @@ from seqlab.data.tokens import (
 )
 from seqlab.decoding import Sampling, SearchConfig, search
 from seqlab.models.rnn_lm import LMConfig, RNNLanguageModel, State
-from seqlab.models.transformer import TransformerLanguageModel, TransformerLMConfig
+from seqlab.models.transformer import (
+    SlidingWindowLM,
+    TransformerLanguageModel,
+    TransformerLMConfig,
+)
 from seqlab.tasks.base import Preset, Task, TaskConfig
 from seqlab.train import TrainConfig
 
@@ -140,48 +144,6 @@ TRANSFORMER_PRESET: Preset[LMTaskConfig] = Preset(
         weight_decay=0.1,
     ),
 )
-
-
-@dataclass(frozen=True)
-class _WindowState:
-    """A transformer's cache while sampling through a sliding window."""
-
-    inner: Any  # the model's state: the cache of the tokens read since the last restart
-    history: Tensor  # (B, t) the last tokens read (at most the window)
-
-
-class _SlidingWindow:
-    """A transformer language model read through a sliding window of ``window`` tokens, so
-    that sampling may run past its context: when the cache is full, the model restarts from
-    the last ``window // 2`` tokens (nanoGPT crops its context the same way, but at every
-    step; restarting every half window keeps the cache's speed). Within one window the
-    outputs are those of the model itself.
-    """
-
-    def __init__(self, model: TransformerLanguageModel, window: int) -> None:
-        self.model, self.window = model, window
-
-    def _read(self, history: Tensor) -> Any:
-        """The model's state after reading ``history`` (B, t); None when t = 0."""
-        return self.model(history)[1] if history.shape[1] else self.model.init_state(0)
-
-    def start(self, history: Tensor) -> _WindowState:
-        """The state after reading ``history`` (B, t): its last half window when longer."""
-        if history.shape[1] >= self.window:
-            history = history[:, history.shape[1] - self.window // 2 :]  # (B, window // 2)
-        return _WindowState(self._read(history), history)
-
-    def step(self, tokens: Tensor, state: _WindowState) -> tuple[Tensor, _WindowState]:
-        inner = state.inner
-        if inner is not None and inner.position >= self.window:  # full: re-read the recent half
-            inner = self._read(state.history[:, state.history.shape[1] - self.window // 2 + 1 :])
-        log_probs, inner = self.model.step(tokens, inner)  # (B, V)
-        history = torch.cat([state.history, tokens[:, None]], dim=1)[:, -self.window :]
-        return log_probs, _WindowState(inner, history)
-
-    def reorder_state(self, state: _WindowState, index: Tensor) -> _WindowState:
-        inner = self.model.reorder_state(state.inner, index)
-        return _WindowState(inner, state.history.index_select(0, index))
 
 
 @dataclass(frozen=True)
@@ -681,7 +643,7 @@ class LanguageModel(Task):
         model: Any = self.model
         window = None
         if isinstance(self.model, TransformerLanguageModel):  # past its context: slide
-            model = window = _SlidingWindow(self.model, self._context)
+            model = window = SlidingWindowLM(self.model, self._context)
 
         def init_state(rows: Sequence[int]) -> State:
             # read all but the last context token; the search feeds that one first

@@ -28,6 +28,7 @@ by sentencepiece), which is what BLEU scores.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -107,6 +108,10 @@ class TranslatorConfig(TaskConfig):
     max_vocab: int | None = None  # keep only the most frequent tokens per side (None: all)
     max_length: int = 100  # training pairs with a side longer than this (tokens) are dropped
     max_output_length: int | None = None  # decoding cap (tokens); None: set from training data
+    # per-source decoding cap: floor(ratio·|x|) + 10 tokens for a source of |x| tokens (within
+    # max_output_length), greedy and beam alike; None: set from training data (the largest
+    # target/source length ratio), and a model saved without it uses max_output_length only
+    max_output_ratio: float | None = None
     label_smoothing: float = 0.0  # ε of the training loss's label smoothing
     teacher_forcing: float = 1.0  # P(feed the reference y<t-1>); else the model's own argmax
     dataset: str = ""  # where the training data came from ("dates" or the files)
@@ -119,6 +124,8 @@ class TranslatorConfig(TaskConfig):
             raise ValueError("batch_size, min_count, max_length and vocab_size must be >= 1")
         if self.max_output_length is not None and self.max_output_length < 1:
             raise ValueError(f"max_output_length must be >= 1, got {self.max_output_length}")
+        if self.max_output_ratio is not None and not self.max_output_ratio > 0:
+            raise ValueError(f"max_output_ratio must be > 0, got {self.max_output_ratio}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 <= self.teacher_forcing <= 1.0:
@@ -280,6 +287,18 @@ def _output_cap(config: TranslatorConfig, longest: int) -> int:
     return cap if positions is None else max(1, min(cap, positions - 1))
 
 
+CAP_MARGIN = 10  # b of the per-source cap floor(a·|x|) + b: room beyond the longest ratio
+
+
+def _length_ratio(
+    src_lengths: Sequence[int] | np.ndarray, tgt_lengths: Sequence[int] | np.ndarray
+) -> float:
+    """The largest target/source length ratio of the training pairs (rounded up to 0.01):
+    a of the per-source cap, so every training target fits it with ``CAP_MARGIN`` to spare."""
+    ratio = float(np.max(np.asarray(tgt_lengths) / np.asarray(src_lengths)))
+    return math.ceil(ratio * 100 - 1e-9) / 100
+
+
 # -- results -------------------------------------------------------------------------------
 
 
@@ -402,9 +421,7 @@ class _Seq2SeqTrainable:
         result = {"loss": self.tr._loss_ids(self.valid_ids)}
         if self.config.level == "char":  # exact match is telling for short outputs (dates)
             sample = self.valid[:500]
-            outs = self.tr._search(
-                [s for s, _ in sample], SearchConfig(max_length=self.tr._cap, alpha=0.0)
-            )
+            outs = self.tr._search([s for s, _ in sample], self.tr._search_config(alpha=0.0))
             refs = [t.strip().lower() if self.config.lowercase else t.strip() for _, t in sample]
             hits = sum(o[0].text == t for o, t in zip(outs, refs, strict=True))
             result["exact_match"] = hits / len(sample)
@@ -509,7 +526,8 @@ class Translator(Task):
             (s for s, _ in tok), (t for _, t in tok), config, subwords
         )
         longest = max(len(t) for _, t in tok)
-        tr = cls._new(src_vocab, tgt_vocab, config, longest, data.name, subwords)
+        ratio = _length_ratio([len(s) for s, _ in tok], [len(t) for _, t in tok])
+        tr = cls._new(src_vocab, tgt_vocab, config, (longest, ratio), data.name, subwords)
         ids = [(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t in tok]
         tr.train_pairs = len(ids)
         return tr, ids
@@ -532,9 +550,12 @@ class Translator(Task):
         src_vocab, tgt_vocab = cls._vocabs(
             [counts.src_counts], [counts.tgt_counts], config, subwords
         )
-        tr = cls._new(src_vocab, tgt_vocab, config, counts.longest, data.name, subwords)
+        encoded = encode_parallel(data, counts, tokenizer, src_vocab, tgt_vocab)
+        ratio = _length_ratio(encoded.index[:, 1], encoded.index[:, 3])
+        lengths = (counts.longest, ratio)
+        tr = cls._new(src_vocab, tgt_vocab, config, lengths, data.name, subwords)
         tr.train_pairs = counts.pairs
-        return tr, encode_parallel(data, counts, tokenizer, src_vocab, tgt_vocab)
+        return tr, encoded
 
     @staticmethod
     def _subwords(pairs: Iterable[Pair], config: TranslatorConfig) -> TextTokenizer | None:
@@ -569,11 +590,13 @@ class Translator(Task):
         src_vocab: Vocab,
         tgt_vocab: Vocab,
         config: TranslatorConfig,
-        longest: int,
+        lengths: tuple[int, float],
         name: str,
         subwords: TextTokenizer | None = None,
     ) -> Translator:
-        """A fresh model for the vocabularies; the decoding cap from the longest target."""
+        """A fresh model for the vocabularies; the decoding caps from the training pairs'
+        ``lengths``: the longest target and the largest target/source length ratio."""
+        longest, ratio = lengths
         model_cfg = replace(
             config.model,
             src_vocab_size=len(src_vocab),
@@ -585,6 +608,7 @@ class Translator(Task):
             config,
             model=model_cfg,
             max_output_length=config.max_output_length or _output_cap(config, longest),
+            max_output_ratio=config.max_output_ratio or ratio,
             dataset=config.dataset or name,
         )
         model = cls.build_model(config)
@@ -648,6 +672,14 @@ class Translator(Task):
         """The decoding length cap (tokens)."""
         return self.config.max_output_length or 100
 
+    def _search_config(self, **fields: Any) -> SearchConfig:
+        """A search with the decoding caps: ``max_output_length`` and, but for sampling, the
+        per-source floor(max_output_ratio·|x|) + CAP_MARGIN."""
+        ratio = self.config.max_output_ratio
+        if ratio is not None and fields.get("sampling") is None:
+            fields |= {"max_length_a": ratio, "max_length_b": CAP_MARGIN}
+        return SearchConfig(max_length=self._cap, **fields)
+
     def _hypotheses(self, texts: Sequence[str], config: SearchConfig) -> list[list[Hypothesis]]:
         """The search's n-best lists of ``texts`` (the search driver over padded sources)."""
         ids = [self._encode_src(t) for t in texts]
@@ -659,6 +691,7 @@ class Translator(Task):
                 config,
                 bos_id=self.tgt_vocab.sos_id,
                 eos_id=self.tgt_vocab.eos_id,
+                source_lengths=[len(i) for i in ids],
             )
 
     def _search(self, texts: Sequence[str], config: SearchConfig) -> list[list[Candidate]]:
@@ -702,8 +735,7 @@ class Translator(Task):
             sampling = Sampling(
                 temperature=temperature, top_k=top_k, top_p=top_p, generator=self.generator(seed)
             )
-        config = SearchConfig(
-            max_length=self._cap,
+        config = self._search_config(
             beam_size=beam_size,
             n_best=n_best,
             alpha=alpha,
@@ -734,7 +766,9 @@ class Translator(Task):
         if output is not None:
             forced = self.tgt_vocab.encode(output.tokens)
             forced += [self.tgt_vocab.eos_id] if output.finished else []
-        limit = len(forced) if forced is not None else self._cap
+        limit = (
+            len(forced) if forced is not None else self._search_config().length_caps([len(ids)])[0]
+        )
         rows, out = [], []
         for t in range(limit):
             log_probs, state = self.model.step(token, state)  # (1, V)
@@ -925,9 +959,7 @@ class Translator(Task):
         from seqlab.decoding import ErrorAnalysis, analyze_errors
 
         srcs, refs = self._reference_set(sources, references)
-        config = SearchConfig(
-            max_length=self._cap, beam_size=beam_size, alpha=alpha, batch_size=_DECODE_BATCH
-        )
+        config = self._search_config(beam_size=beam_size, alpha=alpha, batch_size=_DECODE_BATCH)
         best = [h[0] for h in self._hypotheses(srcs, config)]
         chosen = self._closest_references(srcs, refs, best, alpha)
         sos, eos = self.tgt_vocab.sos_id, self.tgt_vocab.eos_id

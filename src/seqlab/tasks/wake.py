@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqlab.audio import mel_filterbank, spectrogram
+from seqlab.audio import log_mel
 from seqlab.data.batching import shuffled_batches
 from seqlab.data.wake import (
     StreamDetector,
@@ -35,7 +34,7 @@ from seqlab.data.wake import (
     label_steps_for,
     step_labels,
 )
-from seqlab.models.wake import WakeModel, WakeModelConfig, _bn_steps
+from seqlab.models.wake import WakeModelConfig
 from seqlab.tasks.base import Preset, Task, TaskConfig
 from seqlab.train import TrainConfig
 
@@ -159,49 +158,6 @@ class WakeReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-# -- streaming ------------------------------------------------------------------------------
-
-
-@dataclass
-class _CourseState:
-    """What :func:`_course_stream` carries between chunks."""
-
-    frames: Tensor  # (B, r, F): frames not yet under a whole window (r < k)
-    h1: Tensor | None  # (1, B, H): the first GRU's state (None before the first step)
-    h2: Tensor | None  # (1, B, H): the second GRU's
-
-
-def _course_stream(
-    model: WakeModel, chunk: Tensor, state: _CourseState
-) -> tuple[Tensor, _CourseState]:
-    """:class:`WakeModel`'s forward over the frames so far, for the output steps whose
-    windows they complete, carrying both GRU states (eval mode: dropout is the identity).
-
-    Shape:
-        chunk: (B, t, F) -> (B, n) with n = the new whole windows
-    """
-    frames = torch.cat([state.frames, chunk], dim=1)  # (B, r + t, F)
-    n = model.config.output_steps(frames.shape[1])
-    if n == 0:
-        return frames.new_zeros(frames.shape[0], 0), replace(state, frames=frames)  # (B, 0)
-    x, h1 = model.gru1(model._front(frames), state.h1)  # (B, n, C) -> (B, n, H)
-    x, h2 = model.gru2(_bn_steps(model.bn1, x), state.h2)  # (B, n, H)
-    logits = model.out(_bn_steps(model.bn2, x)).squeeze(-1)  # (B, n, 1) -> (B, n)
-    rest = frames[:, n * model.config.stride :]  # (B, r', F)
-    return logits, _CourseState(rest, h1, h2)
-
-
-def _streamer(model: torch.nn.Module) -> tuple[Any, Any]:
-    """``(stream, initial state)`` of either network: ``stream(chunk, state)`` gives the
-    logits of the steps a chunk of frames completes and the next state."""
-    if isinstance(model, WakeModel):
-        empty = model.feature_mean.new_zeros(1, 0, model.config.input_size)  # (1, 0, F)
-        return partial(_course_stream, model), _CourseState(empty, None, None)
-    if hasattr(model, "stream"):
-        return model.stream, model.init_state(1)
-    raise ValueError(f"a {type(model).__name__} cannot run chunk by chunk")
-
-
 # -- the Trainable adapter -------------------------------------------------------------------
 
 
@@ -255,9 +211,9 @@ class WakeWord(Task):
         x = torch.as_tensor(np.asarray(audio, dtype=np.float32))  # (..., N)
         if x.shape[-1] < c.n_fft:  # shorter than one frame: no frames
             return x.new_zeros(*x.shape[:-1], 0, c.model.input_size)
-        power = spectrogram(x, n_fft=c.n_fft, hop_length=c.hop_length, center=False)  # (..., Fq, T)
-        fb = mel_filterbank(c.model.input_size, c.n_fft, c.sample_rate)  # (Fq, M)
-        return (power.transpose(-1, -2) @ fb).clamp_min(1e-10).log()  # (..., T, M)
+        mel = log_mel(x, c.sample_rate, n_mels=c.model.input_size, n_fft=c.n_fft,
+                      hop_length=c.hop_length, center=False)  # (..., M, T)  # fmt: skip
+        return mel.transpose(-1, -2)  # (..., T, M)
 
     # -- building and training --------------------------------------------------------------
     def _encode(self, examples: Sequence[SynthExample]) -> tuple[Tensor, Tensor]:
@@ -309,16 +265,18 @@ class WakeWord(Task):
         the frames of an unfinished window, and the GRU states. Both networks stream: the
         course's is causal too (unidirectional GRUs; batch norm in eval mode is an affine
         map per step), so in eval mode the chunks' scores equal the whole file's."""
-        c = self.config
+        c, model = self.config, self.model
+        if not hasattr(model, "stream"):
+            raise ValueError(f"a {type(model).__name__} cannot run chunk by chunk")
         tail = np.zeros(0, dtype=np.float32)
-        stream, state = _streamer(self.model)
+        state = model.init_state(1)
         with self.eval_mode():
             for chunk in chunks:
                 tail = np.concatenate([tail, np.asarray(chunk, dtype=np.float32)])
                 n = c.frames(len(tail))
                 frames = self.features(tail[: (n - 1) * c.hop_length + c.n_fft] if n else tail)
                 tail = tail[n * c.hop_length :]  # the samples the next frame starts with
-                logits, state = stream(frames[None].to(self.device), state)  # (1, n)
+                logits, state = model.stream(frames[None].to(self.device), state)  # (1, n)
                 yield logits[0].sigmoid().cpu().numpy()
 
     def stream_detect(

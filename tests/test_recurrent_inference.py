@@ -1,0 +1,121 @@
+"""Inference with seqlab's BPTT kernels saves nothing for backward.
+
+Where no gradient is wanted (``torch.no_grad``, or no input or parameter requiring one),
+``bptt.scan`` runs the inference loop of ``seqlab.functional._inference``: no autograd node,
+and no gate or cell buffer kept after the call. What stays allocated is observed, not assumed:
+a dispatch mode records every tensor the aten ops create during the forward, and after it
+returns we sum the storages still alive. In training that includes the buffers backward needs
+(gate activations, cell states, tanh(c)); in inference only the results themselves. The
+values are checked against the training path (which the other recurrent tests check against
+torch.nn and the NumPy oracle).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+import seqlab.nn as snn
+from seqlab.functional import bptt
+
+T, B, E, H = 12, 3, 5, 8
+VARIANTS: dict[str, Callable[[], torch.nn.Module]] = {
+    "GRU(reset_after=False)": lambda: snn.GRU(E, H, reset_after=False),
+    "LSTM(peephole=True)": lambda: snn.LSTM(E, H, peephole=True),
+    "GRU impl=bptt": lambda: snn.GRU(E, H, impl="bptt"),
+    "LSTM impl=bptt": lambda: snn.LSTM(E, H, impl="bptt"),
+    "RNN impl=bptt": lambda: snn.RNN(E, H, impl="bptt"),
+}
+
+# the kernels whose training forward allocates gate buffers beyond what inference works in
+# (the RNN and torch's GRU save the input projection, which inference computes as well)
+SAVED_GATES = ("GRU(reset_after=False)", "LSTM(peephole=True)", "LSTM impl=bptt")
+
+
+class _Created(TorchDispatchMode):
+    """Keeps a weak reference to every tensor an aten op returns, and the peak of the bytes
+    those tensors hold alive at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[weakref.ref[Tensor]] = []
+        self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        self.refs += [weakref.ref(t) for t in tree_leaves(out) if isinstance(t, Tensor)]
+        self.peak = max(self.peak, _alive_bytes(self.refs, []))
+        return out
+
+
+def _alive_bytes(refs: list[weakref.ref[Tensor]], exclude: list[Tensor]) -> int:
+    """Bytes of the distinct storages behind the still-alive tensors, less ``exclude``'s."""
+    skip = {t.untyped_storage().data_ptr() for t in exclude}
+    storages: dict[int, int] = {}
+    for ref in refs:
+        t = ref()
+        # oneDNN's reordered weights are opaque (no storage to read); they are weights, per
+        # call, not activations: not what this probe is after
+        if t is not None and not t.is_mkldnn and t.untyped_storage().data_ptr() not in skip:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    return sum(storages.values())
+
+
+def _kept(model: torch.nn.Module, x: Tensor, grad: bool) -> tuple[int, int, object]:
+    """Bytes the forward leaves allocated besides its results, its peak, and the results."""
+    mode = _Created()
+    with torch.set_grad_enabled(grad), mode:
+        result = model(x)
+    outs = [t for t in tree_leaves(result) if isinstance(t, Tensor)]
+    return _alive_bytes(mode.refs, outs), mode.peak, result
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_no_grad_keeps_no_buffer_for_backward(variant: str) -> None:
+    torch.manual_seed(0)
+    model = VARIANTS[variant]()
+    x = torch.randn(T, B, E)
+    kept_train, peak_train, trained = _kept(model, x, grad=True)
+    kept_infer, peak_infer, inferred = _kept(model, x, grad=False)
+    buffer = T * B * H * 4  # one (T, B, H) float32 buffer
+    # training keeps at least one such buffer for backward: the probe sees it
+    assert kept_train >= buffer, f"{variant}: probe saw only {kept_train} bytes"
+    assert kept_infer == 0, f"{variant}: inference kept {kept_infer} bytes besides its results"
+    if variant in SAVED_GATES:  # and inference does not even allocate them for the call
+        assert peak_infer <= peak_train - buffer, f"{variant}: peak {peak_infer} vs {peak_train}"
+    out_t, out_i = trained[0], inferred[0]  # type: ignore[index]
+    assert out_t.grad_fn is not None and out_i.grad_fn is None and not out_i.requires_grad
+    torch.testing.assert_close(out_i, out_t.detach(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_no_grad_never_enters_the_autograd_kernel(
+    variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No input needing a gradient (no_grad, or frozen weights and data) takes the inference
+    loop; training takes the autograd function, and outputs agree (masked batches too)."""
+    torch.manual_seed(1)
+    model = VARIANTS[variant]()
+    x = torch.randn(T, B, E)
+    lengths = torch.tensor([T, 5, 1])
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+    want = [model(x)[0].detach(), model(packed)[0].data.detach()]
+    calls: list[int] = []
+    apply = bptt._Scan.apply
+    monkeypatch.setattr(bptt._Scan, "apply", lambda *a: calls.append(1) or apply(*a))
+    with torch.no_grad():
+        got = [model(x)[0], model(packed)[0].data]
+    model.requires_grad_(False)
+    got.append(model(x)[0])
+    assert not calls, f"{variant}: the autograd kernel ran without a gradient wanted"
+    model.requires_grad_(True)
+    model(x)
+    assert calls, f"{variant}: training no longer runs the autograd kernel"
+    for g, w in zip(got, [*want, want[0]], strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
