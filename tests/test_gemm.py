@@ -39,7 +39,7 @@ def default_gemm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     except (AttributeError, RuntimeError):
         ops = ()
     if not (torch.backends.mkldnn.is_available() and ops):
-        pytest.skip("this torch build has no oneDNN linear ops")
+        pytest.skip("oneDNN is not installed in this torch build (no mkldnn linear ops)")
     monkeypatch.delenv("SEQLAB_GEMM", raising=False)
     _gemm._onednn_works.cache_clear()
     _gemm._onednn_works()

@@ -34,7 +34,7 @@ __all__ = ["infer"]
 
 
 def _bias(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
-    """b_ih + b_hh, either of which may be absent."""
+    """b_ih + b_hh, either of which may be absent (both add to the same pre-activation)."""
     if b_ih is None:
         return b_hh
     return b_ih if b_hh is None else b_ih + b_hh
@@ -92,6 +92,16 @@ def _store(new: Tensor, states: Tensor, t: int, m: Tensor | None) -> None:
     states[t + 1] = new if m is None else torch.where(m, new, states[t])
 
 
+def _store_lerp(n: Tensor, z: Tensor, states: Tensor, t: int, m: Tensor | None) -> None:
+    """The GRU's update: states[t+1] = (1 − z) ⊙ n + z ⊙ h<t-1> where the step is valid
+    (written in place), else states[t]."""
+    h = states[t]
+    if m is None:
+        torch.lerp(n, h, z, out=states[t + 1])
+    else:
+        _store(torch.lerp(n, h, z), states, t, m)
+
+
 def _rnn(
     mode: str,
     z: Tensor,
@@ -134,10 +144,7 @@ def _gru_reset_before(
         torch.mul(rz[:, :hidden], h, out=y[t, :, :hidden])  # Γr ⊙ c<t-1>
         n = w_n(y[t], b_n)  # (B, H)
         # c<t> = Γu ⊙ c̃ + (1 − Γu) ⊙ c<t-1>, with z = 1 − Γu
-        if m is None:
-            torch.lerp(n, h, rz[:, hidden:], out=states[t + 1])
-        else:
-            _store(torch.lerp(n, h, rz[:, hidden:]), states, t, m)
+        _store_lerp(n, rz[:, hidden:], states, t, m)
 
 
 def _gru(
@@ -166,10 +173,7 @@ def _gru(
         # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) = 2σ(2·) − 1
         n = xn[t].addcmul_(rz[:, :hidden], w_hn(h, b_hn)).mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
         # h' = (1 − z) ⊙ n + z ⊙ h
-        if m is None:
-            torch.lerp(n, h, rz[:, hidden:], out=states[t + 1])
-        else:
-            _store(torch.lerp(n, h, rz[:, hidden:]), states, t, m)
+        _store_lerp(n, rz[:, hidden:], states, t, m)
 
 
 def _lstm(

@@ -31,7 +31,7 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from seqlab.functional._gemm import Weight, grad_weight, linear, tracing
-from seqlab.functional._inference import infer
+from seqlab.functional._inference import _bias, _joint, infer
 
 __all__ = ["Mode", "scan", "tracing"]
 
@@ -313,13 +313,6 @@ def _gru_reset_before_grads(
 _JOINT = ("gru_reset_before", "lstm", "lstm_peephole")  # modes run on z[t] = [h<t-1>, x<t>]
 
 
-def _bias(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
-    """b_ih + b_hh, either of which may be absent (both add to the same pre-activation)."""
-    if b_ih is None:
-        return b_hh
-    return b_ih if b_hh is None else b_ih + b_hh
-
-
 def _gru_reset_before_forward(
     x: Tensor,
     states: Tensor,
@@ -340,9 +333,9 @@ def _gru_reset_before_forward(
     two = 2 * hidden
     b = _bias(b_ih, b_hh)
     # Γr, z = σ(W_r [c<t-1>, x<t>] + b)   (z = 1 − Γu)
-    w_rz = Weight(torch.cat([w_hh[:two], w_ih[:two]], 1), x.shape[1], "sigmoid")
+    w_rz = Weight(_joint(w_hh[:two], w_ih[:two]), x.shape[1], "sigmoid")
     # c̃ = tanh(W_c [Γr ⊙ c<t-1>, x<t>] + b_c)
-    w_n = Weight(torch.cat([w_hh[two:], w_ih[two:]], 1), x.shape[1], "tanh")
+    w_n = Weight(_joint(w_hh[two:], w_ih[two:]), x.shape[1], "tanh")
     b_rz, b_n = (None, None) if b is None else (b[:two], b[two:])
     y = torch.empty_like(z[:-1])  # (T, B, H+E): [Γr ⊙ c<t-1>, x<t>]
     y[:, :, hidden:] = x
@@ -382,7 +375,7 @@ def _lstm_forward(
     """
     steps, batch, hidden = x.shape[0], x.shape[1], states.shape[-1]
     two, three = 2 * hidden, 3 * hidden
-    w = torch.cat([w_hh, w_ih], 1)  # (4H, H+E)
+    w = _joint(w_hh, w_ih)  # (4H, H+E)
     w[two:three] *= 2.0
     b = _bias(b_ih, b_hh)
     if b is not None:

@@ -143,12 +143,21 @@ class WakeModel(_Base):
         Shape:
             frames: (B, T, F) -> (B, Ty)
         """
-        x = self.drop(self._front(frames))  # (B, Ty, C)
-        x, _ = self.gru1(x)  # (B, Ty, H)
-        x = _bn_steps(self.bn1, self.drop(x))  # (B, Ty, H)
-        x, _ = self.gru2(x)  # (B, Ty, H)
+        return self._steps(frames, None, None)[0]  # (B, Ty)
+
+    def _steps(
+        self, frames: Tensor, h1: Tensor | None, h2: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The network over ``frames`` from the GRU states ``h1``, ``h2`` (None: zeros):
+        the logits of every whole window and both GRUs' last states.
+
+        Shape:
+            frames: (B, T, F), h1/h2: (1, B, H) -> (B, Ty), (1, B, H), (1, B, H)
+        """
+        x, h1 = self.gru1(self.drop(self._front(frames)), h1)  # (B, Ty, C) -> (B, Ty, H)
+        x, h2 = self.gru2(_bn_steps(self.bn1, self.drop(x)), h2)  # (B, Ty, H)
         x = self.drop(_bn_steps(self.bn2, self.drop(x)))  # (B, Ty, H)
-        return self.out(x).squeeze(-1)  # (B, Ty, 1) -> (B, Ty)
+        return self.out(x).squeeze(-1), h1, h2  # (B, Ty, 1) -> (B, Ty)
 
     def init_state(self, batch: int = 1) -> WakeModelState:
         """The state before the first chunk."""
@@ -168,11 +177,9 @@ class WakeModel(_Base):
         n = self.config.output_steps(frames.shape[1])
         if n == 0:  # no whole window yet
             return frames.new_zeros(frames.shape[0], 0), replace(state, frames=frames)  # (B, 0)
-        x, h1 = self.gru1(self.drop(self._front(frames)), state.h1)  # (B, n, C) -> (B, n, H)
-        x, h2 = self.gru2(_bn_steps(self.bn1, self.drop(x)), state.h2)  # (B, n, H)
-        x = self.drop(_bn_steps(self.bn2, self.drop(x)))  # (B, n, H)
+        logits, h1, h2 = self._steps(frames, state.h1, state.h2)  # (B, n)
         rest = frames[:, n * self.config.stride :]  # (B, r', F), r' < k
-        return self.out(x).squeeze(-1), WakeModelState(rest, h1, h2)  # (B, n, 1) -> (B, n)
+        return logits, WakeModelState(rest, h1, h2)
 
 
 @dataclass
