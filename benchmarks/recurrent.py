@@ -9,6 +9,11 @@ forward+backward (training). The table reports tokens/s (median) and the ratio t
     python benchmarks/recurrent.py --device cuda     # GPU
     python benchmarks/recurrent.py --quick           # a smoke run (small, 2 repeats)
     python benchmarks/recurrent.py --profile         # where the time goes (torch.profiler)
+    python benchmarks/recurrent.py --threads 1 --clock cpu   # on a shared machine
+
+``--clock cpu`` times each call in CPU time of this process (``time.process_time``) instead of
+wall time, so other jobs on a shared machine count less; use it with ``--threads 1`` (with more
+threads it also counts the OpenMP workers' spin-waiting).
 
 ``--profile`` runs torch.nn's GRU and LSTM and the course's variants under torch.profiler and
 splits each call's time into matrix products (GEMM), torch's fused oneDNN RNN primitive,
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,11 +119,18 @@ def fwdbwd(model: nn.Module, x: torch.Tensor) -> None:
     model.zero_grad(set_to_none=True)
 
 
+def cpu_timer(fn: Callable[[], object]) -> float:
+    """CPU seconds of this process spent in one call of ``fn``."""
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
 def time_family(
-    models: dict[str, nn.Module], x: torch.Tensor, repeats: int, device: str
+    models: dict[str, nn.Module], x: torch.Tensor, repeats: int, device: str, clock: str = "wall"
 ) -> dict[str, dict[str, list[float]]]:
     """Seconds per call for every model and phase, models interleaved in rotating order."""
-    tick = timer(device)
+    tick = cpu_timer if clock == "cpu" else timer(device)
     times: dict[str, dict[str, list[float]]] = {n: {"fwd": [], "fwdbwd": []} for n in models}
     for m in models.values():  # warm-up: allocator, oneDNN weight reorders, cuDNN plans
         fwd(m, x)
@@ -145,7 +158,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
                 e.name: e.build(args.input, args.hidden, layers, bidirectional).to(args.device)
                 for e in group
             }
-            times = time_family(models, x, args.repeats, args.device)
+            times = time_family(models, x, args.repeats, args.device, args.clock)
             peer = next(e.name for e in group if e.peer)
             for e in group:
                 row: dict[str, object] = {
@@ -174,6 +187,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             "hidden": args.hidden,
         },
         "repeats": args.repeats,
+        "clock": args.clock,
         "machine": machine(),
         "rows": rows,
     }
@@ -208,7 +222,10 @@ VIEW_OPS = {
     "aten::contiguous", "aten::zeros", "aten::zero_", "aten::zeros_like", "aten::fill_",
     "aten::ones_like", "aten::new_zeros", "aten::new_ones", "aten::lift_fresh",
 }  # fmt: skip
-PARTS = ("GEMM", "fused RNN", "elementwise", "copies", "views+allocs", "Python+autograd")
+FUSED_STEP = "seqlab::fused_step"  # seqlab's numba LSTM step, recorded by --profile
+PARTS = (
+    "GEMM", "fused RNN", "fused step", "elementwise", "copies", "views+allocs", "Python+autograd"
+)  # fmt: skip
 
 
 def _part(name: str) -> str:
@@ -217,6 +234,8 @@ def _part(name: str) -> str:
         return "GEMM"
     if name in FUSED_RNN_OPS:
         return "fused RNN"
+    if name == FUSED_STEP:
+        return "fused step"
     if name in COPY_OPS:
         return "copies"
     if name in VIEW_OPS:
@@ -224,6 +243,20 @@ def _part(name: str) -> str:
     if name.startswith(("aten::", "mkldnn::")):
         return "elementwise"
     return "Python+autograd"  # autograd nodes, Python functions, the profiler's own records
+
+
+def _record_fused_step() -> None:
+    """Make the numba LSTM step show in torch.profiler as ``FUSED_STEP`` (it is no torch op,
+    so its time would otherwise go to "Python+autograd")."""
+    from seqlab.functional import _cell_kernels
+
+    kernel = _cell_kernels.lstm_step
+
+    def recorded(*args: object) -> None:
+        with torch.profiler.record_function(FUSED_STEP):
+            kernel(*args)
+
+    _cell_kernels.lstm_step = recorded
 
 
 def profile_call(fn: Callable[[], None], calls: int) -> dict[str, float]:
@@ -258,7 +291,7 @@ def profile_table(args: argparse.Namespace) -> str:
             model = e.build(args.input, args.hidden, layers, bidirectional)
             for phase, fn in (("inference", fwd), ("training", fwdbwd)):
                 p = profile_call(lambda m=model, f=fn, x=x: f(m, x), args.repeats)
-                other = p["total"] - p["GEMM"] - p["fused RNN"]
+                other = p["total"] - p["GEMM"] - p["fused RNN"]  # the per-step overhead
                 cfg = f"{layers}L{' bi' if bidirectional else ''}"
                 cells = " | ".join(f"{p[k]:.1f}" for k in PARTS)
                 per_step = f"{other * 1e3 / steps:.0f}" if not p["fused RNN"] else "(fused)"
@@ -303,6 +336,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--only", default="", help="comma-separated model names to keep")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or this process's CPU time (a shared machine; best with --threads 1)",
+    )
     p.add_argument("--quick", action="store_true", help="small sizes, 2 repeats (smoke test)")
     p.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/")
     p.add_argument(
@@ -327,6 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.profile:
         if args.device != "cpu":
             raise SystemExit("error: --profile splits CPU time; run it with --device cpu")
+        _record_fused_step()
         print(f"{machine()['cpu']}, {torch.get_num_threads()} threads, torch {torch.__version__}")
         print()
         print(profile_table(args))

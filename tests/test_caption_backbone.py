@@ -4,6 +4,7 @@ from disk (safetensors, weights-only .pth) with one-line errors, freezing, and t
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -266,6 +267,51 @@ def test_cli_trains_with_frozen_safetensors_weights_and_predicts_without_them(
     assert main([*ev, str(folder[1]), "--json", "-k", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["examples"] == 10
     assert Captioner.load(out).model.backbone.training is False
+
+
+def test_cli_resumes_a_frozen_backbone_run_from_what_its_folder_holds(
+    tmp_path: Path,
+    folder: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    weights = tmp_path / "resnet18.safetensors"
+    state = _weights()
+    save_file(state, weights)
+    out = tmp_path / "m"
+    args = [*_train_args(folder, out), "--backbone", "resnet18"]
+    assert main([*args, "--backbone-weights", str(weights)]) == 0
+    capsys.readouterr()
+    longer = [*args, "--steps", "4", "--resume", "--json"]  # the last --steps wins
+
+    def backbone_as_loaded() -> bool:
+        trained = load_file(out / "model.safetensors")
+        return all(
+            torch.equal(trained[f"backbone.{key}"], value)
+            for key, value in state.items()
+            if not key.startswith("fc.")
+        )
+
+    weights.unlink()  # the checkpoint holds every weight: no file, no --backbone-weights
+    assert main(longer) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["steps"] == 4
+    assert "resuming with a changed config: max_steps" in caplog.text  # from the checkpoint
+    assert json.loads((out / "config.json").read_text())["backbone_weights"] == str(weights)
+    assert backbone_as_loaded()
+    # a run stopped before its first checkpoint starts over from the file its config records
+    shutil.rmtree(out / "checkpoint")
+    save_file(state, weights)
+    caplog.clear()
+    assert main(longer) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["steps"] == 4
+    assert "resuming" not in caplog.text  # from step 0
+    assert backbone_as_loaded()
+    # ... which must then be there: a one-line error naming it
+    shutil.rmtree(out / "checkpoint")
+    weights.unlink()
+    assert main(longer) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no such weights file" in err and str(weights) in err and len(err.splitlines()) == 1
 
 
 def test_cli_trains_the_backbone_from_a_pth_file_with_no_freeze(

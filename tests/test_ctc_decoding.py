@@ -11,7 +11,13 @@ import pytest
 import torch
 from torch import Tensor
 
-from seqlab.decoding.ctc import ShallowFusion, ctc_beam_search, ctc_collapse, ctc_greedy_decode
+from seqlab.decoding.ctc import (
+    Lexicon,
+    ShallowFusion,
+    ctc_beam_search,
+    ctc_collapse,
+    ctc_greedy_decode,
+)
 
 
 def collapse(path: tuple[int, ...], blank: int) -> tuple[int, ...]:
@@ -176,6 +182,77 @@ def test_a_narrow_beam_still_returns_sorted_hypotheses() -> None:
     lp = _random_log_probs(0, 30, 6)
     hyps = ctc_beam_search(lp, beam_size=4, token_min_logp=math.log(1e-3))
     assert len(hyps) == 4 and all(a.score >= b.score for a, b in itertools.pairwise(hyps))
+
+
+def spells_words(labels: tuple[int, ...], words: list[tuple[int, ...]], sep: int | None) -> bool:
+    """True where ``labels`` is w1 sep w2 ... sep wn (n >= 1) of ``words``, written
+    independently of the trie: split at the separator (one word without one)."""
+    if sep is None:
+        return labels in words
+    parts, current = [], []
+    for c in labels:
+        if c == sep:
+            parts.append(tuple(current))
+            current = []
+        else:
+            current.append(c)
+    parts.append(tuple(current))
+    return all(part in words for part in parts)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("sep", [3, None])
+def test_lexicon_search_finds_the_most_probable_spelling_of_words(
+    seed: int, sep: int | None
+) -> None:
+    # labels: 0 blank, 1 "a", 2 "b", 3 the space; words "a", "ab", "bb" (a repeated letter)
+    words = [(1,), (1, 2), (2, 2)]
+    lexicon = Lexicon(words, separator=sep)
+    lp = _random_log_probs(seed, 5, 4, sharp=1.0)
+    exact = labelling_log_probs(lp, 0)
+    valid = {lab: v for lab, v in exact.items() if spells_words(lab, words, sep)}
+    hyps = ctc_beam_search(lp, beam_size=500, lexicon=lexicon, nbest=3)
+    ranked = sorted(valid, key=lambda lab: -valid[lab])[:3]
+    assert [tuple(h.tokens) for h in hyps] == ranked
+    for h in hyps:  # each score is the exact sum over the labelling's alignments
+        assert h.ctc_log_prob == pytest.approx(valid[tuple(h.tokens)], abs=1e-9)
+
+
+def test_the_lexicon_changes_the_answer_and_fuses_with_an_lm() -> None:
+    # across seeds, the free search's best labelling is often not words: the lexicon matters
+    words, sep = [(1,), (1, 2), (2, 2)], 3
+    changed = 0
+    for seed in range(8):
+        lp = _random_log_probs(seed, 5, 4, sharp=1.0)
+        free = tuple(ctc_beam_search(lp, beam_size=500)[0].tokens)
+        changed += not spells_words(free, words, sep)
+    assert changed >= 3
+    lm, ids, bos, alpha = ToyLM(vocab=6, seed=1), [5, 1, 2, 3], 4, 0.7
+    lp = _random_log_probs(11, 5, 4, sharp=1.0)
+    exact = labelling_log_probs(lp, 0)
+    scores = {lab: v + alpha * lm.log_prob(lab, bos, ids) for lab, v in exact.items()
+              if spells_words(lab, words, sep)}  # fmt: skip
+    fusion = ShallowFusion(model=lm, state=torch.tensor([bos]), bos_id=bos, weight=alpha,
+                           label_ids=ids)  # fmt: skip
+    hyps = ctc_beam_search(lp, beam_size=500, lm=fusion, lexicon=Lexicon(words, separator=sep))
+    assert tuple(hyps[0].tokens) == max(scores, key=lambda lab: scores[lab])
+    assert hyps[0].score == pytest.approx(max(scores.values()), abs=1e-9)
+
+
+def test_lexicon_checks() -> None:
+    lex = Lexicon([[1, 2], [1, 3]], separator=4)
+    assert lex.next_labels(0) == {1: 1} and not lex.is_word_end(1)
+    end = lex.after(1, 2)
+    assert lex.is_word_end(end) and lex.next_labels(end) == {4: 0}
+    assert Lexicon([[1]], separator=None).next_labels(1) == {}  # one word, then nothing
+    with pytest.raises(ValueError, match="at least one word"):
+        Lexicon([], separator=0)
+    with pytest.raises(ValueError, match="separator"):
+        Lexicon([[1, 4]], separator=4)
+    with pytest.raises(ValueError, match="other than the blank"):
+        ctc_beam_search(torch.zeros(3, 4), lexicon=Lexicon([[0, 1]], separator=2))
+    with pytest.raises(ValueError, match=r"in \[0, 4\)"):
+        ctc_beam_search(torch.zeros(3, 4), lexicon=Lexicon([[1, 7]], separator=2))
 
 
 def test_bad_arguments_are_clear() -> None:

@@ -444,7 +444,12 @@ def test_train_applies_alpha_to_each_method(
         ("skipgram", ["--objective", "hierarchical", "--negative", "10"], "--objective negative"),
         ("glove", ["--update", "pair"], "--update pair"),
         ("skipgram", ["--objective", "softmax", "--update", "hogbatch"], "--objective negative"),
-        ("cbow", ["--update", "hogbatch"], "--update hogbatch trains --method skipgram only"),
+        (
+            "cbow",
+            ["--update", "hogbatch"],
+            "--update=hogbatch needs --method=skipgram, --objective=negative and the numba "
+            "engine, got --method=cbow",
+        ),
         ("skipgram", ["--update", "sgd"], "--update must be auto, pair or hogbatch, got 'sgd'"),
     ],
 )

@@ -41,6 +41,8 @@ def default_gemm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     if not (torch.backends.mkldnn.is_available() and ops):
         pytest.skip("oneDNN is not installed in this torch build (no mkldnn linear ops)")
     monkeypatch.delenv("SEQLAB_GEMM", raising=False)
+    # these tests' products are small: take oneDNN at any size (the size rule has its own test)
+    monkeypatch.setattr(_gemm, "ONEDNN_MIN_MACS", 0)
     _gemm._onednn_works.cache_clear()
     _gemm._onednn_works()
     yield
@@ -139,3 +141,42 @@ def test_bptt_scan_float32_runs_every_product_on_onednn(mode: str) -> None:
     assert sum(ops[n] for n in TORCH_GEMMS) == sum(longer[n] for n in TORCH_GEMMS), longer
     ops = scan_ops(mode, torch.float64, steps=5)
     assert ops[ONEDNN_OP] == 0 and ops["aten::mm"] + ops["aten::addmm"] >= 5, ops
+
+
+def test_size_rule_small_products_use_addmm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A oneDNN call costs ≈ 15 µs before any arithmetic, addmm ≈ 4 µs: products below
+    ONEDNN_MIN_MACS multiply-adds (per-step products of small networks) call addmm, larger
+    ones oneDNN, where oneDNN is present. The rule is fixed by sizes, never by timing."""
+    monkeypatch.delenv("SEQLAB_GEMM", raising=False)
+    _gemm._onednn_works.cache_clear()
+    try:
+        g = torch.Generator().manual_seed(2)
+        small_w, small_x = torch.randn(128, 48, generator=g), torch.randn(8, 48, generator=g)
+        rows = _gemm.ONEDNN_MIN_MACS // (512 * 64) + 1  # just above the threshold
+        big_w, big_x = torch.randn(512, 64, generator=g), torch.randn(rows, 64, generator=g)
+        small, big = _gemm.Weight(small_w, 8), _gemm.Weight(big_w, rows)
+        assert not small.fast
+        ops = ops_called(lambda: (small(small_x), _gemm.linear(small_x, small_w)))
+        assert ops[ONEDNN_OP] == 0 and ops["aten::mm"] == 2, ops
+        _close(small(small_x), small_x @ small_w.t(), "small packed product")
+        if not _gemm._onednn_works():
+            pytest.skip("oneDNN is not installed in this torch build (or disagrees with addmm)")
+        assert big.fast
+        ops = ops_called(lambda: (big(big_x), _gemm.linear(big_x, big_w)))
+        assert ops[ONEDNN_OP] == 2, ops
+        _close(big(big_x), big_x @ big_w.t(), "large packed product")
+    finally:
+        _gemm._onednn_works.cache_clear()
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh"])
+def test_small_scans_neither_reorder_nor_call_onednn(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small network's scan (batch 3, hidden 6), forward and backward, makes no oneDNN call
+    and reorders no weight: those fixed costs (≈ 15 µs a call, 110–210 µs a reorder) made
+    ``impl="bptt"`` 2x slower than the textbook loop on small networks."""
+    monkeypatch.delenv("SEQLAB_GEMM", raising=False)
+    ops = scan_ops(mode, torch.float32, steps=5)
+    assert ops[ONEDNN_OP] == 0 and ops["mkldnn::_reorder_linear_weight"] == 0, ops
+    assert ops["aten::mm"] + ops["aten::addmm"] >= 10, ops  # the products ran on addmm

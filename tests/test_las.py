@@ -4,7 +4,9 @@ driver, learning on synthetic tone words, and the CLI."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +23,7 @@ from seqlab.cli import main
 from seqlab.data.speech import Utterance
 from seqlab.decoding import beam_search, greedy_search
 from seqlab.metrics.asr import cer
-from seqlab.models.las import LASConfig, ListenAttendSpell
+from seqlab.models.las import JointCTCDecoder, LASConfig, ListenAttendSpell
 from seqlab.models.registry import model_class
 from seqlab.models.speech import SpeechCTCConfig
 from seqlab.tasks.speech import LAS_PRESET, PRESET, SpeechConfig, SpeechRecognizer
@@ -195,6 +197,114 @@ def test_location_config_checks_and_old_configs_load_as_content() -> None:
     assert names == {"location.filters.weight", "location.proj.weight"}
 
 
+def test_the_joint_ctc_loss_is_the_listeners_ctc_mixed_in() -> None:
+    torch.manual_seed(0)
+    config = LASConfig(vocab_size=7, n_features=5, hidden_size=6, num_layers=2, embedding_dim=4,
+                       decoder_size=8, attention_dim=5, dropout=0.0, ctc_weight=0.3)  # fmt: skip
+    model = ListenAttendSpell(config)
+    x, lengths = torch.randn(3, 14, 5), torch.tensor([14, 11, 3])  # U = 7, 6, 2 frames
+    chars = torch.tensor([[4, 5, 4], [3, 3, 0], [6, 5, 6]])  # (B, S): padded with 0
+    n = torch.tensor([3, 2, 3])  # the last: 3 labels in 2 frames is infeasible, counts 0
+    tgt_in = F.pad(chars, (1, 0), value=1)  # <SOS> = 1
+    tgt_out = F.pad(chars, (0, 1), value=0)
+    tgt_out[torch.arange(3), n] = 2  # <EOS> = 2
+    ce = F.cross_entropy(
+        model(x, lengths, tgt_in).reshape(-1, 7), tgt_out.reshape(-1), ignore_index=0
+    )  # type: ignore[union-attr]
+    assert model.ctc_head is not None
+    terms = []
+    for b in range(3):  # each item alone, through torch's CTC with the blank at <PAD>
+        h, u = model.listen(x[b : b + 1, : lengths[b]], lengths[b : b + 1])  # (1, U, 2H)
+        lp = F.log_softmax(model.ctc_head(h[0]), -1)[:, None]  # (U, 1, V)
+        item = F.ctc_loss(lp, chars[b : b + 1, : n[b]], u, n[b : b + 1], blank=0,
+                          reduction="sum", zero_infinity=True)  # fmt: skip
+        terms.append(item / n[b])
+    assert float(terms[2].detach()) == 0.0 and float(terms[0].detach()) > 0.0
+    want = 0.7 * ce + 0.3 * torch.stack(terms).mean()
+    torch.testing.assert_close(model.loss(x, lengths, tgt_in, tgt_out), want)
+    torch.testing.assert_close(model.ctc_loss(x, lengths, chars), torch.stack(terms).mean())
+    plain = LASConfig(vocab_size=7, n_features=5)
+    assert ListenAttendSpell(plain).ctc_head is None
+    saved = config.to_dict()
+    del saved["ctc_weight"]  # a config.json written before the option existed
+    assert LASConfig.from_dict(saved).ctc_weight == 0.0
+    with pytest.raises(ValueError, match="ctc_weight must be in"):
+        LASConfig(ctc_weight=1.0)
+
+
+def _prefix_log_prob(lp: Tensor, prefix: tuple[int, ...], blank: int) -> float:
+    """ln ψ(prefix): every path over the frames whose collapse starts with ``prefix``
+    (brute force). Shape: lp (U, V)."""
+    frames, vocab = lp.shape
+    total = []
+    for path in itertools.product(range(vocab), repeat=frames):
+        merged = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]
+        labels = tuple(k for k in merged if k != blank)
+        if labels[: len(prefix)] == prefix:
+            total.append(sum(float(lp[u, k]) for u, k in enumerate(path)))
+    return float(torch.tensor(total, dtype=torch.float64).logsumexp(0)) if total else -math.inf
+
+
+def test_joint_ctc_decoding_scores_prefixes_as_brute_force_and_ends_with_p_ctc() -> None:
+    torch.manual_seed(0)
+    config = LASConfig(vocab_size=5, n_features=5, hidden_size=6, num_layers=3, embedding_dim=4,
+                       decoder_size=8, attention_dim=5, dropout=0.0, ctc_weight=0.5)  # fmt: skip
+    model = ListenAttendSpell(config).eval()  # <PAD> 0 (the blank), <SOS> 1, <EOS> 2, 3, 4
+    with torch.no_grad():
+        model.ctc_head.weight.mul_(6.0)  # type: ignore[union-attr]  # sharp CTC posteriors
+    x, lengths = torch.randn(2, 20, 5), torch.tensor([20, 13])  # U = 5 and 4 frames
+    decoder = JointCTCDecoder(model, 0.4, sos_id=1, eos_id=2)
+    labels = [3, 3, 4]  # a repeated label: CTC needs a blank between the two 3s
+    with torch.no_grad():
+        state = decoder.init_state(x, lengths)
+        att = [model.init_state(x, lengths)]
+        total = torch.zeros(2, dtype=torch.float64)
+        for i, token in enumerate([1, *labels]):
+            scores, state = decoder.step(torch.tensor([token, token]), state)
+            att_lp, las = model.step(torch.tensor([token, token]), att[-1])
+            att.append(las)
+            prefix = tuple(labels[:i])
+            for b, u in enumerate([5, 4]):  # ψ(g c) against brute force over every path
+                lp = F.log_softmax(model.ctc_head(state.las.values[b, :u]), -1)  # type: ignore[misc]
+                for c in (3, 4):
+                    want = _prefix_log_prob(lp, (*prefix, c), 0) - _prefix_log_prob(lp, prefix, 0)
+                    ctc = (float(scores[b, c]) - 0.6 * float(att_lp[b, c])) / 0.4
+                    assert ctc == pytest.approx(want, abs=1e-4), (i, b, c)
+            nxt = labels[i] if i < len(labels) else 2
+            total += scores[:, nxt].double()
+        tgt_in = torch.tensor([[1, *labels]] * 2)
+        teacher = F.log_softmax(model(x, lengths, tgt_in), -1)  # type: ignore[arg-type]
+        att_total = teacher.gather(2, torch.tensor([[*labels, 2]] * 2)[:, :, None]).sum((1, 2))
+        for b in range(2):  # the whole transcript: (1 - μ) ln P_att + μ ln P_ctc
+            h, u = model.listen(x[b : b + 1, : lengths[b]], lengths[b : b + 1])
+            lp = F.log_softmax(model.ctc_head(h[0]), -1)[:, None]  # type: ignore[misc]
+            ctc = -F.ctc_loss(lp, torch.tensor([labels]), u, torch.tensor([3]), reduction="sum")
+            assert float(total[b]) == pytest.approx(0.6 * float(att_total[b]) + 0.4 * float(ctc),
+                                                    abs=1e-4)  # fmt: skip
+    with pytest.raises(ValueError, match="CTC layer"):
+        JointCTCDecoder(_model(), 0.3, sos_id=1, eos_id=2)
+
+
+def test_the_length_cap_is_per_recording() -> None:
+    data = _tone_words(30, 0)
+    task, _ = SpeechRecognizer.build(data, _tiny())
+    rate = task.config.max_chars_per_frame
+    frames = task.model.output_lengths(torch.tensor([len(task.features(u.samples)) for u in data]))
+    most = max(len(u.text) / int(f) for u, f in zip(data, frames, strict=True))
+    assert rate == pytest.approx(1.5 * most, abs=1e-4)
+    with torch.no_grad():  # a speller that never ends: every output runs to its cap
+        task.model.head.bias[task.vocab.eos_id] = -1e9
+    short, long = _tone_words(1, 5)[0], _tone_words(1, 6)[0]
+    long = Utterance(torch.cat([long.samples, short.samples, long.samples]), SR, "")
+    feats = [task.features(u.samples) for u in (short, long)]
+    lengths = torch.tensor([len(f) for f in feats])
+    hyps = task._searched(torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lengths, 1)
+    caps = [min(task.config.max_output_length, int(rate * int(u)) + 5)
+            for u in task.model.output_lengths(lengths)]  # fmt: skip
+    assert [len(h.tokens) for h in hyps] == caps and caps[0] < caps[1]
+    assert not any(h.finished for h in hyps)
+
+
 def test_beam_of_one_is_greedy_and_scores_are_the_models() -> None:
     model = _model()
     x, lengths = torch.randn(4, 15, 5), torch.tensor([15, 12, 8, 3])
@@ -241,6 +351,14 @@ def test_learns_tone_words_and_beats_the_most_frequent_transcript(tmp_path: Path
     # 1; content-only: 0.31, 0.13); the bound is half the baseline and leaves room for
     # another machine's arithmetic
     assert got < 0.35 < baseline / 2, (got, baseline)
+    feats = [task.features(u.samples) for u in held]
+    lengths = torch.tensor([len(f) for f in feats])
+    hyps = task._searched(torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lengths, 1)
+    words = sum(len(task._text(h.tokens).split()) for h in hyps) / sum(len(r.split()) for r in refs)
+    # it learned to end: <EOS> closes (nearly) every transcript, at about the references'
+    # length in words (calibrated: finished 1.00, ratio ~1.0; without <EOS> in the targets
+    # none finishes and the transcripts run to the cap, ratio > 2)
+    assert sum(h.finished for h in hyps) >= 0.9 * len(hyps) and 0.8 < words < 1.25, words
     beam_hyps = task.transcribe([u.samples for u in held[:20]], sample_rate=SR, beam_size=4)
     beam = cer(refs[:20], [t.text for t in beam_hyps])
     assert beam < 0.35, beam
@@ -295,13 +413,14 @@ def test_cli_train_transcribe_evaluate_with_las(
             "--steps", "8", "--hidden", "16", "--layers", "2", "--decoder-size", "32",
             "--n-mels", "16", "--batch-size", "8", "--threads", "1", "--no-progress",
             "--attention", "location", "--freq-mask", "0", "--time-mask", "3",
-            "--json"]  # fmt: skip
+            "--ctc-weight", "0.3", "--json"]  # fmt: skip
     assert main(args) == 0
     facts = json.loads(capsys.readouterr().out)
     assert facts["steps"] == 8 and facts["utterances"] == 30 and facts["characters"] == 5
     config = json.loads((out / "config.json").read_text())
     assert config["arch"] == "las" and config["model"]["decoder_size"] == 32
-    assert config["model"]["attention"] == "location"
+    assert config["model"]["attention"] == "location" and config["model"]["ctc_weight"] == 0.3
+    assert config["max_chars_per_frame"] > 0
     assert config["freq_mask"] == 0 and config["time_mask"] == 3
     wav = str(tmp_path / "u0.wav")
     assert main(["speech", "transcribe", str(out), wav, "--json", "--beam", "3"]) == 0
@@ -316,6 +435,8 @@ def test_cli_train_transcribe_evaluate_with_las(
         (["--arch", "ctc", "--decoder-size", "8"], "--decoder-size only with --arch las"),
         (["--arch", "rnn"], "--arch must be one of ctc, las"),
         (["--arch", "ctc", "--attention", "content"], "--attention only with --arch las"),
+        (["--arch", "ctc", "--ctc-weight", "0.3"], "--ctc-weight only with --arch las"),
+        (["--arch", "las", "--ctc-weight", "1"], "--ctc-weight must be in [0, 1)"),
         (["--arch", "las", "--attention", "monotonic"], "--attention must be one of"),
         (["--time-mask", "-1"], "--time-mask must be >= 0"),
     ]:
@@ -331,6 +452,16 @@ def test_cli_train_transcribe_evaluate_with_las(
     lm_args = ["speech", "transcribe", str(out), wav, "--lm", str(out)]
     assert main(lm_args) == 2
     assert "not LAS" in capsys.readouterr().err
+    (tmp_path / "words.txt").write_text("ab cd\n", encoding="utf-8")
+    assert (
+        main(["speech", "transcribe", str(out), wav, "--lexicon", str(tmp_path / "words.txt")]) == 2
+    )
+    assert "--lexicon) works with CTC models, not LAS" in capsys.readouterr().err
+    joint = ["speech", "evaluate", str(out), "--data", str(manifest), "--joint-ctc", "0.5"]
+    assert main([*joint, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["utterances"] == 30
+    assert main([*joint[:-1], "1.5"]) == 2
+    assert "--joint-ctc must be in (0, 1]" in capsys.readouterr().err
 
 
 def test_error_analysis_needs_las() -> None:
@@ -338,3 +469,5 @@ def test_error_analysis_needs_las() -> None:
     task, _ = SpeechRecognizer.build(_tone_words(4, 0), replace(PRESET.config, model=small))
     with pytest.raises(ValueError, match="needs an attention model"):
         task.analyze(_tone_words(2, 1))
+    with pytest.raises(ValueError, match="joint CTC decoding"):
+        task.transcribe([_tone_words(1, 1)[0].samples], sample_rate=SR, joint_ctc=0.5)

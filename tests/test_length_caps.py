@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 import torch
 
-from seqlab.decoding import SearchConfig, beam_search, greedy_search, search
+from seqlab.decoding import (
+    Sampling,
+    SearchConfig,
+    beam_search,
+    greedy_search,
+    sample_search,
+    search,
+)
 from seqlab.models.seq2seq import Seq2SeqConfig
 from seqlab.tasks.translator import ParallelCorpus, Translator, TranslatorConfig
 from tests.reference.beam_reference import reference_beam_search
@@ -168,11 +175,7 @@ def test_bad_caps_are_refused(fields: dict[str, Any], message: str) -> None:
         SearchConfig(max_length=5, **fields)
 
 
-def test_sampling_and_missing_lengths_are_refused() -> None:
-    from seqlab.decoding import Sampling
-
-    with pytest.raises(ValueError, match="greedy and beam search, not sampling"):
-        SearchConfig(max_length=5, max_length_a=1.0, sampling=Sampling())
+def test_missing_lengths_are_refused() -> None:
     model = TableModel(4, random_table(4, 0))
     config = SearchConfig(max_length=5, max_length_a=1.0)
     with pytest.raises(ValueError, match="source_lengths"):
@@ -182,6 +185,81 @@ def test_sampling_and_missing_lengths_are_refused() -> None:
             model, model.init_state([0, 1]), batch_size=2, beam_size=2, bos_id=BOS,
             eos_id=EOS, max_length=4, max_lengths=[3],
         )  # fmt: skip
+
+
+def test_sampling_with_row_caps_equals_sampling_row_by_row() -> None:
+    V, sources, caps = 6, [0, 1, 2, 3, 4], [1, 4, 2, 7, 3]
+    table = random_table(V, 10, eos_bias=-2.0)  # long outputs: the caps cut most rows
+    kw: dict[str, Any] = {"bos_id": BOS, "eos_id": EOS, "alpha": 0.7}
+    # top_k = 1: the draw is the row's arg max, so a row's output is its own, batch or not
+    model = TableModel(V, table)
+    got = sample_search(
+        model, model.init_state(sources), batch_size=5, max_length=6, max_lengths=caps,
+        top_k=1, **kw,
+    )  # fmt: skip
+    for src, cap, hyp in zip(sources, caps, got, strict=True):
+        one = TableModel(V, table)
+        alone = sample_search(
+            one, one.init_state([src]), batch_size=1, max_length=min(cap, 6), top_k=1, **kw
+        )[0]
+        assert hyp == alone
+    assert [(h.length, h.finished) for h in got] == [(c, False) for c in [1, 4, 2, 6, 3]]
+    assert model.rows_per_call == [5, 4, 3, 2, 1, 1]  # each row leaves at its cap
+    # real draws: a row alone draws the same tokens under its cap as under max_length = cap
+    for seed in range(20):
+        src, cap = sources[seed % 5], caps[seed % 5]
+        one, two = TableModel(V, table), TableModel(V, table)
+        by_cap = sample_search(
+            one, one.init_state([src]), batch_size=1, max_length=9, max_lengths=[cap],
+            generator=torch.Generator().manual_seed(seed), **kw,
+        )  # fmt: skip
+        by_max = sample_search(
+            two, two.init_state([src]), batch_size=1, max_length=cap,
+            generator=torch.Generator().manual_seed(seed), **kw,
+        )  # fmt: skip
+        assert by_cap == by_max
+    # and in a batch: every row within its cap, an unfinished row cut exactly there
+    cut = 0
+    for seed in range(20):
+        model = TableModel(V, table)
+        drawn = sample_search(
+            model, model.init_state(sources), batch_size=5, max_length=9, max_lengths=caps,
+            generator=torch.Generator().manual_seed(seed), **kw,
+        )  # fmt: skip
+        for cap, h in zip(caps, drawn, strict=True):
+            assert h.length <= cap and (h.finished or h.length == cap)
+            cut += not h.finished and cap < 9
+        live = [sum(h.length >= t for h in drawn) for t in range(1, 8)]
+        assert model.rows_per_call == [n for n in live if n]  # a row leaves when it ends
+    assert cut > 50  # the caps cut rows (not vacuous): 87 of 100 by running
+
+
+def test_the_driver_gives_sampling_each_rows_cap() -> None:
+    V, sources, lengths = 6, [3, 0, 7, 5, 2], [1, 4, 2, 0, 3]
+    table = random_table(V, 2, eos_bias=-2.0)
+    sampling = Sampling(top_k=1)  # deterministic draws: comparable row by row
+    config = SearchConfig(
+        max_length=6, max_length_a=1.0, max_length_b=1.0, sampling=sampling, batch_size=2
+    )
+    model = TableModel(V, table)
+    got = search(
+        model,
+        lambda rows: model.init_state([sources[r] for r in rows]),
+        5,
+        config,
+        bos_id=BOS,
+        eos_id=EOS,
+        source_lengths=lengths,
+    )
+    caps = [2, 5, 3, 1, 4]
+    for src, cap, hyps in zip(sources, caps, got, strict=True):
+        one = TableModel(V, table)
+        alone = replace(config, max_length=cap, max_length_a=None)
+        want = search(
+            one, lambda _, m=one, s=src: m.init_state([s]), 1, alone, bos_id=BOS, eos_id=EOS
+        )
+        assert hyps == want[0]
+        assert hyps[0].length <= cap
 
 
 @pytest.mark.parametrize("beam", [1, 3])
@@ -254,12 +332,12 @@ def test_the_translator_sets_its_length_ratio_from_the_training_pairs() -> None:
     assert tr.config.max_output_ratio == math.ceil(ratio * 100) / 100 > 1.0
     config = tr._search_config(beam_size=2)
     assert (config.max_length_a, config.max_length_b) == (tr.config.max_output_ratio, 10)
-    assert tr._search_config(sampling=None).max_length_a is not None
-    # every output within floor(ratio·|x|) + 10 tokens, greedy and beam alike (the untrained
-    # model rarely ends on its own, so most outputs run to their cap)
+    assert tr._search_config(sampling=Sampling()).max_length_a == tr.config.max_output_ratio
+    # every output within floor(ratio·|x|) + 10 tokens, greedy, beam and sampling alike (the
+    # untrained model rarely ends on its own, so most outputs run to their cap)
     sources = ["a", "b c", "d e f g h a"]
-    for beam in (1, 2):
-        outs = tr.translate(sources, beam_size=beam)
+    for beam, sample in ((1, False), (2, False), (1, True)):
+        outs = tr.translate(sources, beam_size=beam, sample=sample, seed=0)
         for s, out in zip(sources, outs, strict=True):
             cap = math.floor(tr.config.max_output_ratio * len(s.split())) + 10
             assert len(out.candidates[0].tokens) <= cap

@@ -16,6 +16,7 @@ from seqlab.data.speech import (
     digit_sequences,
     load_split,
     read_fsdd,
+    read_lexicon,
     read_manifest,
     spec_augment,
     split_fsdd,
@@ -169,3 +170,29 @@ def test_spec_augment_masks_bands_and_spans_reproducibly() -> None:
         assert torch.equal(a[i][kept], x[i][kept])
         assert zero[i].sum() == bands * 50 + frames * 20 - bands * frames  # whole bands/spans
     assert torch.equal(spec_augment(x, lengths, torch.Generator(), freq_width=0, time_width=0), x)
+
+
+def test_lexicon_file_words_in_order_once(tmp_path: Path) -> None:
+    f = tmp_path / "words.txt"
+    f.write_text("# digits\nzero one  two\n\none # again\nthree\n", encoding="utf-8")
+    assert read_lexicon(f) == ["zero", "one", "two", "three"]
+    assert read_lexicon(f, alphabet="zeronwthf") == ["zero", "one", "two", "three"]
+
+
+@pytest.mark.parametrize(
+    ("body", "alphabet", "match"),
+    [
+        (b"one\ntwo x3\n", "onetwx", r"words.txt:2: word 'x3' has characters \['3'\]"),
+        (b"# none\n\n", None, r"words.txt: no words"),
+        (b"one\n\xff\n", None, r"words.txt:2: not UTF-8"),
+    ],
+)
+def test_lexicon_file_errors_name_file_and_line(
+    tmp_path: Path, body: bytes, alphabet: str | None, match: str
+) -> None:
+    f = tmp_path / "words.txt"
+    f.write_bytes(body)
+    with pytest.raises(DataError, match=match):
+        read_lexicon(f, alphabet=alphabet)
+    with pytest.raises(DataError, match="no such file"):
+        read_lexicon(tmp_path / "nope.txt")

@@ -3,6 +3,8 @@
 Properties:
 * stepping with the key/value cache equals the full (teacher-forced) forward pass, for the
   encoder–decoder and the language model, also after ``reorder_state`` with repeated rows;
+  beam search leaves the source's memory in place while every beam stays with its sentence,
+  with outputs bitwise equal to gathering the memory at every step;
   the LM read in chunks through its cache equals one pass;
 * greedy, beam and sampling search from :mod:`seqlab.decoding` run unchanged: every
   hypothesis' log-probability equals the full forward pass's, greedy equals recomputing the
@@ -24,6 +26,7 @@ import pytest
 import torch
 
 from seqlab.decoding import beam_search, greedy_search, sample_search
+from seqlab.decoding.protocol import select_rows
 from seqlab.models.registry import build_model, model_class
 from seqlab.models.transformer import (
     SlidingWindowLM,
@@ -124,6 +127,90 @@ def test_seq2seq_reorder_state_with_repeated_rows(variant: str) -> None:
     stepped, _ = run_steps(model, model.reorder_state(state, index), tgt_in[index, 2:])
     want = full_log_probs(model, src[index], lengths[index], tgt_in[index])[:, 2:]
     torch.testing.assert_close(stepped, want)
+
+
+class _CopyingReorder:
+    """The model with the old ``reorder_state``: every tensor of the state gathered, the
+    source's memory too (the reference for the memory left in place)."""
+
+    def __init__(self, model: TransformerSeq2Seq) -> None:
+        self.model = model
+
+    def step(self, tokens, state):
+        return self.model.step(tokens, state)
+
+    def reorder_state(self, state, index):
+        return select_rows(state, index, dim=0)
+
+
+class _WatchedReorder(_CopyingReorder):
+    """The model's own ``reorder_state``, recording for every call whether the memory stayed
+    (the same storage) and which sentence each row reads, tracked here independently."""
+
+    def __init__(self, model: TransformerSeq2Seq, batch: int) -> None:
+        super().__init__(model)
+        self.rows = list(range(batch))  # the sentence each row decodes
+        self.calls: list[tuple[bool, bool]] = []  # (memory stayed, every row kept its sentence)
+
+    def reorder_state(self, state, index):
+        new = self.model.reorder_state(state, index)
+        rows = [self.rows[i] for i in index.tolist()]
+        stayed = [
+            a.key.data_ptr() == b.key.data_ptr() and a.value.data_ptr() == b.value.data_ptr()
+            for a, b in zip(new.memory_caches, state.memory_caches, strict=True)
+        ]
+        stayed.append(new.src_mask.data_ptr() == state.src_mask.data_ptr())
+        assert len(set(stayed)) == 1  # all of the memory moves or none
+        self.calls.append((stayed[0], rows == self.rows))
+        self.rows = rows
+        return new
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@torch.no_grad()
+def test_beam_search_leaves_the_memory_in_place_with_the_same_outputs(variant: str) -> None:
+    model = make_model(**VARIANTS[variant])
+    kept = moved = 0
+    for seed in range(3):
+        src, lengths, _ = make_batch(seed)
+        for K, n_best, early in [(2, 1, "never"), (3, 3, True), (4, 2, False)]:
+            kw = {"batch_size": 4, "beam_size": K, "n_best": n_best, "bos_id": BOS}
+            kw |= {"eos_id": EOS, "max_length": 8, "max_lengths": [3, 8, 5, 6]}
+            kw["early_stopping"] = early
+            copying = _CopyingReorder(model)
+            want = beam_search(copying, model.init_state(src, lengths), **kw)
+            watched = _WatchedReorder(model, 4)
+            got = beam_search(watched, model.init_state(src, lengths), **kw)
+            assert got == want  # bitwise: the same tokens, log P and scores
+            # the memory stays exactly when every row keeps its sentence
+            assert all(stayed == same for stayed, same in watched.calls)
+            kept += sum(stayed for stayed, _ in watched.calls)
+            moved += sum(not stayed for stayed, _ in watched.calls)
+    # both paths taken: 16 (22 pre-norm) reorders kept the memory, 39 (36) moved it as beams
+    # ended or left (a tiny model, short caps); found by running
+    assert kept > 0 and moved > 0
+
+
+def test_seq2seq_reorder_state_moves_the_memory_only_when_a_row_changes_source() -> None:
+    model = make_model()
+    src, lengths, tgt_in = make_batch(2)
+    _, state = model.step(tgt_in[:, 0], model.init_state(src, lengths))
+    beams = model.reorder_state(state, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))  # B -> 2B
+    assert beams.src_mask.shape[0] == 8 and beams.memory_caches[0].key.shape[0] == 8
+    cases = [([1, 0, 2, 2, 5, 4, 7, 7], True), (list(range(8)), True)]
+    cases += [([2, 3, 0, 0, 4, 5, 6, 7], False), ([0, 0, 3, 3, 6], False)]
+    for index, kept in cases:
+        index_t = torch.tensor(index)
+        got = model.reorder_state(beams, index_t)
+        assert (got.memory_caches is beams.memory_caches) == kept
+        assert (got.src_mask is beams.src_mask) == kept
+        want = select_rows(beams, index_t, dim=0)  # every tensor gathered
+        tokens = torch.arange(3, 3 + len(index)) % TGT_V
+        for _ in range(2):  # the rows continue as the gathered ones, bitwise
+            lp_got, got = model.step(tokens, got)
+            lp_want, want = model.step(tokens, want)
+            assert torch.equal(lp_got, lp_want)
+            assert torch.equal(got.attention, want.attention)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import seqlab
+import seqlab.tasks.translator as translator_module
 from seqlab._io import DataError
 from seqlab.cli import main
 from seqlab.data import dates
@@ -135,6 +136,64 @@ def test_batched_translation_equals_one_by_one(dates_model) -> None:
     together = [t.text for t in dates_model.translate(SAMPLES, beam_size=3)]
     alone = [dates_model.translate(s, beam_size=3)[0].text for s in SAMPLES]
     assert together == alone
+
+
+def test_early_stopping_reaches_beam_search(dates_model, capsys, monkeypatch) -> None:
+    model, tv = dates_model.model, dates_model.tgt_vocab
+    sources = SAMPLES + [s for s, _ in dates.test_pairs(15)]
+    ids = [dates_model._encode_src(s) for s in sources]
+    src, lengths = dates_model._sources(ids)
+    caps = dates_model._search_config().length_caps([len(i) for i in ids])
+    common = dict(batch_size=len(sources), bos_id=tv.sos_id, eos_id=tv.eos_id, beam_size=4)
+    common |= dict(n_best=3, max_length=dates_model._cap, max_lengths=caps)
+    rows: list[int] = []  # decoder rows per step call: where the rules differ on dates
+    step = model.step
+
+    def counted(tokens, state):
+        rows.append(len(tokens))
+        return step(tokens, state)
+
+    monkeypatch.setattr(model, "step", counted)
+    work = {}
+    for rule in ("never", True, False):
+        with torch.no_grad():
+            want = beam_search(model, model.init_state(src, lengths), early_stopping=rule, **common)
+        work[rule], rows[:] = sum(rows), []
+        got = dates_model.translate(sources, beam_size=4, n_best=3, early_stopping=rule)
+        assert [[c.tokens for c in t.candidates] for t in got] == [
+            [tv.decode(h.tokens) for h in row] for row in want
+        ]
+        assert sum(rows) == work[rule]  # the same search, step for step
+        rows[:] = []
+    # on dates every output has 10 characters, so the rules differ little (821 rows for
+    # "never", 820 for True and False, by running): check the search's config directly too
+    monkeypatch.undo()
+    configs = []
+    search = translator_module.search
+
+    def spied_search(*args, **kw):
+        configs.append(args[3])
+        return search(*args, **kw)
+
+    monkeypatch.setattr(translator_module, "search", spied_search)
+    for rule in ("never", True, False):
+        dates_model.translate(SAMPLES[:1], beam_size=2, early_stopping=rule)
+        assert configs.pop().early_stopping is rule
+    monkeypatch.undo()
+    seen = []  # the rule the CLI hands the translator
+    translate = Translator.translate
+
+    def spied(self, *args, **kw):
+        seen.append(kw["early_stopping"])
+        return translate(self, *args, **kw)
+
+    monkeypatch.setattr(Translator, "translate", spied)
+    d = str(dates_model.path)
+    for word, rule in [("true", True), ("FALSE", False), ("never", "never")]:
+        assert main(["translate", "decode", d, *SAMPLES, "-k", "4", "--early-stopping", word]) == 0
+        best = [t.text for t in translate(dates_model, SAMPLES, beam_size=4, early_stopping=rule)]
+        assert capsys.readouterr().out.splitlines() == best
+        assert seen.pop() is rule if isinstance(rule, bool) else seen.pop() == rule
 
 
 def test_n_best_lists_are_sorted_and_distinct(dates_model) -> None:
@@ -647,6 +706,10 @@ def test_cli_evaluate_and_analyze(dates_model, tmp_path: Path, capsys) -> None:
             "need --beam >= 1 and 1 <= --n-best <= --beam, got --beam=2, --n-best=3",
         ),
         (["translate", "evaluate", "{model}", "--src", "{tmp}/a.en"], "both --src and --tgt"),
+        (
+            ["translate", "decode", "{model}", "x", "--early-stopping", "yes"],
+            "--early-stopping must be never, true or false, got 'yes'",
+        ),
         (["translate", "decode", "{model}", ""], "every sentence given is empty"),
         (
             ["translate", "decode", "{model}", "x", "--heatmap", "{tmp}/a.en/dir/h.png"],

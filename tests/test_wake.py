@@ -17,7 +17,9 @@ import seqlab
 from seqlab._io import DataError
 from seqlab.data.wake import (
     SynthExample,
-    change_speed,
+    babble,
+    check_speed_jitter,
+    coloured_noise,
     det_points,
     detect,
     false_accepts_per_hour,
@@ -29,6 +31,7 @@ from seqlab.data.wake import (
     step_labels,
     synthesize,
     synthesize_many,
+    trim_silence,
     with_chimes,
     write_dataset,
 )
@@ -130,19 +133,60 @@ def test_synthesis_places_clips_without_overlap_and_is_seeded(clips) -> None:
     assert counts > 60  # words were placed (0-4 positives, 0-2 negatives per clip)
 
 
-@pytest.mark.parametrize("factor", [0.85, 1.0, 1.2])
-def test_change_speed_scales_a_sine_frequency_and_length(factor: float) -> None:
-    # a 300 Hz sine played `factor` times as fast is the analytic sine at 300·factor Hz,
-    # ⌊(N − 1) / factor⌋ + 1 samples long; linear interpolation of a sine sampled 26 times
-    # a period errs by at most (2π·300/8000)²/8 ≈ 7e-3 of its amplitude
-    rate, n = 8000, 4001
-    x = np.sin(2 * np.pi * 300 * np.arange(n) / rate).astype(np.float32)
-    y = change_speed(x, factor)
-    assert len(y) == int((n - 1) / factor) + 1 and y.dtype == np.float32
-    want = np.sin(2 * np.pi * 300 * factor * np.arange(len(y)) / rate)
-    np.testing.assert_allclose(y, want, atol=8e-3)
-    with pytest.raises(ValueError, match="speed factor"):
-        change_speed(x, 3.0)
+def test_speed_jitter_is_checked_once_in_data_wake() -> None:
+    check_speed_jitter(0.0), check_speed_jitter(0.49)
+    for bad in (-0.1, 0.5, 0.7):
+        with pytest.raises(ValueError, match=r"speed_jitter must be in \[0, 0.5\)"):
+            check_speed_jitter(bad)
+    with pytest.raises(ValueError, match="speed_jitter"):
+        synthesize(generated_clips(), np.random.default_rng(0), speed_jitter=0.6)
+
+
+def test_trim_silence_keeps_the_loud_frames() -> None:
+    # 0.3 s of quiet noise (-46 dB), a 0.5 s tone, 0.4 s of quiet noise at 8 kHz, 20 ms
+    # frames (160 samples): the tone's frames are kept, the noise's cut
+    rate, rng = 8000, np.random.default_rng(0)
+    quiet = lambda k: (0.005 * rng.standard_normal(k)).astype(np.float32)  # noqa: E731
+    tone = (np.sin(np.arange(4000) * 0.3)).astype(np.float32)
+    x = np.concatenate([quiet(2400), tone, quiet(3200)])
+    y = trim_silence(x, rate)
+    assert len(y) == 4000 and np.array_equal(y, x[2400:6400])  # 2400 = 15 frames of 160
+    assert len(trim_silence(x, rate, floor_db=60)) == len(x) - 160 * 0  # the noise is kept
+    assert np.array_equal(trim_silence(np.zeros(50, np.float32), rate), np.zeros(50))
+
+
+@pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0])
+def test_coloured_noise_has_the_asked_spectral_slope(exponent: float) -> None:
+    # the reference: Welch's power spectral density (scipy), whose log-log slope between
+    # 1/256 and 1/4 cycles a sample is -exponent (±0.15: the estimate's noise over 16 s)
+    import scipy.signal
+
+    y = coloured_noise(2**17, np.random.default_rng(1), exponent)
+    assert (
+        y.dtype == np.float32 and abs(float(np.sqrt(np.mean(y.astype(np.float64) ** 2))) - 1) < 1e-5
+    )
+    f, p = scipy.signal.welch(y.astype(np.float64), nperseg=4096)
+    band = (f >= 1 / 256) & (f <= 1 / 4)
+    slope = np.polyfit(np.log(f[band]), np.log(p[band]), 1)[0]
+    assert abs(slope + exponent) < 0.15, slope
+
+
+def test_babble_sums_the_talkers_words() -> None:
+    # one talker, no pauses, one word: the babble is that word repeated from a random
+    # phase, scaled to RMS 1; more talkers: unit RMS, seeded
+    word = np.sin(np.arange(100) * 0.2).astype(np.float32)
+    one = babble([word], 1000, 8000, np.random.default_rng(0), talkers=1, max_gap_seconds=0)
+    tiled = np.tile(word, 12)
+    shifts = [tiled[k : k + 1000] / np.sqrt(np.mean(tiled[k : k + 1000] ** 2)) for k in range(100)]
+    assert any(np.allclose(one, s, atol=1e-5) for s in shifts)
+    many = babble([word, 2 * word[:50]], 4000, 8000, np.random.default_rng(3), talkers=4)
+    again = babble([word, 2 * word[:50]], 4000, 8000, np.random.default_rng(3), talkers=4)
+    assert (
+        np.array_equal(many, again)
+        and abs(np.sqrt(np.mean(many.astype(np.float64) ** 2)) - 1) < 1e-5
+    )
+    with pytest.raises(ValueError):
+        babble([], 10, 8000, np.random.default_rng(0))
 
 
 def test_speed_jitter_varies_the_words_and_the_labels_follow() -> None:
@@ -348,14 +392,6 @@ def test_false_accepts_and_misses_against_hand_counts() -> None:
     assert points[1] == (0.5, 4.0, 0.5)
     assert points[2] == (0.95, 0.0, 0.5)
     assert false_accepts_per_hour(3, 5400) == 2.0
-
-
-def test_det_png(tmp_path: Path) -> None:
-    from seqlab.viz.det import plot_det
-
-    out = plot_det([(0.1, 20.0, 0.0), (0.5, 1.0, 0.05), (0.9, 0.0, 0.3)], tmp_path / "d.png",
-                   threshold=0.5)  # fmt: skip
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
 
 
 # -- the task --------------------------------------------------------------------------------

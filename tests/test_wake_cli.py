@@ -107,3 +107,32 @@ def test_synth_speed_jitter_changes_the_word_lengths(tmp_path: Path) -> None:
         rows = [json.loads(line) for line in (out / "labels.jsonl").read_text().splitlines()]
         spans.append(sorted(round(e - s, 4) for r in rows for s, e in r["positives"]))
     assert spans[0] and spans[0] != spans[1]
+
+
+def test_clipped_recordings_give_one_warning_line(tmp_path: Path) -> None:
+    # two clipped positives: one `warning: ...` line naming the first and counting the
+    # other, not a Python warning (with its source line) per file
+    import warnings
+
+    import numpy as np
+
+    from seqlab.audio import write_audio
+
+    rng = np.random.default_rng(0)
+    for sub in ("positives", "negatives", "backgrounds"):
+        (tmp_path / "raw" / sub).mkdir(parents=True)
+    for i in range(2):
+        loud = np.clip(3 * np.sin(np.arange(4000) * 0.2), -1, 1).astype(np.float32)
+        write_audio(tmp_path / "raw" / "positives" / f"p{i}.wav", loud, 8000)
+    quiet = (0.1 * rng.standard_normal(4000)).astype(np.float32)
+    write_audio(tmp_path / "raw" / "negatives" / "n.wav", quiet, 8000)
+    write_audio(tmp_path / "raw" / "backgrounds" / "b.wav", quiet, 8000)
+    args = ["wake", "synth", "--data", str(tmp_path / "raw"), "-o", str(tmp_path / "s")]
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        code, _, err = _run([*args, "-n", "2", "--seconds", "1", "--sample-rate", "8000"])
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "p0.wav" in lines[0]
+    assert "(and 1 more file)" in lines[0] and "ClippingWarning" not in err
+    assert not [w for w in leaked if "clipped" in str(w.message)]

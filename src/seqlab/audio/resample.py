@@ -13,6 +13,10 @@ with the filter ``h[i] = up · w[i] · sinc(f_c (i - H)) · f_c / Σ(...)`` for 
 a non-zero ``x_up`` are summed: output ``m`` uses the phase ``φ = (m·down + H) mod up`` of the
 filter, ``h[φ], h[φ + up], ...``, against ``x[(m·down + H - φ) / up - j]``. Samples outside
 the signal are zeros, so the first and last ~H/up input samples see the edge.
+
+:func:`change_speed` is the other resampling here: a signal played ``factor`` times as fast
+(tempo and pitch together, speed perturbation), by linear interpolation and without a
+low-pass filter.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["resample", "resample_filter"]
+__all__ = ["change_speed", "resample", "resample_filter"]
 
 _KAISER_BETA = 5.0  # scipy.signal.resample_poly's default window ("kaiser", 5.0)
 _HALF_TAPS_PER_RATE = 10  # H = 10 · max(up, down), as scipy
@@ -79,3 +83,38 @@ def resample(samples: Tensor, orig_rate: int, new_rate: int) -> Tensor:
         windows = x[:, start:].unfold(-1, taps, down)[:, :count]  # (R, count, J)
         out[:, r::up] = windows @ weights  # (R, count, J) x (J,) -> (R, count)
     return out.reshape(*lead, n_out)  # (R, M) -> (..., M)
+
+
+SPEED_RANGE = (0.5, 2.0)  # the factors change_speed accepts
+
+
+def change_speed(samples: Tensor, factor: float) -> Tensor:
+    """``samples`` played ``factor`` times as fast, along the last axis: tempo and pitch
+    scale together (speed perturbation, a tape played faster). Output sample j is the input
+    at time u = j · factor, linearly interpolated:
+
+        y[j] = (1 − a) · x[i] + a · x[i + 1],    i = ⌊u⌋, a = u − i
+
+    (read times stay ≤ N − 1; i is capped at N − 2, so u = N − 1 reads x[N − 2 .. N − 1]
+    with a = 1). No anti-aliasing filter: for |1 − factor| ≤ 0.2 the folded band is the top 20%
+    of the spectrum, where speech has little energy. ``factor`` must be in [0.5, 2]; a
+    signal of fewer than 2 samples is returned as a copy.
+
+    Shape:
+        samples: (..., N) -> (..., ⌊(N − 1) / factor⌋ + 1)
+    """
+    lo, hi = SPEED_RANGE
+    if not lo <= factor <= hi:
+        raise ValueError(f"speed factor must be in [{lo:g}, {hi:g}], got {factor}")
+    if samples.dim() < 1 or not samples.is_floating_point():
+        raise ValueError(f"expected floating-point samples (..., N), got {samples.dtype} "
+                         f"{tuple(samples.shape)}")  # fmt: skip
+    n = samples.shape[-1]
+    if n < 2:
+        return samples.clone()
+    m = int((n - 1) / factor) + 1  # output length: read times 0, f, 2f, ... <= N - 1
+    u = torch.arange(m, dtype=torch.float64) * factor  # (M,) read times, in samples
+    i = u.floor().long().clamp(max=n - 2)  # (M,) left neighbour; u = N - 1 uses a = 1
+    a = (u - i).to(samples.dtype)  # (M,) in [0, 1]
+    left, right = samples[..., i], samples[..., i + 1]  # (..., M) each
+    return left + a * (right - left)  # (..., M)

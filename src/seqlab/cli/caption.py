@@ -73,7 +73,8 @@ def train(
     backbone_weights: Path | None = typer.Option(
         None,
         help="The backbone's torchvision state dict: .safetensors, or .pth/.pt (read "
-        "weights-only); never downloaded, and not needed again after training.",
+        "weights-only); never downloaded, and not needed again after training, nor to "
+        "--resume (the checkpoint holds the weights).",
     ),
     freeze_backbone: bool | None = typer.Option(
         None,
@@ -90,7 +91,7 @@ def train(
     from seqlab.data.scenes import read_image_folder
     from seqlab.tasks.captioner import CaptionCorpus, Captioner
 
-    _check_backbone(backbone, backbone_weights, freeze_backbone, channels)
+    _check_backbone(backbone, backbone_weights, freeze_backbone, channels, train_opts.resume)
     if backbone is not None and image_size is None:
         image_size = _BACKBONE_SIDE
     if (dataset is not None) == (images is not None or captions is not None):
@@ -138,10 +139,16 @@ def train(
 
 
 def _check_backbone(
-    name: str | None, weights: Path | None, freeze: bool | None, channels: str | None
+    name: str | None,
+    weights: Path | None,
+    freeze: bool | None,
+    channels: str | None,
+    resume: bool = False,
 ) -> None:
     """One line and exit 2 for backbone options that do not go together, and for a weights
-    file that is missing or does not fit the backbone (before any data is built)."""
+    file that is missing or does not fit the backbone (before any data is built). A run
+    resumed (``resume``) needs no weights file: its checkpoint, or the file its config
+    records, has them (:meth:`seqlab.tasks.captioner.Captioner.train`)."""
     from seqlab.models.backbones import BACKBONES, build_backbone, load_backbone_weights
 
     if name is None:
@@ -154,7 +161,7 @@ def _check_backbone(
         raise fail(f"--backbone must be one of {', '.join(BACKBONES)}, got {name!r}")
     if channels is not None:
         raise fail("--channels sets the small CNN's blocks: drop it with --backbone")
-    if weights is None and freeze is not False:
+    if weights is None and freeze is not False and not resume:
         raise fail(
             f"--backbone {name} needs its pretrained weights (--backbone-weights FILE), "
             "or --no-freeze-backbone to train it from scratch"

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from seqlab.cli._common import fail, output_folder, output_path, print_json, user_errors
+from seqlab.cli._common import (
+    fail,
+    name_flags,
+    output_folder,
+    output_path,
+    print_json,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from seqlab.embeddings.keyed_vectors import KeyedVectors
@@ -94,6 +101,8 @@ _OPTION_OF_FIELD = {
     "context_size": "--window",
     "negative": "--negative",
     "update": "--update",
+    "method": "--method",
+    "objective": "--objective",
     "ns_exponent": "--ns-exponent",
     "sample": "--sample",
     "alpha": "--alpha",
@@ -111,18 +120,16 @@ _OPTION_OF_FIELD = {
 def _config(cls: type, values: dict[str, Any]) -> Any:
     """``cls(**values)`` keeping only the fields ``cls`` has and the values the user gave.
 
-    A value the config refuses is a one-line error naming the option, not the field
-    (``--dim must be ...``, not ``vector_size must be ...``).
+    A value the config refuses is a one-line error naming the options, not the fields
+    (``--dim must be ...``, not ``vector_size must be ...``; ``--update=hogbatch needs
+    --method=skipgram ...``).
     """
     names = {f.name for f in dataclasses.fields(cls)}
     try:
         return cls(**{k: v for k, v in values.items() if k in names and v is not None})
     except ValueError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        field, _, rest = message.partition(" ")
-        if field in _OPTION_OF_FIELD and rest.startswith("must"):
-            message = f"{_OPTION_OF_FIELD[field]} {rest}"
-        raise fail(message) from None
+        raise fail(name_flags(message, _OPTION_OF_FIELD)) from None
 
 
 _WORD2VEC = ("skipgram", "cbow")
@@ -272,8 +279,6 @@ def train(
         raise fail(f"--objective must be negative, hierarchical or softmax, got {objective!r}")
     if update not in _UPDATES:
         raise fail(f"--update must be auto, pair or hogbatch, got {update!r}")
-    if update == "hogbatch" and method == "cbow":
-        raise fail("--update hogbatch trains --method skipgram only, not cbow; leave it out")
     if tokenize not in _TOKENIZE:
         raise fail(
             f"--tokenize must be {', '.join(_TOKENIZE[:-1])} or {_TOKENIZE[-1]}, got {tokenize!r}"

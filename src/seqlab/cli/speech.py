@@ -48,6 +48,7 @@ _TRAIN_FLAGS = {
     "decoder_size": "--decoder-size",
     "attention_dim": "--attention-dim",
     "attention": "--attention",
+    "ctc_weight": "--ctc-weight",
     "freq_mask": "--freq-mask",
     "time_mask": "--time-mask",
 }
@@ -163,7 +164,7 @@ def train(
     ),
     conv_layers: int | None = typer.Option(None, help="ctc: front-end convolutions (default: 2)."),
     stride: int | None = typer.Option(
-        None, help="ctc: time stride of the strided convolutions (default: 2)."
+        None, help="ctc: time stride of the strided convolutions (default: 3)."
     ),
     strided_layers: int | None = typer.Option(
         None, help="ctc: how many convolutions stride, the first ones (default: 1)."
@@ -178,6 +179,11 @@ def train(
         None,
         help="las: content (the LAS paper's) or location (the energy also reads the previous "
         "weights, convolved: Chorowski et al. 2015) (default: content).",
+    ),
+    ctc_weight: float | None = typer.Option(
+        None,
+        help="las: λ of the joint CTC-attention loss, (1 - λ) CE + λ CTC over the listener's "
+        "frames (Kim et al. 2017; e.g. 0.3) (default: 0, none).",
     ),
     dropout: float | None = typer.Option(None, help="Dropout (default: 0.1)."),
     freq_mask: int | None = typer.Option(
@@ -203,7 +209,7 @@ def train(
     ctc_only = {"--conv-channels": conv_channels, "--conv-layers": conv_layers}
     ctc_only |= {"--stride": stride, "--strided-layers": strided_layers}
     las_only = {"--decoder-size": decoder_size, "--attention-dim": attention_dim}
-    las_only |= {"--attention": attention}
+    las_only |= {"--attention": attention, "--ctc-weight": ctc_weight}
     check_arch(arch, {"ctc": ctc_only, "las": las_only})
     _split(split, sequences)
     train_opts.apply_threads()
@@ -229,6 +235,7 @@ def train(
             "model.decoder_size": decoder_size,
             "model.attention_dim": attention_dim,
             "model.attention": attention,
+            "model.ctc_weight": ctc_weight,
         },
     )
     seed = train_opts.seed or 0
@@ -248,19 +255,56 @@ def train(
     )
 
 
-def _decoder(beam: int, lm: Path | None, lm_weight: float) -> dict[str, object]:
-    """``transcribe``'s decoding options from the flags (the LM loaded with seqlab.load;
-    with one, the beam is at least 8)."""
+def _decoder(
+    model: SpeechRecognizer,
+    beam: int,
+    lm: Path | None,
+    lm_weight: float,
+    lexicon: Path | None,
+    joint_ctc: float = 0.0,
+) -> dict[str, object]:
+    """``transcribe``'s decoding options from the flags (the LM loaded with seqlab.load,
+    the lexicon's words read and checked against the model's characters; with either, the
+    beam is at least 8)."""
     if beam < 1:
         raise fail(f"--beam must be >= 1, got {beam}")
-    if lm is None:
-        return {"beam_size": beam}
-    from seqlab import load
+    decode: dict[str, object] = {"beam_size": beam}
+    if joint_ctc:
+        if not 0 < joint_ctc <= 1:
+            raise fail(f"--joint-ctc must be in (0, 1], got {joint_ctc}")
+        if getattr(model.config.model, "ctc_weight", 0) <= 0:
+            raise fail("--joint-ctc needs an LAS model trained with --ctc-weight")
+        return {"beam_size": beam, "joint_ctc": joint_ctc}
+    if lexicon is not None:
+        from seqlab.data.speech import read_lexicon
+        from seqlab.data.vocab import SPECIALS
 
-    return {"beam_size": beam if beam > 1 else 8, "lm": load(lm), "lm_weight": lm_weight}
+        if model.config.arch != "ctc":
+            raise fail("a lexicon (--lexicon) works with CTC models, not LAS")
+        alphabet = [t for t in model.vocab.tokens if t not in SPECIALS and t != " "]
+        decode["lexicon"] = read_lexicon(lexicon, alphabet=alphabet)
+    if lm is not None:
+        from seqlab import load
+
+        decode |= {"lm": load(lm), "lm_weight": lm_weight}
+    if len(decode) > 1:
+        decode["beam_size"] = max(beam, 8)
+    return decode
 
 
-_BEAM = typer.Option(1, "--beam", help="Beam size (1: greedy; with --lm at least 8).")
+_BEAM = typer.Option(1, "--beam", help="Beam size (1: greedy; with --lm or --lexicon at least 8).")
+_JOINT_CTC = typer.Option(
+    0.0,
+    "--joint-ctc",
+    help="las trained with --ctc-weight: score each step (1 - μ) ln P_att + μ ln (CTC prefix "
+    "gain), so the transcript ends when the speech does (e.g. 0.5; 0: attention alone).",
+)
+_LEXICON = typer.Option(
+    None,
+    "--lexicon",
+    help="CTC: spell only these words (a file of words, # comments), e.g. the ten digit "
+    "words: fixes misspellings such as 'thre' (prefix beam search, beam >= 8).",
+)
 _LM = typer.Option(None, "--lm", help="A character LM directory (seqlab lm train) to fuse.")
 _LM_WEIGHT = typer.Option(0.5, "--lm-weight", help="α: the weight of the LM's log-probability.")
 
@@ -273,6 +317,8 @@ def transcribe(
     beam: int = _BEAM,
     lm: Path | None = _LM,
     lm_weight: float = _LM_WEIGHT,
+    lexicon: Path | None = _LEXICON,
+    joint_ctc: float = _JOINT_CTC,
     plot: Path | None = typer.Option(
         None,
         "--plot",
@@ -293,7 +339,7 @@ def transcribe(
             raise fail(f"--plot {plot}: give a .png, .pdf or .svg file name")
         output_path(plot, "--plot")
     model = SpeechRecognizer.load(model_dir)
-    decode = _decoder(beam, lm, lm_weight)
+    decode = _decoder(model, beam, lm, lm_weight, lexicon, joint_ctc)
     results = []
     for name in audio:
         samples, rate = _read(name)
@@ -337,6 +383,8 @@ def evaluate(
     beam: int = _BEAM,
     lm: Path | None = _LM,
     lm_weight: float = _LM_WEIGHT,
+    lexicon: Path | None = _LEXICON,
+    joint_ctc: float = _JOINT_CTC,
     explain: int = typer.Option(
         0, "--explain", help="Show the word alignment of the N worst utterances."
     ),
@@ -350,7 +398,8 @@ def evaluate(
     _split(split, sequences)
     model = SpeechRecognizer.load(model_dir)
     utterances = load_split(data, "test", split=split, sequences=sequences, seed=seed)
-    result = model.evaluate(utterances, **_decoder(beam, lm, lm_weight))
+    decode = _decoder(model, beam, lm, lm_weight, lexicon, joint_ctc)
+    result = model.evaluate(utterances, **decode)
     items = result.pop("items")
     reports = [word_errors(i["reference"], i["hypothesis"]) for i in items]
     worst = sorted(range(len(items)), key=lambda i: -reports[i].errors)[: max(explain, 0)]

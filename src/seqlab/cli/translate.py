@@ -24,6 +24,7 @@ from seqlab.cli._train import (
 from seqlab.tasks.translator import DATES_TRAIN_SIZE, PRESETS, TRANSFORMER_PRESETS
 
 if TYPE_CHECKING:
+    from seqlab.decoding.beam import EarlyStopping
     from seqlab.tasks.translator import Candidate, Translator
 
 _ALL_PRESETS = {**PRESETS, **{f"transformer {k}": p for k, p in TRANSFORMER_PRESETS.items()}}
@@ -89,6 +90,7 @@ _DECODE_FLAGS = {
     "beam_size": "--beam",
     "n_best": "--n-best",
     "alpha": "--alpha",
+    "early_stopping": "--early-stopping",
     "temperature": "--temperature",
     "top_k": "--top-k",
     "top_p": "--top-p",
@@ -321,6 +323,14 @@ def _heatmap_paths(path: Path, n: int) -> list[Path]:
     return [path.with_name(f"{path.stem}-{i}{path.suffix or '.png'}") for i in range(1, n + 1)]
 
 
+def _early_stopping(value: str) -> EarlyStopping:
+    """``--early-stopping``'s word as the search's value (never, true or false)."""
+    words: dict[str, EarlyStopping] = {"never": "never", "true": True, "false": False}
+    if value.lower() not in words:
+        raise fail(f"--early-stopping must be never, true or false, got {value!r}")
+    return words[value.lower()]
+
+
 @app.command()
 @user_errors(flags=_DECODE_FLAGS)
 def decode(
@@ -330,6 +340,12 @@ def decode(
     beam: int = typer.Option(1, "--beam", "-k", help="Beam size K (1 = greedy search)."),
     alpha: float = typer.Option(0.7, help="Length normalisation: score = log P / Ty^alpha."),
     n_best: int = typer.Option(1, help="Candidates per sentence (<= --beam)."),
+    early_stopping: str = typer.Option(
+        "never",
+        help="When beam search stops a sentence: never (exact: once no live beam can beat "
+        "its n-best), true (as soon as --n-best outputs ended), false (transformers' "
+        "heuristic). HF generate's early_stopping.",
+    ),
     sample: bool = typer.Option(
         False, "--sample", help="Draw each output token from the model instead of searching."
     ),
@@ -358,6 +374,7 @@ def decode(
         beam_size=beam,
         alpha=alpha,
         n_best=n_best,
+        early_stopping=_early_stopping(early_stopping),
         sample=sample,
         temperature=temperature,
         top_k=top_k,

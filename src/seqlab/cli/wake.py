@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
@@ -48,11 +51,37 @@ _SPEED_HELP = (
     "Play each word at a random speed in 1 ± this (tempo and pitch: other voices from the "
     "same recordings; 0 = the course's recipe)."
 )
+_SPEED_FLAG = {"speed_jitter": "--speed-jitter"}  # data.wake's check names the flag
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _check_speed(speed_jitter: float) -> None:
-    if not 0.0 <= speed_jitter < 0.5:
-        raise fail(f"--speed-jitter must be in [0, 0.5), got {speed_jitter:g}")
+def _clipping_in_one_line(fn: F) -> F:
+    """Run the command with ``seqlab.audio``'s clipping warnings (a ``ClippingWarning`` per
+    clipped file read) turned into one ``warning: ...`` line on stderr (the first file's
+    message and how many more) instead of a Python warning with its source line per file.
+    Other warnings pass through as they were."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from seqlab.audio import ClippingWarning
+
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ClippingWarning)
+                return fn(*args, **kwargs)
+        finally:
+            clipped = list(dict.fromkeys(str(w.message) for w in caught
+                                         if issubclass(w.category, ClippingWarning)))  # fmt: skip
+            for w in caught:
+                if not issubclass(w.category, ClippingWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if clipped:
+                more = len(clipped) - 1
+                also = f" (and {more} more file{'s' * (more > 1)})" if more else ""
+                typer.echo(f"warning: {clipped[0]}{also}", err=True)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _examples(
@@ -71,7 +100,8 @@ def _examples(
 
 
 @app.command()
-@user_errors
+@user_errors(flags=_SPEED_FLAG)
+@_clipping_in_one_line
 def synth(
     data: Path | None = typer.Option(
         None, help="Clip folder (positives/ or activates/, negatives/, backgrounds/)."
@@ -101,11 +131,17 @@ def synth(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Synthesize training clips: words overlaid on backgrounds, never overlapping."""
-    from seqlab.data.wake import LABELS_FILE, espeak_available, synthesize_many, write_dataset
+    from seqlab.data.wake import (
+        LABELS_FILE,
+        check_speed_jitter,
+        espeak_available,
+        synthesize_many,
+        write_dataset,
+    )
 
     if n < 1 or seconds <= 0:
         raise fail(f"-n must be >= 1 and --seconds > 0, got {n} and {seconds:g}")
-    _check_speed(speed_jitter)
+    check_speed_jitter(speed_jitter)
     if (espeak_positive or espeak_negative) and not espeak_available():
         raise fail("--espeak-positive/--espeak-negative need espeak-ng (apt install espeak-ng)")
     if (fsdd_exclude or fsdd_only) and fsdd_negatives is None:
@@ -170,8 +206,9 @@ def _more_words(
 
 
 @app.command()
-@user_errors
+@user_errors(flags=_SPEED_FLAG)
 @train_options(PRESETS, flags=_TRAIN_FLAGS)
+@_clipping_in_one_line
 def train(
     data: Path | None = typer.Option(None, help=_DATA_HELP),
     synthetic: bool = typer.Option(False, help="Train on generated tone words (a demo)."),
@@ -197,6 +234,7 @@ def train(
 ) -> None:
     """Train a trigger-word detector on synthesized clips (a tenth held out)."""
     from seqlab.data.batching import hold_out
+    from seqlab.data.wake import check_speed_jitter
     from seqlab.tasks.wake import WakeData, WakeWord
 
     name = preset or ("tiny" if synthetic else "course")
@@ -216,7 +254,7 @@ def train(
         },
     )
     seed = train_opts.seed or 0
-    _check_speed(speed_jitter)
+    check_speed_jitter(speed_jitter)
     clips = _examples(data, config, examples, seed, synthetic, speed_jitter)
     fit, valid = hold_out(clips, 0.1, min_total=20)
     fit += _hard_negatives(hard_negatives, config)
@@ -251,6 +289,7 @@ def _hard_negatives(folder: Path | None, config: Any) -> list[Any]:
 
 @app.command()
 @user_errors
+@_clipping_in_one_line
 def detect(
     model_dir: Path = typer.Argument(..., help="A model directory from `seqlab wake train`."),
     audio: str = typer.Argument(
@@ -369,6 +408,7 @@ def _detect_stream(
 
 @app.command()
 @user_errors
+@_clipping_in_one_line
 def evaluate(
     model_dir: Path = typer.Argument(..., help="A model directory."),
     data: Path = typer.Option(

@@ -9,6 +9,7 @@
 * :func:`digit_sequences` — utterances made by concatenating isolated digits with short
   silences (and, optionally, a little noise) between them, seeded: ``"three one four"``;
 * :func:`spec_augment` — SpecAugment's frequency and time masks on a batch of features;
+* :func:`read_lexicon` — a word list for the CTC decoder's lexicon (``--lexicon``);
 * :func:`read_manifest` — any folder of recordings with a transcript file: one
   ``path<TAB>transcript`` per line, paths relative to the manifest's folder; ``#`` comments
   and blank lines skipped. A bad line is a one-line :class:`~seqlab._io.DataError` naming
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,7 @@ __all__ = [
     "digit_sequences",
     "load_split",
     "read_fsdd",
+    "read_lexicon",
     "read_manifest",
     "read_speech",
     "resampled",
@@ -206,6 +208,33 @@ def read_manifest(path: str | Path, *, sample_rate: int | None = None) -> list[U
     if not out:
         raise DataError(file, "no recordings listed", hint="one audio<TAB>transcript per line")
     return out
+
+
+def read_lexicon(path: str | Path, *, alphabet: Collection[str] | None = None) -> list[str]:
+    """The words of a lexicon file: words separated by spaces or lines, ``#`` to the end of
+    a line a comment; each word once, in the file's order. A missing or empty file, one
+    that is not UTF-8, and (with ``alphabet``) a word with a character outside it are a
+    one-line :class:`~seqlab._io.DataError` naming the file (and line)."""
+    file = Path(path)
+    hint = "one word or more per line, e.g. the ten digit words"
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else str(exc)
+        raise DataError(file, reason, hint=hint) from None
+    words: dict[str, None] = {}
+    for number, line in enumerate(utf8_text(data, file, hint=hint).split("\n"), 1):
+        for word in line.partition("#")[0].split():
+            unknown = sorted(set(word) - set(alphabet)) if alphabet is not None else []
+            if unknown:
+                raise DataError(
+                    file, f"word {word!r} has characters {unknown} the model does not know",
+                    line=number, hint="use the model's characters (its training transcripts')",
+                )  # fmt: skip
+            words[word] = None
+    if not words:
+        raise DataError(file, "no words", hint=hint)
+    return list(words)
 
 
 def read_speech(path: str | Path, *, sample_rate: int | None = None) -> list[Utterance]:

@@ -12,7 +12,10 @@ from a seeded :class:`numpy.random.Generator`.
 (:func:`read_clip_folder`); a fully generated set of tone "words" over noise
 (:func:`generated_clips`, for tests and demos); and ``espeak-ng`` voices when the program is
 installed (:func:`espeak_clips`; ``shutil.which("espeak-ng")`` finds it); the spoken digits of
-the Free Spoken Digit Dataset as other words (:func:`fsdd_words`).
+the Free Spoken Digit Dataset as other words (:func:`fsdd_words`). Generated backgrounds:
+:func:`coloured_noise` (power ∝ 1/f^α) and :func:`babble` (several talkers saying other
+words at once); :func:`trim_silence` cuts a recording's quiet start and end (the label
+follows a word's end).
 
 **Detection and scoring**: :func:`detect` (threshold, then a refractory gap),
 :func:`StreamDetector` (the same over scores that arrive in chunks),
@@ -40,7 +43,9 @@ __all__ = [
     "StreamDetector",
     "SynthExample",
     "WakeClips",
-    "change_speed",
+    "babble",
+    "check_speed_jitter",
+    "coloured_noise",
     "det_points",
     "detect",
     "espeak_available",
@@ -57,6 +62,7 @@ __all__ = [
     "step_labels",
     "synthesize",
     "synthesize_many",
+    "trim_silence",
     "with_chimes",
     "write_dataset",
 ]
@@ -237,6 +243,80 @@ def fsdd_words(
     return [resample(c.samples, c.sample_rate, sample_rate).numpy() for c in kept]
 
 
+def trim_silence(
+    clip: np.ndarray, sample_rate: int, *, floor_db: float = 35.0, frame_seconds: float = 0.02
+) -> np.ndarray:
+    """``clip`` without its quiet start and end: the frames (``frame_seconds`` long, not
+    overlapping) from the first to the last whose RMS is within ``floor_db`` dB of the
+    loudest frame's. A word's label follows its clip's end, so a recording with a second of
+    room noise after the word would teach (and score) the detector a second late.
+
+    Shape:
+        clip: (N,) -> (M,), M ≤ N
+    """
+    if floor_db <= 0 or frame_seconds <= 0:
+        raise ValueError(f"floor_db and frame_seconds must be > 0, got {floor_db}, {frame_seconds}")
+    x = np.asarray(clip, dtype=np.float32)
+    hop = max(1, round(frame_seconds * sample_rate))
+    n = len(x) // hop
+    if n == 0:
+        return x.copy()
+    rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1))  # (n,)
+    if rms.max() == 0:
+        return x.copy()
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-floor_db / 20))
+    end = len(x) if loud[-1] == n - 1 else (loud[-1] + 1) * hop  # the remainder stays
+    return x[loud[0] * hop : end].copy()
+
+
+def coloured_noise(n: int, rng: np.random.Generator, exponent: float) -> np.ndarray:
+    """``n`` samples of noise whose power falls as 1 / f^``exponent`` (0: white, 1: pink,
+    2: brown), scaled to RMS 1: white Gaussian noise shaped in the frequency domain,
+    Y(f) = X(f) · f^(−exponent/2) (the DC bin set to 0).
+
+    Shape:
+        -> (n,) float32
+    """
+    if n < 2:
+        raise ValueError(f"need at least 2 samples, got {n}")
+    spectrum = np.fft.rfft(rng.standard_normal(n))  # (n//2 + 1,)
+    f = np.fft.rfftfreq(n)  # cycles per sample
+    scale = np.zeros_like(f)
+    scale[1:] = f[1:] ** (-exponent / 2)
+    y = np.fft.irfft(spectrum * scale, n)  # (n,)
+    return (y / np.sqrt(np.mean(y**2))).astype(np.float32)
+
+
+def babble(
+    words: Sequence[np.ndarray], n: int, sample_rate: int, rng: np.random.Generator, *,
+    talkers: int = 4, max_gap_seconds: float = 0.3,
+) -> np.ndarray:  # fmt: skip
+    """``n`` samples of ``talkers`` voices at once, scaled to RMS 1: each talker says random
+    ``words`` one after another with a random pause (0 .. ``max_gap_seconds``) before each,
+    from a random start; their sum is the babble (background speech that is never the
+    trigger word, when ``words`` are other words).
+
+    Shape:
+        words: each (m,) -> (n,) float32
+    """
+    if not words or talkers < 1 or n < 1:
+        raise ValueError(f"need words, talkers >= 1 and n >= 1, got {len(words)}, {talkers}, {n}")
+    out = np.zeros(n, dtype=np.float64)
+    gap = max(0, round(max_gap_seconds * sample_rate))  # the longest pause, samples
+    for _ in range(talkers):
+        at = -int(rng.integers(0, n))  # a random phase: the talker started earlier
+        while at < n:
+            at += int(rng.integers(0, gap + 1))
+            word = np.asarray(words[int(rng.integers(len(words)))], dtype=np.float64)
+            rms = np.sqrt(np.mean(word**2)) or 1.0
+            lo, hi = max(at, 0), min(at + len(word), n)
+            if hi > lo:
+                out[lo:hi] += word[lo - at : hi - at] / rms
+            at += max(len(word), 1)
+    rms = np.sqrt(np.mean(out**2))
+    return (out / rms if rms > 0 else out).astype(np.float32)
+
+
 # -- the course's synthesis recipe ----------------------------------------------------------
 
 
@@ -268,19 +348,24 @@ def synthesize(
     leaves it. Augmentations (not in the course): ``gain_jitter_db`` > 0 scales the
     background and each clip by a random gain in ±``gain_jitter_db`` dB;
     ``speed_jitter`` > 0 plays each clip at a random speed in 1 ± ``speed_jitter``
-    (:func:`change_speed`: tempo and pitch together, as a tape played faster), other voices
+    (:func:`seqlab.audio.change_speed`: tempo and pitch together, as a tape played faster),
+    other voices
     from the same recordings. With both 0 the random draws are the course recipe's."""
 
     def gain() -> float:
         return 10 ** (rng.uniform(-gain_jitter_db, gain_jitter_db) / 20) if gain_jitter_db else 1.0
 
-    if not 0.0 <= speed_jitter < 0.5:
-        raise ValueError(f"speed_jitter must be in [0, 0.5), got {speed_jitter}")
+    import torch
+
+    from seqlab.audio import change_speed
+
+    check_speed_jitter(speed_jitter)
 
     def speed(clip: np.ndarray) -> np.ndarray:
         if not speed_jitter:
             return clip
-        return change_speed(clip, float(rng.uniform(1 - speed_jitter, 1 + speed_jitter)))
+        factor = float(rng.uniform(1 - speed_jitter, 1 + speed_jitter))
+        return change_speed(torch.from_numpy(np.asarray(clip, np.float32)), factor).numpy()
 
     rate = clips.sample_rate
     n = round(seconds * rate)
@@ -307,23 +392,14 @@ def synthesize(
     return SynthExample(audio, sorted(spans["positives"]), sorted(spans["negatives"]))
 
 
-def change_speed(clip: np.ndarray, factor: float) -> np.ndarray:
-    """``clip`` played ``factor`` times as fast: tempo and pitch scale together (speed
-    perturbation). Sample j of the result is the clip at time j · factor, linearly
-    interpolated: y[j] = x(j·f) with x(u) = (1 − (u − ⌊u⌋)) x[⌊u⌋] + (u − ⌊u⌋) x[⌊u⌋ + 1].
-    (No anti-aliasing filter: for |1 − factor| ≤ 0.2 the folded band is the top 20% of the
-    spectrum, where speech has little energy.)
+MAX_SPEED_JITTER = 0.5  # speed_jitter must be below this (speeds stay within 0.5 ... 1.5)
 
-    Shape:
-        clip: (N,) -> (max(1, ⌊(N − 1) / factor⌋ + 1),)
-    """
-    if not 0.5 <= factor <= 2.0:
-        raise ValueError(f"speed factor must be in [0.5, 2], got {factor}")
-    x = np.asarray(clip, dtype=np.float32)
-    if len(x) < 2:
-        return x.copy()
-    u = np.arange(int((len(x) - 1) / factor) + 1) * factor  # (M,): read times, in samples
-    return np.interp(u, np.arange(len(x)), x).astype(np.float32)  # (M,)
+
+def check_speed_jitter(speed_jitter: float) -> None:
+    """A ``ValueError`` unless 0 ≤ ``speed_jitter`` < 0.5 (the one check of it: the CLI
+    calls it before any work, :func:`synthesize` on every call)."""
+    if not 0.0 <= speed_jitter < MAX_SPEED_JITTER:
+        raise ValueError(f"speed_jitter must be in [0, {MAX_SPEED_JITTER:g}), got {speed_jitter:g}")
 
 
 def synthesize_many(

@@ -9,6 +9,7 @@ inputs, in batches (:class:`SearchConfig`).
 from seqlab.decoding.beam import NBestList, beam_search
 from seqlab.decoding.ctc import (
     CTCHypothesis,
+    Lexicon,
     ShallowFusion,
     ctc_beam_search,
     ctc_collapse,
@@ -38,6 +39,7 @@ __all__ = [
     "ErrorAnalysis",
     "ErrorRow",
     "Hypothesis",
+    "Lexicon",
     "NBestList",
     "Sampling",
     "SearchConfig",

@@ -27,6 +27,16 @@ which is what tests/test_ctc_decoding.py checks against brute force over every a
 :class:`~seqlab.decoding.protocol.StepModel` (a character LM from ``seqlab lm``): it reads
 ``bos_id`` first, then each label's LM id; the states of all new prefixes at a frame are
 computed in one ``step`` per source state.
+
+**Lexicon-constrained search** (``lexicon=``, a :class:`Lexicon`): the prefixes may only
+spell words of a word list, separated by one separator label (the space): a prefix grows by
+``c`` only where ``c`` continues one of the words it is spelling (a trie), or, after a whole
+word, is the separator; the repeat and blank updates above are unchanged. The hypotheses
+returned end on a whole word, so with a beam wide enough to keep every prefix the search
+returns ``argmax ln P_ctc(ℓ | x) + α ln P_LM(ℓ) + β |ℓ|`` over the labellings ℓ = w₁ ␣ w₂ ␣ …
+␣ wₙ (n ≥ 1) of lexicon words (checked against brute force too). This is the standard remedy
+for a character model's misspellings ("thre", "ninee") when the words are known, e.g. the
+ten digit words.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ from seqlab.decoding.protocol import State, StepModel, state_device
 
 __all__ = [
     "CTCHypothesis",
+    "Lexicon",
     "ShallowFusion",
     "ctc_beam_search",
     "ctc_collapse",
@@ -113,6 +124,64 @@ class ShallowFusion:
     label_ids: Sequence[int] | None = None  # LM id of each CTC class (blank's unused); None: same
 
 
+class Lexicon:
+    """The words a transcript may use, as label sequences (a trie), and the label between
+    words (module docstring).
+
+    ``words``: each word's labels (CTC class ids, no blank); ``separator``: the label that
+    separates two words (the space's id), or ``None``: a transcript is then one word (a
+    recognizer of isolated words, whose labels have no space). Node 0 is the root (no
+    letter read yet).
+
+    >>> lex = Lexicon([[1, 2], [1, 3]], separator=4)
+    >>> sorted(lex.next_labels(0)), sorted(lex.next_labels(lex.after(0, 1)))
+    ([1], [2, 3])
+    """
+
+    def __init__(self, words: Sequence[Sequence[int]], *, separator: int | None) -> None:
+        if not words:
+            raise ValueError("a lexicon needs at least one word")
+        self.separator = separator
+        self._children: list[dict[int, int]] = [{}]  # node -> {label: child node}
+        self._ends: list[bool] = [False]  # True where a whole word ends
+        for word in words:
+            if not word:
+                raise ValueError("a lexicon word needs at least one label")
+            if separator is not None and separator in word:
+                raise ValueError(f"a lexicon word contains the separator label {separator}")
+            node = 0
+            for c in word:
+                if c not in self._children[node]:
+                    self._children[node][c] = len(self._children)
+                    self._children.append({})
+                    self._ends.append(False)
+                node = self._children[node][c]
+            self._ends[node] = True
+        self.labels = frozenset(c for word in words for c in word) | (
+            frozenset() if separator is None else {separator}
+        )  # every label the lexicon uses
+
+    def __len__(self) -> int:
+        """Nodes in the trie (the root included)."""
+        return len(self._children)
+
+    def is_word_end(self, node: int) -> bool:
+        """True where ``node`` closes a whole word."""
+        return self._ends[node]
+
+    def next_labels(self, node: int) -> dict[int, int]:
+        """The labels a prefix at ``node`` may grow by, each with the node it leads to:
+        the trie's children, and after a whole word the separator (back to the root)."""
+        allowed = self._children[node]
+        if self._ends[node] and self.separator is not None:
+            return {**allowed, self.separator: 0}
+        return allowed
+
+    def after(self, node: int, label: int) -> int:
+        """The node reached from ``node`` by ``label`` (``KeyError`` if not allowed)."""
+        return self.next_labels(node)[label]
+
+
 def _log_add(a: float, b: float) -> float:
     """ln(e^a + e^b) without overflow."""
     if a < b:
@@ -172,14 +241,17 @@ def ctc_beam_search(
     blank: int = 0,
     insertion_bonus: float = 0.0,
     lm: ShallowFusion | None = None,
+    lexicon: Lexicon | None = None,
     token_min_logp: float | None = None,
     nbest: int | None = None,
 ) -> list[CTCHypothesis]:
     """Prefix beam search over one utterance's CTC log-probabilities (module docstring).
 
-    ``insertion_bonus``: β, added per label. ``token_min_logp``: at each frame, skip the
-    labels whose log-probability is below it (faster, inexact; ``None`` tries every label).
-    Returns the ``nbest`` (default ``beam_size``) best hypotheses, best first.
+    ``insertion_bonus``: β, added per label. ``lexicon``: spell only its words (module
+    docstring); the hypotheses returned end on a whole word (if none in the final beam
+    does, the beam's best are returned as they are). ``token_min_logp``: at each frame, skip
+    the labels whose log-probability is below it (faster, inexact; ``None`` tries every
+    label). Returns the ``nbest`` (default ``beam_size``) best hypotheses, best first.
 
     Shape:
         log_probs: (T, C) -> up to nbest hypotheses
@@ -189,11 +261,17 @@ def ctc_beam_search(
     if beam_size < 1 or not 0 <= blank < classes:
         raise ValueError(f"need beam_size >= 1 and blank in [0, {classes}), got "
                          f"{beam_size} and {blank}")  # fmt: skip
+    if lexicon is not None and (
+        blank in lexicon.labels or not lexicon.labels <= set(range(classes))
+    ):
+        raise ValueError(f"the lexicon's labels must be classes in [0, {classes}) other than the "
+                         f"blank {blank}, got {sorted(lexicon.labels)}")  # fmt: skip
     fusion = _LanguageModel(lm, classes) if lm is not None else None
     alpha = lm.weight if lm is not None else 0.0
     cutoff = _NEG_INF if token_min_logp is None else token_min_logp
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, _NEG_INF)}  # (ln p_b, ln p_nb)
     lm_sum: dict[tuple[int, ...], float] = {(): 0.0}
+    nodes: dict[tuple[int, ...], int] = {(): 0}  # each prefix's lexicon node (root: 0)
     for row in log_probs.double().tolist():  # (C,) per frame
         labels = [c for c in range(classes) if c != blank and row[c] >= cutoff]
         grown: dict[tuple[int, ...], list[float]] = {}
@@ -202,23 +280,31 @@ def ctc_beam_search(
             same = grown.setdefault(prefix, [_NEG_INF, _NEG_INF])
             same[0] = _log_add(same[0], total + row[blank])
             dist = fusion.next[prefix] if fusion is not None else None
+            allowed = lexicon.next_labels(nodes[prefix]) if lexicon is not None else None
             for c in labels:
+                repeat = bool(prefix) and prefix[-1] == c
+                if repeat:  # the repeat merges into ℓ: allowed whatever the lexicon says
+                    same[1] = _log_add(same[1], pnb + row[c])
+                if allowed is not None:
+                    if c not in allowed:
+                        continue
+                    nodes.setdefault((*prefix, c), allowed[c])
                 longer = (*prefix, c)
                 lm_c = dist[c] if dist is not None else 0.0
                 into = grown.setdefault(longer, [_NEG_INF, _NEG_INF])
-                if prefix and prefix[-1] == c:
-                    into[1] = _log_add(into[1], pb + row[c] + alpha * lm_c)
-                    same[1] = _log_add(same[1], pnb + row[c])
-                else:
-                    into[1] = _log_add(into[1], total + row[c] + alpha * lm_c)
+                into[1] = _log_add(into[1], (pb if repeat else total) + row[c] + alpha * lm_c)
                 lm_sum.setdefault(longer, lm_sum[prefix] + lm_c)
         kept = heapq.nlargest(
             beam_size, grown.items(), key=lambda kv: _log_add(*kv[1]) + insertion_bonus * len(kv[0])
         )
         beams = {prefix: (pb, pnb) for prefix, (pb, pnb) in kept}
         lm_sum = {prefix: lm_sum[prefix] for prefix in beams}
+        if lexicon is not None:
+            nodes = {prefix: nodes[prefix] for prefix in beams}
         if fusion is not None:
             fusion.keep(list(beams))
+    if lexicon is not None and any(lexicon.is_word_end(nodes[p]) for p in beams):
+        beams = {p: v for p, v in beams.items() if lexicon.is_word_end(nodes[p])}
     hypotheses = [
         CTCHypothesis(
             tokens=list(prefix),

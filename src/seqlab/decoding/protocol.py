@@ -41,6 +41,7 @@ __all__ = [
     "check_row_index",
     "check_search_args",
     "check_step_tokens",
+    "memory_rows",
     "normalized_score",
     "row_caps",
     "select_rows",
@@ -123,6 +124,30 @@ def check_row_index(index: Tensor) -> None:
             f"expected index of shape (B',) ids, got {format_shape(tuple(index.shape))} "
             f"{index.dtype}"
         )
+
+
+def memory_rows(sources: Tensor | None, batch: int, index: Tensor) -> tuple[Tensor, bool]:
+    """Which source each row reads after ``reorder_state(index)``, and whether the encoder
+    memory may stay where it is.
+
+    ``sources`` (B,): the row of ``init_state``'s batch whose memory each current row holds
+    (``None``: row i holds source i). After the reorder, row j reads source
+    ``sources[index[j]]``; when that is ``sources[j]`` for every row (beams reordered within
+    their sentence, as in most beam-search steps), every memory row already holds what its
+    row reads, and the memory (encoder outputs, cross-attention keys/values, source mask)
+    needs no copy. Otherwise the model gathers it with ``index`` as every other tensor.
+
+    >>> memory_rows(None, 4, torch.tensor([1, 0, 2, 3]))
+    (tensor([1, 0, 2, 3]), False)
+    >>> memory_rows(torch.tensor([0, 0, 1, 1]), 4, torch.tensor([1, 0, 2, 2]))
+    (tensor([0, 0, 1, 1]), True)
+
+    Shape:
+        sources: (B,) or None, index: (B',) -> (B',), bool
+    """
+    before = sources if sources is not None else torch.arange(batch, device=index.device)  # (B,)
+    after = before.index_select(0, index.to(before.device))  # (B',)
+    return after, after.shape == before.shape and torch.equal(after, before)
 
 
 def select_rows(state: State, index: Tensor, dim: int = 0) -> State:

@@ -114,6 +114,7 @@ def sample_search(
     alpha: float = 0.7,
     device: torch.device | str | None = None,
     on_token: Callable[[int, int], None] | None = None,
+    max_lengths: Sequence[int] | None = None,
 ) -> list[Hypothesis]:
     """One sampled sequence per row: ŷ<t> ~ softmax(log P(· | x, ŷ<1..t-1>) / temperature).
 
@@ -121,7 +122,9 @@ def sample_search(
     :func:`seqlab.decoding.sample_next` does. A hypothesis' ``log_prob`` is the model's own
     (unfiltered, temperature 1) log-probability of the drawn tokens. The same ``generator``
     state gives the same samples. ``on_token(row, token)`` sees every token as it is drawn
-    (``eos_id`` included), to stream the output.
+    (``eos_id`` included), to stream the output. ``max_lengths`` caps row i at
+    ``min(max_length, max_lengths[i])`` tokens (e.g. the per-source caps of
+    :meth:`seqlab.decoding.SearchConfig.length_caps`).
 
     Shape:
         state with B rows -> B hypotheses
@@ -148,4 +151,5 @@ def sample_search(
         alpha=alpha,
         device=device,
         on_token=on_token,
+        max_lengths=max_lengths,
     )

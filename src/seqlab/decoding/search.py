@@ -43,7 +43,7 @@ class SearchConfig:
     max_length: int  # tokens drawn per output at most (<EOS> excluded)
     # a per-input cap, fairseq's max_len_a / max_len_b: input i's output stops after
     # min(max_length, floor(a·|x_i| + b)) tokens (|x_i| from search's source_lengths);
-    # None: max_length for every input. Greedy and beam search only
+    # None: max_length for every input. Greedy search, sampling and beam search alike
     max_length_a: float | None = None
     max_length_b: float = 0.0  # b of the per-input cap (ignored while max_length_a is None)
     beam_size: int = 1  # K: 1 is greedy search (or sampling), more is beam search
@@ -80,10 +80,6 @@ class SearchConfig:
         require(
             is_number(self.max_length_b),
             f"max_length_b must be a number, got {self.max_length_b!r}",
-        )
-        require(
-            self.max_length_a is None or self.sampling is None,
-            "the per-input cap (max_length_a) applies to greedy and beam search, not sampling",
         )
         require(
             self.sampling is None or self.beam_size == 1,

@@ -224,8 +224,9 @@ class Word2VecConfig:
                 and self.objective == "negative"
                 and self.resolved_engine == "numba"
             ),
-            "update 'hogbatch' needs method 'skipgram', objective 'negative' and the numba "
-            f"engine, got {self.method!r}, {self.objective!r}, {self.resolved_engine!r}",
+            "update=hogbatch needs method=skipgram, objective=negative and the numba engine, "
+            f"got method={self.method}, objective={self.objective}, "
+            f"engine={self.resolved_engine}",
         )
         check_device(self.device)  # last: a device this process lacks is a ValueError here
 

@@ -30,6 +30,22 @@ reads α<0> uniform over the item's frames. The default stays the LAS paper's co
 attention (``"content"``), which sees only what a frame says: on the tests' tone-word
 sequences it learned as well or better in the same steps (``docs/speech.md``).
 
+``ctc_weight`` = λ > 0 trains the listener with CTC as well (Kim, Hori & Watanabe 2017,
+"Joint CTC-attention based end-to-end speech recognition using multi-task learning"): a
+linear layer reads h<u> and scores the characters and a blank (``<PAD>``'s id) at every
+listener frame, and the loss is ``(1 - λ) CE + λ CTC``. CTC's alignment is monotonic, so
+the listener learns to place each character in time, which is what keeps the attention from
+jumping back and looping. :class:`JointCTCDecoder` also decodes with it (Watanabe, Hori,
+Kim, Hershey & Hayashi 2017, "Hybrid CTC/Attention Architecture for End-to-End Speech
+Recognition", Algorithm 2): each step's score of a character c after a prefix g is
+
+    (1 - μ) ln P_att(c | x, g) + μ (ln ψ(g c) - ln ψ(g)),   ψ(<EOS> after g) = P_ctc(g | x)
+
+where ψ(h) is CTC's prefix probability (every labelling that starts with h), so a
+transcript is scored ``(1 - μ) ln P_att + μ ln P_ctc`` in the end. CTC knows when the
+speech has run out, which the attention alone does not: once g covers the recording,
+P_ctc(g | x) beats every longer prefix and ``<EOS>`` wins.
+
 Padding never changes an output: the listener reads each item packed by its length (the
 zeros beyond it are what a lone item's odd frame is paired with) and the attention gives the
 frames beyond an item's U no weight.
@@ -48,6 +64,7 @@ and a small model learns synthetic tone words.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, get_args
 
@@ -58,13 +75,21 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqlab._validate import check_choice, check_positive_int, from_fields
 from seqlab.decoding.protocol import check_row_index, check_step_tokens, select_rows
+from seqlab.functional.ctc import CTCInfeasibleWarning, ctc_loss
 from seqlab.models.registry import register_model
 from seqlab.nn import GRU, LSTM
 from seqlab.nn.attention import BahdanauAttention
 from seqlab.nn.cells import LSTMCell
 from seqlab.shapes import format_shape
 
-__all__ = ["LASConfig", "LASState", "ListenAttendSpell", "LocationFeatures"]
+__all__ = [
+    "JointCTCDecoder",
+    "JointState",
+    "LASConfig",
+    "LASState",
+    "ListenAttendSpell",
+    "LocationFeatures",
+]
 
 Cell = Literal["gru", "lstm"]
 Attention = Literal["content", "location"]
@@ -87,7 +112,9 @@ class LASConfig:
     location_channels: int = 10  # k: filters F convolving α<i-1> ("location" only)
     location_kernel: int = 15  # r: their width in listener frames (odd; "location" only)
     dropout: float = 0.1  # between listener layers, on embeddings and before the output
-    pad_id: int = 0  # padding id in target batches (zero embedding, ignored by the loss)
+    pad_id: int = 0  # padding id in target batches (zero embedding, ignored by the loss;
+    # the blank of the CTC loss)
+    ctc_weight: float = 0.0  # λ: loss = (1 - λ) CE + λ CTC over the listener frames (0: none)
 
     def __post_init__(self) -> None:
         check_choice("cell", self.cell, get_args(Cell))
@@ -100,6 +127,8 @@ class LASConfig:
             raise ValueError(f"location_kernel must be odd and >= 1, got {self.location_kernel}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.ctc_weight < 1.0:
+            raise ValueError(f"ctc_weight must be in [0, 1), got {self.ctc_weight}")
         if not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"pad_id {self.pad_id} not in [0, {self.vocab_size})")
 
@@ -114,8 +143,9 @@ class LASConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LASConfig:
         """The config saved by :meth:`to_dict` (one saved before ``attention`` existed is
-        content-only: its weights have no location filters)."""
-        return from_fields(cls, {"attention": "content", **d})
+        content-only: its weights have no location filters; one saved before ``ctc_weight``
+        has no CTC layer)."""
+        return from_fields(cls, {"attention": "content", "ctc_weight": 0.0, **d})
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,6 +223,7 @@ class ListenAttendSpell(nn.Module):
         )
         self.mix = nn.Linear(c.decoder_size + width, c.decoder_size)  # W_o, b_o
         self.head = nn.Linear(c.decoder_size, c.vocab_size)  # W_y, b_y
+        self.ctc_head = nn.Linear(width, c.vocab_size) if c.ctc_weight > 0 else None
         self.drop = nn.Dropout(c.dropout)
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
@@ -303,16 +334,17 @@ class ListenAttendSpell(nn.Module):
             features: (B, T, F), lengths: (B,), tgt_in: (B, S) ids
             -> logits (B, S, V) [, attention (B, S, U)]
         """
-        logits, alphas = self._teacher_forced(features, lengths, tgt_in)  # (B, S, V), (B, S, U)
+        state = self.init_state(features, lengths)
+        logits, alphas = self._teacher_forced(state, features, tgt_in)  # (B, S, V), (B, S, U)
         return (logits, alphas) if return_attention else logits
 
     def _teacher_forced(
-        self, features: Tensor, lengths: Tensor, tgt_in: Tensor
+        self, state: LASState, features: Tensor, tgt_in: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """:meth:`forward`'s logits and attention.
+        """:meth:`forward`'s logits and attention from the listener's ``state``.
 
         Shape:
-            features: (B, T, F), lengths: (B,), tgt_in: (B, S) -> (B, S, V), (B, S, U)
+            features: (B, T, F), tgt_in: (B, S) -> (B, S, V), (B, S, U)
         """
         if tgt_in.dim() != 2 or tgt_in.is_floating_point() or tgt_in.shape[1] == 0:
             raise ValueError(
@@ -321,7 +353,6 @@ class ListenAttendSpell(nn.Module):
             )
         if tgt_in.shape[0] != features.shape[0]:
             raise ValueError(f"{features.shape[0]} recordings but {tgt_in.shape[0]} transcripts")
-        state = self.init_state(features, lengths)
         embedded = self.drop(self.embedding(tgt_in))  # (B, S, E)
         outputs, alphas = [], []
         for i in range(tgt_in.shape[1]):
@@ -332,7 +363,8 @@ class ListenAttendSpell(nn.Module):
         return logits, torch.stack(alphas, dim=1)  # type: ignore[arg-type]  # (B, S, U)
 
     def loss(self, features: Tensor, lengths: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
-        """Mean cross-entropy over the non-pad target characters (``</s>`` included).
+        """Mean cross-entropy over the non-pad target characters (``</s>`` included); with
+        ``ctc_weight`` λ > 0, ``(1 - λ) CE + λ CTC`` (:meth:`ctc_loss`).
 
         Shape:
             features: (B, T, F), lengths: (B,), tgt_in: (B, S), tgt_out: (B, S) -> ()
@@ -342,9 +374,171 @@ class ListenAttendSpell(nn.Module):
                 f"expected tgt_out ids of shape {format_shape(tuple(tgt_in.shape))} (as tgt_in), "
                 f"got {format_shape(tuple(tgt_out.shape))} {tgt_out.dtype}"
             )
-        logits, _ = self._teacher_forced(features, lengths, tgt_in)  # (B, S, V)
-        return F.cross_entropy(
+        state = self.init_state(features, lengths)
+        logits, _ = self._teacher_forced(state, features, tgt_in)  # (B, S, V)
+        ce = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),  # (B*S, V)
             tgt_out.reshape(-1),  # (B*S,)
             ignore_index=self.config.pad_id,
         )
+        weight = self.config.ctc_weight
+        if weight == 0:
+            return ce
+        return (1 - weight) * ce + weight * self._ctc(state, tgt_in[:, 1:])
+
+    def ctc_loss(self, features: Tensor, lengths: Tensor, targets: Tensor) -> Tensor:
+        """The listener's CTC loss (``ctc_weight`` > 0 only): ``-ln P_ctc(y | x)`` over the
+        listener frames, blank ``pad_id``, each item's divided by its length, averaged over
+        the batch (``F.ctc_loss``'s "mean"; an item with fewer frames than its transcript
+        needs counts zero).
+
+        Shape:
+            features: (B, T, F), lengths: (B,), targets: (B, S) characters, padded -> ()
+        """
+        return self._ctc(self.init_state(features, lengths), targets)
+
+    def _ctc(self, state: LASState, targets: Tensor) -> Tensor:
+        """CTC over ``state``'s listener frames (:meth:`ctc_loss`).
+
+        Shape:
+            targets: (B, S) padded with pad_id -> ()
+        """
+        if self.ctc_head is None:
+            raise ValueError("this model has no CTC layer (ctc_weight is 0)")
+        pad = self.config.pad_id
+        log_probs = F.log_softmax(self.ctc_head(state.values), dim=-1)  # (B, U, V)
+        with warnings.catch_warnings():  # the few infeasible items count zero (docstring)
+            warnings.simplefilter("ignore", CTCInfeasibleWarning)
+            return ctc_loss(
+                log_probs.transpose(0, 1), targets, state.mask.sum(1), (targets != pad).sum(1),
+                blank=pad, zero_infinity=True, impl="torch",
+            )  # fmt: skip  # (U, B, V) -> ()
+
+
+@dataclass(frozen=True, eq=False)
+class JointState:
+    """:class:`JointCTCDecoder`'s state: the speller's, and CTC's forward variables of the
+    prefix read so far; every tensor carries the batch in dim 0."""
+
+    las: LASState  # the speller's state
+    log_probs: Tensor  # (B, U, V): CTC's ln y<u>_k over the listener frames (-inf beyond U_b)
+    forward: Tensor  # (B, U, 2): ln r_n(u), ln r_b(u) of the prefix g (ends in a label / blank)
+    psi: Tensor  # (B,): ln ψ(g), the prefix probability (0 for the empty prefix)
+    last: Tensor  # (B,): g's last label (-1 for the empty prefix)
+    next_forward: Tensor  # (B, V, U, 2): the forward variables of every g c (for the next step)
+    next_psi: Tensor  # (B, V): ln ψ(g c)
+    frames: Tensor  # (B,): U_b, listener frames of each recording
+
+    @property
+    def batch_size(self) -> int:
+        return self.psi.shape[0]
+
+
+class JointCTCDecoder:
+    """Decoding with the speller and the listener's CTC layer together (module docstring):
+    a step model (``init_state`` / ``step`` / ``reorder_state``) for the shared search driver.
+
+    ``weight`` is μ; ``eos_id`` the end token, scored with P_ctc(g | x); ``sos_id`` the
+    start token, read first. The model needs a CTC layer (``ctc_weight > 0`` in training);
+    its blank is ``pad_id``. ``<PAD>`` and ``<SOS>`` are never proposed.
+    """
+
+    def __init__(self, model: ListenAttendSpell, weight: float, *, sos_id: int, eos_id: int):
+        if model.ctc_head is None:
+            raise ValueError("joint CTC decoding needs a model trained with a CTC layer "
+                             "(ctc_weight > 0)")  # fmt: skip
+        if not 0.0 < weight <= 1.0:
+            raise ValueError(f"the joint CTC weight must be in (0, 1], got {weight}")
+        self.model, self.weight = model, weight
+        self.sos_id, self.eos_id, self.blank = sos_id, eos_id, model.config.pad_id
+
+    def init_state(self, features: Tensor, lengths: Tensor) -> JointState:
+        """Listen once; CTC's posteriors over the listener frames; the empty prefix.
+
+        Shape:
+            features: (B, T, F), lengths: (B,) -> JointState for B transcripts
+        """
+        las = self.model.init_state(features, lengths)
+        assert self.model.ctc_head is not None
+        lp = F.log_softmax(self.model.ctc_head(las.values), dim=-1)  # (B, U, V)
+        lp = lp.masked_fill(~las.mask[:, :, None], float("-inf"))  # (B, U, V)
+        batch, frames, vocab = lp.shape
+        ninf = lp.new_full((batch, frames), float("-inf"))  # (B, U)
+        # the empty prefix: r_n = 0 (ln), r_b(u) = Σ_{τ<=u} ln y<τ>_blank
+        forward = torch.stack([ninf, lp[:, :, self.blank].cumsum(1)], dim=-1)  # (B, U, 2)
+        psi = lp.new_zeros(batch)  # (B,): ψ(∅) = 1
+        last = torch.full((batch,), -1, dtype=torch.long, device=lp.device)  # (B,)
+        empty = forward.new_zeros(batch, vocab, frames, 2)  # (B, V, U, 2): set by step
+        return JointState(las, lp, forward, psi, last, empty, lp.new_zeros(batch, vocab),
+                          las.mask.sum(1))  # fmt: skip
+
+    def _extend(self, state: JointState) -> tuple[Tensor, Tensor]:
+        """CTC's forward variables and prefix probability of g c for every label c
+        (Watanabe et al. 2017, Algorithm 2), with ψ(g <EOS>) = P_ctc(g | x).
+
+        Shape:
+            -> forward (B, V, U, 2), psi (B, V)
+        """
+        lp, (rn, rb) = state.log_probs, state.forward.unbind(-1)  # (B, U, V), (B, U) x 2
+        batch, frames, vocab = lp.shape
+        ninf = float("-inf")
+        labels = torch.arange(vocab, device=lp.device)  # (V,)
+        same = labels[None, :] == state.last[:, None]  # (B, V): c is g's last label
+        # Φ(u) = r_b^g(u) + r_n^g(u), without r_n when c repeats g's last label
+        phi = torch.where(same[:, :, None], rb[:, None, :],
+                          torch.logaddexp(rb, rn)[:, None, :])  # fmt: skip  # (B, V, U)
+        y = lp.transpose(1, 2)  # (B, V, U): ln y<u>_c
+        new_n = lp.new_full((batch, vocab, frames), ninf)  # (B, V, U)
+        new_b = lp.new_full((batch, vocab, frames), ninf)  # (B, V, U)
+        start = state.last < 0  # (B,): g is empty, so c may start at frame 0
+        new_n[:, :, 0] = torch.where(start[:, None], y[:, :, 0], ninf)  # (B, V)
+        psi = new_n[:, :, 0].clone()  # (B, V)
+        blank = lp[:, :, self.blank]  # (B, U)
+        for u in range(1, frames):
+            # r_n^h(u) = (r_n^h(u-1) ⊕ Φ(u-1)) y<u>_c
+            # r_b^h(u) = (r_b^h(u-1) ⊕ r_n^h(u-1)) y<u>_blank
+            new_n[:, :, u] = torch.logaddexp(new_n[:, :, u - 1], phi[:, :, u - 1]) + y[:, :, u]
+            new_b[:, :, u] = (torch.logaddexp(new_b[:, :, u - 1], new_n[:, :, u - 1])
+                              + blank[:, u, None])  # fmt: skip
+            psi = torch.logaddexp(psi, phi[:, :, u - 1] + y[:, :, u])  # ψ += Φ(u-1) y<u>_c
+        index = (state.frames - 1).clamp_min(0)[:, None]  # (B, 1): the last frame U_b - 1
+        full = torch.logaddexp(rn.gather(1, index), rb.gather(1, index))[:, 0]  # (B,)
+        psi[:, self.eos_id] = full  # ψ(g <EOS>) = P_ctc(g | x)
+        psi[:, self.blank] = ninf
+        psi[:, self.sos_id] = ninf
+        return torch.stack([new_n, new_b], dim=-1), psi  # (B, V, U, 2), (B, V)
+
+    def step(self, tokens: Tensor, state: JointState) -> tuple[Tensor, JointState]:
+        """Read the chosen y<i-1> (``<SOS>`` first); return each next label's joint score
+        ``(1 - μ) ln P_att(c) + μ (ln ψ(g c) - ln ψ(g))`` and the new state.
+
+        Shape:
+            tokens: (B,) -> scores (B, V), state
+        """
+        att, las = self.model.step(tokens, state.las)  # (B, V)
+        if bool((tokens != self.sos_id).any()):  # g grows by the token just read
+            rows = torch.arange(len(tokens), device=tokens.device)  # (B,)
+            grown = tokens != self.sos_id  # (B,)
+            forward = torch.where(grown[:, None, None], state.next_forward[rows, tokens],
+                                  state.forward)  # fmt: skip  # (B, U, 2)
+            psi = torch.where(grown, state.next_psi[rows, tokens], state.psi)  # (B,)
+            last = torch.where(grown, tokens, state.last)  # (B,)
+            state = replace(state, forward=forward, psi=psi, last=last)
+        next_forward, next_psi = self._extend(state)  # (B, V, U, 2), (B, V)
+        ctc = next_psi - state.psi[:, None]  # (B, V)
+        ctc = ctc.masked_fill(ctc.isnan(), float("-inf"))  # -inf - -inf: impossible either way
+        scores = (1 - self.weight) * att + self.weight * ctc  # (B, V)
+        return scores, replace(state, las=las, next_forward=next_forward, next_psi=next_psi)
+
+    def reorder_state(self, state: JointState, index: Tensor) -> JointState:
+        """Select (and repeat) batch rows, e.g. for beam search.
+
+        Shape:
+            index: (B',) -> a state for B' transcripts
+        """
+        check_row_index(index)
+        las = self.model.reorder_state(state.las, index)
+        rows = {name: getattr(state, name).index_select(0, index.to(state.psi.device))
+                for name in ("log_probs", "forward", "psi", "last", "next_forward", "next_psi",
+                             "frames")}  # fmt: skip
+        return JointState(las=las, **rows)

@@ -52,7 +52,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqlab._validate import from_fields
-from seqlab.decoding.protocol import check_row_index, check_step_tokens
+from seqlab.decoding.protocol import check_row_index, check_step_tokens, memory_rows
 from seqlab.functional.bptt import scan
 from seqlab.functional.recurrent import gru_cell, lstm_cell
 from seqlab.models.registry import register_model
@@ -403,12 +403,8 @@ class Seq2Seq(nn.Module):
         def rows(x: Tensor | None) -> Tensor | None:
             return None if x is None else x.index_select(0, index)
 
-        before = state.sources
-        if before is None:
-            before = torch.arange(state.batch_size, device=index.device)  # (B,)
-        sources = before.index_select(0, index)  # (B',)
         # every row keeps the source its memory row holds: the memory needs no copy
-        same = sources.shape == before.shape and torch.equal(sources, before)
+        sources, same = memory_rows(state.sources, state.batch_size, index)  # (B',)
         return Seq2SeqState(
             hidden=state.hidden.index_select(1, index),  # (L, B', H)
             cell=None if state.cell is None else state.cell.index_select(1, index),

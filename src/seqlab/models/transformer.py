@@ -13,7 +13,10 @@ Both models speak the decoding step protocol of :mod:`seqlab.decoding.protocol` 
 key/value cache (:class:`seqlab.nn.transformer.KVCache`): ``init_state`` encodes the source
 once and computes every decoder layer's cross-attention keys and values once; each ``step``
 appends one position to the self-attention caches; ``reorder_state`` selects cache rows (beam
-search, finished rows). States are values: ``step`` never changes the state it is given.
+search, finished rows), the source's cross-attention keys/values and mask only when some row
+then reads another source (beams that stay with their sentence leave that memory where it
+is, as the RNN's :class:`~seqlab.models.seq2seq.Seq2Seq` does). States are values: ``step``
+never changes the state it is given.
 
 ``TransformerSeq2Seq`` offers the methods the translator calls on the RNN
 :class:`seqlab.models.seq2seq.Seq2Seq` (``forward``, ``loss``, ``init_state``, ``step``,
@@ -31,7 +34,7 @@ digit strings better than a baseline, configs and weights round-trip.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -39,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab._validate import from_fields
-from seqlab.decoding.protocol import check_row_index, select_rows
+from seqlab.decoding.protocol import check_row_index, memory_rows, select_rows
 from seqlab.functional.transformer import causal_mask, padding_mask
 from seqlab.models.registry import register_model
 from seqlab.models.seq2seq import Seq2Seq, _check_ids, check_source
@@ -173,10 +176,13 @@ class TransformerState:
     src_mask: Tensor  # (B, S) bool: True at real (non-pad) source tokens
     position: int = 0  # t: target tokens read so far (the next one's position)
     attention: Tensor | None = None  # (B, S): last step's cross-attention, last layer, head mean
+    # (B,) int64: the source (row of init_state's batch) each row's memory holds; None: row i
+    # holds source i. reorder_state moves memory_caches and src_mask only when it changes
+    sources: Tensor | None = None
 
     @property
     def batch_size(self) -> int:
-        return self.src_mask.shape[0]
+        return self.src_mask.shape[0]  # the memory keeps B rows (moved when B changes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -390,19 +396,36 @@ class TransformerSeq2Seq(nn.Module):
         if cross is None:  # the config refuses 0 decoder layers; a hand-built model may not
             raise ValueError("the model has no decoder layer to step through")
         logits = self.head(self.decoder_norm(x[:, 0]))  # (B, V)
-        new = TransformerState(
-            caches, state.memory_caches, state.src_mask, state.position + 1, cross[:, :, 0].mean(1)
-        )
+        attention = cross[:, :, 0].mean(1)  # (B, S)
+        new = replace(state, self_caches=caches, position=state.position + 1, attention=attention)
         return F.log_softmax(logits, dim=-1), new  # (B, V)
 
     def reorder_state(self, state: TransformerState, index: Tensor) -> TransformerState:
         """Select (and repeat) batch rows of every cache and mask, e.g. for beam search.
 
+        The source's memory (``memory_caches``, ``src_mask``) stays where it is when every
+        row keeps reading the source it read (beams reordered within their sentence, most
+        beam-search steps); it is gathered only when some row changes source (the beams'
+        expansion, finished sentences leaving the batch): see
+        :func:`seqlab.decoding.protocol.memory_rows`.
+
         Shape:
             index: (B',) ids into the batch -> a state for B' sequences
         """
         check_row_index(index)
-        return select_rows(state, index, dim=0)
+        index = index.to(state.src_mask.device)
+        sources, same = memory_rows(state.sources, state.batch_size, index)  # (B',)
+        memory = (state.memory_caches, state.src_mask)
+        if not same:
+            memory = select_rows(memory, index, dim=0)  # (B', nh, S, hs) each, (B', S)
+        return TransformerState(
+            self_caches=select_rows(state.self_caches, index, dim=0),  # (B', nh, t, hs) each
+            memory_caches=memory[0],
+            src_mask=memory[1],
+            position=state.position,
+            attention=select_rows(state.attention, index, dim=0),  # (B', S)
+            sources=sources,
+        )
 
 
 @register_model("language_model", "transformer")

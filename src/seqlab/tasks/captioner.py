@@ -26,14 +26,20 @@ With a pretrained backbone (``CaptionModelConfig(backbone="resnet18")`` and
 ``CaptionerConfig(backbone_weights=FILE)``) :meth:`Captioner.build` reads torchvision's
 weights from ``FILE`` (:func:`seqlab.models.backbones.load_backbone_weights`) into the fresh
 network; from then on they are part of the model's own ``model.safetensors``, so loading a
-trained model never reads ``FILE`` again (``config.json`` only records its path).
+trained model never reads ``FILE`` again (``config.json`` only records its path). Resuming
+such a run (``train(..., resume=True)``) needs no ``FILE`` either: the checkpoint holds every
+weight, the backbone's too; a run stopped before its first checkpoint starts over from the
+file its ``config.json`` records.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -53,8 +59,9 @@ from seqlab.decoding import Hypothesis, Sampling, SearchConfig, search
 from seqlab.decoding.candidates import Candidate
 from seqlab.models.backbones import load_backbone_weights
 from seqlab.models.captioner import CaptionModel, CaptionModelConfig
-from seqlab.tasks.base import Preset, Task, TaskConfig
-from seqlab.train import TrainConfig
+from seqlab.tasks.base import CHECKPOINT_DIR, CONFIG_FILE, Preset, Task, TaskConfig
+from seqlab.train import Callback, TrainConfig, TrainResult
+from seqlab.train.checkpoint import checkpoint_exists
 
 __all__ = [
     "PRESETS",
@@ -248,9 +255,29 @@ class _CaptionTrainable:
 # -- the task ------------------------------------------------------------------------------
 
 
+# True while Captioner.train resumes from a checkpoint: every weight of the network, the
+# backbone's included, comes from the checkpoint, so no backbone weights file is read
+_FROM_CHECKPOINT: ContextVar[bool] = ContextVar("seqlab_caption_from_checkpoint", default=False)
+
+
+def _recorded_weights(out: Path, config: CaptionerConfig) -> CaptionerConfig:
+    """``config``, given no backbone weights file for its backbone, with the one the run in
+    ``out`` records (its ``config.json``), if it records one."""
+    if config.model.backbone is None or config.backbone_weights is not None:
+        return config
+    try:
+        recorded = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return config  # no run to read: Task.train says so
+    weights = recorded.get("backbone_weights") if isinstance(recorded, dict) else None
+    return replace(config, backbone_weights=weights) if isinstance(weights, str) else config
+
+
 def _network(config: CaptionerConfig) -> CaptionModel:
     """A fresh network, its backbone (if any) loaded from ``config.backbone_weights``; a
-    frozen backbone must have weights to load."""
+    frozen backbone must have weights to load (but when resuming from a checkpoint)."""
+    if _FROM_CHECKPOINT.get():
+        return cast(CaptionModel, Captioner.build_model(config))
     backbone = config.model.backbone
     if backbone is not None and config.model.freeze_backbone and not config.backbone_weights:
         raise ValueError(
@@ -270,6 +297,9 @@ class Captioner(Task):
     artifacts: ClassVar[dict[str, tuple[str, type]]] = {"vocab": ("vocab.json", Vocab)}
     what = "captioner"
     command = "seqlab caption train"
+    # where the backbone's weights were first read from: a record, which a resumed run need
+    # not repeat (its checkpoint holds the weights)
+    resume_ignores = ("backbone_weights",)
 
     model: CaptionModel
     config: CaptionerConfig
@@ -310,6 +340,34 @@ class Captioner(Task):
             dataset=config.dataset or data.name,
         )
         return cls(_network(config), config, vocab=vocab), data
+
+    @classmethod
+    def train(
+        cls,
+        data: Any,
+        out_dir: str | Path,
+        config: Any,
+        train_config: TrainConfig,
+        *,
+        resume: bool = False,
+        callbacks: Sequence[Callback] = (),
+    ) -> tuple[Captioner, TrainResult]:
+        """:meth:`seqlab.tasks.base.Task.train`; resuming a run with a pretrained backbone
+        needs only what ``out_dir`` holds: without ``config.backbone_weights`` the run's
+        recorded file is used, and it is not read at all when a checkpoint holds the
+        weights (only a run stopped before its first checkpoint starts over from it)."""
+        out = Path(out_dir)
+        from_checkpoint = False
+        if resume:
+            config = _recorded_weights(out, config)
+            from_checkpoint = checkpoint_exists(out / CHECKPOINT_DIR)
+        token = _FROM_CHECKPOINT.set(from_checkpoint)
+        try:
+            return super().train(
+                data, out, config, train_config, resume=resume, callbacks=callbacks
+            )
+        finally:
+            _FROM_CHECKPOINT.reset(token)
 
     def trainable(self, encoded: CaptionCorpus, data: object) -> _CaptionTrainable:
         return _CaptionTrainable(self, encoded)

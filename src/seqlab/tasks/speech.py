@@ -9,13 +9,15 @@ scores characters and the blank at every output frame; training minimises the CT
 batches. Before training the task checks that every transcript fits its recording after
 the front-end's time reduction (:func:`seqlab.functional.ctc_feasible`) and names the items
 that do not. Decoding is greedy or prefix beam search, optionally fused with a character
-language model from ``seqlab lm train``.
+language model from ``seqlab lm train`` and/or held to the words of a lexicon.
 
 With ``arch="las"`` the network is instead the registry's ``("speech", "las")``
 (:mod:`seqlab.models.las`): a pyramidal BiLSTM listener and an attention speller that writes
 the characters between ``<SOS>`` and ``<EOS>``; training minimises the teacher-forced
 cross-entropy, and greedy and beam search come from the shared search driver
-(:func:`seqlab.decoding.search`). Word times then come from the attention (each character at
+(:func:`seqlab.decoding.search`), each recording capped at ``floor(max_chars_per_frame · U)
++ 5`` characters (U: its listener frames); a model trained with a CTC layer can decode
+jointly with it (``joint_ctc``). Word times then come from the attention (each character at
 the listener frame it attends to most).
 
 A trained model is a directory: ``config.json``, ``model.safetensors``, ``vocab.json`` (the
@@ -38,10 +40,10 @@ from seqlab.data.batching import bucketed_batches, hold_out, pad
 from seqlab.data.speech import Utterance, read_speech, resampled, spec_augment
 from seqlab.data.vocab import EOS, PAD, SOS, Vocab
 from seqlab.decoding import ErrorAnalysis, Hypothesis, SearchConfig, analyze_errors, search
-from seqlab.decoding.ctc import ShallowFusion, ctc_beam_search, ctc_greedy_decode
+from seqlab.decoding.ctc import Lexicon, ShallowFusion, ctc_beam_search, ctc_greedy_decode
 from seqlab.functional.ctc import ctc_feasible, ctc_loss, ctc_min_input_lengths
 from seqlab.metrics.asr import cer, wer
-from seqlab.models.las import LASConfig, ListenAttendSpell
+from seqlab.models.las import JointCTCDecoder, LASConfig, ListenAttendSpell
 from seqlab.models.speech import SpeechCTC, SpeechCTCConfig
 from seqlab.tasks.base import Preset, Task, TaskConfig
 from seqlab.train import TrainConfig
@@ -56,6 +58,7 @@ __all__ = [
 ]
 
 _SEARCH_BATCH = 32  # recordings LAS decodes together
+_CAP_SLACK = 5  # LAS: characters allowed beyond max_chars_per_frame · U
 Encoded = tuple[Tensor, list[int]]  # features (T, F), label ids
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # features, lengths, targets, target lengths
 
@@ -80,6 +83,9 @@ class SpeechConfig(TaskConfig):
     valid_fraction: float = 0.1  # every k-th training utterance held out for validation
     corpus: str = ""  # where the training audio came from
     max_output_length: int = 0  # LAS: characters decoded at most (0: set when built)
+    max_chars_per_frame: float = 0.0  # LAS: a recording of U listener frames is decoded to
+    # at most floor(this · U) + 5 characters (0: set when built, 1.5 times the training
+    # transcripts' most; a model saved before it: max_output_length for every recording)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -95,6 +101,8 @@ class SpeechConfig(TaskConfig):
             raise ValueError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
         if self.max_output_length < 0:
             raise ValueError(f"max_output_length must be >= 0, got {self.max_output_length}")
+        if self.max_chars_per_frame < 0:
+            raise ValueError(f"max_chars_per_frame must be >= 0, got {self.max_chars_per_frame}")
 
     @property
     def hop_length(self) -> int:
@@ -102,9 +110,12 @@ class SpeechConfig(TaskConfig):
         return round(self.sample_rate * self.hop_ms / 1000)
 
 
-# `seqlab speech train --data DIR`: FSDD digits (and digit sequences) on a CPU.
+# `seqlab speech train --data DIR`: FSDD digits (and digit sequences) on a CPU. The first
+# convolution strides 3, not 2: the GRUs read a third of the frames, so a step costs ~0.55
+# of one at stride 2 and 4 CPU minutes gave 1,542 steps against 855 and 97.7% of isolated
+# digits against 93.7% (docs/speech.md); FSDD's shortest "three" still fits (6 frames)
 PRESET: Preset[SpeechConfig] = Preset(
-    config=SpeechConfig(model=SpeechCTCConfig()),
+    config=SpeechConfig(model=SpeechCTCConfig(stride=3)),
     train=TrainConfig(max_steps=3000, lr=2e-3, warmup_steps=100, schedule="cosine", eval_every=250),
 )
 # `seqlab speech train --arch las`: the same budget; the attention speller wants a lower rate.
@@ -231,6 +242,10 @@ class SpeechRecognizer(Task):
         encoded = [task._encode(u) for u in data]
         if isinstance(task.model, SpeechCTC):
             task.check_feasible(encoded, [u.name or f"item {i}" for i, u in enumerate(data)])
+        elif not config.max_chars_per_frame:
+            frames = task.model.output_lengths(torch.tensor([len(x) for x, _ in encoded]))  # (N,)
+            rate = max(len(y) / int(u) for (_, y), u in zip(encoded, frames, strict=True))
+            task.config = replace(config, max_chars_per_frame=round(1.5 * rate, 4))
         train, valid = hold_out(encoded, config.valid_fraction, min_total=20)
         return task, (train, valid)
 
@@ -304,31 +319,39 @@ class SpeechRecognizer(Task):
         log_probs, out_lengths = self._log_probs(feats, lengths)  # (B, T', C)
         return [self._text(ids) for ids in ctc_greedy_decode(log_probs, out_lengths)]
 
-    def _spell(self, feats: Tensor, lengths: Tensor, beam: int) -> list[list[int]]:
+    def _spell(
+        self, feats: Tensor, lengths: Tensor, beam: int, joint_ctc: float = 0.0
+    ) -> list[list[int]]:
         """LAS: the best character ids of each recording (greedy for ``beam`` 1).
 
         Shape:
             feats: (B, T, F), lengths: (B,)
         """
-        return [h.tokens for h in self._searched(feats, lengths, beam)]
+        return [h.tokens for h in self._searched(feats, lengths, beam, joint_ctc=joint_ctc)]
 
     def _searched(
-        self, feats: Tensor, lengths: Tensor, beam: int, alpha: float = 0.7
+        self, feats: Tensor, lengths: Tensor, beam: int, alpha: float = 0.7, joint_ctc: float = 0.0
     ) -> list[Hypothesis]:
         """LAS: each recording's best hypothesis from the shared search driver (greedy for
-        ``beam`` 1, else beam search ranking by ``log P / Ty^alpha``).
+        ``beam`` 1, else beam search ranking by ``log P / Ty^alpha``); with ``joint_ctc`` μ
+        > 0 the steps score ``(1 - μ) ln P_att + μ`` CTC's prefix-score gain
+        (:class:`~seqlab.models.las.JointCTCDecoder`).
 
         Shape:
             feats: (B, T, F), lengths: (B,)
         """
-        model = self.model
-        if not isinstance(model, ListenAttendSpell):
+        las = self.model
+        if not isinstance(las, ListenAttendSpell):
             raise TypeError("the search decodes LAS models only")
+        ends = {"sos_id": self.vocab.sos_id, "eos_id": self.vocab.eos_id}
+        model: Any = JointCTCDecoder(las, joint_ctc, **ends) if joint_ctc else las
         feats, lengths = feats.to(self.device), lengths.to(self.device)
+        rate = self.config.max_chars_per_frame or None  # per recording: floor(rate · U) + 5
         config = SearchConfig(
             max_length=self.config.max_output_length or 100, beam_size=beam, alpha=alpha,
-            batch_size=_SEARCH_BATCH,
+            batch_size=_SEARCH_BATCH, max_length_a=rate, max_length_b=_CAP_SLACK,
         )  # fmt: skip
+        frames = las.output_lengths(lengths.cpu()).tolist()  # U of each recording
 
         def start(rows: Sequence[int]) -> Any:
             index = torch.tensor(list(rows), device=self.device)  # (b,)
@@ -338,7 +361,7 @@ class SpeechRecognizer(Task):
         with self.eval_mode():
             found = search(
                 model, start, len(lengths), config, bos_id=self.vocab.sos_id,
-                eos_id=self.vocab.eos_id,
+                eos_id=self.vocab.eos_id, source_lengths=frames,
             )  # fmt: skip
         return [row[0] for row in found]
 
@@ -356,23 +379,47 @@ class SpeechRecognizer(Task):
         lm: Task | None = None,
         lm_weight: float = 0.5,
         insertion_bonus: float = 0.0,
+        lexicon: Sequence[str] | None = None,
+        joint_ctc: float = 0.0,
     ) -> list[Transcript]:
         """Transcripts of recordings (files, or sample tensors at ``sample_rate``): greedy
         with ``beam_size=1``, else beam search (CTC's prefix beam search, or the shared
         driver's for LAS); CTC can fuse ``lm`` (a character
-        :class:`~seqlab.tasks.LanguageModel`) with weight ``lm_weight``."""
+        :class:`~seqlab.tasks.LanguageModel`) with weight ``lm_weight``, and spell only the
+        words of ``lexicon`` (words joined by spaces; the prefix beam search, so give a
+        ``beam_size`` of 8 or more: with 1 it keeps one prefix). LAS trained with a CTC
+        layer (``ctc_weight``) can decode jointly with it, weight ``joint_ctc``
+        (:class:`~seqlab.models.las.JointCTCDecoder`)."""
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
         feats = [self._read(a, sample_rate) for a in audio]
         if isinstance(self.model, ListenAttendSpell):
-            if lm is not None:
-                raise ValueError("language-model fusion (--lm) works with CTC models, not LAS")
-            return [
-                self._spelled(f, ids)
-                for f, ids in zip(feats, self._spell_each(feats, beam_size), strict=True)
-            ]
+            if lm is not None or lexicon is not None:
+                what = "language-model fusion (--lm)" if lm is not None else "a lexicon (--lexicon)"
+                raise ValueError(f"{what} works with CTC models, not LAS")
+            spelled = self._spell_each(feats, beam_size, joint_ctc)
+            return [self._spelled(f, ids) for f, ids in zip(feats, spelled, strict=True)]
+        if joint_ctc:
+            raise ValueError("joint CTC decoding (--joint-ctc) is for LAS models trained with "
+                             "--ctc-weight; a CTC model decodes with CTC alone")  # fmt: skip
         fusion = self._fusion(lm, lm_weight) if lm is not None else None
-        return [self._decode(f, beam_size, fusion, insertion_bonus) for f in feats]
+        words = self.lexicon(lexicon) if lexicon is not None else None
+        return [self._decode(f, beam_size, fusion, insertion_bonus, words) for f in feats]
+
+    def lexicon(self, words: Sequence[str]) -> Lexicon:
+        """The CTC decoder's :class:`~seqlab.decoding.ctc.Lexicon` of ``words`` (each word's
+        characters; the space separates words). ``ValueError`` naming a word with a
+        character the model does not know, or with a space."""
+        if not words:
+            raise ValueError("the lexicon has no words")
+        labels = []
+        for word in words:
+            unknown = sorted({c for c in word if c not in self.vocab or c in self.vocab.specials})
+            if not word or " " in word or unknown:
+                why = f"characters {unknown} the model does not know" if unknown else "no word"
+                raise ValueError(f"lexicon word {word!r}: {why}")
+            labels.append(self.vocab.encode(list(word)))
+        return Lexicon(labels, separator=self.vocab[" "] if " " in self.vocab else None)
 
     def _read(self, audio: Tensor | str | Path, sample_rate: int | None) -> Tensor:
         """The features of samples at ``sample_rate``, or of an audio file.
@@ -386,7 +433,9 @@ class SpeechRecognizer(Task):
 
         return self.features(*read_audio(audio, sample_rate=self.config.sample_rate))
 
-    def _spell_each(self, feats: Sequence[Tensor], beam: int) -> list[list[int]]:
+    def _spell_each(
+        self, feats: Sequence[Tensor], beam: int, joint_ctc: float = 0.0
+    ) -> list[list[int]]:
         """LAS: the best character ids of each recording's features.
 
         Shape:
@@ -394,7 +443,7 @@ class SpeechRecognizer(Task):
         """
         lengths = torch.tensor([len(f) for f in feats])  # (N,)
         padded = torch.nn.utils.rnn.pad_sequence(list(feats), batch_first=True)  # (N, T, F)
-        return self._spell(padded, lengths, beam)
+        return self._spell(padded, lengths, beam, joint_ctc)
 
     def _speller_attention(self, feats: Tensor, ids: Sequence[int]) -> Tensor:
         """LAS: α of each output character, ``</s>`` last, over the listener frames.
@@ -447,20 +496,27 @@ class SpeechRecognizer(Task):
             attention = self._speller_attention(feats, ids)  # (S + 1, U)
             return Alignment(self._text(ids), seconds, chars, attention=attention)
         log_probs, _ = self._log_probs(feats[None], torch.tensor([len(feats)]))  # (1, T', C)
-        text = self._decode(feats, beam_size, None, 0.0).text
+        text = self._decode(feats, beam_size, None, 0.0, None).text
         return Alignment(
             text, seconds, list(self.vocab.tokens), posteriors=log_probs[0].exp().cpu(), blank=0
         )  # (T', C)
 
     def _decode(
-        self, feats: Tensor, beam: int, fusion: ShallowFusion | None, bonus: float
+        self,
+        feats: Tensor,
+        beam: int,
+        fusion: ShallowFusion | None,
+        bonus: float,
+        lexicon: Lexicon | None,
     ) -> Transcript:
         log_probs, _ = self._log_probs(feats[None], torch.tensor([len(feats)]))  # (1, T', C)
         lp = log_probs[0].cpu()  # (T', C)
-        if beam == 1 and fusion is None:
+        if beam == 1 and fusion is None and lexicon is None:
             ids = ctc_greedy_decode(lp[None], torch.tensor([len(lp)]))[0]
         else:
-            ids = ctc_beam_search(lp, beam_size=beam, lm=fusion, insertion_bonus=bonus)[0].tokens
+            ids = ctc_beam_search(
+                lp, beam_size=beam, lm=fusion, insertion_bonus=bonus, lexicon=lexicon
+            )[0].tokens
         text = self._text(ids)
         return Transcript(text, self._word_times(lp, text))
 

@@ -59,6 +59,7 @@ from seqlab.data.subword import TextTokenizer
 from seqlab.data.tokens import chunked_length_buckets, length_buckets
 from seqlab.data.vocab import EOS, PAD, SOS, UNK, Vocab
 from seqlab.decoding import Hypothesis, Sampling, SearchConfig, search
+from seqlab.decoding.beam import EarlyStopping
 from seqlab.decoding.candidates import Candidate
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from seqlab.models.transformer import TransformerConfig, TransformerSeq2Seq
@@ -527,7 +528,15 @@ class Translator(Task):
         )
         longest = max(len(t) for _, t in tok)
         ratio = _length_ratio([len(s) for s, _ in tok], [len(t) for _, t in tok])
-        tr = cls._new(src_vocab, tgt_vocab, config, (longest, ratio), data.name, subwords)
+        tr = cls._new(
+            src_vocab,
+            tgt_vocab,
+            config,
+            data.name,
+            subwords,
+            longest_target=longest,
+            length_ratio=ratio,
+        )
         ids = [(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t in tok]
         tr.train_pairs = len(ids)
         return tr, ids
@@ -552,8 +561,15 @@ class Translator(Task):
         )
         encoded = encode_parallel(data, counts, tokenizer, src_vocab, tgt_vocab)
         ratio = _length_ratio(encoded.index[:, 1], encoded.index[:, 3])
-        lengths = (counts.longest, ratio)
-        tr = cls._new(src_vocab, tgt_vocab, config, lengths, data.name, subwords)
+        tr = cls._new(
+            src_vocab,
+            tgt_vocab,
+            config,
+            data.name,
+            subwords,
+            longest_target=counts.longest,
+            length_ratio=ratio,
+        )
         tr.train_pairs = counts.pairs
         return tr, encoded
 
@@ -590,13 +606,16 @@ class Translator(Task):
         src_vocab: Vocab,
         tgt_vocab: Vocab,
         config: TranslatorConfig,
-        lengths: tuple[int, float],
         name: str,
         subwords: TextTokenizer | None = None,
+        *,
+        longest_target: int,
+        length_ratio: float,
     ) -> Translator:
-        """A fresh model for the vocabularies; the decoding caps from the training pairs'
-        ``lengths``: the longest target and the largest target/source length ratio."""
-        longest, ratio = lengths
+        """A fresh model for the vocabularies; the decoding caps (unless ``config`` sets
+        them) from the training pairs: ``longest_target``, the longest target (tokens), gives
+        ``max_output_length``; ``length_ratio``, the largest target/source length ratio,
+        gives ``max_output_ratio``."""
         model_cfg = replace(
             config.model,
             src_vocab_size=len(src_vocab),
@@ -607,8 +626,8 @@ class Translator(Task):
         config = replace(
             config,
             model=model_cfg,
-            max_output_length=config.max_output_length or _output_cap(config, longest),
-            max_output_ratio=config.max_output_ratio or ratio,
+            max_output_length=config.max_output_length or _output_cap(config, longest_target),
+            max_output_ratio=config.max_output_ratio or length_ratio,
             dataset=config.dataset or name,
         )
         model = cls.build_model(config)
@@ -673,10 +692,10 @@ class Translator(Task):
         return self.config.max_output_length or 100
 
     def _search_config(self, **fields: Any) -> SearchConfig:
-        """A search with the decoding caps: ``max_output_length`` and, but for sampling, the
-        per-source floor(max_output_ratio·|x|) + CAP_MARGIN."""
+        """A search with the decoding caps: ``max_output_length`` and the per-source
+        floor(max_output_ratio·|x|) + CAP_MARGIN (every search, sampling included)."""
         ratio = self.config.max_output_ratio
-        if ratio is not None and fields.get("sampling") is None:
+        if ratio is not None:
             fields |= {"max_length_a": ratio, "max_length_b": CAP_MARGIN}
         return SearchConfig(max_length=self._cap, **fields)
 
@@ -719,9 +738,14 @@ class Translator(Task):
         top_k: int | None = None,
         top_p: float | None = None,
         seed: int | None = None,
+        early_stopping: EarlyStopping = "never",
     ) -> list[Translation]:
         """Translate each text: greedy search for ``beam_size=1``, else beam search ranking by
         ``log P(y|x) / Ty^α``; each :class:`Translation` holds ``n_best`` candidates.
+        ``early_stopping`` is when beam search stops a sentence (HF generate's option):
+        ``"never"`` once no live beam can beat its n-best list (exact), ``True`` as soon as
+        ``n_best`` hypotheses ended, ``False`` transformers' heuristic (the best live beam
+        scored as if it ended now); see :func:`seqlab.decoding.beam_search`.
 
         ``sample=True`` draws each output token from P(· | x, ŷ<1..t-1>) instead (with
         ``temperature``, ``top_k``, ``top_p``; the same ``seed`` gives the same outputs):
@@ -739,6 +763,7 @@ class Translator(Task):
             beam_size=beam_size,
             n_best=n_best,
             alpha=alpha,
+            early_stopping=early_stopping,
             sampling=sampling,
             batch_size=_DECODE_BATCH,
         )
