@@ -24,6 +24,7 @@ app = typer.Typer(
 
 
 _PRESETS = {"rnn": PRESET, "transformer": TRANSFORMER_PRESET}
+_TF = TRANSFORMER_PRESET.config.model  # the defaults the transformer's help texts name
 # the task and network config fields -> `lm train`'s options (error messages name the flags);
 # vocab_size, corpus, arch and bidirectional have none: they are never the user's value
 _TRAIN_FLAGS = {
@@ -91,16 +92,27 @@ def train(
         help="rnn: recurrence kernel (same function): auto, fused (torch's), bptt, loop "
         "(default: auto).",
     ),
-    layers: int | None = typer.Option(None, help="Stacked layers (default: rnn 2, transformer 4)."),
+    layers: int | None = typer.Option(
+        None, help=f"Stacked layers (default: rnn 2, transformer {_TF.num_layers})."
+    ),
     hidden: int | None = typer.Option(None, help="rnn: hidden size H (default: 256)."),
     embedding: int | None = typer.Option(None, help="rnn: embedding size E (default: 64)."),
-    d_model: int | None = typer.Option(None, help="transformer: width d_model (default: 192)."),
-    heads: int | None = typer.Option(None, help="transformer: attention heads (default: 6)."),
-    ff: int | None = typer.Option(None, help="transformer: feed-forward width (default: 768)."),
-    dropout: float | None = typer.Option(None, help="Dropout (default: rnn 0, transformer 0.1)."),
+    d_model: int | None = typer.Option(
+        None, help=f"transformer: width d_model (default: {_TF.d_model})."
+    ),
+    heads: int | None = typer.Option(
+        None, help=f"transformer: attention heads (default: {_TF.num_heads})."
+    ),
+    ff: int | None = typer.Option(
+        None, help=f"transformer: feed-forward width (default: {_TF.dim_feedforward})."
+    ),
+    dropout: float | None = typer.Option(
+        None, help=f"Dropout (default: rnn 0, transformer {_TF.dropout:g})."
+    ),
     bptt: int | None = typer.Option(
         None,
-        help="Tokens per training window (default: rnn 100, transformer 256): the RNN's "
+        help="Tokens per training window (default: rnn 100, transformer "
+        f"{TRANSFORMER_PRESET.config.bptt}): the RNN's "
         "truncated-BPTT window, the transformer's context (it sees no further back).",
     ),
     min_count: int = typer.Option(1, help="Rarer tokens become <UNK>."),

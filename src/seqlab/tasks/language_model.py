@@ -116,15 +116,20 @@ PRESET: Preset[LMTaskConfig] = Preset(
     train=TrainConfig(max_steps=2000),
 )
 # ... with --arch transformer: a small GPT (pre-norm, learned positions, GELU), sized for a
-# 2-core CPU (nanoGPT's CPU shape, a larger batch): 4 layers of 128, a window of 128 tokens that
-# is its whole context, no dropout, Adam's betas (0.9, 0.98) and a warm-up before cosine decay
-# (benchmarks/char_lm.py: 1.550 nats/char on tiny-shakespeare after 10 minutes, 2 threads).
+# 2-core CPU (nanoGPT's CPU shape): 4 layers of 128, a window of 128 tokens that is its whole
+# context, no dropout, Adam's betas (0.9, 0.98), a warm-up before cosine decay (which ends with
+# a --time-budget), batches of 16 windows at lr 4e-3: a short run is limited by its steps
+# (twice as many as with 32 windows; the loss sits near 2.4 nats/char for the first few hundred)
+# (benchmarks/char_lm.py --threads 1 --clock cpu: 1.545 nats/char after 10 CPU minutes, see
+# docs/language-models.md; 4-minute screens: batch 32 2.058, lr 6e-3 1.863, 2 heads + ReLU
+# 1.903 against 1.803 nats/char for this preset).
 TRANSFORMER_PRESET: Preset[LMTaskConfig] = Preset(
     config=LMTaskConfig(
         arch="transformer",
         level="char",
         unit="text",
         bptt=128,
+        batch_size=16,
         model=TransformerLMConfig(
             vocab_size=2,
             d_model=128,
@@ -136,8 +141,8 @@ TRANSFORMER_PRESET: Preset[LMTaskConfig] = Preset(
         ),
     ),
     train=TrainConfig(
-        max_steps=5000,
-        lr=2e-3,
+        max_steps=10_000,  # a --time-budget of 10 minutes binds first on 2 cores
+        lr=4e-3,
         betas=(0.9, 0.98),
         schedule="cosine",
         warmup_steps=200,
