@@ -250,6 +250,8 @@ def test_positional_encoding_is_the_papers_formula() -> None:
         pe(torch.zeros(1, 8, 6), offset=3)
     learned = PositionalEncoding(6, max_positions=10, kind="learned")
     assert [p.shape for p in learned.parameters()] == [(10, 6)]
+    # a trained table that starts from the same sinusoids (the hand-computed ones above)
+    np.testing.assert_allclose(learned.table.detach().numpy()[3:7], want, atol=1e-6)
     with pytest.raises(ValueError, match="kind must be"):
         PositionalEncoding(6, kind="rotary")  # type: ignore[arg-type]
 

@@ -197,7 +197,7 @@ def test_strided_windows_bound_the_context(lm: LanguageModel) -> None:
 
 
 def test_context_is_the_trained_window_not_max_positions(tmp_path: Path) -> None:
-    # positions beyond the training window were never trained (learned ones stay random):
+    # positions beyond the training window were never trained (learned ones keep their start):
     # evaluation reads windows of --bptt, whatever max_positions allows
     torch.set_num_threads(1)
     corpus = TextCorpus(name="t", train=TEXT, valid=TEXT[:400], unit="text", description="")

@@ -297,7 +297,11 @@ class PositionalEncoding(nn.Module):
     """x + PE(offset … offset + T − 1), then dropout.
 
     ``"sinusoidal"``: PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(same), a
-    fixed table (not in the state dict). ``"learned"``: a trained (max_positions, d) table.
+    fixed table (not in the state dict). ``"learned"``: a trained (max_positions, d) table,
+    initialised to the sinusoids. (BERT and GPT-2 draw theirs from N(0, 0.02²), the scale of
+    their token embeddings; here tokens are √d-scaled to unit entries, and a table 50× smaller
+    left a character LM stuck at its bigram loss for its first ~500 steps, see
+    docs/language-models.md.)
     Positions past ``max_positions`` are a ``ValueError`` in both cases.
 
     Shape:
@@ -319,8 +323,8 @@ class PositionalEncoding(nn.Module):
         self.d_model, self.max_positions, self.kind = d_model, max_positions, kind
         self.drop = nn.Dropout(dropout)
         self.table: Tensor
-        if kind == "learned":
-            self.table = nn.Parameter(torch.randn(max_positions, d_model) * 0.02)
+        if kind == "learned":  # starts from the sinusoids: at the scale of √d-scaled tokens
+            self.table = nn.Parameter(sinusoids(max_positions, d_model))
         else:
             self.register_buffer("table", sinusoids(max_positions, d_model), persistent=False)
 

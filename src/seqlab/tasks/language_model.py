@@ -115,14 +115,12 @@ PRESET: Preset[LMTaskConfig] = Preset(
     config=LMTaskConfig(level="char", unit="text", model=LMConfig(vocab_size=2)),
     train=TrainConfig(max_steps=2000),
 )
-# ... with --arch transformer: a small GPT (pre-norm, learned positions, GELU), sized for a
-# 2-core CPU (nanoGPT's CPU shape): 4 layers of 128, a window of 128 tokens that is its whole
-# context, no dropout, Adam's betas (0.9, 0.98), a warm-up before cosine decay (which ends with
-# a --time-budget), batches of 16 windows at lr 4e-3: a short run is limited by its steps
-# (twice as many as with 32 windows; the loss sits near 2.4 nats/char for the first few hundred)
-# (benchmarks/char_lm.py --threads 1 --clock cpu: 1.545 nats/char after 10 CPU minutes, see
-# docs/language-models.md; 4-minute screens: batch 32 2.058, lr 6e-3 1.863, 2 heads + ReLU
-# 1.903 against 1.803 nats/char for this preset).
+# ... with --arch transformer: a small GPT (pre-norm, learned positions that start from the
+# sinusoids, GELU), sized for a 2-core CPU (nanoGPT's CPU shape): 4 layers of 128, a window of
+# 128 tokens that is its whole context, no dropout, Adam's betas (0.9, 0.98), a warm-up before
+# cosine decay (which ends with a --time-budget), batches of 16 windows at lr 4e-3: a short run
+# is limited by its steps (benchmarks/char_lm.py --threads 2: 1.461 nats/char after 10
+# minutes, the 2-layer LSTM 1.507; screens in docs/language-models.md).
 TRANSFORMER_PRESET: Preset[LMTaskConfig] = Preset(
     config=LMTaskConfig(
         arch="transformer",
