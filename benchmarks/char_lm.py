@@ -35,6 +35,7 @@ import torch
 
 import seqlab.train.loop
 from _common import machine, save
+from seqlab.cli._train import override
 from seqlab.models.rnn_lm import LMConfig
 from seqlab.tasks import LanguageModel, LMTaskConfig
 from seqlab.tasks.language_model import TRANSFORMER_PRESET
@@ -62,24 +63,18 @@ def _option(text: str) -> tuple[str, Any]:
         return key.strip(), value.strip()
 
 
-def _changed(config: Any, key: str, value: Any) -> Any:
-    """``config`` (a frozen dataclass) with the dotted field ``key`` set to ``value``."""
-    head, _, rest = key.partition(".")
-    if not hasattr(config, head):
-        raise SystemExit(f"--transformer-option: no field {head!r} in {type(config).__name__}")
-    value = _changed(getattr(config, head), rest, value) if rest else value
-    return replace(config, **{head: value})
-
-
 def transformer_preset(options: list[tuple[str, Any]]) -> tuple[LMTaskConfig, TrainConfig]:
     """The preset's task and training configs with ``--transformer-option`` changes
     (``train.`` keys go to the training config, the others to the task config)."""
     config, train = TRANSFORMER_PRESET.config, TRANSFORMER_PRESET.train
     for key, value in options:
-        if key.startswith("train."):
-            train = _changed(train, key.removeprefix("train."), value)
-        else:
-            config = _changed(config, key, value)
+        try:
+            if key.startswith("train."):
+                train = override(train, {key.removeprefix("train."): value})
+            else:
+                config = override(config, {key: value})
+        except (AttributeError, TypeError) as e:
+            raise SystemExit(f"--transformer-option {key}: {e}") from None
     return config, train
 
 
@@ -139,7 +134,7 @@ def run_one(name: str, args: argparse.Namespace, budget: float) -> dict[str, obj
         "valid_nats_per_char": valid["loss"],
         "valid_bits_per_char": valid["loss"] / math.log(2),
         "parameters": sum(p.numel() for p in lm.model.parameters()),
-        "task_config": config.to_dict() if hasattr(config, "to_dict") else repr(config),
+        "task_config": config.to_dict(),
         "train_config": train.to_dict(),
         "train_curve": curve,  # [step, seconds, mean training loss of the last 50 steps]
     }
