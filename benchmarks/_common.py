@@ -43,6 +43,14 @@ def machine() -> dict[str, object]:
     return info
 
 
+def run_name(cpu: object, threads: int) -> str:
+    """``2threads-intel``: what a result file's name needs so that runs on another machine
+    or thread count never overwrite it (the vendor from :func:`machine`'s ``cpu``)."""
+    text = str(cpu).lower()
+    vendor = "intel" if "intel" in text else "amd" if "amd" in text else "other"
+    return f"{threads}thread{'s' if threads != 1 else ''}-{vendor}"
+
+
 def timer(device: str) -> Callable[[Callable[[], object]], float]:
     """A function that times one call of ``fn`` in seconds, synchronising CUDA."""
 

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 import seqlab.nn as snn
-from _common import machine, save, summary, timer
+from _common import machine, run_name, save, summary, timer
 
 
 @dataclass(frozen=True)
@@ -375,7 +375,11 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(markdown(result))
     if not args.no_save and not args.quick:
-        suffix = "cpu" if args.device == "cpu" else "cuda"
+        facts = result["machine"]
+        if args.device == "cpu":
+            suffix = f"cpu-{run_name(facts['cpu'], int(facts['torch_threads']))}"
+        else:
+            suffix = "cuda"
         print(f"\nsaved {save(f'recurrent-{suffix}', result)}")
 
 

@@ -12,11 +12,18 @@ Multi30k training split for a time budget, then reports on ``test_2016_flickr``:
     python benchmarks/translate.py --pair en-fr --budget 30m
     python benchmarks/translate.py --smoke                       # a one-minute check
     python benchmarks/translate.py --budget 15m --keep runs/de   # keep the model directory
+    python benchmarks/translate.py --model runs/de --tune-alpha 0 0.2 0.4 0.6 0.8 1.0 1.2
+
+``--tune-alpha`` chooses beam search's length-normalisation exponent α on the validation
+pairs (``val.*``, beam ``--analyze-beam``) and decodes the test set with it, so the test set
+picks nothing. ``--model`` reports on a model directory trained before (its steps and time
+from its ``metrics.jsonl``) instead of training one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from dataclasses import replace
@@ -52,6 +59,14 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=None, help="(the preset's)")
     p.add_argument("--beams", type=int, nargs="+", default=[1, 3, 5, 10])
     p.add_argument("--alpha", type=float, default=0.7)
+    p.add_argument(
+        "--tune-alpha",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="A",
+        help="choose alpha among these on the validation pairs (beam --analyze-beam)",
+    )
     p.add_argument("--analyze-beam", type=int, default=5)
     p.add_argument("--test-size", type=int, default=None, help="first N test pairs only")
     p.add_argument("--threads", type=int, default=None)
@@ -60,6 +75,7 @@ def main() -> None:
     p.add_argument("--smoke", action="store_true", help="tiny model, 1 minute, 100 test pairs")
     p.add_argument("--no-save", action="store_true")
     p.add_argument("--keep", type=Path, default=None, help="train into this model directory")
+    p.add_argument("--model", type=Path, default=None, help="report on this trained model")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -106,15 +122,31 @@ def main() -> None:
         device=args.device,
         progress=args.progress,
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        where = args.keep if args.keep is not None else Path(tmp) / "model"
-        tr, result = Translator.train(corpus, where, config, train)
+    if args.model is not None:
+        tr = Translator.load(args.model, device=args.device)
+        config, record = tr.config, trained_record(args.model)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            where = args.keep if args.keep is not None else Path(tmp) / "model"
+            tr, result = Translator.train(corpus, where, config, train)
+        record = {
+            "train": train.to_dict(),
+            "train_seconds": result.seconds,
+            "steps": result.steps,
+            "stopped_because": result.stopped_because,
+            "best_valid_loss": result.best_valid,
+        }
+    best = record["best_valid_loss"]
     print(
         f"{args.pair}: {len(corpus.train):,} training pairs, vocabularies "
-        f"{len(tr.src_vocab):,} -> {len(tr.tgt_vocab):,}; trained {result.steps} steps in "
-        f"{result.seconds:.0f} s ({result.stopped_because}), best valid loss "
-        f"{result.best_valid if result.best_valid is None else round(result.best_valid, 3)}"
+        f"{len(tr.src_vocab):,} -> {len(tr.tgt_vocab):,}; trained {record['steps']} steps in "
+        f"{record['train_seconds']:.0f} s ({record['stopped_because']}), best valid loss "
+        f"{best if best is None else round(best, 3)}"
     )
+    tuning = None
+    if args.tune_alpha:
+        tuning = tune_alpha(tr, corpus, args.tune_alpha, args.analyze_beam)
+        args.alpha = tuning["alpha"]
     rows = []
     for k in args.beams:
         t0 = time.perf_counter()
@@ -151,19 +183,49 @@ def main() -> None:
         "pair": args.pair,
         "machine": machine(),
         "model": tr.config.to_dict(),
-        "train": train.to_dict(),
+        **record,
         "train_pairs": len(corpus.train),
         "test_pairs": len(test),
-        "train_seconds": result.seconds,
-        "steps": result.steps,
-        "best_valid_loss": result.best_valid,
+        "alpha": args.alpha,
+        "alpha_tuning": tuning,
         "bleu": rows,
         "signature": signature,
         "error_analysis": split,
     }
     if not args.no_save and not args.smoke:
-        name = f"translate-{args.pair}-{args.arch}-{config.level}-{args.device}-{args.budget}"
+        budget = args.budget if args.model is None else f"{record['train_seconds'] / 60:.0f}m"
+        name = f"translate-{args.pair}-{tr.config.arch}-{config.level}-{args.device}-{budget}"
         print(f"results: {save(name, payload)}")
+
+
+def trained_record(model_dir: Path) -> dict:
+    """How a model directory was trained: its TrainConfig, and the steps, seconds and best
+    validation loss its ``metrics.jsonl`` logged."""
+    lines = (model_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    logged = [r for r in rows if "step" in r and "elapsed" in r]
+    valid = [r["valid_loss"] for r in rows if "valid_loss" in r]
+    train = json.loads((model_dir / "train_config.json").read_text(encoding="utf-8"))
+    return {
+        "train": train,
+        "train_seconds": logged[-1]["elapsed"] if logged else None,
+        "steps": logged[-1]["step"] if logged else None,
+        "stopped_because": "trained before",
+        "best_valid_loss": min(valid) if valid else None,
+    }
+
+
+def tune_alpha(tr: Translator, corpus: ParallelCorpus, alphas: list[float], beam: int) -> dict:
+    """BLEU on the validation pairs for each α at beam ``beam``; the best α (ties: the first)."""
+    sources, references = [s for s, _ in corpus.valid], [t for _, t in corpus.valid]
+    scores = []
+    for a in alphas:
+        entry = tr.evaluate(sources, references, beam_sizes=(beam,), alpha=a, bleu=True)
+        scores.append({"alpha": a, "valid_bleu": entry["results"][0]["bleu"]})
+        print(f"alpha {a:4.2f}: validation BLEU {scores[-1]['valid_bleu']:6.2f} (beam {beam})")
+    best = max(scores, key=lambda r: r["valid_bleu"])
+    print(f"chosen alpha {best['alpha']:g} on {len(sources):,} validation pairs")
+    return {"beam_size": beam, "valid_pairs": len(sources), "scores": scores, **best}
 
 
 if __name__ == "__main__":

@@ -103,6 +103,29 @@ def test_translate_train_help_shows_the_preset_defaults(capsys, monkeypatch) -> 
     assert f"(default: dates {budget[0]:g}m, transformer dates {budget[1]:g}m)" in out
 
 
+def test_config_defaults_name_each_preset_only_where_they_differ(capsys, monkeypatch) -> None:
+    from types import SimpleNamespace as NS
+
+    from seqlab.cli._train import config_default
+    from seqlab.tasks.language_model import PRESET, TRANSFORMER_PRESET
+
+    presets = {
+        "a": NS(config=NS(model=NS(dropout=0.1, layers=2), level="char")),
+        "b": NS(config=NS(model=NS(dropout=0.25, layers=2), level="char")),
+    }
+    assert config_default("model.dropout", presets) == "(default: a 0.1, b 0.25)"
+    assert config_default("model.layers", presets) == "(default: 2)"
+    assert config_default("level", presets) == "(default: char)"
+    # lm train's help reads both presets instead of numbers written into the help text
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["lm", "train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    rnn, tf = PRESET.config, TRANSFORMER_PRESET.config
+    assert f"rnn: hidden size H (default: {rnn.model.hidden_size})" in out
+    assert f"(default: rnn {rnn.bptt}, transformer {tf.bptt})" in out
+    assert f"transformer: width d_model (default: {tf.model.d_model})" in out
+
+
 def _every_path(command, path=()):  # type: ignore[no-untyped-def]
     """The path of every command and group under ``command`` (the root first)."""
     yield path, command

@@ -186,14 +186,31 @@ def _time_budget(text: str, parse: Callable[[str], float]) -> float | None:
     return seconds
 
 
-def _show(value: Any) -> str:
-    """A default as the user would type it."""
+def _value(value: Any) -> str:
+    """A config value as the user would type it."""
     if value is None:
         return "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _show(value: Any) -> str:
+    """A training default as the user would type it (whole minutes as ``30m``)."""
     if isinstance(value, float) and value.is_integer() and value >= 60:
         minutes = value / 60
         return f"{minutes:g}m" if minutes < 60 else f"{minutes / 60:g}h"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return _value(value)
+
+
+def config_default(field: str, presets: Mapping[str, Any]) -> str:
+    """``"(default: dates 64, text 256)"``: a task-config field (dotted: ``model.hidden_size``)
+    in each preset's config, for an option's help; one value everywhere is shown bare."""
+    shown = {
+        kind: _value(functools.reduce(getattr, field.split("."), p.config))
+        for kind, p in presets.items()
+    }
+    if len(set(shown.values())) == 1:
+        return f"(default: {next(iter(shown.values()))})"
+    return "(default: " + ", ".join(f"{k} {v}" for k, v in shown.items()) + ")"
 
 
 def preset_defaults(presets: Mapping[str, Any]) -> dict[str, str]:

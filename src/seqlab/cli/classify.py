@@ -4,14 +4,19 @@ motifs, activity streams)."""
 from __future__ import annotations
 
 import sys
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from seqlab.cli._common import fail, output_path, print_json, user_errors
-from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
+from seqlab.cli._train import (
+    TrainOptions,
+    config_default,
+    override,
+    train_and_report,
+    train_options,
+)
 from seqlab.tasks.classifier import DATASETS, GENERATED_SIZE, PRESETS
 
 app = typer.Typer(
@@ -42,8 +47,7 @@ _TRAIN_FLAGS = {
 
 def _d(field: str) -> str:
     """``(default: emojify X, dna Y, ...)`` of a task-config field (dotted: ``model.cell``)."""
-    values = {k: reduce(getattr, field.split("."), p.config) for k, p in PRESETS.items()}
-    return "(default: " + ", ".join(f"{k} {v}" for k, v in values.items()) + ")"
+    return config_default(field, PRESETS)
 
 
 def _column(value: str | None) -> str | int | None:

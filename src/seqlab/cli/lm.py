@@ -13,7 +13,13 @@ import typer
 
 from seqlab.cli import _train
 from seqlab.cli._common import fail, name_flags, print_json, user_errors
-from seqlab.cli._train import TrainOptions, override, train_and_report, train_options
+from seqlab.cli._train import (
+    TrainOptions,
+    config_default,
+    override,
+    train_and_report,
+    train_options,
+)
 from seqlab.tasks.language_model import MAX_SAMPLE_LENGTH, PRESET, TRANSFORMER_PRESET
 
 app = typer.Typer(
@@ -24,7 +30,23 @@ app = typer.Typer(
 
 
 _PRESETS = {"rnn": PRESET, "transformer": TRANSFORMER_PRESET}
-_TF = TRANSFORMER_PRESET.config.model  # the defaults the transformer's help texts name
+
+
+def _d(field: str) -> str:
+    """``(default: rnn X, transformer Y)`` of a task-config field (dotted: ``model.dropout``)."""
+    return config_default(field, _PRESETS)
+
+
+def _r(field: str) -> str:
+    """The RNN preset's default of a task-config field."""
+    return config_default(field, {"rnn": PRESET})
+
+
+def _t(field: str) -> str:
+    """The transformer preset's default of a task-config field."""
+    return config_default(field, {"transformer": TRANSFORMER_PRESET})
+
+
 # the task and network config fields -> `lm train`'s options (error messages name the flags);
 # vocab_size, corpus, arch and bidirectional have none: they are never the user's value
 _TRAIN_FLAGS = {
@@ -75,14 +97,14 @@ def train(
         help="Without --valid: the share of --text that validates: the last lines (--unit "
         "line) or the contiguous tail (--unit text); 0: no validation.",
     ),
-    tokenizer: str | None = typer.Option(None, help=f"{_train.TOKENIZER_HELP} (default: char)."),
+    tokenizer: str | None = typer.Option(None, help=f"{_train.TOKENIZER_HELP} {_d('level')}."),
     level: str | None = typer.Option(None, help="The older name of --tokenizer."),
     vocab_size: int = typer.Option(8000, help=f"{_train.VOCAB_SIZE_HELP}."),
     unit: str | None = typer.Option(
         None, help="line (each line a sequence) or text (one stream); default: the corpus's."
     ),
     arch: str = typer.Option("rnn", help=_train.ARCH_HELP),
-    cell: str | None = typer.Option(None, help="rnn: rnn, gru or lstm (default: lstm)."),
+    cell: str | None = typer.Option(None, help=f"rnn: rnn, gru or lstm {_r('model.cell')}."),
     reset_before: bool = typer.Option(
         False, "--reset-before", help="GRU: the course's original GRU (reset before the product)."
     ),
@@ -92,28 +114,25 @@ def train(
         help="rnn: recurrence kernel (same function): auto, fused (torch's), bptt, loop "
         "(default: auto).",
     ),
-    layers: int | None = typer.Option(
-        None, help=f"Stacked layers (default: rnn 2, transformer {_TF.num_layers})."
+    layers: int | None = typer.Option(None, help=f"Stacked layers {_d('model.num_layers')}."),
+    hidden: int | None = typer.Option(None, help=f"rnn: hidden size H {_r('model.hidden_size')}."),
+    embedding: int | None = typer.Option(
+        None, help=f"rnn: embedding size E {_r('model.embedding_dim')}."
     ),
-    hidden: int | None = typer.Option(None, help="rnn: hidden size H (default: 256)."),
-    embedding: int | None = typer.Option(None, help="rnn: embedding size E (default: 64)."),
     d_model: int | None = typer.Option(
-        None, help=f"transformer: width d_model (default: {_TF.d_model})."
+        None, help=f"transformer: width d_model {_t('model.d_model')}."
     ),
     heads: int | None = typer.Option(
-        None, help=f"transformer: attention heads (default: {_TF.num_heads})."
+        None, help=f"transformer: attention heads {_t('model.num_heads')}."
     ),
     ff: int | None = typer.Option(
-        None, help=f"transformer: feed-forward width (default: {_TF.dim_feedforward})."
+        None, help=f"transformer: feed-forward width {_t('model.dim_feedforward')}."
     ),
-    dropout: float | None = typer.Option(
-        None, help=f"Dropout (default: rnn 0, transformer {_TF.dropout:g})."
-    ),
+    dropout: float | None = typer.Option(None, help=f"Dropout {_d('model.dropout')}."),
     bptt: int | None = typer.Option(
         None,
-        help="Tokens per training window (default: rnn 100, transformer "
-        f"{TRANSFORMER_PRESET.config.bptt}): the RNN's "
-        "truncated-BPTT window, the transformer's context (it sees no further back).",
+        help=f"Tokens per training window {_d('bptt')}: the RNN's truncated-BPTT window, "
+        "the transformer's context (it sees no further back).",
     ),
     min_count: int = typer.Option(1, help="Rarer tokens become <UNK>."),
     max_vocab: int | None = typer.Option(

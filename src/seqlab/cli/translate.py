@@ -16,6 +16,7 @@ from seqlab.cli._train import (
     VOCAB_SIZE_HELP,
     TrainOptions,
     check_arch,
+    config_default,
     override,
     tokens_choice,
     train_and_report,
@@ -30,20 +31,14 @@ if TYPE_CHECKING:
 _ALL_PRESETS = {**PRESETS, **{f"transformer {k}": p for k, p in TRANSFORMER_PRESETS.items()}}
 
 
-def _d(field: str, presets: dict = PRESETS) -> str:  # type: ignore[type-arg]
-    """``(default: dates X, text Y)`` of a task-config field (dotted: ``model.hidden_size``)."""
-    shown = []
-    for kind, preset in presets.items():
-        value = preset.config
-        for part in field.split("."):
-            value = getattr(value, part)
-        shown.append(f"{kind} {value:g}" if isinstance(value, float) else f"{kind} {value}")
-    return "(default: " + ", ".join(shown) + ")"
+def _d(field: str) -> str:
+    """``(default: dates X, text Y)`` of an RNN task-config field (dotted: ``model.dropout``)."""
+    return config_default(field, PRESETS)
 
 
 def _t(field: str) -> str:
-    """``(default: dates X, text Y)`` of a transformer config field."""
-    return _d(field, TRANSFORMER_PRESETS)
+    """``(default: dates X, text Y)`` of a transformer task-config field."""
+    return config_default(field, TRANSFORMER_PRESETS)
 
 
 app = typer.Typer(
