@@ -43,12 +43,21 @@ def machine() -> dict[str, object]:
     return info
 
 
+def vendor(cpu: object) -> str:
+    """``intel``, ``amd`` or ``other``: the vendor in :func:`machine`'s ``cpu``."""
+    text = str(cpu).lower()
+    return "intel" if "intel" in text else "amd" if "amd" in text else "other"
+
+
 def run_name(cpu: object, threads: int) -> str:
     """``2threads-intel``: what a result file's name needs so that runs on another machine
-    or thread count never overwrite it (the vendor from :func:`machine`'s ``cpu``)."""
-    text = str(cpu).lower()
-    vendor = "intel" if "intel" in text else "amd" if "amd" in text else "other"
-    return f"{threads}thread{'s' if threads != 1 else ''}-{vendor}"
+    or thread count never overwrite it."""
+    return f"{threads}thread{'s' if threads != 1 else ''}-{vendor(cpu)}"
+
+
+def _cpu_of(payload: object) -> object:
+    facts = payload.get("machine") if isinstance(payload, dict) else None
+    return facts.get("cpu") if isinstance(facts, dict) else None
 
 
 def timer(device: str) -> Callable[[Callable[[], object]], float]:
@@ -72,9 +81,19 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def save(name: str, payload: dict[str, object]) -> Path:
-    """Write ``benchmarks/results/<name>.json`` atomically."""
+    """Write ``benchmarks/results/<name>.json`` atomically; where that file holds a run on
+    another CPU vendor, write ``<name>-<vendor>.json`` instead, so that one vendor's results
+    never replace the other's."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
+    ours = _cpu_of(payload)
+    if path.exists() and ours is not None:
+        try:
+            theirs = _cpu_of(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            theirs = None
+        if theirs is not None and vendor(theirs) != vendor(ours):
+            path = RESULTS / f"{name}-{vendor(ours)}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     os.replace(tmp, path)
