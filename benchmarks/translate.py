@@ -39,7 +39,8 @@ from seqlab.tasks.translator import (
     Translator,
     read_parallel,
 )
-from seqlab.train import parse_duration
+from seqlab.train import parse_duration, read_metrics
+from seqlab.train.loop import CONFIG_FILE, METRICS_FILE
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "multi30k"
 
@@ -146,11 +147,11 @@ def main() -> None:
     tuning = None
     if args.tune_alpha:
         tuning = tune_alpha(tr, corpus, args.tune_alpha, args.analyze_beam)
-        args.alpha = tuning["alpha"]
+    alpha = tuning["alpha"] if tuning else args.alpha
     rows = []
     for k in args.beams:
         t0 = time.perf_counter()
-        entry = tr.evaluate(sources, references, beam_sizes=(k,), alpha=args.alpha, bleu=True)
+        entry = tr.evaluate(sources, references, beam_sizes=(k,), alpha=alpha, bleu=True)
         r = entry["results"][0]
         seconds = time.perf_counter() - t0
         name = "greedy" if k == 1 else f"beam {k}"
@@ -159,7 +160,7 @@ def main() -> None:
     signature = entry["results"][0]["signature"]
     print(f"BLEU signature: {signature}")
     t0 = time.perf_counter()
-    analysis = tr.analyze(sources, references, beam_size=args.analyze_beam, alpha=args.alpha)
+    analysis = tr.analyze(sources, references, beam_size=args.analyze_beam, alpha=alpha)
     split = {
         "beam_size": args.analyze_beam,
         "examples": len(analysis.rows),
@@ -172,7 +173,7 @@ def main() -> None:
         "seconds": time.perf_counter() - t0,
     }
     print(
-        f"error analysis (beam {args.analyze_beam}, alpha {args.alpha:g}): "
+        f"error analysis (beam {args.analyze_beam}, alpha {alpha:g}): "
         f"{split['correct']} exact, {analysis.errors} wrong: beam search at fault "
         f"{split['search']} ({split['search_share']:.1%}), model {split['model']} "
         f"({split['model_share']:.1%}); {split['reference_oov']} references have a word "
@@ -186,7 +187,7 @@ def main() -> None:
         **record,
         "train_pairs": len(corpus.train),
         "test_pairs": len(test),
-        "alpha": args.alpha,
+        "alpha": alpha,
         "alpha_tuning": tuning,
         "bleu": rows,
         "signature": signature,
@@ -201,11 +202,10 @@ def main() -> None:
 def trained_record(model_dir: Path) -> dict:
     """How a model directory was trained: its TrainConfig, and the steps, seconds and best
     validation loss its ``metrics.jsonl`` logged."""
-    lines = (model_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
-    logged = [r for r in rows if "step" in r and "elapsed" in r]
+    rows = read_metrics(model_dir / METRICS_FILE)
+    logged = [r for r in rows if "elapsed" in r]
     valid = [r["valid_loss"] for r in rows if "valid_loss" in r]
-    train = json.loads((model_dir / "train_config.json").read_text(encoding="utf-8"))
+    train = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     return {
         "train": train,
         "train_seconds": logged[-1]["elapsed"] if logged else None,

@@ -1481,3 +1481,17 @@ def test_the_folder_lock_is_reentrant_within_a_process(tmp_path: Path) -> None:
             pass
         assert (folder / ".lock.holder").is_file()  # still held by the outer block
     assert not (folder / ".lock.holder").exists()
+
+
+def test_read_metrics_drops_torn_lines_and_later_steps(tmp_path: Path) -> None:
+    from seqlab.train import read_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    assert read_metrics(path) == []  # no file yet
+    path.write_text(
+        '{"step":10,"train_loss":2.5}\n{"step":20,"valid_loss":2.1}\n{"step":30,"tra\n'
+        '["not", "a", "record"]\n{"step":40,"train_loss":1.9}\n',
+        encoding="utf-8",
+    )
+    assert [r["step"] for r in read_metrics(path)] == [10, 20, 40]
+    assert [r["step"] for r in read_metrics(path, up_to_step=20)] == [10, 20]

@@ -208,7 +208,13 @@ def config_default(field: str, presets: Mapping[str, Any]) -> str:
         kind: _value(functools.reduce(getattr, field.split("."), p.config))
         for kind, p in presets.items()
     }
-    if len(set(shown.values())) == 1:
+    return _defaults(shown, every=True)
+
+
+def _defaults(shown: Mapping[str, str], *, every: bool) -> str:
+    """``(default: X)`` where ``every`` preset has the one value X, else ``(default: a X, b
+    Y)``."""
+    if every and len(set(shown.values())) == 1:
         return f"(default: {next(iter(shown.values()))})"
     return "(default: " + ", ".join(f"{k} {v}" for k, v in shown.items()) + ")"
 
@@ -232,11 +238,7 @@ def preset_defaults(presets: Mapping[str, Any]) -> dict[str, str]:
         shown = {k: _show(v) for k, v in values.items() if v is not None}
         if not shown:
             continue
-        same = len(set(shown.values())) == 1 and len(shown) == len(presets)
-        if len(presets) == 1 or same:
-            out[o.name] = f"(default: {next(iter(shown.values()))})"
-        else:
-            out[o.name] = "(default: " + ", ".join(f"{k} {v}" for k, v in shown.items()) + ")"
+        out[o.name] = _defaults(shown, every=len(presets) == 1 or len(shown) == len(presets))
     return out
 
 

@@ -14,7 +14,8 @@ checkpoints.
 * :func:`save_weights` / :func:`load_weights` (safetensors, tied weights handled) and
   :func:`save_checkpoint` / :func:`load_checkpoint` (a folder swapped in atomically).
 * :func:`parse_duration` turns ``"1h30m"`` into seconds for ``--time-budget``;
-  :func:`lr_factor` is the learning-rate schedule.
+  :func:`lr_factor` is the learning-rate schedule; :func:`read_metrics` reads a run's
+  ``metrics.jsonl`` back.
 
 Modules: ``config`` (TrainConfig, schedule), ``protocol`` (Trainable, Callback, results),
 ``distributed`` (ranks, sharding, device moves), ``loop`` (Trainer), ``callbacks``
@@ -27,7 +28,7 @@ from seqlab.train.checkpoint import load_checkpoint, load_weights, save_checkpoi
 from seqlab.train.config import TrainConfig, lr_factor, parse_duration
 from seqlab.train.distributed import is_main_process, shard_batch
 from seqlab.train.lock import FolderInUseError, check_folder, hold_folder
-from seqlab.train.loop import Trainer
+from seqlab.train.loop import Trainer, read_metrics
 from seqlab.train.protocol import Callback, Trainable, TrainingDiverged, TrainResult
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "load_weights",
     "lr_factor",
     "parse_duration",
+    "read_metrics",
     "save_checkpoint",
     "save_weights",
     "shard_batch",

@@ -104,7 +104,7 @@ from seqlab.train.distributed import _Processes, _TaskLoss, shard_batch, to_devi
 from seqlab.train.lock import hold_folder
 from seqlab.train.protocol import Callback, Trainable, TrainingDiverged, TrainResult
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "read_metrics"]
 
 _log = logging.getLogger(__name__)
 
@@ -190,8 +190,9 @@ def _set_rng_state(state: Mapping[str, Tensor | None], device: torch.device) -> 
         torch.cuda.set_rng_state(cuda, device)
 
 
-def _read_metrics(path: Path, up_to_step: int) -> list[dict[str, Any]]:
-    """The records of ``metrics.jsonl`` up to ``up_to_step``; torn or later lines dropped."""
+def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` (up to ``up_to_step`` when given); torn lines and
+    later steps dropped, none when the file is missing."""
     if not path.is_file():
         return []
     records = []
@@ -201,7 +202,7 @@ def _read_metrics(path: Path, up_to_step: int) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue  # a line torn by a kill
         if isinstance(record, dict) and is_int(record.get("step")):
-            if record["step"] <= up_to_step:
+            if up_to_step is None or record["step"] <= up_to_step:
                 records.append(record)
     return records
 
@@ -428,7 +429,7 @@ class _Run:
         if not self.procs.is_main:
             return
         path = self.out_dir / METRICS_FILE
-        self.records = _read_metrics(path, self.state.step) if resume else []
+        self.records = read_metrics(path, self.state.step) if resume else []
         atomic_write_text(path, "".join(_dump(r) for r in self.records))
         config = json.dumps(self.config.to_dict(), indent=2) + "\n"
         atomic_write_text(self.out_dir / CONFIG_FILE, config)
