@@ -122,14 +122,45 @@ def test_average_logits_and_contributions_equal_numpy() -> None:
         assert shares[b].sum() == pytest.approx(logits[b, c] - bias[c], abs=1e-12)
 
 
+def test_bigram_bag_logits_equal_numpy() -> None:
+    """z = W [pool(a<1..n>); (1/n) Σ_t g[(p · w<t-1> + w<t>) mod K]] + b, w<0> = <PAD>, written
+    out in NumPy over each sequence's real tokens (the pooling is torch.nn's, tested above)."""
+    torch.manual_seed(4)
+    buckets, prime = 17, 1_000_003
+    model = RNNClassifier(
+        _config(pooling="max", bidirectional=True, bigram_buckets=buckets, bigram_dim=3)
+    )
+    model = model.double().eval()
+    assert model.config.summary_size == 2 * 6 + 3
+    ids, lengths = _padded_batch([5, 1, 3], seed=4)
+    table = model.bigrams.weight.detach().numpy()  # (K, G)
+    w, bias = model.head.weight.detach().numpy(), model.head.bias.detach().numpy()
+    with torch.no_grad():
+        logits = model(ids, lengths).numpy()  # (B, C)
+        for b, n in enumerate(lengths.tolist()):
+            tokens = [0, *ids[b, :n].tolist()]  # <PAD> (id 0) before the first token
+            rows = [(prime * tokens[t] + tokens[t + 1]) % buckets for t in range(n)]
+            bag = table[rows].mean(axis=0)  # (G,)
+            words = model.embedding(ids[b : b + 1, :n])  # (1, n, E)
+            pooled = model.pool(words, lengths[b : b + 1])[0].numpy()  # (2H,)
+            want = w @ np.concatenate([pooled, bag]) + bias
+            np.testing.assert_allclose(logits[b], want, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="bigram_buckets needs token input"):
+        ClassifierConfig(num_classes=2, input_features=3, bigram_buckets=8)
+    with pytest.raises(ValueError, match="bigram_buckets must be >= 0"):
+        _config(bigram_buckets=-1)
+
+
 @pytest.mark.parametrize(
-    ("arch", "pooling"), [("average", "last")] + [("rnn", p) for p in POOLINGS]
+    ("arch", "pooling", "bigrams"),
+    [("average", "last", 0)] + [("rnn", p, 0) for p in POOLINGS] + [("rnn", "max-mean", 31)],
 )
-def test_padding_never_changes_a_prediction(arch: str, pooling: str) -> None:
+def test_padding_never_changes_a_prediction(arch: str, pooling: str, bigrams: int) -> None:
     """A text alone and in a batch with longer ones: the same probabilities (1e-6)."""
     torch.manual_seed(2)
     cls = AverageClassifier if arch == "average" else RNNClassifier
-    model = cls(_config(pooling=pooling, bidirectional=True, dropout=0.3)).eval()
+    config = _config(pooling=pooling, bidirectional=True, dropout=0.3, bigram_buckets=bigrams)
+    model = cls(config).eval()
     ids, lengths = _padded_batch([3, 11, 8, 1], seed=2)
     with torch.no_grad():
         batch = model(ids, lengths).softmax(-1)  # (B, C)
@@ -216,9 +247,23 @@ def test_load_vectors_merges_files_first_wins(tmp_path: Path) -> None:
     kv = load_vectors([a, b])
     assert kv.index_to_key == ["x", "y", "z"]
     np.testing.assert_array_equal(kv["y"], [3.0, 4.0])
-    KeyedVectors(["w"], np.array([[1.0, 2.0, 3.0]])).save(tmp_path / "c.txt", "glove")
-    with pytest.raises(ValueError, match="dimension 3, expected 2"):
-        load_vectors([a, tmp_path / "c.txt"])
+
+
+def test_load_vectors_stacks_files_of_other_dimensions(tmp_path: Path) -> None:
+    """2-d files merge, the 3-d file's columns go beside them, zeros where a word is missing
+    (a row-by-row construction as the oracle)."""
+    rng = np.random.default_rng(0)
+    two = {"x": rng.normal(size=2), "y": rng.normal(size=2), "q": rng.normal(size=2)}
+    three = {"w": rng.normal(size=3), "y": rng.normal(size=3), "z": rng.normal(size=3)}
+    files = [tmp_path / f for f in ("a.txt", "b.txt", "c.txt.gz")]
+    KeyedVectors(["x", "y"], np.stack([two["x"], two["y"]])).save(files[0], "glove")
+    KeyedVectors(list(three), np.stack(list(three.values()))).save(files[1], "word2vec")
+    KeyedVectors(["y", "q"], np.stack([np.zeros(2), two["q"]])).save(files[2], "glove")
+    kv = load_vectors(files)
+    assert kv.index_to_key == ["x", "y", "q", "w", "z"]
+    for word in kv.index_to_key:
+        expect = np.concatenate([two.get(word, np.zeros(2)), three.get(word, np.zeros(3))])
+        np.testing.assert_allclose(kv[word], expect, rtol=1e-5, atol=1e-6)
 
 
 # -- tasks: helpers ------------------------------------------------------------------------
@@ -332,7 +377,8 @@ def test_explain_finds_the_planted_token_and_the_average_sums(tmp_path: Path) ->
     small = {"model_embedding_dim": 16, "model_hidden_size": 16}
     rnn = _train(data, tmp_path / "rnn", steps=150, lr=5e-3, **small)
     avg = _train(data, tmp_path / "avg", arch="average", steps=150, model_dropout=0.0, **small)
-    for task in (rnn, avg):
+    bag = _train(data, tmp_path / "bag", steps=150, lr=5e-3, model_bigram_buckets=64, **small)
+    for task in (rnn, avg, bag):
         for text in ("alpha beta zebra gamma delta", "zebra omega kappa", "sigma theta zebra"):
             pairs = task.explain(text)
             assert [t for t, _ in pairs] == text.split()

@@ -223,6 +223,10 @@ def test_bad_inputs_are_one_line_errors(
             ["train", "--dataset", "dna", "--pooling", "first", "--out", str(tmp_path / "e")],
             ["--pooling"],
         ),
+        (
+            ["train", "--dataset", "dna", "--model", "average", "--bigrams", "64", "--out", "f"],
+            ["--bigrams goes with --model rnn"],
+        ),
         (["predict", str(tmp_path), str(bad)], ["config.json"]),
         (["evaluate", str(dna_model), "--data", str(bad)], [f"{bad}:3"]),
         (["predict", str(dna_model), str(tmp_path / "none.txt")], ["none.txt"]),

@@ -524,7 +524,7 @@ def test_train_tokenize_simple_splits_punctuation_off_raw_prose(capsys, tmp_path
     assert words == {w for line in PROSE for w in simple_preprocess(line)}
     assert "meanwhile" in words and "Meanwhile," not in words and "king" in words
     code, _, err = run(capsys, "train", *common, "--out", tmp_path / "x.txt", "--tokenize", "nltk")
-    assert_one_line_error(code, err, "--tokenize", "whitespace, simple or text8", "nltk")
+    assert_one_line_error(code, err, "--tokenize", "whitespace, simple, text8 or words", "nltk")
 
 
 def test_train_help_names_the_default_tokenization(capsys) -> None:

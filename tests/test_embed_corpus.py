@@ -224,6 +224,21 @@ def test_simple_tokenization_equals_gensim_simple_preprocess(tmp_path: Path) -> 
     assert expected[-1] == []
 
 
+def test_words_tokenization_is_the_classifiers_word_tokens(tmp_path: Path) -> None:
+    """tokenize="words" reads a line as `seqlab classify --tokens word` does, so vectors
+    trained on it match the classifier's vocabulary."""
+    from seqlab.data.subword import TextTokenizer
+
+    path = tmp_path / "raw.txt"
+    path.write_text("\n".join(TRICKY) + "\n", encoding="utf-8")
+    classifier = TextTokenizer("word", lowercase=True)
+    want = [classifier(line) for line in TRICKY if classifier(line)]
+    assert list(SentenceCorpus(path, tokenize="words", lowercase=True)) == want
+    assert ["don", "'t"] == SentenceCorpus([["Don't"]], tokenize="words", lowercase=True)._words(
+        "Don't"
+    )
+
+
 def test_meanwhile_comma_is_the_word_meanwhile(tmp_path: Path) -> None:
     path = tmp_path / "prose.txt"
     path.write_text("Meanwhile, the cat sat.\nMeanwhile the dog ran!\n", encoding="utf-8")
@@ -281,5 +296,7 @@ def test_text8_reads_the_same_whatever_the_tokenization(
 
 
 def test_unknown_tokenization_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="tokenize must be one of whitespace, simple, text8"):
+    with pytest.raises(
+        ValueError, match="tokenize must be one of whitespace, simple, text8, words"
+    ):
         SentenceCorpus([["a"]], tokenize="nltk")  # type: ignore[arg-type]

@@ -124,7 +124,9 @@ def train(
     vectors: list[Path] | None = typer.Option(
         None,
         help="Pretrained vectors (GloVe or word2vec, .gz ok) for the embedding; repeat to "
-        "merge files (the first file's vector wins). Sets --embedding to their dimension.",
+        "merge files of one dimension (the first file's vector wins) or stack files of "
+        "different dimensions side by side (zeros where one lacks a word). Sets --embedding "
+        "to their total dimension.",
     ),
     freeze: bool | None = typer.Option(
         None,
@@ -150,6 +152,11 @@ def train(
     ),
     dropout: float | None = typer.Option(
         None, help=f"Dropout {_d('model.dropout')}; average: 0 unless given."
+    ),
+    bigrams: int | None = typer.Option(
+        None,
+        help="RNN: hash neighbouring token pairs into this many learned vectors whose mean the "
+        f"softmax layer reads beside the RNN (0: none) {_d('model.bigram_buckets')}.",
     ),
     min_count: int | None = typer.Option(None, help="Rarer tokens become <UNK> (default: 1)."),
     max_vocab: int | None = typer.Option(None, help="Keep the most frequent tokens."),
@@ -180,6 +187,8 @@ def train(
         raise fail("--data-dir goes with --dataset emojify")
     if train_size is not None and dataset not in GENERATED_SIZE:
         raise fail("--train-size goes with --dataset dna or activity")
+    if bigrams and model != "rnn":
+        raise fail("--bigrams goes with --model rnn")
     numeric = _is_numeric(train_file, tokens)
     kind = dataset or ("activity" if numeric else "dna" if tokens == "char" else "text")
     preset = PRESETS.get(f"{kind}-{model}", PRESETS[kind])
@@ -205,6 +214,7 @@ def train(
             "model.hidden_size": hidden,
             "model.embedding_dim": embedding,
             "model.dropout": 0.0 if model == "average" and dropout is None else dropout,
+            "model.bigram_buckets": bigrams,
         },
     )
     train_config = train_opts.train_config(preset.train)

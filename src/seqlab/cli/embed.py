@@ -170,7 +170,7 @@ def _check_options(method: str, objective: str, given: dict[str, Any]) -> None:
             )
 
 
-_TOKENIZE = ("whitespace", "simple", "text8")
+_TOKENIZE = ("whitespace", "simple", "text8", "words")
 
 
 def _carries_punctuation(word: str) -> bool:
@@ -254,7 +254,9 @@ def train(
         "LineSentence (for text8 and pre-tokenised text; in raw prose 'Meanwhile,' stays one "
         "word). simple: gensim's simple_preprocess (lower-case, runs of letters, punctuation "
         "and digits dropped, 2-15 letters). text8: word2vec's text8 normalisation (a-z only, "
-        "digits spelled out).",
+        "digits spelled out). words: seqlab's word tokenizer (words and punctuation marks, "
+        "Don't -> Don 't): the tokens of `seqlab classify --tokens word`, to train vectors for "
+        "it.",
     ),
     lowercase: bool = typer.Option(
         False, help="Lower-case every word (simple and text8 lower-case anyway)."

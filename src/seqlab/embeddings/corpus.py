@@ -19,8 +19,11 @@ them: ``"don't"`` gives ``don``, its ``t`` being too short), 2 to 15 characters,
 with ``_``;
 ``"text8"``, word2vec's ``wikifil.pl`` normalisation that made text8: ASCII letters lower-cased,
 each digit spelled out (``1969`` -> ``one nine six nine``), everything but ``a``-``z`` a space
-(``"café"`` -> ``caf``). text8 itself reads the same under all three but ``simple``, which drops
-its one-letter words (and the few over 15 letters).
+(``"café"`` -> ``caf``); ``"words"``, the word tokenizer of seqlab's classifiers and language
+models (:func:`seqlab.data.text.tokenize_words`: words and punctuation marks, ``"Don't"`` ->
+``Don``, ``'t``), so that vectors trained here match the tokens those tasks look up. text8
+itself reads the same under all four but ``simple``, which drops its one-letter words (and
+the few over 15 letters).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import IO, Literal, get_args
 import numpy as np
 
 from seqlab._io import DataError, PathLike
-from seqlab.data.text import _UTF8_HINT, _line_of, os_errors
+from seqlab.data.text import _UTF8_HINT, _line_of, os_errors, tokenize_words
 
 __all__ = [
     "SentenceCorpus",
@@ -47,7 +50,7 @@ __all__ = [
     "text8_normalize",
 ]
 
-Tokenization = Literal["whitespace", "simple", "text8"]
+Tokenization = Literal["whitespace", "simple", "text8", "words"]
 
 _BLOCK = 1 << 20  # bytes read from a file at a time (1 MiB)
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -127,7 +130,8 @@ class SentenceCorpus:
     behaviour of gensim's ``LineSentence``; right for text8 and pre-tokenised text),
     ``"simple"`` (gensim's ``simple_preprocess``: lower-case, letters only, 2-15 characters,
     see :func:`simple_preprocess`) or ``"text8"`` (word2vec's text8 normalisation, see
-    :func:`text8_normalize`). An in-memory sentence is tokenised word by word.
+    :func:`text8_normalize`) or ``"words"`` (:func:`seqlab.data.text.tokenize_words`, the
+    classifiers' word tokens). An in-memory sentence is tokenised word by word.
 
     A missing, empty (no words), binary (NUL byte) or non-UTF-8 file raises
     :class:`~seqlab._io.DataError` naming the file and line: at construction when the problem
@@ -179,6 +183,8 @@ class SentenceCorpus:
             words = simple_preprocess(text)
         elif self.tokenize == "text8":
             words = text8_normalize(text)
+        elif self.tokenize == "words":  # lower-cased first, as the classifiers' tokenizer
+            words = tokenize_words(text.lower() if self.lowercase else text)
         else:
             words = text.split()
         if self.lowercase:

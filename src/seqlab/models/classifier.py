@@ -18,7 +18,12 @@ Two architectures, registered as kind ``"classifier"``:
   (element-wise max over the real steps), ``"mean"`` (their mean) or ``"max-mean"`` (both,
   concatenated). Input is token ids through an embedding table, or numeric feature vectors
   (B, T, F) through a linear projection x<t> = W_in f<t> + b_in (sensor streams, any
-  many-to-one problem).
+  many-to-one problem). With ``bigram_buckets`` > 0 the softmax layer also reads a bag of
+  bigrams, as fastText's (Joulin et al. 2017, "Bag of Tricks"): each pair of neighbouring
+  tokens is hashed into one of ``bigram_buckets`` learned G-vectors g<t>, averaged over the
+  real steps and concatenated to the pooled RNN summary,
+  ``z = W [pool(a<1..n>); (1/n) Σ_t g<t>] + b``: the RNN reads order and negation, the bag
+  remembers many local phrases cheaply (IMDB reviews: ``benchmarks/classify.py``).
 
 Padding never changes a prediction: the average is taken over the real tokens only, and the
 RNN runs on the padded batch with each direction reading its real steps first
@@ -44,9 +49,17 @@ from seqlab.nn._sequence import reverse_time
 from seqlab.nn.recurrent import Impl
 from seqlab.shapes import format_shape
 
-__all__ = ["AverageClassifier", "ClassifierConfig", "PaddedRNN", "Pooling", "RNNClassifier"]
+__all__ = [
+    "AverageClassifier",
+    "ClassifierConfig",
+    "PaddedRNN",
+    "Pooling",
+    "RNNClassifier",
+    "bigram_ids",
+]
 
 Pooling = Literal["last", "max", "mean", "max-mean"]
+_BIGRAM_PRIME = 1_000_003  # hash multiplier of bigram_ids (ids stay far below 2^63 / it)
 Cell = Literal["lstm", "gru"]
 
 
@@ -69,6 +82,8 @@ class ClassifierConfig:
     pad_id: int = 0  # padding id of token input (its embedding row is zero)
     freeze_embedding: bool = False  # keep the embedding table fixed (pretrained vectors)
     impl: Impl = "auto"  # how the recurrence runs (same function): auto, fused, bptt, loop
+    bigram_buckets: int = 0  # "rnn", > 0: a bag of hashed bigram embeddings beside the RNN
+    bigram_dim: int = 32  # G: width of a bigram embedding (with bigram_buckets > 0)
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
@@ -88,6 +103,13 @@ class ClassifierConfig:
             raise ValueError(f"pad_id {self.pad_id} not in [0, {self.vocab_size})")
         if self.embedding_dim < 1:
             raise ValueError(f"embedding_dim must be >= 1, got {self.embedding_dim}")
+        if self.bigram_buckets < 0 or self.bigram_dim < 1:
+            raise ValueError(
+                f"bigram_buckets must be >= 0 and bigram_dim >= 1, got {self.bigram_buckets} "
+                f"and {self.bigram_dim}"
+            )
+        if self.bigram_buckets and self.input_features:
+            raise ValueError("bigram_buckets needs token input (vocab_size), not features")
         self.rnn_config()  # validates the recurrent part (sizes, dropout, impl)
 
     @property
@@ -97,9 +119,11 @@ class ClassifierConfig:
 
     @property
     def summary_size(self) -> int:
-        """Width of the pooled vector the softmax layer reads: D·H (2·D·H for max-mean)."""
+        """Width of the vector the softmax layer reads: D·H (2·D·H for max-mean), plus G
+        with the bigram bag."""
         width = self.num_directions * self.hidden_size
-        return 2 * width if self.pooling == "max-mean" else width
+        pooled = 2 * width if self.pooling == "max-mean" else width
+        return pooled + (self.bigram_dim if self.bigram_buckets else 0)
 
     def rnn_config(self) -> RNNConfig:
         return RNNConfig(
@@ -128,6 +152,17 @@ def length_mask(lengths: Tensor, steps: int) -> Tensor:
     """
     positions = torch.arange(steps, device=lengths.device)  # (T,)
     return positions[None, :] < lengths[:, None]  # (B, T)
+
+
+def bigram_ids(input: Tensor, buckets: int, start: int) -> Tensor:
+    """The hashed bucket of each step's bigram (token t-1, token t); step 0 pairs with
+    ``start``: (p · prev + token) mod ``buckets``, p = 1,000,003.
+
+    Shape:
+        input: (B, T) -> (B, T)
+    """
+    prev = torch.cat([torch.full_like(input[:, :1], start), input[:, :-1]], dim=1)  # (B, T)
+    return (prev * _BIGRAM_PRIME + input) % buckets  # (B, T)
 
 
 def _check_lengths(x: Tensor, lengths: Tensor) -> Tensor:
@@ -310,6 +345,24 @@ class RNNClassifier(_Classifier):
         self.rnn = PaddedRNN(config.rnn_config())
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.summary_size, config.num_classes)
+        self.bigrams: nn.Embedding | None = None
+        if config.bigram_buckets:
+            self.bigrams = nn.Embedding(config.bigram_buckets, config.bigram_dim)
+            nn.init.normal_(self.bigrams.weight, 0.0, 0.01)
+
+    def embed(self, input: Tensor) -> Tensor:
+        """Token embeddings e<t>, followed with the bigram bag by the embedding g<t> of the
+        bigram ending at t (so that ``explain`` credits each token with both).
+
+        Shape:
+            input: (B, T) ids or (B, T, F) features -> (B, T, E), or (B, T, E + G)
+        """
+        x = super().embed(input)  # (B, T, E)
+        if self.bigrams is None:
+            return x
+        c = self.config
+        grams = self.bigrams(bigram_ids(input, c.bigram_buckets, c.pad_id))  # (B, T, G)
+        return torch.cat([x, grams], dim=-1)  # (B, T, E + G)
 
     def pool(self, x: Tensor, lengths: Tensor) -> Tensor:
         """The RNN over each sequence's real steps, pooled into one vector.
@@ -337,7 +390,15 @@ class RNNClassifier(_Classifier):
         """Logits from embedded inputs.
 
         Shape:
-            x: (B, T, E), lengths: (B,) -> logits (B, C)
+            x: (B, T, E), or (B, T, E + G) with the bigram bag, lengths: (B,) -> logits (B, C)
         """
-        # ŷ = softmax(W_y pool(a<1..n>) + b_y), softmax left to the loss
-        return self.head(self.drop(self.pool(x, lengths)))  # (B, C)
+        if self.bigrams is None:
+            # ŷ = softmax(W_y pool(a<1..n>) + b_y), softmax left to the loss
+            return self.head(self.drop(self.pool(x, lengths)))  # (B, C)
+        e = self.config.embedding_dim
+        words, grams = x[..., :e], x[..., e:]  # (B, T, E), (B, T, G)
+        pooled = self.pool(words, lengths)  # (B, P); lengths checked
+        mask = length_mask(lengths.to(x.device), x.shape[1]).unsqueeze(-1)  # (B, T, 1)
+        # bag = (1/n) Σ_t g<t> over the real steps; ŷ = softmax(W_y [pool; bag] + b_y)
+        bag = (grams * mask).sum(dim=1) / lengths.to(x.device)[:, None].to(x.dtype)  # (B, G)
+        return self.head(self.drop(torch.cat([pooled, bag], dim=-1)))  # (B, C)

@@ -32,7 +32,14 @@ from torch import nn
 from seqlab.data.vocab import Vocab
 from seqlab.embeddings.keyed_vectors import KeyedVectors
 
-__all__ = ["Coverage", "OOVInit", "embedding_coverage", "load_vectors", "pretrained_embedding"]
+__all__ = [
+    "Coverage",
+    "OOVInit",
+    "embedding_coverage",
+    "load_vectors",
+    "pretrained_embedding",
+    "stack_vectors",
+]
 
 OOVInit = Literal["random", "zero", "mean"]
 
@@ -123,25 +130,47 @@ def pretrained_embedding(
 
 
 def load_vectors(paths: Sequence[str | Path]) -> KeyedVectors:
-    """Word vectors read from one or more files (word2vec text/binary or GloVe, gzip ok),
-    merged in order: a word in several files keeps its first vector. All files must have
-    the same dimension (a ``ValueError`` naming the file otherwise); a bad file is a
-    :class:`~seqlab._io.DataError` naming it (and the line)."""
+    """Word vectors read from one or more files (word2vec text/binary or GloVe, gzip ok).
+
+    Files of the same dimension are merged in order: a word in several keeps its first
+    vector. Files of different dimensions are stacked side by side, as Flair's stacked
+    embeddings: a word's vector is the concatenation of its vector from each dimension's
+    group, in the order the groups first appear, with zeros where a group lacks the word
+    (e.g. 50-d GloVe beside 100-d word2vec trained on the task's domain: 150-d vectors).
+    A bad file is a :class:`~seqlab._io.DataError` naming it (and the line).
+
+    Shape:
+        vectors: (V, E), E = the sum of the groups' dimensions
+    """
     if not paths:
         raise ValueError("no vector file given")
-    words: list[str] = []
-    blocks: list[np.ndarray] = []
-    seen: set[str] = set()
-    dim = None
+    groups: dict[int, tuple[list[str], list[np.ndarray], set[str]]] = {}
     for path in paths:
         kv = KeyedVectors.load(path)
-        if dim is not None and kv.vector_size != dim:
-            raise ValueError(f"{path}: vectors of dimension {kv.vector_size}, expected {dim}")
-        dim = kv.vector_size
+        words, blocks, seen = groups.setdefault(kv.vector_size, ([], [], set()))
         keep = [i for i, w in enumerate(kv.index_to_key) if w not in seen]
         words += [kv.index_to_key[i] for i in keep]
         seen.update(kv.index_to_key)
-        blocks.append(kv.vectors[keep])  # (k, E)
-    if len(blocks) == 1:
-        return KeyedVectors(words, blocks[0])
-    return KeyedVectors(words, np.concatenate(blocks))  # (V, E)
+        blocks.append(kv.vectors[keep])  # (k, E_g)
+    merged = [KeyedVectors(words, np.concatenate(blocks)) for words, blocks, _ in groups.values()]
+    return merged[0] if len(merged) == 1 else stack_vectors(merged)
+
+
+def stack_vectors(groups: Sequence[KeyedVectors]) -> KeyedVectors:
+    """The vectors of each group side by side: row w is [v_1(w); ...; v_g(w)], zeros where
+    group i lacks w; words in the order first met (group 1's first).
+
+    Shape:
+        groups[i].vectors: (V_i, E_i) -> vectors (V, Σ E_i), V = |∪ words|
+    """
+    index: dict[str, int] = {}
+    for g in groups:
+        for w in g.index_to_key:
+            index.setdefault(w, len(index))
+    out = np.zeros((len(index), sum(g.vector_size for g in groups)), dtype=np.float32)  # (V, ΣE)
+    col = 0
+    for g in groups:
+        rows = np.fromiter((index[w] for w in g.index_to_key), np.int64, len(g.index_to_key))
+        out[rows, col : col + g.vector_size] = g.vectors  # (V_i, E_i) into its columns
+        col += g.vector_size
+    return KeyedVectors(list(index), out)
