@@ -59,8 +59,8 @@ __all__ = [
 ]
 
 Pooling = Literal["last", "max", "mean", "max-mean"]
-_BIGRAM_PRIME = 1_000_003  # hash multiplier of bigram_ids (ids stay far below 2^63 / it)
 Cell = Literal["lstm", "gru"]
+_BIGRAM_PRIME = 1_000_003  # hash multiplier of bigram_ids (ids stay far below 2^63 / it)
 
 
 @dataclass(frozen=True, kw_only=True)
