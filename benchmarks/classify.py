@@ -100,7 +100,7 @@ def run_one(
     p = PRESETS.get(f"{preset}-{arch}", PRESETS[preset])  # as `seqlab classify train`
     config = replace(p.config, arch=arch, vectors=vectors)
     if arch == "average":
-        config = replace(config, model=replace(config.model, dropout=0.0, bigram_buckets=0))
+        config = replace(config, model=replace(config.model, dropout=0.0))
     budget -= vectors_seconds
     train = replace(p.train, time_budget=budget, seed=seed, device=device, progress=False)
     with tempfile.TemporaryDirectory() as out:

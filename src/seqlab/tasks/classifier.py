@@ -183,6 +183,14 @@ PRESETS: dict[str, Preset[ClassifierTaskConfig]] = {
         max_length=400,
     ),
 }
+# "text-average": the averaged model reads no bigram bag (it is the RNN's); dropout 0 as ever
+PRESETS["text-average"] = replace(
+    PRESETS["text"],
+    config=replace(
+        PRESETS["text"].config,
+        model=replace(PRESETS["text"].config.model, dropout=0.0, bigram_buckets=0),
+    ),
+)
 
 
 # -- artifacts and data --------------------------------------------------------------------
