@@ -291,6 +291,8 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         ({"time_budget": 0}, "time_budget"),
         ({"early_stopping_patience": 2, "eval_every": None}, "early_stopping_patience"),
         ({"seed": -1}, "seed"),
+        ({"best_metric": ""}, "best_metric"),
+        ({"best_mode": "up"}, "best_mode"),
         ({"device": "gpu:x"}, "device"),
     ],
 )
@@ -716,6 +718,76 @@ def test_early_stopping_keeps_the_best_weights(tm: ModuleType, tmp_path: Path) -
     best = load_file(tmp_path / "stopped" / "model.safetensors")
     assert_identical(best, weights(reference.model))
     assert not torch.equal(best["head.weight"], task.model.head.weight.detach())
+
+
+def scripted_task(tm: ModuleType, scores: list[float]) -> Any:
+    """A SumTask whose validation also reports ``score``: the next of ``scores`` each time."""
+
+    class Scripted(tm.SumTask):
+        def validate(self) -> dict[str, float]:
+            return super().validate() | {"score": scores[self.evaluations_done()]}
+
+        def evaluations_done(self) -> int:
+            self.n_valid = getattr(self, "n_valid", 0) + 1
+            return self.n_valid - 1
+
+    return Scripted()
+
+
+def weights_after(tm: ModuleType, steps: int, out: Path) -> dict[str, Tensor]:
+    """The weights of a plain run of ``steps`` constant-rate steps (the reference)."""
+    reference = tm.SumTask()
+    Trainer(reference, tm.config(max_steps=steps, schedule="constant", warmup_steps=0), out).fit()
+    return weights(reference.model)
+
+
+@pytest.mark.parametrize(("mode", "best_step"), [(None, 10), ("max", 10), ("min", 5)])
+def test_best_metric_picks_the_kept_weights(
+    tm: ModuleType, tmp_path: Path, mode: str | None, best_step: int
+) -> None:
+    """Evaluations at steps 5, 10, 15, 20 score 0.1, 0.9, 0.5, 0.3: a larger score is better
+    by default (the name holds no "loss"), so step 10's weights are kept; min keeps step 5's."""
+    scores = [0.1, 0.9, 0.5, 0.3]
+    cfg = tm.config(
+        max_steps=20, schedule="constant", warmup_steps=0, best_metric="score", best_mode=mode
+    )
+    task = scripted_task(tm, scores)
+    result = Trainer(task, cfg, tmp_path / "run").fit()
+    kept = load_file(tmp_path / "run" / "model.safetensors")
+    assert_identical(kept, weights_after(tm, best_step, tmp_path / "reference"))
+    assert result.best_score == scores[best_step // 5 - 1]
+    valid = [r for r in read_metrics(tmp_path / "run") if "valid_loss" in r]
+    assert [r["valid_score"] for r in valid] == scores
+    assert result.best_valid == min(r["valid_loss"] for r in valid)  # still the lowest loss
+
+
+def test_early_stopping_watches_the_best_metric(tm: ModuleType, tmp_path: Path) -> None:
+    cfg = tm.config(
+        max_steps=100,
+        schedule="constant",
+        warmup_steps=0,
+        best_metric="score",
+        early_stopping_patience=2,
+    )
+    result = Trainer(scripted_task(tm, [0.1, 0.9, 0.5, 0.3, 1.0]), cfg, tmp_path / "run").fit()
+    assert result.stopped_because == "early_stopping"
+    assert result.steps == 20 and result.best_score == 0.9  # 15 and 20 were not better
+    kept = load_file(tmp_path / "run" / "model.safetensors")
+    assert_identical(kept, weights_after(tm, 10, tmp_path / "reference"))
+
+
+def test_a_best_metric_the_task_does_not_report_is_a_clear_error(
+    tm: ModuleType, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"best_metric 'f1' is not among .*\['loss', 'mae'\]"):
+        Trainer(tm.SumTask(), tm.config(best_metric="f1"), tmp_path).fit()
+
+
+def test_a_checkpoint_from_before_best_metric_resumes_choosing_by_the_loss() -> None:
+    from seqlab.train.loop import _RunState
+
+    old = {"step": 40, "best_valid": 0.25, "bad_evals": 1}  # no best_score: an older trainer
+    assert _RunState.from_dict(old).best_score == 0.25
 
 
 @pytest.mark.parametrize("no_validation", ["eval_every=None", "validate() returns {}"])

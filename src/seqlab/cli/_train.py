@@ -2,10 +2,11 @@
 
 ``@train_options(presets)`` adds the shared options (steps, epochs, time budget, batch size,
 learning rate, optimizer, schedule, warm-up, clipping, weight decay, momentum, patience,
-validation and checkpoint intervals, device, threads, seed, resume, progress, TensorBoard,
-``--json``) to a command, with the same names everywhere; the command receives them as one
-:class:`TrainOptions` (keyword ``train_opts``). Each option defaults to the task's preset
-(:class:`seqlab.tasks.Preset`), and its help says that default per kind of data.
+the metric that picks the kept weights, validation and checkpoint intervals, device, threads,
+seed, resume, progress, TensorBoard, ``--json``) to a command, with the same names
+everywhere; the command receives them as one :class:`TrainOptions` (keyword ``train_opts``).
+Each option defaults to the task's preset (:class:`seqlab.tasks.Preset`), and its help says
+that default per kind of data.
 :meth:`TrainOptions.train_config` turns the options given into a ``TrainConfig`` on top of
 the preset's; :func:`report_training` prints the summary every task shares.
 
@@ -67,9 +68,17 @@ _OPTIONS = (
     _Option(
         "patience",
         int,
-        "Early stopping after N validations without a better loss.",
+        "Early stopping after N validations without a better --best-metric.",
         "early_stopping_patience",
     ),
+    _Option(
+        "best_metric",
+        str,
+        "The validation metric that picks the kept weights: loss, or one the task reports "
+        "(f1, accuracy ...).",
+        "best_metric",
+    ),
+    _Option("best_mode", str, "min or max: which --best-metric is better.", "best_mode"),
     _Option("eval_every", int, "Validate every N steps.", "eval_every"),
     _Option("checkpoint_every", int, "Write a checkpoint every N steps.", "checkpoint_every_steps"),
     _Option("checkpoint_minutes", float, "... and at least every M minutes."),
@@ -113,6 +122,8 @@ class TrainOptions:
     weight_decay: float | None = None
     momentum: float | None = None
     patience: int | None = None
+    best_metric: str | None = None
+    best_mode: str | None = None
     eval_every: int | None = None
     checkpoint_every: int | None = None
     checkpoint_minutes: float | None = None
@@ -321,7 +332,7 @@ def train_and_report(
         return task
     facts, vocabulary = describe(task)
     _nothing_to_train(result, train_config)
-    _report(out, result, opts, facts, vocabulary, bits_per_char, loss_unit)
+    _report(out, result, opts, facts, vocabulary, bits_per_char, loss_unit, train_config)
     return task
 
 
@@ -353,13 +364,16 @@ def _report(
     vocabulary: str,
     bits_per_char: bool,
     loss_unit: str,
+    train_config: Any,
 ) -> None:
+    metric = train_config.best_metric
     summary = {
         "out": str(out),
         "steps": result.steps,
         "stopped_because": result.stopped_because,
         "seconds": round(result.seconds, 1),
         "best_valid_loss": result.best_valid,
+        **({} if metric == "loss" else {f"best_valid_{metric}": result.best_score}),
         **facts,
     }
     if opts.json_out:
@@ -373,6 +387,8 @@ def _report(
     if result.best_valid is not None:
         bits = f", {result.best_valid / math.log(2):.3f} bits/char" if bits_per_char else ""
         typer.echo(f"best validation loss {result.best_valid:.4f} nats/{loss_unit}{bits}")
+    if metric != "loss" and result.best_score is not None:
+        typer.echo(f"best validation {metric} {result.best_score:.4g} (the weights kept)")
     typer.echo(f"model directory: {out}  (loss curve: {out / 'loss_curve.png'})")
     exit_if_interrupted(result.stopped_because, result.steps, out)
 

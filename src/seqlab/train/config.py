@@ -38,6 +38,7 @@ __all__ = [
 OptimizerKind = Literal["adamw", "sgd"]
 ClipMode = Literal["none", "norm", "value"]
 Schedule = Literal["constant", "cosine", "linear"]
+BestMode = Literal["min", "max"]
 StopReason = Literal["max_steps", "max_epochs", "time_budget", "early_stopping", "interrupted"]
 
 
@@ -74,6 +75,10 @@ class TrainConfig:
     time_budget: float | None = None  # seconds this fit() call may train (> 0; None: no
     # limit); when it binds first, the schedule ends with it (lr decays to 0 by then)
     early_stopping_patience: int | None = None  # stop after N evaluations without a new best
+    best_metric: str = "loss"  # the validation metric that picks the kept weights (and
+    # that early stopping watches): "loss" or another name the task's validate() returns
+    best_mode: BestMode | None = None  # "min" or "max" is better; None: "min" for a name
+    # containing "loss", "max" otherwise (as Hugging Face's Trainer decides greater_is_better)
     seed: int = 0  # seeds the batch order of every epoch and the RNG of dropout & co.
     device: str = "cpu"  # torch device; under torchrun "cuda" means cuda:LOCAL_RANK
     progress: bool = True  # show a progress bar on stderr (rank 0 only)
@@ -118,10 +123,23 @@ class TrainConfig:
             self.early_stopping_patience is None or self.eval_every is not None,
             "early_stopping_patience needs validation: set eval_every",
         )
+        require(
+            isinstance(self.best_metric, str) and self.best_metric.strip() != "",
+            f"best_metric must be a metric name, got {self.best_metric!r}",
+        )
+        if self.best_mode is not None:
+            check_choice("best_mode", self.best_mode, get_args(BestMode))
         require(is_int(self.seed) and self.seed >= 0, f"seed must be >= 0, got {self.seed!r}")
         require(isinstance(self.device, str), f"device must be a string: {self.device!r}")
         check_device(self.device)  # a device this process lacks is a ValueError here
         require(isinstance(self.progress, bool), f"progress must be a bool: {self.progress!r}")
+
+    @property
+    def maximize_best(self) -> bool:
+        """Whether a larger ``best_metric`` is better (``best_mode``, or its default)."""
+        if self.best_mode is not None:
+            return self.best_mode == "max"
+        return "loss" not in self.best_metric
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain data (saved in checkpoints and ``train_config.json``);

@@ -14,7 +14,8 @@ drives it from a :class:`~seqlab.train.TrainConfig`:
 * a non-finite loss or gradient norm stops with :class:`~seqlab.train.TrainingDiverged`
   before the weights are touched, keeping the last good checkpoint;
 * a step limit, an optional epoch limit, a time budget, early stopping on the validation
-  loss, and the best-validation weights in ``model.safetensors``;
+  loss, and the best-validation weights in ``model.safetensors`` (best by the loss, or by
+  another metric the task reports: ``TrainConfig.best_metric``, such as a tagger's F1);
 * one process at a time in ``out_dir`` (an OS file lock on ``out_dir/.lock``, released when
   the process ends however it ends; a second one gets ``FolderInUseError`` with the pid);
 * Ctrl-C (SIGINT) finishes the current step, saves a checkpoint and returns with
@@ -30,9 +31,10 @@ Files in ``out_dir``::
     metrics.jsonl        train lines {"step","epoch","train_loss","lr","grad_norm",
                          "grad_norm_clipped","tokens_per_s","elapsed"} and validation lines
                          {"step","epoch","elapsed","valid_loss",...}
-    model.safetensors    weights at the best validation loss so far; the final weights when
-                         no validation ran (eval_every=None, validate() returned {}, or
-                         the run stopped before its first evaluation)
+    model.safetensors    weights at the best validation ``best_metric`` so far (the loss by
+                         default); the final weights when no validation ran
+                         (eval_every=None, validate() returned {}, or the run stopped
+                         before its first evaluation)
     checkpoint/          model.safetensors + trainer.pt: everything a resumed run needs
     .lock, .lock.holder  the folder's lock, and the pid of the process holding it (while held)
 
@@ -219,6 +221,7 @@ class _RunState:
     epoch: int = 0  # epoch of the next batch
     batch_index: int = 0  # batches of `epoch` already consumed
     best_valid: float | None = None  # lowest validation loss so far
+    best_score: float | None = None  # best value of config.best_metric so far (kept weights)
     bad_evals: int = 0  # evaluations since the last improvement (early-stopping patience)
     elapsed: float = 0.0  # training seconds of previous sessions (updated when saved)
     last_train_loss: float | None = None  # loss of the last step
@@ -235,7 +238,10 @@ class _RunState:
     @classmethod
     def from_dict(cls, saved: Mapping[str, Any]) -> _RunState:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in saved.items() if k in names})
+        state = cls(**{k: v for k, v in saved.items() if k in names})
+        if "best_score" not in saved:  # a checkpoint from before best_metric: chosen by loss
+            state.best_score = state.best_valid
+        return state
 
 
 # -- the trainer -------------------------------------------------------------------------
@@ -500,6 +506,7 @@ class _Run:
             epochs=self.state.epoch + (1 if self.state.batch_index else 0),
             stopped_because=stop,
             best_valid=self.state.best_valid,
+            best_score=self.state.best_score,
             last_train_loss=self.state.last_train_loss,
             seconds=self._elapsed(),
             resumed_from=self.resumed_from,
@@ -776,15 +783,25 @@ class _Run:
         return self.procs.broadcast(metrics)
 
     def _evaluate(self) -> StopReason | None:
-        """Validate, keep the best weights, log; "early_stopping" when patience is spent."""
+        """Validate, keep the weights of the best ``best_metric`` (lowest loss by default),
+        log; "early_stopping" when patience is spent."""
         st, cfg = self.state, self.config
         metrics = self._validate()
         if not metrics:
             return None
         loss = metrics["loss"]
-        improved = math.isfinite(loss) and (st.best_valid is None or loss < st.best_valid)
+        if math.isfinite(loss) and (st.best_valid is None or loss < st.best_valid):
+            st.best_valid = loss
+        if cfg.best_metric not in metrics:
+            raise ValueError(
+                f"best_metric {cfg.best_metric!r} is not among the validation metrics "
+                f"{sorted(metrics)}"
+            )
+        score = metrics[cfg.best_metric]
+        better = (lambda a, b: a > b) if cfg.maximize_best else (lambda a, b: a < b)
+        improved = math.isfinite(score) and (st.best_score is None or better(score, st.best_score))
         if improved:
-            st.best_valid, st.bad_evals = loss, 0
+            st.best_score, st.bad_evals = score, 0
         else:
             st.bad_evals += 1
         if self.procs.is_main:
@@ -796,9 +813,10 @@ class _Run:
         if patience is not None and st.bad_evals >= patience:
             if self.procs.is_main:
                 _log.info(
-                    "early stopping at step %d: %d evaluations without a better validation loss",
+                    "early stopping at step %d: %d evaluations without a better validation %s",
                     st.step,
                     patience,
+                    cfg.best_metric,
                 )
             return "early_stopping"
         return None
@@ -840,7 +858,7 @@ class _Run:
         """Final files: the weights when no validation picked the best; then the callbacks'
         ``on_end``."""
         if self.procs.is_main:
-            if self.state.best_valid is None:
+            if self.state.best_score is None:
                 save_weights(self.out_dir / BEST_MODEL_FILE, self.model)
             self._end_callbacks()
         self.procs.barrier()

@@ -101,6 +101,8 @@ class TrainResult:
     # the checkpoint's step when this fit() call resumed a run (None: it started at step 0);
     # how the call began, not how the run ended, so results compare equal without it
     resumed_from: int | None = field(default=None, compare=False)
+    # the best value of config.best_metric: the kept weights' score (None: never validated)
+    best_score: float | None = None
 
 
 class TrainingDiverged(RuntimeError):
