@@ -17,6 +17,7 @@ import typer
 from seqlab.cli import app, main
 from seqlab.data.conll import Sentence, write_conll
 from seqlab.metrics.tagging import entity_scores
+from seqlab.train import read_metrics
 from tests.test_architecture import SHARED
 from tests.test_tagger import planted
 
@@ -85,6 +86,27 @@ def test_the_train_summary_is_json(files: dict[str, Path], tmp_path: Path, capsy
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 2 and "O" in summary["tags"]
     assert json.loads((tmp_path / "m" / "config.json").read_text())["model"]["crf"] is False
+
+
+@pytest.mark.parametrize("metric", [None, "loss"])
+def test_the_kept_weights_are_those_of_the_best_dev_f1_unless_told(
+    files: dict[str, Path], tmp_path: Path, capsys, metric: str | None
+) -> None:
+    args = ["tag", "train", "--train", str(files["dev"]), "--dev", str(files["test"])]
+    args += ["--out", str(tmp_path / "m"), "--steps", "4", "--eval-every", "2"]
+    args += ["--hidden", "8", "--embedding", "8", "--no-char-features", "--no-progress"]
+    args += [] if metric is None else ["--best-metric", metric]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    valid = [r for r in read_metrics(tmp_path / "m" / "metrics.jsonl") if "valid_f1" in r]
+    assert [r["step"] for r in valid] == [2, 4]
+    if metric is None:  # the preset: the best dev entity F1
+        best = max(r["valid_f1"] for r in valid)
+        assert f"kept the weights of the best validation f1, {best:.4g}" in out, out
+        saved = json.loads((tmp_path / "m" / "train_config.json").read_text())
+        assert saved["best_metric"] == "f1"
+    else:
+        assert "best validation loss" in out and "kept the weights" not in out, out
 
 
 def test_predict_formats(model: Path, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:

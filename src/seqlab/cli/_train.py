@@ -386,9 +386,14 @@ def _report(
     )
     if result.best_valid is not None:
         bits = f", {result.best_valid / math.log(2):.3f} bits/char" if bits_per_char else ""
-        typer.echo(f"best validation loss {result.best_valid:.4f} nats/{loss_unit}{bits}")
-    if metric != "loss" and result.best_score is not None:
-        typer.echo(f"best validation {metric} {result.best_score:.4g} (the weights kept)")
+        loss = f"validation loss {result.best_valid:.4f} nats/{loss_unit}{bits}"
+        if metric == "loss":
+            typer.echo(f"best {loss}")
+        elif result.best_score is not None:
+            typer.echo(
+                f"kept the weights of the best validation {metric}, "
+                f"{result.best_score:.4g} (lowest {loss})"
+            )
     typer.echo(f"model directory: {out}  (loss curve: {out / 'loss_curve.png'})")
     exit_if_interrupted(result.stopped_because, result.steps, out)
 
