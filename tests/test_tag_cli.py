@@ -102,7 +102,7 @@ def test_the_kept_weights_are_those_of_the_best_dev_f1_unless_told(
     assert [r["step"] for r in valid] == [2, 4]
     if metric is None:  # the preset: the best dev entity F1
         best = max(r["valid_f1"] for r in valid)
-        assert f"kept the weights of the best validation f1, {best:.4g}" in out, out
+        assert f"best validation f1 (valid_f1 {best:.4g} in metrics.jsonl" in out, out
         saved = json.loads((tmp_path / "m" / "train_config.json").read_text())
         assert saved["best_metric"] == "f1"
     else:

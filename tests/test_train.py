@@ -488,6 +488,30 @@ def test_plot_loss_curve_leaves_matplotlib_state_alone(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize(("maximize", "kept"), [(True, 20), (False, 10)])
+def test_the_curve_draws_the_best_metric_and_marks_the_kept_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, maximize: bool, kept: int
+) -> None:
+    """valid_f1 on a right-hand axis, exactly as recorded (NaN skipped), and a dashed line at
+    the step the trainer keeps: the first of equal bests (20 and 40 both score 0.9)."""
+    figures = spy_saved_figures(monkeypatch)
+    records = [{"step": s, "train_loss": 1.0 / s} for s in range(1, 51)]
+    scores = {10: 0.2, 20: 0.9, 30: math.nan, 40: 0.9, 50: 0.5}
+    records += [{"step": s, "valid_loss": 0.5, "valid_f1": f} for s, f in scores.items()]
+    plot_loss_curve(records, tmp_path / "curve.png", metric="f1", maximize=maximize)
+    left, right = figures[-1].axes
+    assert {line.get_label() for line in left.get_lines()} == {"train", "validation"}
+    lines = {line.get_label(): line for line in right.get_lines()}
+    assert set(lines) == {"validation f1", f"kept: step {kept}"}
+    drawn = zip(lines["validation f1"].get_xdata(), lines["validation f1"].get_ydata(), strict=True)
+    assert list(drawn) == [(s, f) for s, f in scores.items() if not math.isnan(f)]
+    assert list(lines[f"kept: step {kept}"].get_xdata()) == [kept, kept]
+    legend = [t.get_text() for t in right.get_legend().get_texts()]
+    assert legend == ["train", "validation", "validation f1", f"kept: step {kept}"]
+    plot_loss_curve(records, tmp_path / "loss.png", metric="loss")  # the loss: one axis
+    assert len(figures[-1].axes) == 1
+
+
 # -- clipping ----------------------------------------------------------------------------
 
 

@@ -391,8 +391,8 @@ def _report(
             typer.echo(f"best {loss}")
         elif result.best_score is not None:
             typer.echo(
-                f"kept the weights of the best validation {metric}, "
-                f"{result.best_score:.4g} (lowest {loss})"
+                f"kept the weights of the best validation {metric} (valid_{metric} "
+                f"{result.best_score:.4g} in metrics.jsonl; lowest {loss})"
             )
     typer.echo(f"model directory: {out}  (loss curve: {out / 'loss_curve.png'})")
     exit_if_interrupted(result.stopped_because, result.steps, out)

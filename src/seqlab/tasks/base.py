@@ -250,11 +250,16 @@ class Task:
             if main:
                 task.check_out_dir(out, resume)
                 task.save_meta(out)
+            curve = LossCurve(
+                out / CURVE_FILE,
+                metric=train_config.best_metric,
+                maximize=train_config.maximize_best,
+            )
             trainer = Trainer(
                 task.trainable(encoded, data),
                 train_config,
                 out,
-                callbacks=[LossCurve(out / CURVE_FILE), *callbacks],
+                callbacks=[curve, *callbacks],
             )
             result = trainer.fit(resume="if_saved" if resume else False)
         best = out / WEIGHTS_FILE

@@ -1,4 +1,5 @@
-"""Loss curves: training and validation loss against the optimizer step.
+"""Loss curves: training and validation loss against the optimizer step (and the validation
+metric that picks the kept weights, when it is not the loss).
 
 Reads the records a :class:`seqlab.train.Trainer` appends to ``metrics.jsonl`` (dicts with
 ``"step"`` and ``"train_loss"`` or ``"valid_loss"``) and writes a PNG. Drawn on a private
@@ -63,11 +64,39 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def _plot_metric(
+    ax: Any, records: Sequence[Mapping[str, Any]], metric: str | None, maximize: bool
+) -> list[Any]:
+    """``valid_<metric>`` on a twin y axis of ``ax`` and the kept step; the legend handles."""
+    steps, values = _series(records, f"valid_{metric}")
+    if not values:
+        return []
+    right = ax.twinx()
+    (line,) = right.plot(
+        steps, values, color="tab:green", marker="s", markersize=3, label=f"validation {metric}"
+    )
+    right.set_ylabel(metric)
+    if maximize:  # the first of equal values, as the trainer keeps only a strictly better one
+        best = max(range(len(values)), key=lambda i: (values[i], -i))
+    else:
+        best = min(range(len(values)), key=lambda i: (values[i], i))
+    kept = right.axvline(
+        steps[best],
+        color="tab:green",
+        linestyle="--",
+        linewidth=1,
+        label=f"kept: step {steps[best]:.0f}",
+    )
+    return [line, kept]
+
+
 def plot_loss_curve(
     records: Sequence[Mapping[str, Any]],
     path: str | os.PathLike[str],
     *,
     title: str = "Training curve",
+    metric: str | None = None,
+    maximize: bool = True,
 ) -> Path:
     """Plot training and validation loss against the step and write a PNG to ``path``.
 
@@ -75,6 +104,11 @@ def plot_loss_curve(
     those with ``"valid_loss"`` the validation curve (with markers); other records and
     non-finite values are skipped. The y axis is logarithmic when the losses are positive
     and span a factor of 20 or more. The file is written atomically. Returns ``path``.
+
+    ``metric`` (a name other than ``"loss"``: the trainer's ``best_metric``) also draws
+    ``valid_<metric>`` on a right-hand axis and a dashed vertical line at the step whose
+    value is best (the largest when ``maximize``, else the smallest; the first of equals, as
+    the trainer keeps it): the weights the run kept.
     """
     path = Path(path)
     train_steps, train_loss = _series(records, "train_loss")
@@ -86,7 +120,10 @@ def plot_loss_curve(
         ax.plot(train_steps, train_loss, linewidth=1.2, label="train")
     if valid_loss:
         ax.plot(valid_steps, valid_loss, marker="o", markersize=3, label="validation")
-    if train_loss or valid_loss:
+    extra = _plot_metric(ax, records, metric, maximize) if metric not in (None, "loss") else []
+    if extra:  # on the twin axes, drawn above the curves of both
+        extra[0].axes.legend(handles=ax.get_lines() + extra, loc="lower left")
+    elif train_loss or valid_loss:
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no losses recorded yet", ha="center", va="center")
@@ -108,11 +145,20 @@ class LossCurve(Callback):
     Redrawn after a validation line, at most every ``min_interval`` seconds (drawing takes
     a fraction of a second; the clock starts at the first line of a ``fit()``), and always
     when ``fit()`` ends (divergence included), so the file shows the whole run at the end.
+    ``metric``/``maximize``: see :func:`plot_loss_curve` (the tasks pass the trainer's
+    ``best_metric``).
 
     >>> Trainer(task, config, out, callbacks=[LossCurve(out / "loss_curve.png")])  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike[str], min_interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        min_interval: float = 10.0,
+        *,
+        metric: str | None = None,
+        maximize: bool = True,
+    ) -> None:
         require(
             is_number(min_interval) and min_interval >= 0,
             f"min_interval must be a number of seconds >= 0, got {min_interval!r}",
@@ -120,6 +166,7 @@ class LossCurve(Callback):
         self.path = Path(path)  # the PNG, rewritten atomically
         self.min_interval = float(min_interval)  # seconds between two redraws while training
         self._last_draw: float | None = None  # when the file was last drawn (or the fit began)
+        self.metric, self.maximize = metric, maximize  # the kept weights' metric, if not loss
 
     def on_record(self, record: dict[str, Any], records: list[dict[str, Any]]) -> None:
         now = time.perf_counter()
@@ -134,5 +181,5 @@ class LossCurve(Callback):
         self._last_draw = None  # a later fit() starts its own clock
 
     def _draw(self, records: Sequence[Mapping[str, Any]]) -> None:
-        plot_loss_curve(records, self.path)
+        plot_loss_curve(records, self.path, metric=self.metric, maximize=self.maximize)
         self._last_draw = time.perf_counter()
