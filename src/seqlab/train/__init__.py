@@ -25,7 +25,7 @@ imports the figures (viz), the models, the tasks or the CLI: they build on this 
 
 from seqlab.train.callbacks import TensorBoard
 from seqlab.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from seqlab.train.config import TrainConfig, lr_factor, parse_duration
+from seqlab.train.config import TrainConfig, improves, lr_factor, parse_duration
 from seqlab.train.distributed import is_main_process, shard_batch
 from seqlab.train.lock import FolderInUseError, check_folder, hold_folder
 from seqlab.train.loop import Trainer, read_metrics
@@ -42,6 +42,7 @@ __all__ = [
     "TrainingDiverged",
     "check_folder",
     "hold_folder",
+    "improves",
     "is_main_process",
     "load_checkpoint",
     "load_weights",

@@ -31,6 +31,7 @@ __all__ = [
     "Schedule",
     "StopReason",
     "TrainConfig",
+    "improves",
     "lr_factor",
     "parse_duration",
 ]
@@ -145,6 +146,14 @@ class TrainConfig:
         """The fields as plain data (saved in checkpoints and ``train_config.json``);
         ``TrainConfig(**d)`` rebuilds the config, from JSON too."""
         return dataclasses.asdict(self)
+
+
+def improves(score: float, best: float | None, *, maximize: bool) -> bool:
+    """Whether a validation ``score`` replaces ``best`` (None: nothing kept yet): finite and
+    strictly better, so the first of equal scores stays kept."""
+    if not math.isfinite(score):
+        return False
+    return best is None or (score > best if maximize else score < best)
 
 
 def _plain_numbers(config: TrainConfig) -> None:

@@ -101,7 +101,7 @@ from seqlab.train.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from seqlab.train.config import StopReason, TrainConfig, lr_factor
+from seqlab.train.config import StopReason, TrainConfig, improves, lr_factor
 from seqlab.train.distributed import _Processes, _TaskLoss, shard_batch, to_device
 from seqlab.train.lock import hold_folder
 from seqlab.train.protocol import Callback, Trainable, TrainingDiverged, TrainResult
@@ -790,7 +790,7 @@ class _Run:
         if not metrics:
             return None
         loss = metrics["loss"]
-        if math.isfinite(loss) and (st.best_valid is None or loss < st.best_valid):
+        if improves(loss, st.best_valid, maximize=False):
             st.best_valid = loss
         if cfg.best_metric not in metrics:
             raise ValueError(
@@ -798,8 +798,7 @@ class _Run:
                 f"{sorted(metrics)}"
             )
         score = metrics[cfg.best_metric]
-        better = (lambda a, b: a > b) if cfg.maximize_best else (lambda a, b: a < b)
-        improved = math.isfinite(score) and (st.best_score is None or better(score, st.best_score))
+        improved = improves(score, st.best_score, maximize=cfg.maximize_best)
         if improved:
             st.best_score, st.bad_evals = score, 0
         else:

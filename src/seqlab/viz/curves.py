@@ -26,7 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from seqlab._validate import is_number, require
-from seqlab.train import Callback
+from seqlab.train import Callback, improves
 
 __all__ = ["LossCurve", "plot_loss_curve"]
 
@@ -65,7 +65,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _plot_metric(
-    ax: Any, records: Sequence[Mapping[str, Any]], metric: str | None, maximize: bool
+    ax: Any, records: Sequence[Mapping[str, Any]], metric: str, maximize: bool
 ) -> list[Any]:
     """``valid_<metric>`` on a twin y axis of ``ax`` and the kept step; the legend handles."""
     steps, values = _series(records, f"valid_{metric}")
@@ -76,10 +76,10 @@ def _plot_metric(
         steps, values, color="tab:green", marker="s", markersize=3, label=f"validation {metric}"
     )
     right.set_ylabel(metric)
-    if maximize:  # the first of equal values, as the trainer keeps only a strictly better one
-        best = max(range(len(values)), key=lambda i: (values[i], -i))
-    else:
-        best = min(range(len(values)), key=lambda i: (values[i], i))
+    best = 0  # the step the trainer kept: the values' best by the trainer's own rule
+    for i, value in enumerate(values):
+        if improves(value, values[best] if i else None, maximize=maximize):
+            best = i
     kept = right.axvline(
         steps[best],
         color="tab:green",
@@ -120,7 +120,7 @@ def plot_loss_curve(
         ax.plot(train_steps, train_loss, linewidth=1.2, label="train")
     if valid_loss:
         ax.plot(valid_steps, valid_loss, marker="o", markersize=3, label="validation")
-    extra = _plot_metric(ax, records, metric, maximize) if metric not in (None, "loss") else []
+    extra = [] if metric in (None, "loss") else _plot_metric(ax, records, metric, maximize)
     if extra:  # on the twin axes, drawn above the curves of both
         extra[0].axes.legend(handles=ax.get_lines() + extra, loc="lower left")
     elif train_loss or valid_loss:
