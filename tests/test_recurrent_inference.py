@@ -123,7 +123,7 @@ def test_no_grad_never_enters_the_autograd_kernel(
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
 
 
-# -- the fused float32 LSTM step (numba) ------------------------------------------------------
+# -- the compiled float32 loops (numba + brgemm) ----------------------------------------------
 
 
 def test_fused_tanh_and_sigmoid_within_bounds() -> None:
@@ -141,59 +141,106 @@ def test_fused_tanh_and_sigmoid_within_bounds() -> None:
     assert np.abs(out - 0.5 * (1.0 + np.tanh(exact / 2))).max() <= 2.5e-7
 
 
-def _oracle(model: torch.nn.Module, x: Tensor, lengths: list[int], hx: tuple) -> tuple:
+# a batch the compiled loops cut into two row ranges at two threads (B // MIN_ROWS >= 2)
+WIDE = 2 * _fused_step.MIN_ROWS + 3
+COMPILED: dict[str, Callable[[], torch.nn.Module]] = {
+    "LSTM(peephole=True)": lambda: snn.LSTM(E, H, 2, bidirectional=True, peephole=True),
+    "LSTM impl=bptt": lambda: snn.LSTM(E, H, 2, bidirectional=True, impl="bptt"),
+    "GRU(reset_after=False)": lambda: snn.GRU(E, H, 2, bidirectional=True, reset_after=False),
+}
+
+
+def _compiled_case(variant: str) -> tuple[torch.nn.Module, Tensor, list[int], tuple]:
+    """A 2-layer bidirectional model with parameters large enough to matter, a wide batch
+    of varied lengths and a given initial state."""
+    torch.manual_seed(3)
+    model = COMPILED[variant]()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.uniform_(-0.8, 0.8) if "weight_ch" in name or "bias" in name else None
+    x = 2 * torch.randn(T, WIDE, E)
+    lengths = [T, 5, 1] + [1 + (7 * k) % T for k in range(WIDE - 3)]
+    h0 = torch.randn(4, WIDE, H)
+    hx = (h0, torch.randn(4, WIDE, H)) if "LSTM" in variant else h0
+    return model, x, lengths, hx
+
+
+def _run(model: torch.nn.Module, x: Tensor, lengths: list[int], hx: object) -> list[Tensor]:
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        x, torch.tensor(lengths), False, enforce_sorted=False
+    )
+    with torch.no_grad():
+        out, state = model(packed, hx)
+    out = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)[0]
+    return [out, *(state if isinstance(state, tuple) else (state,))]
+
+
+def _oracle(model: torch.nn.Module, x: Tensor, lengths: list[int], hx: object) -> list:
     params = {n: p.detach().double().numpy() for n, p in model.named_parameters()}
+    lstm = isinstance(hx, tuple)
     out, h_n, c_n, _ = numpy_rnn.forward(
         x.double().numpy(),
-        tuple(s.double().numpy() for s in hx),
+        tuple(s.double().numpy() for s in hx) if lstm else hx.double().numpy(),  # type: ignore[union-attr]
         params,
-        "lstm",
+        "lstm" if lstm else "gru",
         num_layers=model.num_layers,  # type: ignore[arg-type]
         bidirectional=model.bidirectional,  # type: ignore[arg-type]
-        peephole=model.peephole,  # type: ignore[arg-type]
+        reset_after=getattr(model, "reset_after", True),
+        peephole=getattr(model, "peephole", False),
         lengths=lengths,
     )
-    return out, h_n, c_n
+    return [out, h_n, c_n] if lstm else [out, h_n]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("peephole", [True, False])
-def test_fused_lstm_step_matches_the_oracle(
-    peephole: bool, threads: int, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("variant", sorted(COMPILED))
+def test_compiled_loops_match_the_oracle(
+    variant: str, threads: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """float32 inference of the LSTM (2 layers, bidirectional, variable lengths, a given
-    initial state) runs the fused numba step, with torch on one thread or two, and agrees with
-    the float64 NumPy oracle and with the torch-op loop (SEQLAB_FUSED=0)."""
+    """float32 inference of the LSTM (peepholes or not) and the original GRU (2 layers,
+    bidirectional, variable lengths, a given initial state) runs the compiled loop, with
+    torch on one thread or two (the batch then cut into two row ranges), and agrees with the
+    float64 NumPy oracle and with the torch-op loop (SEQLAB_FUSED=0)."""
     pytest.importorskip("seqlab.functional._cell_kernels")
-    torch.manual_seed(3)
-    model = snn.LSTM(E, H, 2, bidirectional=True, peephole=peephole, impl="bptt")
-    with torch.no_grad():  # peepholes and biases large enough to matter
-        for name, p in model.named_parameters():
-            p.uniform_(-0.8, 0.8) if "weight_ch" in name or "bias" in name else None
-    x = 2 * torch.randn(T, B, E)
-    lengths = [T, 5, 1]
-    hx = (torch.randn(4, B, H), torch.randn(4, B, H))
-    packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor(lengths), False)
+    if not _fused_step.usable(torch.zeros(1)):
+        pytest.skip("no brgemm kernel in this torch build")
+    model, x, lengths, hx = _compiled_case(variant)
     calls: list[int] = []
-    lstm = _fused_step.lstm
-    monkeypatch.setattr(_fused_step, "lstm", lambda *a: calls.append(1) or lstm(*a))
+    name = "lstm" if "LSTM" in variant else "gru"
+    loop = getattr(_fused_step, name)
+    monkeypatch.setattr(_fused_step, name, lambda *a: calls.append(1) or loop(*a))
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with torch.no_grad():
-            out, (h_n, c_n) = model(packed, hx)
+        got = _run(model, x, lengths, hx)
     finally:
         torch.set_num_threads(old)
-    assert len(calls) == 4, f"the fused step ran {len(calls)} times, not once a layer and way"
-    out = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)[0]
-    want = _oracle(model, x, lengths, hx)
-    for name, got, exp in zip(("output", "h_n", "c_n"), (out, h_n, c_n), want, strict=True):
-        err = np.abs(got.double().numpy() - exp).max()
-        assert err <= 2e-6, f"{name}: max abs error {err:.2e} against the oracle"
+    assert len(calls) == 4, f"the compiled loop ran {len(calls)} times, not once a layer and way"
+    for what, g, exp in zip(
+        ("output", "h_n", "c_n"), got, _oracle(model, x, lengths, hx), strict=False
+    ):
+        err = np.abs(g.double().numpy() - exp).max()
+        assert err <= 3e-6, f"{what}: max abs error {err:.2e} against the oracle"
     monkeypatch.setenv("SEQLAB_FUSED", "0")
-    with torch.no_grad():
-        loop_out, (loop_h, loop_c) = model(packed, hx)
-    assert len(calls) == 4, "SEQLAB_FUSED=0 still ran the fused step"
-    loop_out = torch.nn.utils.rnn.pad_packed_sequence(loop_out, total_length=T)[0]
-    for got, exp in ((out, loop_out), (h_n, loop_h), (c_n, loop_c)):
-        torch.testing.assert_close(got, exp, rtol=1e-5, atol=2e-6)
+    torch_ops = _run(model, x, lengths, hx)
+    assert len(calls) == 4, "SEQLAB_FUSED=0 still ran the compiled loop"
+    for g, exp in zip(got, torch_ops, strict=True):
+        torch.testing.assert_close(g, exp, rtol=1e-5, atol=3e-6)
+
+
+@pytest.mark.parametrize("variant", sorted(COMPILED))
+def test_compiled_loops_same_bits_at_any_thread_count(variant: str) -> None:
+    """The rows of a batch are cut among threads, never a product: one thread or two give
+    the same bits."""
+    pytest.importorskip("seqlab.functional._cell_kernels")
+    model, x, lengths, hx = _compiled_case(variant)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _run(model, x, lengths, hx)
+        torch.set_num_threads(2)
+        two = _run(model, x, lengths, hx)
+    finally:
+        torch.set_num_threads(old)
+    for a, b in zip(one, two, strict=True):
+        assert torch.equal(a, b)

@@ -1,10 +1,15 @@
-"""The LSTM's elementwise step in one vectorised loop, for the float32 inference loop.
+"""The course's LSTM (peepholes or not) and original GRU over a whole sequence, compiled:
+the float32 CPU inference loops.
 
 After its matrix product, an LSTM step is elementwise: three sigmoids, two tanh, the cell
 update and the peepholes, about ten torch ops of (B, H) each, each a dispatch through
-torch's operator machinery (≈ 5 µs) and a pass over memory. :func:`lstm_step` does all of it
-in one numba loop that LLVM vectorises for the host CPU (16-wide AVX-512 or 8-wide AVX2),
-one read of the gate pre-activations and one write of the new states.
+torch's operator machinery (≈ 5 µs) and a pass over memory, and every step's product is one
+more oneDNN call (≈ 15 µs before any arithmetic). :func:`lstm_rows` and :func:`gru_rows` run
+the loop over time steps in numba: per step torch's brgemm kernel for the recurrent product
+(:mod:`seqlab.functional._brgemm`, the kernel oneDNN's own fused RNN uses) and one loop that
+LLVM vectorises for the host CPU (16-wide AVX-512 or 8-wide AVX2) for the gate math. They run
+a range of sequences (batch rows), so several threads can run one batch with no
+synchronisation between steps (rows of a batch are independent).
 
 tanh is a rational function, the approximation Eigen (and through it TensorFlow) uses for
 float32 tanh: odd polynomial of degree 13 over even polynomial of degree 6 on the input
@@ -22,9 +27,11 @@ import numba.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
-__all__ = ["lstm_step", "sigmoid", "tanh"]
+from seqlab.functional._brgemm import NAME
+
+__all__ = ["gru_rows", "lstm_rows", "sigmoid", "tanh"]
 
 # Let LLVM use FMAs and reassociate, keep NaN/inf semantics.
 _FAST = {"reassoc", "contract", "arcp", "nsz"}
@@ -90,81 +97,141 @@ def _pq(x: float) -> tuple[float, float]:
     return p, q
 
 
+_I64 = types.int64
+# torch's float32 brgemm, C (+)= A B (see seqlab.functional._brgemm, which registers the name
+# with LLVM before any function below is compiled or loaded from numba's cache)
+_gemm = types.ExternalFunction(NAME, types.void(*([_I64] * 11)))
+
+
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True, inline="always")
-def _row(
-    pre: np.ndarray,
-    bias: np.ndarray,
-    c: np.ndarray,
-    z: np.ndarray,
-    x: np.ndarray,
-    out: np.ndarray,
-    t: int,
-    b: int,
-    peep: np.ndarray,
-    valid: np.ndarray,
-) -> None:
-    """:func:`lstm_step` for sequence ``b``."""
-    hidden = c.shape[1]
-    now, nxt = t % 2, 1 - t % 2
-    if valid.shape[0] > 0 and not valid[t, b]:
-        for j in range(hidden):
-            z[nxt, b, j] = z[now, b, j]
-            out[t, b, j] = _ZERO
-    elif peep.shape[0] == 3:
-        for j in range(hidden):
-            cj = c[b, j]
-            # σ(y) = (Q + P) / 2Q and tanh(y) = P / Q with (P, Q) = _pq(y / 2) and _pq(y):
-            # the products below share one division where five would do it gate by gate
-            pi, qi = _pq(_HALF * (pre[b, 0, j] + bias[0, j] + peep[0, j] * cj))
-            pf, qf = _pq(_HALF * (pre[b, 1, j] + bias[1, j] + peep[1, j] * cj))
-            pg, qg = _pq(pre[b, 2, j] + bias[2, j])
-            # c<t> = Γf c<t-1> + Γu c̃ = (Qf+Pf) c / 2Qf + (Qi+Pi) Pg / (2 Qi Qg)
-            qig = qi * qg
-            cn = ((qf + pf) * cj * qig + (qi + pi) * pg * qf) / (_TWO * qf * qig)
-            po, qo = _pq(_HALF * (pre[b, 3, j] + bias[3, j] + peep[2, j] * cn))
-            pc, qc = _pq(cn)
-            # a<t> = Γo tanh(c<t>) = (Qo+Po) Pc / (2 Qo Qc)
-            h = (qo + po) * pc / (_TWO * qo * qc)
-            c[b, j] = cn
-            z[nxt, b, j] = h
-            out[t, b, j] = h
-    else:
-        for j in range(hidden):
-            i = _sigmoid(pre[b, 0, j] + bias[0, j])
-            f = _sigmoid(pre[b, 1, j] + bias[1, j])
-            cn = f * c[b, j] + i * _tanh(pre[b, 2, j] + bias[2, j])
-            o = _sigmoid(pre[b, 3, j] + bias[3, j])
-            c[b, j] = cn
-            h = o * _tanh(cn)
-            z[nxt, b, j] = h
-            out[t, b, j] = h
-    if t + 1 < x.shape[0]:  # the next step's input beside the new state
-        for k in range(x.shape[2]):
-            z[nxt, b, hidden + k] = x[t + 1, b, k]
+def _step_input(w_x, x, pre, ahead, t, b0, b1):  # type: ignore[no-untyped-def]
+    """Step t's pre-activations (B, G): ``pre[t]`` where the input projections of all steps
+    were made ``ahead`` (``pre`` (T, B, G)); else ``pre[0]`` (``pre`` (1, B, G)) with rows
+    b0..b1 set to x<t> W_ih^T here, in cache where the recurrent product and the gate math
+    read them."""
+    if ahead:
+        return pre[t]
+    p = pre[0]
+    n, e = w_x.shape[1], x.shape[2]
+    xt = x[t]
+    _gemm(b1 - b0, n, e, e, n, n, 0, xt[b0:].ctypes.data, w_x.ctypes.data,
+          p[b0:].ctypes.data, 0)  # fmt: skip
+    return p
 
 
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
-def lstm_step(
-    pre: np.ndarray,  # (B, 4, H) float32: W_hh a<t-1> + W_ih x<t>, gates [i, f, g, o]
-    bias: np.ndarray,  # (4, H) float32: b_ih + b_hh (zeros without biases)
-    c: np.ndarray,  # (B, H) float32 cell state c<t-1>, overwritten with c<t>
-    z: np.ndarray,  # (2, B, H+E) float32: [a<t-1>, x<t>] in z[t % 2]; writes z[1 - t % 2]
-    x: np.ndarray,  # (T, B, E) float32 inputs: copies x<t+1> into z[1 - t % 2, :, H:]
-    out: np.ndarray,  # (T, B, H) float32: writes out[t] = a<t> (zero where not valid)
-    t: int,  # the step
+def lstm_rows(
+    w_x: np.ndarray,  # (E, 4H) float32: W_ih^T, gate columns [i, f, g, o]
+    w_h: np.ndarray,  # (H, 4H) float32: W_hh^T
+    x: np.ndarray,  # (T, B, E) float32 inputs
+    bias: np.ndarray,  # (4H,) float32: b_ih + b_hh (zeros without biases)
+    pre: np.ndarray,  # (T, B, 4H) float32: x<t> W_ih^T made ahead, or (1, B, 4H) scratch
+    ahead: bool,  # pre holds every step's input projection
+    h: np.ndarray,  # (B, H) float32: a<0>, overwritten with a<T>
+    c: np.ndarray,  # (B, H) float32: c<0>, overwritten with c<T>
+    out: np.ndarray,  # (T, B, H) float32: a<t> (zero where not valid)
     peep: np.ndarray,  # (3, H) float32 peepholes [p_i; p_f; p_o], or (0, H): none
     valid: np.ndarray,  # (T, B) bool: step t of sequence b is valid, or (0, B): all are
+    b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
+    b1: int,
 ) -> None:
-    """One LSTM step after its matrix product (peepholes if ``peep`` has 3 rows)::
+    """The LSTM (peepholes if ``peep`` has 3 rows) over every step, for sequences b0..b1::
 
-        Γu = σ(pre_i + b_i + p_i ⊙ c<t-1>),  Γf = σ(pre_f + b_f + p_f ⊙ c<t-1>)
-        c̃ = tanh(pre_g + b_g),  c<t> = Γf ⊙ c<t-1> + Γu ⊙ c̃
-        Γo = σ(pre_o + b_o + p_o ⊙ c<t>),  a<t> = Γo ⊙ tanh(c<t>)
+        Γu = σ(W_i [a<t-1>, x<t>] + b_i + p_i ⊙ c<t-1>)
+        Γf = σ(W_f [a<t-1>, x<t>] + b_f + p_f ⊙ c<t-1>)
+        c̃ = tanh(W_c [a<t-1>, x<t>] + b_c),  c<t> = Γf ⊙ c<t-1> + Γu ⊙ c̃
+        Γo = σ(W_o [a<t-1>, x<t>] + b_o + p_o ⊙ c<t>),  a<t> = Γo ⊙ tanh(c<t>)
 
-    Where ``valid[t, b]`` is false, a<t> = a<t-1> and c<t> = c<t-1> for sequence b, and
-    out[t, b] = 0. ``z`` is two rows of the joint GEMM's input used in turn: the step reads
-    ``z[t % 2]`` (through the GEMM that made ``pre``) and fills ``z[1 - t % 2]`` with
-    ``[a<t>, x<t+1>]``, so no (T+1, B, H+E) buffer is allocated and filled per sequence.
+    Per step a brgemm call adds the recurrent product to the step's input projection (made
+    ahead, or here by another brgemm call), then one vectorised loop does the gate math.
+    Where ``valid[t, b]`` is false, a and c keep their values and out is 0. Calls for
+    disjoint row ranges touch disjoint memory and may run at once (nogil).
     """
-    for b in range(c.shape[0]):
-        _row(pre, bias, c, z, x, out, t, b, peep, valid)
+    hidden, n = h.shape[1], w_h.shape[1]
+    two, three = 2 * hidden, 3 * hidden
+    for t in range(x.shape[0]):
+        p = _step_input(w_x, x, pre, ahead, t, b0, b1)  # (B, G)
+        _gemm(b1 - b0, n, hidden, hidden, n, n, 1, h[b0:].ctypes.data, w_h.ctypes.data,
+              p[b0:].ctypes.data, 0)  # fmt: skip
+        for b in range(b0, b1):
+            if valid.shape[0] > 0 and not valid[t, b]:
+                out[t, b, :] = _ZERO
+            elif peep.shape[0] == 3:
+                for j in range(hidden):
+                    cj = c[b, j]
+                    # σ(y) = (Q + P) / 2Q and tanh(y) = P / Q with (P, Q) = _pq(y / 2) and
+                    # _pq(y): the products below share one division where five would do it
+                    pi, qi = _pq(_HALF * (p[b, j] + bias[j] + peep[0, j] * cj))
+                    pf, qf = _pq(_HALF * (p[b, hidden + j] + bias[hidden + j] + peep[1, j] * cj))
+                    pg, qg = _pq(p[b, two + j] + bias[two + j])
+                    # c<t> = Γf c<t-1> + Γu c̃ = (Qf+Pf) c / 2Qf + (Qi+Pi) Pg / (2 Qi Qg)
+                    qig = qi * qg
+                    cn = ((qf + pf) * cj * qig + (qi + pi) * pg * qf) / (_TWO * qf * qig)
+                    po, qo = _pq(_HALF * (p[b, three + j] + bias[three + j] + peep[2, j] * cn))
+                    pc, qc = _pq(cn)
+                    # a<t> = Γo tanh(c<t>) = (Qo+Po) Pc / (2 Qo Qc)
+                    a = (qo + po) * pc / (_TWO * qo * qc)
+                    c[b, j] = cn
+                    h[b, j] = a
+                    out[t, b, j] = a
+            else:
+                for j in range(hidden):
+                    i = _sigmoid(p[b, j] + bias[j])
+                    f = _sigmoid(p[b, hidden + j] + bias[hidden + j])
+                    cn = f * c[b, j] + i * _tanh(p[b, two + j] + bias[two + j])
+                    a = _sigmoid(p[b, three + j] + bias[three + j]) * _tanh(cn)
+                    c[b, j] = cn
+                    h[b, j] = a
+                    out[t, b, j] = a
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
+def gru_rows(
+    w_x: np.ndarray,  # (E, 3H) float32: W_ih^T, columns [Γr, z, c̃]
+    w_rz: np.ndarray,  # (H, 2H) float32: W_hh[:2H]^T
+    w_c: np.ndarray,  # (H, H) float32: W_hh[2H:]^T, the candidate's recurrent weight
+    x: np.ndarray,  # (T, B, E) float32 inputs
+    bias: np.ndarray,  # (3H,) float32: b_ih + b_hh (zeros without biases)
+    pre: np.ndarray,  # (T, B, 3H) float32: x<t> W_ih^T made ahead, or (1, B, 3H) scratch
+    ahead: bool,  # pre holds every step's input projection
+    h: np.ndarray,  # (B, H) float32: c<0>, overwritten with c<T>
+    rh: np.ndarray,  # (B, H) float32 scratch: Γr ⊙ c<t-1>
+    out: np.ndarray,  # (T, B, H) float32: c<t> (zero where not valid)
+    valid: np.ndarray,  # (T, B) bool: step t of sequence b is valid, or (0, B): all are
+    b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
+    b1: int,
+) -> None:
+    """The original GRU (Cho et al. 2014, the reset gate before the product) over every
+    step, for sequences b0..b1::
+
+        Γr, z = σ(W_rz [c<t-1>, x<t>] + b_rz),  c̃ = tanh(W_c [Γr ⊙ c<t-1>, x<t>] + b_c)
+        c<t> = (1 − z) ⊙ c̃ + z ⊙ c<t-1>          (z = 1 − Γu)
+
+    Per step: a brgemm call adds the gates' recurrent product to the step's input projection
+    (made ahead, or here by another brgemm call), one loop does σ and Γr ⊙ c<t-1>, a brgemm
+    call adds the candidate's, one loop does the update.
+    Where ``valid[t, b]`` is false, c keeps its value and out is 0. Calls for disjoint row
+    ranges may run at once (nogil).
+    """
+    hidden = h.shape[1]
+    two, three = 2 * hidden, 3 * hidden
+    m = b1 - b0
+    for t in range(x.shape[0]):
+        p = _step_input(w_x, x, pre, ahead, t, b0, b1)  # (B, G)
+        _gemm(m, two, hidden, hidden, two, three, 1, h[b0:].ctypes.data, w_rz.ctypes.data,
+              p[b0:].ctypes.data, 0)  # fmt: skip
+        for b in range(b0, b1):
+            for j in range(hidden):
+                rh[b, j] = _sigmoid(p[b, j] + bias[j]) * h[b, j]
+                p[b, hidden + j] = _sigmoid(p[b, hidden + j] + bias[hidden + j])
+        _gemm(m, hidden, hidden, hidden, hidden, three, 1, rh[b0:].ctypes.data,
+              w_c.ctypes.data, p[b0:, two:].ctypes.data, 0)  # fmt: skip
+        for b in range(b0, b1):
+            if valid.shape[0] > 0 and not valid[t, b]:
+                out[t, b, :] = _ZERO
+                continue
+            for j in range(hidden):
+                cand = _tanh(p[b, two + j] + bias[two + j])
+                new = cand + p[b, hidden + j] * (h[b, j] - cand)
+                h[b, j] = new
+                out[t, b, j] = new

@@ -1,35 +1,50 @@
-"""The float32 CPU inference loop of the LSTM, on a fused elementwise step.
+"""The float32 CPU inference loops of the LSTM and the original GRU, in compiled code.
 
-Per time step: one oneDNN GEMM ``W [a<t-1>, x<t>] + b`` on the joint input
-``[a<t-1>, x<t>]`` (as :mod:`seqlab.functional._inference`), then one call of the numba
-kernel :func:`seqlab.functional._cell_kernels.lstm_step`, which does the whole elementwise
-part (gates, peepholes, cell update, output) in one vectorised loop instead of about ten
-torch ops, and writes ``[a<t>, x<t+1>]`` into the other of two rows, where the next GEMM
-reads it (no (T+1, B, H+E) buffer to allocate and fill per sequence).
+:mod:`seqlab.functional._cell_kernels` runs the whole sequence: per step brgemm calls for
+the input projection and the recurrent product (added to it) and a vectorised loop for the
+gate math, with no Python between steps. The step's projection is made where the
+recurrent product and the gate math read it, in cache; computing all steps' at once in one
+large GEMM (as the torch-op loop does) costs a (T, B, G) buffer in main memory and, at two
+threads, as much time as it saves (torch's idle OpenMP workers spin beside the loop's).
 
-Used where the tensors are float32 on the CPU, run rather than traced, and numba imports;
-``SEQLAB_FUSED=0`` turns it off (the torch-op loop of ``_inference`` then runs, as it does for
-float64 and CUDA). numba is imported on first use.
+The batch is cut into row ranges run on parallel threads (the sequences of a batch are
+independent, so the threads never wait for each other):
+``min(torch.get_num_threads(), B // MIN_ROWS)`` ranges, at least one, a fixed rule that
+gives every run the same result bit for bit.
+
+Used where the tensors are float32 on the CPU, run rather than traced, numba imports and
+torch's brgemm is found (:func:`usable`); ``SEQLAB_FUSED=0`` turns it off (the torch-op loop
+of ``_inference`` then runs, as it does for float64 and CUDA). numba is imported on first use.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from seqlab.functional._gemm import Weight, tracing
+from seqlab.functional import _brgemm
+from seqlab.functional._gemm import linear, tracing
 
-__all__ = ["lstm", "usable"]
+__all__ = ["MIN_ROWS", "gru", "lstm", "usable"]
+
+# The fewest batch rows a thread is given: below it a brgemm call's fixed cost and its lower
+# efficiency on few rows outweigh a second core (B = 16 per thread runs at ≈ 75 GFLOP/s
+# where 64 runs at ≈ 150, 1 core of an Intel Xeon).
+MIN_ROWS = 16
 
 
 @functools.cache
 def _kernels() -> ModuleType | None:
     """The numba module, imported (and its kernels compiled or loaded) on first use."""
+    if not _brgemm.available():
+        return None
     try:
         from seqlab.functional import _cell_kernels
     except ImportError:  # numba missing or broken: the torch-op loop serves
@@ -38,7 +53,7 @@ def _kernels() -> ModuleType | None:
 
 
 def usable(x: Tensor, *others: Tensor | None) -> bool:
-    """True where the fused step serves ``x`` and the ``others`` (states, weights): all
+    """True where the compiled loops serve ``x`` and the ``others`` (states, weights): all
     float32 on the CPU, run rather than traced."""
     tensors = [t for t in (x, *others) if t is not None]
     return (
@@ -47,6 +62,67 @@ def usable(x: Tensor, *others: Tensor | None) -> bool:
         and os.environ.get("SEQLAB_FUSED", "1") != "0"
         and _kernels() is not None
     )
+
+
+@functools.cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="seqlab-rnn")
+
+
+def _parts(batch: int) -> int:
+    """How many row ranges a batch is cut into."""
+    return max(1, min(torch.get_num_threads(), batch // MIN_ROWS))
+
+
+def _run_rows(kernel: Callable[..., None], batch: int, *args: object) -> None:
+    """``kernel(*args, b0, b1)`` over row ranges covering the batch, on parallel threads."""
+    parts = _parts(batch)
+    if parts == 1:
+        kernel(*args, 0, batch)
+        return
+    cuts = [batch * k // parts for k in range(parts + 1)]
+    jobs = [_pool(parts).submit(kernel, *args, cuts[k], cuts[k + 1]) for k in range(parts)]
+    for job in jobs:
+        job.result()
+
+
+def _transposed(w: Tensor) -> np.ndarray:
+    """W^T as a row-major array: brgemm's B operand.  (G, K) -> (K, G)"""
+    return w.detach().t().contiguous().numpy()
+
+
+def _operands(
+    x: Tensor, h0: Tensor, w_ih: Tensor, b: Tensor | None, mask: Tensor | None
+) -> tuple[tuple[object, ...], Tensor, Tensor]:
+    """What both loops take first (W_ih^T, the inputs, the bias, the step inputs and whether
+    they were made ahead), a<0> to update in place, and the output; and the valid flags.
+
+    The input projections of all steps are made ahead where the input is wider than the
+    state (E > H: a deep or bidirectional network's upper layers), whose W_ih would crowd
+    W_hh out of the core's cache if read at every step; else at each step.
+
+    Shape:
+        x: (T, B, E), h0: (B, H), w_ih: (G, E) -> ((E, G), (T, B, E), (G,), (T or 1, B, G),
+        bool), h (B, H), out (T, B, H)
+    """
+    steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
+    gates = w_ih.shape[0]
+    w_x = _transposed(w_ih)
+    xs = x.detach().contiguous().numpy()
+    bias = np.zeros(gates, np.float32) if b is None else b.detach().contiguous().numpy()
+    ahead = x.shape[-1] > hidden
+    if ahead:  # one large product on torch's threads (its GEMM of choice, see _gemm)
+        pre = linear(x.reshape(steps * batch, -1), w_ih).view(steps, batch, gates).numpy()
+    else:
+        pre = np.empty((1, batch, gates), np.float32)
+    h = h0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
+    out = x.new_empty(steps, batch, hidden)
+    return (w_x, xs, bias, pre, ahead), h, out
+
+
+def _valid(mask: Tensor | None, batch: int) -> np.ndarray:
+    """(T, B) bool: step t of sequence b is valid; (0, B) where all are."""
+    return np.zeros((0, batch), np.bool_) if mask is None else mask[..., 0].contiguous().numpy()
 
 
 def lstm(
@@ -68,36 +144,44 @@ def lstm(
     """
     kernels = _kernels()
     if kernels is None:
-        raise RuntimeError("the fused LSTM step needs numba (check usable() first)")
-    steps, batch = x.shape[0], x.shape[1]
+        raise RuntimeError("the compiled LSTM needs numba and torch's brgemm (check usable())")
     hidden = c0.shape[-1]
-    gemm = Weight(torch.cat([w_hh, w_ih], dim=1), batch)  # (4H, H+E): W [a, x]
-    x = x.contiguous()
-    z = x.new_empty(2, batch, hidden + x.shape[-1])  # (2, B, H+E): [a<t-1>, x<t>], in turn
-    z[0, :, :hidden] = h0
-    z[0, :, hidden:] = x[0]
-    out = x.new_empty(steps, batch, hidden)  # (T, B, H)
+    first, h, out = _operands(x, h0, w_ih, b, mask)
     c = c0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
     peep = (
         np.zeros((0, hidden), np.float32)
         if w_ch is None
         else w_ch.detach().reshape(3, hidden).contiguous().numpy()
     )  # (3, H): [p_i; p_f; p_o]
-    bias = (
-        np.zeros((4, hidden), np.float32)
-        if b is None
-        else b.detach().reshape(4, hidden).contiguous().numpy()
-    )  # (4, H): added in the kernel (a bias post-op in the GEMM costs more, ≈ 5 µs a step)
-    valid = (
-        np.zeros((0, batch), np.bool_) if mask is None else mask[..., 0].contiguous().numpy()
-    )  # (T, B)
-    zn, xn, cn, outn = z.numpy(), x.numpy(), c.numpy(), out.numpy()
-    # one thread: numba's OpenMP runtime is not torch's (two thread teams would contend for
-    # the cores between the GEMM and the step); torch's own elementwise ops below 32k
-    # elements run on one thread too
-    step = kernels.lstm_step
-    for t in range(steps):
-        pre = gemm(z[t % 2])  # (B, 4H): W_hh a<t-1> + W_ih x<t>
-        gates = pre.view(batch, 4, hidden).numpy()  # (B, 4, H): [i, f, g, o]
-        step(gates, bias, cn, zn, xn, outn, t, peep, valid)
-    return out, z[steps % 2, :, :hidden].clone(), c  # (T, B, H), (B, H), (B, H)
+    w_x, xs, bias, pre, ahead = first
+    args = (w_x, _transposed(w_hh), xs, bias, pre, ahead, h.numpy(), c.numpy(), out.numpy())
+    _run_rows(kernels.lstm_rows, x.shape[1], *args, peep, _valid(mask, x.shape[1]))
+    return out, h, c  # (T, B, H), (B, H), (B, H)
+
+
+def gru(
+    x: Tensor,
+    h0: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b: Tensor | None,
+    mask: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    """Run the original GRU (reset gate before the product) over ``x``; ``b`` is
+    b_ih + b_hh.
+
+    Returns ``(out, c<T>)``, ``out`` zero where ``mask`` is false.
+
+    Shape:
+        x: (T, B, E), h0: (B, H), mask: (T, B, 1) -> out (T, B, H), (B, H)
+    """
+    kernels = _kernels()
+    if kernels is None:
+        raise RuntimeError("the compiled GRU needs numba and torch's brgemm (check usable())")
+    two = 2 * h0.shape[-1]
+    (w_x, xs, bias, pre, ahead), h, out = _operands(x, h0, w_ih, b, mask)
+    rh = np.empty(h.shape, np.float32)  # (B, H): Γr ⊙ c<t-1>
+    w_rz, w_c = _transposed(w_hh[:two]), _transposed(w_hh[two:])
+    args = (w_x, w_rz, w_c, xs, bias, pre, ahead, h.numpy(), rh, out.numpy())
+    _run_rows(kernels.gru_rows, x.shape[1], *args, _valid(mask, x.shape[1]))
+    return out, h  # (T, B, H), (B, H)

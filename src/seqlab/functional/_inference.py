@@ -17,10 +17,11 @@ recurrent network spends its time once the matrix products are fast (see docs/sp
   sigmoid covers ``i, f, g``, and the cell state is kept doubled (``2c``) so that tanh(c) is
   one sigmoid too; the factors are folded into the peepholes and the update.
 * Each new state is written in place where the next step reads it.
-* The LSTM in float32 on the CPU (peepholes or not) runs its whole elementwise step in one
-  vectorised numba loop after the GEMM (:mod:`seqlab.functional._fused_step`): two calls per
-  step instead of about eleven ops. The torch-op loop below serves float64, CUDA, tracing and
-  ``SEQLAB_FUSED=0``.
+* The LSTM (peepholes or not) and the original GRU in float32 on the CPU run their whole
+  loop over time steps in compiled code (:mod:`seqlab.functional._fused_step`): per step a
+  brgemm call and one vectorised loop for the gate math, no Python, the batch's rows shared
+  among threads. The torch-op loops below serve float64, CUDA, tracing, a torch without the
+  brgemm kernel, and ``SEQLAB_FUSED=0``.
 
 Masks (variable lengths) carry the state through unchanged where ``mask[t, b]`` is false,
 and zero the output there, as the training kernels do. Tested against the autograd loop,
@@ -74,9 +75,12 @@ def infer(
     steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
     with torch.no_grad():
         tensors = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch)
-        fused = mode in ("lstm", "lstm_peephole") and steps > 0
-        if fused and c0 is not None and _fused_step.usable(*tensors):
-            return _fused_step.lstm(x, h0, c0, w_ih, w_hh, _bias(b_ih, b_hh), w_ch, mask)
+        compiled = mode in ("lstm", "lstm_peephole", "gru_reset_before") and steps > 0
+        if compiled and _fused_step.usable(*tensors):
+            b = _bias(b_ih, b_hh)
+            if c0 is not None:
+                return _fused_step.lstm(x, h0, c0, w_ih, w_hh, b, w_ch, mask)
+            return (*_fused_step.gru(x, h0, w_ih, w_hh, b, mask), None)
         z = x.new_empty(steps + 1, batch, hidden + x.shape[-1])  # (T+1, B, H+E): [h<t-1>, x<t>]
         z[:steps, :, hidden:] = x
         z[0, :, :hidden] = h0
