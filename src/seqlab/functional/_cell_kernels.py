@@ -132,6 +132,7 @@ def lstm_rows(
     out: np.ndarray,  # (T, B, H) float32: a<t> (zero where not valid)
     peep: np.ndarray,  # (3, H) float32 peepholes [p_i; p_f; p_o], or (0, H): none
     valid: np.ndarray,  # (T, B) bool: step t of sequence b is valid, or (0, B): all are
+    rev: bool,  # run from the last step to the first (outputs stay in input order)
     b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
     b1: int,
 ) -> None:
@@ -149,7 +150,9 @@ def lstm_rows(
     """
     hidden, n = h.shape[1], w_h.shape[1]
     two, three = 2 * hidden, 3 * hidden
-    for t in range(x.shape[0]):
+    steps = x.shape[0]
+    for k in range(steps):
+        t = steps - 1 - k if rev else k
         p = _step_input(w_x, x, pre, ahead, t, b0, b1)  # (B, G)
         _gemm(b1 - b0, n, hidden, hidden, n, n, 1, h[b0:].ctypes.data, w_h.ctypes.data,
               p[b0:].ctypes.data, 0)  # fmt: skip
@@ -198,6 +201,7 @@ def gru_rows(
     rh: np.ndarray,  # (B, H) float32 scratch: Γr ⊙ c<t-1>
     out: np.ndarray,  # (T, B, H) float32: c<t> (zero where not valid)
     valid: np.ndarray,  # (T, B) bool: step t of sequence b is valid, or (0, B): all are
+    rev: bool,  # run from the last step to the first (outputs stay in input order)
     b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
     b1: int,
 ) -> None:
@@ -216,7 +220,9 @@ def gru_rows(
     hidden = h.shape[1]
     two, three = 2 * hidden, 3 * hidden
     m = b1 - b0
-    for t in range(x.shape[0]):
+    steps = x.shape[0]
+    for k in range(steps):
+        t = steps - 1 - k if rev else k
         p = _step_input(w_x, x, pre, ahead, t, b0, b1)  # (B, G)
         _gemm(m, two, hidden, hidden, two, three, 1, h[b0:].ctypes.data, w_rz.ctypes.data,
               p[b0:].ctypes.data, 0)  # fmt: skip

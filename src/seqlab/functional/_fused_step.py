@@ -134,8 +134,10 @@ def lstm(
     b: Tensor | None,
     w_ch: Tensor | None,
     mask: Tensor | None,
+    reverse: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Run the LSTM (peepholes if ``w_ch``) over ``x``; ``b`` is b_ih + b_hh.
+    """Run the LSTM (peepholes if ``w_ch``) over ``x``; ``b`` is b_ih + b_hh; ``reverse``:
+    from the last step to the first (masked steps, at the end, are skipped either way).
 
     Returns ``(out, a<T>, c<T>)``, ``out`` zero where ``mask`` is false.
 
@@ -155,7 +157,7 @@ def lstm(
     )  # (3, H): [p_i; p_f; p_o]
     w_x, xs, bias, pre, ahead = first
     args = (w_x, _transposed(w_hh), xs, bias, pre, ahead, h.numpy(), c.numpy(), out.numpy())
-    _run_rows(kernels.lstm_rows, x.shape[1], *args, peep, _valid(mask, x.shape[1]))
+    _run_rows(kernels.lstm_rows, x.shape[1], *args, peep, _valid(mask, x.shape[1]), reverse)
     return out, h, c  # (T, B, H), (B, H), (B, H)
 
 
@@ -166,9 +168,10 @@ def gru(
     w_hh: Tensor,
     b: Tensor | None,
     mask: Tensor | None,
+    reverse: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Run the original GRU (reset gate before the product) over ``x``; ``b`` is
-    b_ih + b_hh.
+    b_ih + b_hh; ``reverse``: from the last step to the first.
 
     Returns ``(out, c<T>)``, ``out`` zero where ``mask`` is false.
 
@@ -183,5 +186,5 @@ def gru(
     rh = np.empty(h.shape, np.float32)  # (B, H): Γr ⊙ c<t-1>
     w_rz, w_c = _transposed(w_hh[:two]), _transposed(w_hh[two:])
     args = (w_x, w_rz, w_c, xs, bias, pre, ahead, h.numpy(), rh, out.numpy())
-    _run_rows(kernels.gru_rows, x.shape[1], *args, _valid(mask, x.shape[1]))
+    _run_rows(kernels.gru_rows, x.shape[1], *args, _valid(mask, x.shape[1]), reverse)
     return out, h  # (T, B, H), (B, H)

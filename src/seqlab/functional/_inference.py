@@ -35,6 +35,7 @@ from torch import Tensor
 
 from seqlab.functional import _fused_step
 from seqlab.functional._gemm import Weight, linear
+from seqlab.functional._time import reverse_masked
 
 __all__ = ["infer"]
 
@@ -66,6 +67,7 @@ def infer(
     b_hh: Tensor | None,
     w_ch: Tensor | None = None,
     mask: Tensor | None = None,
+    reverse: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """:func:`seqlab.functional.bptt.scan` without autograd: same arguments and results.
 
@@ -79,8 +81,13 @@ def infer(
         if compiled and _fused_step.usable(*tensors):
             b = _bias(b_ih, b_hh)
             if c0 is not None:
-                return _fused_step.lstm(x, h0, c0, w_ih, w_hh, b, w_ch, mask)
-            return (*_fused_step.gru(x, h0, w_ih, w_hh, b, mask), None)
+                return _fused_step.lstm(x, h0, c0, w_ih, w_hh, b, w_ch, mask, reverse)
+            return (*_fused_step.gru(x, h0, w_ih, w_hh, b, mask, reverse), None)
+        if reverse:  # the loops below run forward in time: reverse around them
+            out, h_last, c_last = infer(
+                mode, reverse_masked(x, mask), h0, c0, w_ih, b_ih, w_hh, b_hh, w_ch, mask
+            )
+            return reverse_masked(out, mask), h_last, c_last
         z = x.new_empty(steps + 1, batch, hidden + x.shape[-1])  # (T+1, B, H+E): [h<t-1>, x<t>]
         z[:steps, :, hidden:] = x
         z[0, :, :hidden] = h0

@@ -24,6 +24,7 @@ Every kernel is checked against the autograd loop and the NumPy oracle in
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import torch
@@ -32,6 +33,7 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 from seqlab.functional._gemm import Weight, grad_weight, linear, tracing
 from seqlab.functional._inference import _bias, _joint, infer
+from seqlab.functional._time import reverse_masked
 
 __all__ = ["Mode", "scan", "tracing"]
 
@@ -425,6 +427,7 @@ def scan(
     b_hh: Tensor | None,
     w_ch: Tensor | None = None,
     mask: Tensor | None = None,
+    reverse: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Run one recurrent layer in one direction over a whole sequence.
 
@@ -434,7 +437,12 @@ def scan(
         x: the layer's input at every step.
         h0, c0: initial states (``c0`` for the LSTM modes only).
         w_ih, b_ih, w_hh, b_hh, w_ch: weights, biases and peepholes, torch.nn layout.
-        mask: ``mask[t, b]`` is true where step ``t`` of sequence ``b`` is valid.
+        mask: ``mask[t, b]`` is true where step ``t`` of sequence ``b`` is valid (the valid
+            steps of a sequence come first).
+        reverse: run each sequence from its last valid step to its first (the backward
+            direction of a bidirectional layer); ``out`` stays in the input's order. The
+            compiled inference loops run backwards; the other paths reverse the sequences
+            around a forward run (:func:`seqlab.functional._time.reverse_masked`).
 
     Returns:
         ``(out, h_T, c_T)``; ``out`` is zero at masked steps, ``c_T`` is None unless LSTM.
@@ -444,9 +452,15 @@ def scan(
     """
     tensors = (x.contiguous(), h0, c0, w_ih, b_ih, w_hh, b_hh, w_ch)
     device = x.device.type
+    grad = _wants_grad(tensors)
+    if reverse and grad:  # the autograd kernel runs forward in time: reverse around it
+        out, h_last, c_last = scan(
+            mode, reverse_masked(x, mask), h0, c0, w_ih, b_ih, w_hh, b_hh, w_ch, mask
+        )
+        return reverse_masked(out, mask), h_last, c_last
     # no gradient wanted (no_grad, or nothing requires one): the inference loop, which
     # saves nothing for backward
-    run = _Scan.apply if _wants_grad(tensors) else infer
+    run = _Scan.apply if grad else functools.partial(infer, reverse=reverse)
     if not torch.is_autocast_enabled(device):
         return run(mode, *tensors, mask)  # type: ignore[no-any-return]
     # autocast would run the GEMMs in bfloat16 and leave the buffers in float32 (torch.lerp

@@ -8,6 +8,10 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from seqlab.functional._time import reverse_time
+
+__all__ = ["SeqInfo", "from_time_major", "length_mask", "reverse_time", "to_time_major"]
+
 
 @dataclass(frozen=True)
 class SeqInfo:
@@ -69,20 +73,3 @@ def length_mask(lengths: Tensor | None, steps: int) -> Tensor | None:
         return None
     t = torch.arange(steps, device=lengths.device)
     return (t[:, None] < lengths[None, :]).unsqueeze(-1)  # (T, B, 1)
-
-
-def reverse_time(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """Reverse each sequence within its own length; padding stays where it is.
-
-    Applying it twice gives ``x`` back.
-
-    Shape:
-        x: (T, B, ·) -> (T, B, ·)
-    """
-    if lengths is None:
-        return x.flip(0)
-    steps = x.shape[0]
-    t = torch.arange(steps, device=x.device)[:, None]  # (T, 1)
-    lens = lengths.to(x.device)[None, :]  # (1, B)
-    idx = torch.where(t < lens, lens - 1 - t, t)  # (T, B)
-    return x.gather(0, idx.unsqueeze(-1).expand_as(x))

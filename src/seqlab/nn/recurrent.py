@@ -345,17 +345,19 @@ class RNNBase(nn.Module):
                 w_ih, w_hh, b_ih, b_hh, w_hr, w_ch = self._layer_params(layer, suffix)
                 k = layer * self.num_directions + d
                 init = [s[k] for s in states]  # (B, H) each
-                xin = layer_input if d == 0 else reverse_time(layer_input, lengths)
-                if impl == "bptt":
+                if impl == "bptt":  # the backward direction: scan runs it reversed
                     c0 = init[1] if self.has_cell_state else None
+                    args = (w_ih, b_ih, w_hh, b_hh, w_ch, mask)
                     out, h_last, c_last = scan(
-                        self._mode(), xin, init[0], c0, w_ih, b_ih, w_hh, b_hh, w_ch, mask
+                        self._mode(), layer_input, init[0], c0, *args, reverse=d == 1
                     )
                     last = [h_last] if c_last is None else [h_last, c_last]
                 else:
+                    xin = layer_input if d == 0 else reverse_time(layer_input, lengths)
                     params = (w_ih, w_hh, b_ih, b_hh, w_ch, w_hr)
                     out, last = self._loop(xin, init, params, mask)
-                outs.append(out if d == 0 else reverse_time(out, lengths))
+                    out = out if d == 0 else reverse_time(out, lengths)
+                outs.append(out)
                 for f, s in zip(finals, last, strict=True):
                     f.append(s)
             layer_input = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]  # (T, B, D*P)
