@@ -31,7 +31,7 @@ from numba import njit, types
 
 from seqlab.functional._brgemm import NAME
 
-__all__ = ["gru_rows", "lstm_rows", "sigmoid", "tanh"]
+__all__ = ["gru_rows", "lstm_grad_rows", "lstm_rows", "lstm_train_rows", "sigmoid", "tanh"]
 
 # Let LLVM use FMAs and reassociate, keep NaN/inf semantics.
 _FAST = {"reassoc", "contract", "arcp", "nsz"}
@@ -39,6 +39,7 @@ _FAST = {"reassoc", "contract", "arcp", "nsz"}
 _F = np.float32
 _HALF = _F(0.5)
 _ZERO = _F(0.0)
+_ONE = _F(1.0)
 _TWO = _F(2.0)
 _CLAMP = _F(7.99881172180175781)  # tanh(x) rounds to ±1 in float32 beyond
 # tanh(x) ≈ x·P(x²) / Q(x²) (Eigen's generic_fast_tanh_float coefficients)
@@ -241,3 +242,119 @@ def gru_rows(
                 new = cand + p[b, hidden + j] * (h[b, j] - cand)
                 h[b, j] = new
                 out[t, b, j] = new
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
+def lstm_train_rows(
+    w_x: np.ndarray,  # (E, 4H) float32: W_ih^T
+    w_h: np.ndarray,  # (H, 4H) float32: W_hh^T
+    x: np.ndarray,  # (T, B, E) float32 inputs
+    bias: np.ndarray,  # (4H,) float32: b_ih + b_hh (zeros without biases)
+    ahead: bool,  # gates already holds every step's input projection x<t> W_ih^T
+    h: np.ndarray,  # (T+1, B, H) float32: a<0> given; writes a<1..T>
+    c: np.ndarray,  # (T+1, B, H) float32: c<0> given; writes c<1..T>
+    gates: np.ndarray,  # (T, B, 4H) float32: writes the activations [Γu, Γf, c̃, Γo]
+    tanh_c: np.ndarray,  # (T, B, H) float32: writes tanh(c<t>)
+    peep: np.ndarray,  # (3, H) float32 peepholes [p_i; p_f; p_o], or (0, H): none
+    valid: np.ndarray,  # (T, B) bool: step t of sequence b is valid, or (0, B): all are
+    b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
+    b1: int,
+) -> None:
+    """The LSTM's training forward for sequences b0..b1: :func:`lstm_rows`' equations,
+    keeping what backward needs (every state, cell, gate activation and tanh(c<t>)).
+
+    Where ``valid[t, b]`` is false, a<t> = a<t-1> and c<t> = c<t-1>.
+    """
+    hidden, n, e = h.shape[2], w_h.shape[1], x.shape[2]
+    two, three = 2 * hidden, 3 * hidden
+    m = b1 - b0
+    for t in range(x.shape[0]):
+        p, xt, ht = gates[t], x[t], h[t]
+        if not ahead:
+            _gemm(m, n, e, e, n, n, 0, xt[b0:].ctypes.data, w_x.ctypes.data,
+                  p[b0:].ctypes.data, 0)  # fmt: skip
+        _gemm(m, n, hidden, hidden, n, n, 1, ht[b0:].ctypes.data, w_h.ctypes.data,
+              p[b0:].ctypes.data, 0)  # fmt: skip
+        for b in range(b0, b1):
+            keep = valid.shape[0] > 0 and not valid[t, b]
+            for j in range(hidden):
+                cj = c[t, b, j]
+                pi, pf = p[b, j] + bias[j], p[b, hidden + j] + bias[hidden + j]
+                if peep.shape[0] == 3:
+                    pi += peep[0, j] * cj
+                    pf += peep[1, j] * cj
+                i, f = _sigmoid(pi), _sigmoid(pf)
+                g = _tanh(p[b, two + j] + bias[two + j])
+                cn = f * cj + i * g
+                po = p[b, three + j] + bias[three + j]
+                if peep.shape[0] == 3:
+                    po += peep[2, j] * cn
+                o = _sigmoid(po)
+                tc = _tanh(cn)
+                p[b, j], p[b, hidden + j], p[b, two + j], p[b, three + j] = i, f, g, o
+                tanh_c[t, b, j] = tc
+                if keep:
+                    c[t + 1, b, j] = cj
+                    h[t + 1, b, j] = h[t, b, j]
+                else:
+                    c[t + 1, b, j] = cn
+                    h[t + 1, b, j] = o * tc
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
+def lstm_grad_rows(
+    w_hh: np.ndarray,  # (4H, H) float32: W_hh as torch stores it
+    gates: np.ndarray,  # (T, B, 4H) float32: the forward's [Γu, Γf, c̃, Γo]
+    tanh_c: np.ndarray,  # (T, B, H) float32: tanh(c<t>)
+    c: np.ndarray,  # (T+1, B, H) float32: c<0..T>
+    peep: np.ndarray,  # (3, H) float32 peepholes, or (0, H): none
+    valid: np.ndarray,  # (T, B) bool, or (0, B): all steps valid
+    d_out: np.ndarray,  # (T, B, H) float32: dL/d out (zero where not valid), or (0, B, H)
+    dh: np.ndarray,  # (B, H) float32: dL/da<T> in, dL/da<0> out
+    dc: np.ndarray,  # (B, H) float32: dL/dc<T> in, dL/dc<0> out
+    dpre: np.ndarray,  # (T, B, 4H) float32: writes dL/d pre-activations [i, f, g, o]
+    acc: np.ndarray,  # (3, B, H) float32: adds Σ_t of d pre ⊙ c for the peepholes
+    b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
+    b1: int,
+) -> None:
+    """Backward through time of :func:`lstm_train_rows` for sequences b0..b1.
+
+    Per step, from the last: one loop for the gate derivatives, then one brgemm call
+    dL/da<t-1> = d pre<t> W_hh. A step that was not valid passes dL/da and dL/dc straight
+    to the step before and gets zero gate gradients.
+    """
+    hidden = dh.shape[1]
+    n, two, three = 4 * hidden, 2 * hidden, 3 * hidden
+    for t in range(gates.shape[0] - 1, -1, -1):
+        p, d = gates[t], dpre[t]
+        for b in range(b0, b1):
+            if d_out.shape[0] > 0:
+                for j in range(hidden):
+                    dh[b, j] += d_out[t, b, j]
+            if valid.shape[0] > 0 and not valid[t, b]:
+                d[b, :] = _ZERO
+                continue
+            for j in range(hidden):
+                i, f, g, o = p[b, j], p[b, hidden + j], p[b, two + j], p[b, three + j]
+                tc, cp = tanh_c[t, b, j], c[t, b, j]
+                da = dh[b, j]
+                # a = Γo tanh(c): dc += da Γo (1 − tanh²c); do_pre = da tanh(c) Γo (1 − Γo)
+                dcn = dc[b, j] + da * o * (_ONE - tc * tc)
+                d_o = da * tc * o * (_ONE - o)
+                if peep.shape[0] == 3:
+                    dcn += d_o * peep[2, j]
+                # c = Γf c<t-1> + Γu c̃
+                d_i = dcn * g * i * (_ONE - i)
+                d_f = dcn * cp * f * (_ONE - f)
+                d_g = dcn * i * (_ONE - g * g)
+                dcp = dcn * f
+                if peep.shape[0] == 3:
+                    dcp += d_i * peep[0, j] + d_f * peep[1, j]
+                    acc[0, b, j] += d_i * cp
+                    acc[1, b, j] += d_f * cp
+                    acc[2, b, j] += d_o * c[t + 1, b, j]
+                d[b, j], d[b, hidden + j], d[b, two + j], d[b, three + j] = d_i, d_f, d_g, d_o
+                dc[b, j] = dcp
+                dh[b, j] = _ZERO  # replaced by d pre W_hh below (a skipped row keeps its dh)
+        _gemm(b1 - b0, hidden, n, n, hidden, hidden, 1, d[b0:].ctypes.data, w_hh.ctypes.data,
+              dh[b0:].ctypes.data, 0)  # fmt: skip

@@ -32,7 +32,7 @@ from torch import Tensor
 from seqlab.functional import _brgemm
 from seqlab.functional._gemm import linear, tracing
 
-__all__ = ["MIN_ROWS", "gru", "lstm", "usable"]
+__all__ = ["MIN_ROWS", "gru", "lstm", "lstm_grads", "lstm_train", "usable"]
 
 # The fewest batch rows a thread is given: below it a brgemm call's fixed cost and its lower
 # efficiency on few rows outweigh a second core (B = 16 per thread runs at ≈ 75 GFLOP/s
@@ -188,3 +188,88 @@ def gru(
     args = (w_x, w_rz, w_c, xs, bias, pre, ahead, h.numpy(), rh, out.numpy())
     _run_rows(kernels.gru_rows, x.shape[1], *args, _valid(mask, x.shape[1]), reverse)
     return out, h  # (T, B, H), (B, H)
+
+
+def _peepholes(w_ch: Tensor | None, hidden: int) -> np.ndarray:
+    """(3, H): [p_i; p_f; p_o], or (0, H) without peepholes."""
+    if w_ch is None:
+        return np.zeros((0, hidden), np.float32)
+    return w_ch.detach().reshape(3, hidden).contiguous().numpy()
+
+
+def lstm_train(
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b: Tensor | None,
+    w_ch: Tensor | None,
+    mask: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The LSTM's training forward (peepholes if ``w_ch``; ``b`` is b_ih + b_hh), keeping
+    what :func:`lstm_grads` needs: every state, cell, gate activation and tanh(c<t>).
+
+    Shape:
+        x: (T, B, E), h0/c0: (B, H) -> a (T+1, B, H), c (T+1, B, H), gates [Γu, Γf, c̃, Γo]
+        (T, B, 4H), tanh(c) (T, B, H)
+    """
+    kernels = _kernels()
+    if kernels is None:
+        raise RuntimeError("the compiled LSTM needs numba and torch's brgemm (check usable())")
+    steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
+    gsize = w_ih.shape[0]
+    ahead = x.shape[-1] > hidden  # as in _operands
+    if ahead:
+        flat = x.detach().reshape(steps * batch, -1)
+        gates = linear(flat, w_ih.detach()).view(steps, batch, gsize)
+    else:
+        gates = x.new_empty(steps, batch, gsize)
+    h = x.new_empty(steps + 1, batch, hidden)
+    c = x.new_empty(steps + 1, batch, hidden)
+    h[0], c[0] = h0.detach(), c0.detach()
+    tanh_c = x.new_empty(steps, batch, hidden)
+    bias = np.zeros(gsize, np.float32) if b is None else b.detach().contiguous().numpy()
+    args = (_transposed(w_ih), _transposed(w_hh), x.detach().contiguous().numpy(), bias, ahead)
+    arrays = (h.numpy(), c.numpy(), gates.numpy(), tanh_c.numpy())
+    peep = _peepholes(w_ch, hidden)
+    _run_rows(kernels.lstm_train_rows, batch, *args, *arrays, peep, _valid(mask, batch))
+    return h, c, gates, tanh_c
+
+
+def lstm_grads(
+    w_hh: Tensor,
+    gates: Tensor,
+    tanh_c: Tensor,
+    c: Tensor,
+    w_ch: Tensor | None,
+    mask: Tensor | None,
+    d_out: Tensor | None,
+    d_hn: Tensor | None,
+    d_cn: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """Backward through time of :func:`lstm_train`: the pre-activations' gradients, those
+    of a<0> and c<0>, and the peepholes' (None without).
+
+    Shape:
+        gates: (T, B, 4H), tanh_c: (T, B, H), c: (T+1, B, H), d_out: (T, B, H),
+        d_hn/d_cn: (B, H) -> d pre (T, B, 4H), (B, H), (B, H), (3H,)
+    """
+    kernels = _kernels()
+    if kernels is None:
+        raise RuntimeError("the compiled LSTM needs numba and torch's brgemm (check usable())")
+    batch, hidden = tanh_c.shape[1:]
+    dh = c.new_zeros(batch, hidden) if d_hn is None else d_hn.contiguous().clone()
+    dc = c.new_zeros(batch, hidden) if d_cn is None else d_cn.contiguous().clone()
+    if d_out is None:
+        grads_out = np.zeros((0, batch, hidden), np.float32)
+    else:
+        grads_out = (d_out if mask is None else d_out * mask).contiguous().numpy()
+    dpre = gates.new_empty(gates.shape)
+    acc = np.zeros((3 if w_ch is not None else 0, batch, hidden), np.float32)
+    arrays = (gates.numpy(), tanh_c.numpy(), c.numpy(), _peepholes(w_ch, hidden))
+    outs = (grads_out, dh.numpy(), dc.numpy(), dpre.numpy(), acc)
+    w = w_hh.detach().contiguous().numpy()
+    _run_rows(kernels.lstm_grad_rows, batch, w, *arrays, _valid(mask, batch), *outs)
+    d_wch = None if w_ch is None else torch.from_numpy(acc.sum(1).reshape(-1))
+    return dpre, dh, dc, d_wch

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from seqlab.functional import _fused_step
 from seqlab.functional._gemm import Weight, grad_weight, linear, tracing
 from seqlab.functional._inference import _bias, _joint, infer
 from seqlab.functional._time import reverse_masked
@@ -90,7 +91,26 @@ class _Scan(torch.autograd.Function):
         saved: dict[str, Tensor | list[Tensor]] = {}
         cells = None
         masks = [None] * steps if mask is None else mask.unbind(0)
-        if mode in _JOINT:
+        # float32 on the CPU: the LSTM's loop in compiled code (seqlab.functional._fused_step)
+        ctx.compiled = (
+            mode in ("lstm", "lstm_peephole")
+            and steps > 0
+            and _fused_step.usable(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch)
+        )
+        if ctx.compiled:
+            b = _bias(b_ih, b_hh)
+            states, cells, gates, tanh_c = _fused_step.lstm_train(
+                x,
+                h0,
+                c0,
+                w_ih,
+                w_hh,
+                b,
+                w_ch,
+                mask,  # type: ignore[arg-type]
+            )
+            saved.update(ifgo=gates, tanh_c=tanh_c)
+        elif mode in _JOINT:
             # z[t] = [h<t-1>, x<t>]: the state written in place next to the input it meets
             z = x.new_empty(steps + 1, batch, hidden + x.shape[-1])  # (T+1, B, H+E)
             z[:steps, :, hidden:] = x
@@ -129,11 +149,11 @@ class _Scan(torch.autograd.Function):
             saved["hn"] = hn_all
         elif mode == "gru_reset_before":
             _gru_reset_before_forward(x, states, saved, w_ih, b_ih, w_hh, b_hh, masks)
-        else:  # lstm, lstm_peephole
+        elif not ctx.compiled:  # lstm, lstm_peephole
             assert c0 is not None
             cells = _lstm_forward(x, states, c0, saved, w_ih, b_ih, w_hh, b_hh, w_ch, masks)
         out = states[1:] if mask is None else states[1:] * mask  # (T, B, H)
-        if mode in _JOINT:
+        if mode in _JOINT and not ctx.compiled:
             out = out.contiguous()
         ctx.mode = mode
         ctx.device_type = x.device.type
@@ -165,6 +185,9 @@ class _Scan(torch.autograd.Function):
         for key, n in ctx.layout:
             saved[key], rest = (rest[0], rest[1:]) if n is None else (rest[:n], rest[n:])
         mode: Mode = ctx.mode
+        if ctx.compiled:
+            return _compiled_lstm_grads(ctx, saved, x, states, cells, w_ih, w_hh, w_ch, mask,
+                                        d_out, d_hn, d_cn)  # fmt: skip
         steps, batch, hidden = states.shape[0] - 1, states.shape[1], states.shape[2]
         gsize = w_hh.shape[0]
         dh = torch.zeros_like(states[0]) if d_hn is None else d_hn.clone()  # (B, H)
@@ -279,6 +302,40 @@ class _Scan(torch.autograd.Function):
         if ctx.has_b_ih:
             d_bih = d_bhh.clone() if d_bhh is not None and dhp is dxp else dxp.sum((0, 1))
         return None, dx, dh, dc, d_wih, d_bih, d_whh, d_bhh, d_wch, None
+
+
+def _compiled_lstm_grads(
+    ctx: Any,
+    saved: dict[str, Any],
+    x: Tensor,
+    states: Tensor,
+    cells: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    w_ch: Tensor | None,
+    mask: Tensor | None,
+    d_out: Tensor | None,
+    d_hn: Tensor | None,
+    d_cn: Tensor | None,
+) -> tuple[Tensor | None, ...]:
+    """The gradients of the compiled LSTM's forward: backward through time in compiled code
+    (:func:`seqlab.functional._fused_step.lstm_grads`), then one large GEMM per weight.
+
+    Shape:
+        x: (T, B, E), states/cells: (T+1, B, H) -> the gradients of forward's inputs
+    """
+    steps, batch = x.shape[0], x.shape[1]
+    dxp, dh, dc, d_wch = _fused_step.lstm_grads(
+        w_hh, saved["ifgo"], saved["tanh_c"], cells, w_ch, mask, d_out, d_hn, d_cn
+    )
+    flat = dxp.view(steps * batch, -1)  # (T*B, 4H)
+    d_whh = _weight_grads(dxp, states[:-1])  # (4H, H)
+    d_wih = grad_weight(flat, x.reshape(steps * batch, -1))  # (4H, E)
+    d_b = dxp.sum((0, 1))  # b_ih and b_hh add alike
+    d_bhh = d_b if ctx.has_b_hh else None
+    d_bih = (d_b.clone() if ctx.has_b_hh else d_b) if ctx.has_b_ih else None
+    dx = linear(flat, w_ih.t()).view(x.shape)  # (T*B, 4H) x (4H, E) -> (T, B, E)
+    return None, dx, dh, dc, d_wih, d_bih, d_whh, d_bhh, d_wch, None
 
 
 def _gru_reset_before_grads(
