@@ -85,7 +85,7 @@ def entries() -> list[Entry]:
         Entry("LSTM", "torch.nn.LSTM", lambda e, h, n, b: nn.LSTM(e, h, n, bidirectional=b), True),
         Entry(
             "LSTM",
-            "seqlab LSTM (auto: fused)",
+            "seqlab LSTM (auto: fused; trains bptt)",
             lambda e, h, n, b: snn.LSTM(e, h, n, bidirectional=b),
         ),
         Entry(

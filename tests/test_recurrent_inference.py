@@ -246,48 +246,51 @@ def test_compiled_loops_same_bits_at_any_thread_count(variant: str) -> None:
         assert torch.equal(a, b)
 
 
-def _train_grads(model: torch.nn.Module, x: Tensor, lengths: list[int], hx: tuple) -> list:
+def _train_grads(model: torch.nn.Module, x: Tensor, lengths: list[int], hx: object) -> list:
     """Outputs and every gradient of a random linear loss, through a packed batch."""
     x = x.clone().requires_grad_()
-    hx = tuple(s.clone().requires_grad_() for s in hx)
+    states = tuple(s.clone().requires_grad_() for s in (hx if isinstance(hx, tuple) else (hx,)))
     model.zero_grad(set_to_none=True)
     packed = torch.nn.utils.rnn.pack_padded_sequence(
         x, torch.tensor(lengths), False, enforce_sorted=False
     )
-    out, (h_n, c_n) = model(packed, hx)
+    out, final = model(packed, states if isinstance(hx, tuple) else states[0])
     out = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)[0]
+    results = [out, *(final if isinstance(final, tuple) else (final,))]
     g = torch.Generator().manual_seed(1)
-    loss = sum((y * torch.randn(y.shape, generator=g)).sum() for y in (out, h_n, c_n))
+    loss = sum((y * torch.randn(y.shape, generator=g)).sum() for y in results)
     loss.backward()  # type: ignore[union-attr]
-    grads = [x.grad, *(s.grad for s in hx), *(p.grad for p in model.parameters())]
-    return [out.detach(), h_n.detach(), c_n.detach(), *grads]
+    grads = [x.grad, *(s.grad for s in states), *(p.grad for p in model.parameters())]
+    return [y.detach() for y in results] + grads
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("variant", ["LSTM(peephole=True)", "LSTM impl=bptt"])
-def test_compiled_lstm_training_matches_the_torch_op_loop(
+@pytest.mark.parametrize("variant", sorted(COMPILED))
+def test_compiled_training_matches_the_torch_op_loop(
     variant: str, threads: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """float32 training of the LSTM (2 layers, bidirectional, variable lengths) runs the
-    compiled forward and backward through time, and its outputs and gradients (input,
-    initial states, every weight, bias and peephole) agree with the torch-op kernel
-    (SEQLAB_FUSED=0, itself tested against the oracle), at one thread or two."""
+    """float32 training of the LSTM (peepholes or not) and the original GRU (2 layers,
+    bidirectional, variable lengths) runs the compiled forward and backward through time,
+    and its outputs and gradients (input, initial states, every weight, bias and peephole)
+    agree with the torch-op kernel (SEQLAB_FUSED=0, itself tested against the oracle), at
+    one thread or two (the batch then cut into two row ranges)."""
     pytest.importorskip("seqlab.functional._cell_kernels")
     if not _fused_step.usable(torch.zeros(1)):
         pytest.skip("no brgemm kernel in this torch build")
     model, x, lengths, hx = _compiled_case(variant)
     calls: list[int] = []
-    train = _fused_step.lstm_train
-    monkeypatch.setattr(_fused_step, "lstm_train", lambda *a: calls.append(1) or train(*a))
+    name = "lstm_train" if "LSTM" in variant else "gru_train"
+    train = getattr(_fused_step, name)
+    monkeypatch.setattr(_fused_step, name, lambda *a: calls.append(1) or train(*a))
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        got = _train_grads(model, x, lengths, hx)  # type: ignore[arg-type]
+        got = _train_grads(model, x, lengths, hx)
     finally:
         torch.set_num_threads(old)
     assert len(calls) == 4, f"the compiled forward ran {len(calls)} times, not 4"
     monkeypatch.setenv("SEQLAB_FUSED", "0")
-    want = _train_grads(model, x, lengths, hx)  # type: ignore[arg-type]
+    want = _train_grads(model, x, lengths, hx)
     assert len(calls) == 4, "SEQLAB_FUSED=0 still ran the compiled forward"
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=2e-5)

@@ -31,7 +31,16 @@ from numba import njit, types
 
 from seqlab.functional._brgemm import NAME
 
-__all__ = ["gru_rows", "lstm_grad_rows", "lstm_rows", "lstm_train_rows", "sigmoid", "tanh"]
+__all__ = [
+    "gru_grad_rows",
+    "gru_rows",
+    "gru_train_rows",
+    "lstm_grad_rows",
+    "lstm_rows",
+    "lstm_train_rows",
+    "sigmoid",
+    "tanh",
+]
 
 # Let LLVM use FMAs and reassociate, keep NaN/inf semantics.
 _FAST = {"reassoc", "contract", "arcp", "nsz"}
@@ -357,4 +366,101 @@ def lstm_grad_rows(
                 dc[b, j] = dcp
                 dh[b, j] = _ZERO  # replaced by d pre W_hh below (a skipped row keeps its dh)
         _gemm(b1 - b0, hidden, n, n, hidden, hidden, 1, d[b0:].ctypes.data, w_hh.ctypes.data,
+              dh[b0:].ctypes.data, 0)  # fmt: skip
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
+def gru_train_rows(
+    w_x: np.ndarray,  # (E, 3H) float32: W_ih^T
+    w_rz: np.ndarray,  # (H, 2H) float32: W_hh[:2H]^T
+    w_c: np.ndarray,  # (H, H) float32: W_hh[2H:]^T
+    x: np.ndarray,  # (T, B, E) float32 inputs
+    bias: np.ndarray,  # (3H,) float32: b_ih + b_hh (zeros without biases)
+    ahead: bool,  # gates already holds every step's input projection x<t> W_ih^T
+    h: np.ndarray,  # (T+1, B, H) float32: c<0> given; writes c<1..T>
+    gates: np.ndarray,  # (T, B, 3H) float32: writes the activations [Γr, z, c̃]
+    rh: np.ndarray,  # (T, B, H) float32: writes Γr ⊙ c<t-1>
+    valid: np.ndarray,  # (T, B) bool, or (0, B): all steps valid
+    b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
+    b1: int,
+) -> None:
+    """The original GRU's training forward for sequences b0..b1: :func:`gru_rows`'
+    equations, keeping what backward needs (every state, gate activation and Γr ⊙ c<t-1>).
+
+    Where ``valid[t, b]`` is false, c<t> = c<t-1>.
+    """
+    hidden, e = h.shape[2], x.shape[2]
+    two, three = 2 * hidden, 3 * hidden
+    m = b1 - b0
+    for t in range(x.shape[0]):
+        p, xt, ht, yt = gates[t], x[t], h[t], rh[t]
+        if not ahead:
+            _gemm(m, three, e, e, three, three, 0, xt[b0:].ctypes.data, w_x.ctypes.data,
+                  p[b0:].ctypes.data, 0)  # fmt: skip
+        _gemm(m, two, hidden, hidden, two, three, 1, ht[b0:].ctypes.data, w_rz.ctypes.data,
+              p[b0:].ctypes.data, 0)  # fmt: skip
+        for b in range(b0, b1):
+            for j in range(hidden):
+                r = _sigmoid(p[b, j] + bias[j])
+                p[b, j] = r
+                p[b, hidden + j] = _sigmoid(p[b, hidden + j] + bias[hidden + j])
+                yt[b, j] = r * ht[b, j]
+        _gemm(m, hidden, hidden, hidden, hidden, three, 1, yt[b0:].ctypes.data,
+              w_c.ctypes.data, p[b0:, two:].ctypes.data, 0)  # fmt: skip
+        for b in range(b0, b1):
+            keep = valid.shape[0] > 0 and not valid[t, b]
+            for j in range(hidden):
+                cand = _tanh(p[b, two + j] + bias[two + j])
+                p[b, two + j] = cand
+                hp = ht[b, j]
+                h[t + 1, b, j] = hp if keep else cand + p[b, hidden + j] * (hp - cand)
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
+def gru_grad_rows(
+    w_hh: np.ndarray,  # (3H, H) float32: W_hh as torch stores it
+    gates: np.ndarray,  # (T, B, 3H) float32: the forward's [Γr, z, c̃]
+    h: np.ndarray,  # (T+1, B, H) float32: c<0..T>
+    valid: np.ndarray,  # (T, B) bool, or (0, B): all steps valid
+    d_out: np.ndarray,  # (T, B, H) float32: dL/d out (zero where not valid), or (0, B, H)
+    dh: np.ndarray,  # (B, H) float32: dL/dc<T> in, dL/dc<0> out
+    drh: np.ndarray,  # (B, H) float32 scratch: dL/d(Γr ⊙ c<t-1>)
+    dpre: np.ndarray,  # (T, B, 3H) float32: writes dL/d pre-activations [Γr, z, c̃]
+    b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
+    b1: int,
+) -> None:
+    """Backward through time of :func:`gru_train_rows` for sequences b0..b1.
+
+    Per step, from the last: the candidate's gradient, a brgemm call for dL/d(Γr ⊙ c<t-1>),
+    the gates' gradients, and a brgemm call adding d pre_rz W_rz to dL/dc<t-1>. A step that
+    was not valid passes dL/dc straight to the step before and gets zero gate gradients.
+    """
+    hidden = dh.shape[1]
+    two, three = 2 * hidden, 3 * hidden
+    m = b1 - b0
+    for t in range(gates.shape[0] - 1, -1, -1):
+        p, d, ht = gates[t], dpre[t], h[t]
+        for b in range(b0, b1):
+            if d_out.shape[0] > 0:
+                for j in range(hidden):
+                    dh[b, j] += d_out[t, b, j]
+            if valid.shape[0] > 0 and not valid[t, b]:
+                d[b, :] = _ZERO
+                continue
+            for j in range(hidden):
+                z, n = p[b, hidden + j], p[b, two + j]
+                # c<t> = (1 − z) c̃ + z c<t-1>, c̃ = tanh(·): dn_pre = dc (1 − z)(1 − c̃²)
+                d[b, two + j] = dh[b, j] * (_ONE - z) * (_ONE - n * n)
+        _gemm(m, hidden, hidden, three, hidden, hidden, 0, d[b0:, two:].ctypes.data,
+              w_hh[two:].ctypes.data, drh[b0:].ctypes.data, 0)  # fmt: skip
+        for b in range(b0, b1):
+            if valid.shape[0] > 0 and not valid[t, b]:
+                continue
+            for j in range(hidden):
+                r, z, n = p[b, j], p[b, hidden + j], p[b, two + j]
+                hp, dc, dy = ht[b, j], dh[b, j], drh[b, j]
+                d[b, j] = dy * hp * r * (_ONE - r)  # Γr ⊙ c<t-1>: dΓr = dy c<t-1>
+                d[b, hidden + j] = dc * (hp - n) * z * (_ONE - z)
+                dh[b, j] = dc * z + dy * r  # plus d pre_rz W_rz below
+        _gemm(m, hidden, two, three, hidden, hidden, 1, d[b0:].ctypes.data, w_hh.ctypes.data,
               dh[b0:].ctypes.data, 0)  # fmt: skip

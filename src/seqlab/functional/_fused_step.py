@@ -32,7 +32,16 @@ from torch import Tensor
 from seqlab.functional import _brgemm
 from seqlab.functional._gemm import linear, tracing
 
-__all__ = ["MIN_ROWS", "gru", "lstm", "lstm_grads", "lstm_train", "usable"]
+__all__ = [
+    "MIN_ROWS",
+    "gru",
+    "gru_grads",
+    "gru_train",
+    "lstm",
+    "lstm_grads",
+    "lstm_train",
+    "usable",
+]
 
 # The fewest batch rows a thread is given: below it a brgemm call's fixed cost and its lower
 # efficiency on few rows outweigh a second core (B = 16 per thread runs at ≈ 75 GFLOP/s
@@ -261,10 +270,7 @@ def lstm_grads(
     batch, hidden = tanh_c.shape[1:]
     dh = c.new_zeros(batch, hidden) if d_hn is None else d_hn.contiguous().clone()
     dc = c.new_zeros(batch, hidden) if d_cn is None else d_cn.contiguous().clone()
-    if d_out is None:
-        grads_out = np.zeros((0, batch, hidden), np.float32)
-    else:
-        grads_out = (d_out if mask is None else d_out * mask).contiguous().numpy()
+    grads_out = _grads_out(d_out, mask, batch, hidden)
     dpre = gates.new_empty(gates.shape)
     acc = np.zeros((3 if w_ch is not None else 0, batch, hidden), np.float32)
     arrays = (gates.numpy(), tanh_c.numpy(), c.numpy(), _peepholes(w_ch, hidden))
@@ -273,3 +279,70 @@ def lstm_grads(
     _run_rows(kernels.lstm_grad_rows, batch, w, *arrays, _valid(mask, batch), *outs)
     d_wch = None if w_ch is None else torch.from_numpy(acc.sum(1).reshape(-1))
     return dpre, dh, dc, d_wch
+
+
+def _grads_out(d_out: Tensor | None, mask: Tensor | None, batch: int, hidden: int) -> np.ndarray:
+    """dL/d out as the backward loops read it: zero where not valid; (0, B, H) for none."""
+    if d_out is None:
+        return np.zeros((0, batch, hidden), np.float32)
+    return (d_out if mask is None else d_out * mask).contiguous().numpy()
+
+
+def gru_train(
+    x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None, mask: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The original GRU's training forward (``b`` is b_ih + b_hh), keeping what
+    :func:`gru_grads` needs.
+
+    Shape:
+        x: (T, B, E), h0: (B, H) -> c (T+1, B, H), gates [Γr, z, c̃] (T, B, 3H),
+        Γr ⊙ c<t-1> (T, B, H)
+    """
+    kernels = _kernels()
+    if kernels is None:
+        raise RuntimeError("the compiled GRU needs numba and torch's brgemm (check usable())")
+    steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
+    gsize, two = w_ih.shape[0], 2 * hidden
+    ahead = x.shape[-1] > hidden  # as in _operands
+    if ahead:
+        flat = x.detach().reshape(steps * batch, -1)
+        gates = linear(flat, w_ih.detach()).view(steps, batch, gsize)
+    else:
+        gates = x.new_empty(steps, batch, gsize)
+    h = x.new_empty(steps + 1, batch, hidden)
+    h[0] = h0.detach()
+    rh = x.new_empty(steps, batch, hidden)
+    bias = np.zeros(gsize, np.float32) if b is None else b.detach().contiguous().numpy()
+    weights = (_transposed(w_ih), _transposed(w_hh[:two]), _transposed(w_hh[two:]))
+    args = (x.detach().contiguous().numpy(), bias, ahead, h.numpy(), gates.numpy(), rh.numpy())
+    _run_rows(kernels.gru_train_rows, batch, *weights, *args, _valid(mask, batch))
+    return h, gates, rh
+
+
+def gru_grads(
+    w_hh: Tensor,
+    gates: Tensor,
+    h: Tensor,
+    mask: Tensor | None,
+    d_out: Tensor | None,
+    d_hn: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    """Backward through time of :func:`gru_train`: the pre-activations' gradients and
+    that of c<0>.
+
+    Shape:
+        gates: (T, B, 3H), h: (T+1, B, H), d_out: (T, B, H), d_hn: (B, H) ->
+        d pre (T, B, 3H), (B, H)
+    """
+    kernels = _kernels()
+    if kernels is None:
+        raise RuntimeError("the compiled GRU needs numba and torch's brgemm (check usable())")
+    batch, hidden = h.shape[1:]
+    dh = h.new_zeros(batch, hidden) if d_hn is None else d_hn.contiguous().clone()
+    dpre = gates.new_empty(gates.shape)
+    drh = np.empty((batch, hidden), np.float32)
+    grads_out = _grads_out(d_out, mask, batch, hidden)
+    arrays = (gates.numpy(), h.numpy(), _valid(mask, batch), grads_out, dh.numpy(), drh)
+    w = w_hh.detach().contiguous().numpy()
+    _run_rows(kernels.gru_grad_rows, batch, w, *arrays, dpre.numpy())
+    return dpre, dh

@@ -93,11 +93,14 @@ class _Scan(torch.autograd.Function):
         masks = [None] * steps if mask is None else mask.unbind(0)
         # float32 on the CPU: the LSTM's loop in compiled code (seqlab.functional._fused_step)
         ctx.compiled = (
-            mode in ("lstm", "lstm_peephole")
+            mode in _JOINT
             and steps > 0
             and _fused_step.usable(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch)
         )
-        if ctx.compiled:
+        if ctx.compiled and mode == "gru_reset_before":
+            states, gates, rh = _fused_step.gru_train(x, h0, w_ih, w_hh, _bias(b_ih, b_hh), mask)
+            saved.update(gates=gates, y=rh)
+        elif ctx.compiled:
             b = _bias(b_ih, b_hh)
             states, cells, gates, tanh_c = _fused_step.lstm_train(
                 x,
@@ -147,9 +150,11 @@ class _Scan(torch.autograd.Function):
                 # h' = (1 − z) ⊙ n + z ⊙ h
                 states[t + 1] = _carry(torch.lerp(n, h, z), h, m)
             saved["hn"] = hn_all
+        elif ctx.compiled:
+            pass  # run above
         elif mode == "gru_reset_before":
             _gru_reset_before_forward(x, states, saved, w_ih, b_ih, w_hh, b_hh, masks)
-        elif not ctx.compiled:  # lstm, lstm_peephole
+        else:  # lstm, lstm_peephole
             assert c0 is not None
             cells = _lstm_forward(x, states, c0, saved, w_ih, b_ih, w_hh, b_hh, w_ch, masks)
         out = states[1:] if mask is None else states[1:] * mask  # (T, B, H)
@@ -185,6 +190,8 @@ class _Scan(torch.autograd.Function):
         for key, n in ctx.layout:
             saved[key], rest = (rest[0], rest[1:]) if n is None else (rest[:n], rest[n:])
         mode: Mode = ctx.mode
+        if ctx.compiled and mode == "gru_reset_before":
+            return _compiled_gru_grads(ctx, saved, x, states, w_ih, w_hh, mask, d_out, d_hn)
         if ctx.compiled:
             return _compiled_lstm_grads(ctx, saved, x, states, cells, w_ih, w_hh, w_ch, mask,
                                         d_out, d_hn, d_cn)  # fmt: skip
@@ -336,6 +343,38 @@ def _compiled_lstm_grads(
     d_bih = (d_b.clone() if ctx.has_b_hh else d_b) if ctx.has_b_ih else None
     dx = linear(flat, w_ih.t()).view(x.shape)  # (T*B, 4H) x (4H, E) -> (T, B, E)
     return None, dx, dh, dc, d_wih, d_bih, d_whh, d_bhh, d_wch, None
+
+
+def _compiled_gru_grads(
+    ctx: Any,
+    saved: dict[str, Any],
+    x: Tensor,
+    states: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    mask: Tensor | None,
+    d_out: Tensor | None,
+    d_hn: Tensor | None,
+) -> tuple[Tensor | None, ...]:
+    """The gradients of the compiled original GRU's forward: backward through time in
+    compiled code (:func:`seqlab.functional._fused_step.gru_grads`), then one large GEMM per
+    weight block.
+
+    Shape:
+        x: (T, B, E), states: (T+1, B, H) -> the gradients of forward's inputs
+    """
+    rows, two = x.shape[0] * x.shape[1], 2 * states.shape[-1]
+    dxp, dh = _fused_step.gru_grads(w_hh, saved["gates"], states, mask, d_out, d_hn)
+    flat = dxp.view(rows, -1)  # (T*B, 3H)
+    # d W_hh = Σ_t dpre_t^T c<t-1> (Γr, z) and Σ_t dpre_t^T (Γr ⊙ c<t-1>) (c̃)
+    d_whh = torch.cat([_weight_grads(dxp[:, :, :two], states[:-1]),
+                       _weight_grads(dxp[:, :, two:], saved["y"])])  # fmt: skip
+    d_wih = grad_weight(flat, x.reshape(rows, -1))  # (3H, E)
+    d_b = dxp.sum((0, 1))  # b_ih and b_hh add alike
+    d_bhh = d_b if ctx.has_b_hh else None
+    d_bih = (d_b.clone() if ctx.has_b_hh else d_b) if ctx.has_b_ih else None
+    dx = linear(flat, w_ih.t()).view(x.shape)  # (T*B, 3H) x (3H, E) -> (T, B, E)
+    return None, dx, dh, None, d_wih, d_bih, d_whh, d_bhh, None, None
 
 
 def _gru_reset_before_grads(
