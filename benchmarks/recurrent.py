@@ -246,19 +246,19 @@ def _part(name: str) -> str:
 
 
 def _record_compiled_loops() -> None:
-    """Make seqlab's numba loops (the LSTM's and the original GRU's whole sequence, GEMMs
-    included) show in torch.profiler as ``FUSED_STEP`` (they are no torch op, so their time
-    would otherwise go to "Python+autograd")."""
-    from seqlab.functional import _cell_kernels
+    """Make seqlab's compiled loops (the LSTM's and the original GRU's whole sequence, their
+    GEMMs included) show in torch.profiler as ``FUSED_STEP``. They are no torch op and run
+    on worker threads the profiler does not see, so the record wraps the call that hands
+    them out and waits for them, on the calling thread."""
+    from seqlab.functional import _fused_step
 
-    for name in ("lstm_rows", "gru_rows"):
-        kernel = getattr(_cell_kernels, name)
+    run_rows = _fused_step._run_rows
 
-        def recorded(*args: object, kernel=kernel) -> None:  # type: ignore[no-untyped-def]
-            with torch.profiler.record_function(FUSED_STEP):
-                kernel(*args)
+    def recorded(*args: object) -> None:
+        with torch.profiler.record_function(FUSED_STEP):
+            run_rows(*args)  # type: ignore[arg-type]
 
-        setattr(_cell_kernels, name, recorded)
+    _fused_step._run_rows = recorded  # type: ignore[assignment]
 
 
 def profile_call(fn: Callable[[], None], calls: int) -> dict[str, float]:

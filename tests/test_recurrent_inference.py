@@ -165,6 +165,16 @@ def _compiled_case(variant: str) -> tuple[torch.nn.Module, Tensor, list[int], tu
     return model, x, lengths, hx
 
 
+def _at_threads(threads: int, fn: Callable[[], list]) -> list:
+    """``fn()`` with torch set to ``threads`` threads (restored after)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(old)
+
+
 def _run(model: torch.nn.Module, x: Tensor, lengths: list[int], hx: object) -> list[Tensor]:
     packed = torch.nn.utils.rnn.pack_padded_sequence(
         x, torch.tensor(lengths), False, enforce_sorted=False
@@ -209,12 +219,7 @@ def test_compiled_loops_match_the_oracle(
     name = "lstm" if "LSTM" in variant else "gru"
     loop = getattr(_fused_step, name)
     monkeypatch.setattr(_fused_step, name, lambda *a: calls.append(1) or loop(*a))
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        got = _run(model, x, lengths, hx)
-    finally:
-        torch.set_num_threads(old)
+    got = _at_threads(threads, lambda: _run(model, x, lengths, hx))
     assert len(calls) == 4, f"the compiled loop ran {len(calls)} times, not once a layer and way"
     for what, g, exp in zip(
         ("output", "h_n", "c_n"), got, _oracle(model, x, lengths, hx), strict=False
@@ -282,12 +287,7 @@ def test_compiled_training_matches_the_torch_op_loop(
     name = "lstm_train" if "LSTM" in variant else "gru_train"
     train = getattr(_fused_step, name)
     monkeypatch.setattr(_fused_step, name, lambda *a: calls.append(1) or train(*a))
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        got = _train_grads(model, x, lengths, hx)
-    finally:
-        torch.set_num_threads(old)
+    got = _at_threads(threads, lambda: _train_grads(model, x, lengths, hx))
     assert len(calls) == 4, f"the compiled forward ran {len(calls)} times, not 4"
     monkeypatch.setenv("SEQLAB_FUSED", "0")
     want = _train_grads(model, x, lengths, hx)

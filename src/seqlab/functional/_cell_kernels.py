@@ -310,6 +310,20 @@ def lstm_train_rows(
                     h[t + 1, b, j] = o * tc
 
 
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True, inline="always")
+def _skipped(d_out, valid, dh, d, t, b):  # type: ignore[no-untyped-def]
+    """Backward's step start for sequence b: dL/d out<t> joins dL/da<t>; a step that was
+    not valid gets zero gate gradients (d[b]) and is skipped (True): dL/da and dL/dc go
+    straight to the step before."""
+    if d_out.shape[0] > 0:
+        for j in range(dh.shape[1]):
+            dh[b, j] += d_out[t, b, j]
+    if valid.shape[0] > 0 and not valid[t, b]:
+        d[b, :] = _ZERO
+        return True
+    return False
+
+
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
 def lstm_grad_rows(
     w_hh: np.ndarray,  # (4H, H) float32: W_hh as torch stores it
@@ -337,11 +351,7 @@ def lstm_grad_rows(
     for t in range(gates.shape[0] - 1, -1, -1):
         p, d = gates[t], dpre[t]
         for b in range(b0, b1):
-            if d_out.shape[0] > 0:
-                for j in range(hidden):
-                    dh[b, j] += d_out[t, b, j]
-            if valid.shape[0] > 0 and not valid[t, b]:
-                d[b, :] = _ZERO
+            if _skipped(d_out, valid, dh, d, t, b):
                 continue
             for j in range(hidden):
                 i, f, g, o = p[b, j], p[b, hidden + j], p[b, two + j], p[b, three + j]
@@ -441,11 +451,7 @@ def gru_grad_rows(
     for t in range(gates.shape[0] - 1, -1, -1):
         p, d, ht = gates[t], dpre[t], h[t]
         for b in range(b0, b1):
-            if d_out.shape[0] > 0:
-                for j in range(hidden):
-                    dh[b, j] += d_out[t, b, j]
-            if valid.shape[0] > 0 and not valid[t, b]:
-                d[b, :] = _ZERO
+            if _skipped(d_out, valid, dh, d, t, b):
                 continue
             for j in range(hidden):
                 z, n = p[b, hidden + j], p[b, two + j]

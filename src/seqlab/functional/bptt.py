@@ -331,18 +331,31 @@ def _compiled_lstm_grads(
     Shape:
         x: (T, B, E), states/cells: (T+1, B, H) -> the gradients of forward's inputs
     """
-    steps, batch = x.shape[0], x.shape[1]
     dxp, dh, dc, d_wch = _fused_step.lstm_grads(
         w_hh, saved["ifgo"], saved["tanh_c"], cells, w_ch, mask, d_out, d_hn, d_cn
     )
-    flat = dxp.view(steps * batch, -1)  # (T*B, 4H)
     d_whh = _weight_grads(dxp, states[:-1])  # (4H, H)
-    d_wih = grad_weight(flat, x.reshape(steps * batch, -1))  # (4H, E)
-    d_b = dxp.sum((0, 1))  # b_ih and b_hh add alike
+    dx, d_wih, d_bih, d_bhh = _input_grads(ctx, dxp, x, w_ih)
+    return None, dx, dh, dc, d_wih, d_bih, d_whh, d_bhh, d_wch, None
+
+
+def _input_grads(
+    ctx: Any, dxp: Tensor, x: Tensor, w_ih: Tensor
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """From the pre-activations' gradients: those of the input, W_ih, b_ih and b_hh
+    (one large GEMM each; the biases add alike).
+
+    Shape:
+        dxp: (T, B, G), x: (T, B, E) -> (T, B, E), (G, E), (G,), (G,)
+    """
+    rows = x.shape[0] * x.shape[1]
+    flat = dxp.view(rows, -1)  # (T*B, G)
+    d_wih = grad_weight(flat, x.reshape(rows, -1))  # (G, E)
+    d_b = dxp.sum((0, 1))
     d_bhh = d_b if ctx.has_b_hh else None
     d_bih = (d_b.clone() if ctx.has_b_hh else d_b) if ctx.has_b_ih else None
-    dx = linear(flat, w_ih.t()).view(x.shape)  # (T*B, 4H) x (4H, E) -> (T, B, E)
-    return None, dx, dh, dc, d_wih, d_bih, d_whh, d_bhh, d_wch, None
+    dx = linear(flat, w_ih.t()).view(x.shape)  # (T*B, G) x (G, E) -> (T, B, E)
+    return dx, d_wih, d_bih, d_bhh
 
 
 def _compiled_gru_grads(
@@ -363,17 +376,12 @@ def _compiled_gru_grads(
     Shape:
         x: (T, B, E), states: (T+1, B, H) -> the gradients of forward's inputs
     """
-    rows, two = x.shape[0] * x.shape[1], 2 * states.shape[-1]
+    two = 2 * states.shape[-1]
     dxp, dh = _fused_step.gru_grads(w_hh, saved["gates"], states, mask, d_out, d_hn)
-    flat = dxp.view(rows, -1)  # (T*B, 3H)
     # d W_hh = Σ_t dpre_t^T c<t-1> (Γr, z) and Σ_t dpre_t^T (Γr ⊙ c<t-1>) (c̃)
     d_whh = torch.cat([_weight_grads(dxp[:, :, :two], states[:-1]),
                        _weight_grads(dxp[:, :, two:], saved["y"])])  # fmt: skip
-    d_wih = grad_weight(flat, x.reshape(rows, -1))  # (3H, E)
-    d_b = dxp.sum((0, 1))  # b_ih and b_hh add alike
-    d_bhh = d_b if ctx.has_b_hh else None
-    d_bih = (d_b.clone() if ctx.has_b_hh else d_b) if ctx.has_b_ih else None
-    dx = linear(flat, w_ih.t()).view(x.shape)  # (T*B, 3H) x (3H, E) -> (T, B, E)
+    dx, d_wih, d_bih, d_bhh = _input_grads(ctx, dxp, x, w_ih)
     return None, dx, dh, None, d_wih, d_bih, d_whh, d_bhh, None, None
 
 
