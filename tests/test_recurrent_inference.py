@@ -12,6 +12,8 @@ torch.nn and the NumPy oracle).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import weakref
 from collections.abc import Callable
 
@@ -294,3 +296,43 @@ def test_compiled_training_matches_the_torch_op_loop(
     assert len(calls) == 4, "SEQLAB_FUSED=0 still ran the compiled forward"
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=2e-5)
+
+
+def _one_layer() -> tuple[torch.nn.Module, Tensor]:
+    """A 1-layer peephole LSTM (E < H: no large input product, no OpenMP-threaded op, which
+    GNU OpenMP cannot run in a child forked after the parent used its threads) and a wide
+    batch the compiled loop cuts into two row ranges at two threads."""
+    torch.manual_seed(3)
+    return snn.LSTM(E, H, peephole=True), torch.randn(T, WIDE, E)
+
+
+def _infer_in_child(queue: object) -> None:
+    model, x = _one_layer()
+    with torch.no_grad():
+        out = _at_threads(2, lambda: [model(x)[0]])[0]
+    queue.put(out.sum().item())  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_compiled_loops_run_in_a_forked_child() -> None:
+    """A process forked after the loops' worker threads ran (a DataLoader worker, a
+    multiprocessing pool) gets worker threads of its own: the same inference completes
+    there with the same result (a child given the parent's pool would wait forever on
+    threads it does not have)."""
+    pytest.importorskip("seqlab.functional._cell_kernels")
+    if not _fused_step.usable(torch.zeros(1)):
+        pytest.skip("no brgemm kernel in this torch build")
+    model, x = _one_layer()
+    with torch.no_grad():
+        want = _at_threads(2, lambda: [model(x)[0]])[0].sum().item()
+    assert _fused_step._POOLS, "the parent's call used no worker threads"
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_infer_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0, "the forked child hung or failed"
+    assert queue.get(timeout=5) == want

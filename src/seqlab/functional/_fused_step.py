@@ -73,9 +73,27 @@ def usable(x: Tensor, *others: Tensor | None) -> bool:
     )
 
 
-@functools.cache
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
 def _pool(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(threads, thread_name_prefix="seqlab-rnn")
+    """The worker threads (kept between calls)."""
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="seqlab-rnn")
+    return _POOLS[threads]
+
+
+def _end_pools() -> None:
+    """End the worker threads before the process forks: a child (a DataLoader worker, a
+    multiprocessing pool) would inherit the pool but not its threads, and its first call
+    would wait on them forever. Both processes start new ones on their next call."""
+    for pool in _POOLS.values():
+        pool.shutdown(wait=True)
+    _POOLS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_end_pools)
 
 
 def _parts(batch: int) -> int:
