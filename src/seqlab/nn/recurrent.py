@@ -16,8 +16,9 @@ Three implementations compute the same function (``impl``):
 
 ``"auto"`` (default) takes ``"fused"`` where it applies and ``"bptt"`` otherwise (``"loop"``
 for a peephole LSTM with ``proj_size``, which has no kernel), with one exception: an LSTM
-trained in float32 on the CPU (a gradient wanted, eagerly) runs ``"bptt"``, whose compiled
-loop trains 10–19% faster than torch's oneDNN LSTM while torch's is the faster at inference
+trained in float32 on the CPU (a gradient wanted, eagerly, at least 16 sequences per thread)
+runs ``"bptt"``, whose compiled loop trains 5–19% faster than torch's oneDNN LSTM while
+torch's is the faster at inference and on smaller batches
 (:meth:`RNNBase.path`). The rule is fixed, not measured at run time, so a run computes the
 same numbers every time; it follows the measurements in docs/speed.md: torch's fused LSTM is
 one oneDNN primitive (no per-step dispatch at all), and torch's CPU GRU/RNN run the same
@@ -175,8 +176,10 @@ class RNNBase(nn.Module):
             )
         return self.impl
 
-    def path(self, x: Tensor | None = None) -> Literal["fused", "bptt", "loop"]:
-        """The implementation ``forward`` runs now, for input ``x``.
+    def path(
+        self, x: Tensor | None = None, batch: int | None = None
+    ) -> Literal["fused", "bptt", "loop"]:
+        """The implementation ``forward`` runs now, for input ``x`` of ``batch`` sequences.
 
         :meth:`resolved_impl`, except that ``"auto"`` trains an LSTM in float32 on the CPU
         with ``"bptt"`` (its compiled loop is the faster there), and that a tracer or
@@ -190,7 +193,7 @@ class RNNBase(nn.Module):
         impl = self.resolved_impl()
         if impl == "loop":
             return impl
-        if self.impl == "auto" and impl == "fused" and self._trains_compiled(x):
+        if self.impl == "auto" and impl == "fused" and self._trains_compiled(x, batch):
             return "bptt"
         if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
             return "loop"
@@ -202,13 +205,21 @@ class RNNBase(nn.Module):
             return "loop"
         return impl
 
-    def _trains_compiled(self, x: Tensor | None) -> bool:
+    def _trains_compiled(self, x: Tensor | None, batch: int | None) -> bool:
         """True where ``"auto"`` trains an LSTM with seqlab's compiled loop rather than
         torch's fused kernel: a gradient is wanted, in float32 on the CPU, eagerly (no
-        tracer, no autocast), and the loop is there (:mod:`seqlab.functional._fused_step`).
-        It computes the same function 10–19% faster than torch's oneDNN LSTM on the Intel
-        Xeon measured (docs/speed.md), where torch's fused LSTM is faster at inference."""
-        if x is None or self._mode() != "lstm" or self.proj_size:
+        tracer, no autocast), the loop is there (:mod:`seqlab.functional._fused_step`), and
+        every thread gets a row range of its own (one thread, or at least ``MIN_ROWS``
+        sequences per thread). It computes the same function 5–19% faster than torch's
+        oneDNN LSTM on the Intel Xeon measured (docs/speed.md); with fewer rows per thread
+        torch's primitive, which splits columns among threads, is the faster (at 2 threads,
+        batch 16: 58 vs 47 ms a step), as it is at inference."""
+        if x is None or batch is None or self._mode() != "lstm" or self.proj_size:
+            return False
+        if tracing(x):  # (and before get_num_threads, which a tracer cannot record)
+            return False
+        threads = torch.get_num_threads()
+        if threads > 1 and batch < _fused_step.MIN_ROWS * threads:
             return False
         weight = self.weight_ih_l0
         wanted = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
@@ -305,8 +316,8 @@ class RNNBase(nn.Module):
             output: (T, B, D*H) laid out like the input (D*P with a projection);
             h_n: (L*D, B, H) (P with a projection), c_n: (L*D, B, H)
         """
-        impl = self.path(input.data if isinstance(input, PackedSequence) else input)
         x, lengths, info = to_time_major(input, self.batch_first, self.input_size)
+        impl = self.path(input.data if isinstance(input, PackedSequence) else input, x.shape[1])
         states = self._check_state(hx, x.shape[1], info.unbatched, x)
         if impl == "fused":
             out, finals = self._fused(input, x, states, info)
