@@ -127,12 +127,10 @@ def scan_ops(mode: str, dtype: torch.dtype, steps: int) -> Counter[str]:
     return ops_called(run)
 
 
-@pytest.mark.usefixtures("default_gemm")
+@pytest.mark.usefixtures("default_gemm", "compiled_loops")
 def test_bptt_scan_float32_lstm_runs_no_op_per_step() -> None:
     """The LSTM's float32 CPU scan runs its steps in compiled code (brgemm products inside
     the loop): forward and backward dispatch the same torch ops for 5 steps as for 9."""
-    if not _fused_step.usable(torch.zeros(1)):
-        pytest.skip("no compiled loop in this build (numba or torch's brgemm missing)")
     short, longer = scan_ops("lstm", torch.float32, steps=5), scan_ops("lstm", torch.float32, 9)
     assert short == longer, (short, longer)
     assert short[ONEDNN_OP] + sum(short[n] for n in TORCH_GEMMS) <= 6, short  # whole-sequence

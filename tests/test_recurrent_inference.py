@@ -167,6 +167,14 @@ def _compiled_case(variant: str) -> tuple[torch.nn.Module, Tensor, list[int], tu
     return model, x, lengths, hx
 
 
+def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """A list that grows by one at each call of ``_fused_step.<name>``."""
+    calls: list[int] = []
+    loop = getattr(_fused_step, name)
+    monkeypatch.setattr(_fused_step, name, lambda *a: calls.append(1) or loop(*a))
+    return calls
+
+
 def _at_threads(threads: int, fn: Callable[[], list]) -> list:
     """``fn()`` with torch set to ``threads`` threads (restored after)."""
     old = torch.get_num_threads()
@@ -204,6 +212,7 @@ def _oracle(model: torch.nn.Module, x: Tensor, lengths: list[int], hx: object) -
     return [out, h_n, c_n] if lstm else [out, h_n]
 
 
+@pytest.mark.usefixtures("compiled_loops")
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("variant", sorted(COMPILED))
 def test_compiled_loops_match_the_oracle(
@@ -213,14 +222,8 @@ def test_compiled_loops_match_the_oracle(
     bidirectional, variable lengths, a given initial state) runs the compiled loop, with
     torch on one thread or two (the batch then cut into two row ranges), and agrees with the
     float64 NumPy oracle and with the torch-op loop (SEQLAB_FUSED=0)."""
-    pytest.importorskip("seqlab.functional._cell_kernels")
-    if not _fused_step.usable(torch.zeros(1)):
-        pytest.skip("no brgemm kernel in this torch build")
     model, x, lengths, hx = _compiled_case(variant)
-    calls: list[int] = []
-    name = "lstm" if "LSTM" in variant else "gru"
-    loop = getattr(_fused_step, name)
-    monkeypatch.setattr(_fused_step, name, lambda *a: calls.append(1) or loop(*a))
+    calls = _count_calls(monkeypatch, "lstm" if "LSTM" in variant else "gru")
     got = _at_threads(threads, lambda: _run(model, x, lengths, hx))
     assert len(calls) == 4, f"the compiled loop ran {len(calls)} times, not once a layer and way"
     for what, g, exp in zip(
@@ -235,11 +238,11 @@ def test_compiled_loops_match_the_oracle(
         torch.testing.assert_close(g, exp, rtol=1e-5, atol=3e-6)
 
 
+@pytest.mark.usefixtures("compiled_loops")
 @pytest.mark.parametrize("variant", sorted(COMPILED))
 def test_compiled_loops_same_bits_at_any_thread_count(variant: str) -> None:
     """The rows of a batch are cut among threads, never a product: one thread or two give
     the same bits."""
-    pytest.importorskip("seqlab.functional._cell_kernels")
     model, x, lengths, hx = _compiled_case(variant)
     old = torch.get_num_threads()
     try:
@@ -271,6 +274,7 @@ def _train_grads(model: torch.nn.Module, x: Tensor, lengths: list[int], hx: obje
     return [y.detach() for y in results] + grads
 
 
+@pytest.mark.usefixtures("compiled_loops")
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("variant", sorted(COMPILED))
 def test_compiled_training_matches_the_torch_op_loop(
@@ -281,14 +285,8 @@ def test_compiled_training_matches_the_torch_op_loop(
     and its outputs and gradients (input, initial states, every weight, bias and peephole)
     agree with the torch-op kernel (SEQLAB_FUSED=0, itself tested against the oracle), at
     one thread or two (the batch then cut into two row ranges)."""
-    pytest.importorskip("seqlab.functional._cell_kernels")
-    if not _fused_step.usable(torch.zeros(1)):
-        pytest.skip("no brgemm kernel in this torch build")
     model, x, lengths, hx = _compiled_case(variant)
-    calls: list[int] = []
-    name = "lstm_train" if "LSTM" in variant else "gru_train"
-    train = getattr(_fused_step, name)
-    monkeypatch.setattr(_fused_step, name, lambda *a: calls.append(1) or train(*a))
+    calls = _count_calls(monkeypatch, "lstm_train" if "LSTM" in variant else "gru_train")
     got = _at_threads(threads, lambda: _train_grads(model, x, lengths, hx))
     assert len(calls) == 4, f"the compiled forward ran {len(calls)} times, not 4"
     monkeypatch.setenv("SEQLAB_FUSED", "0")
@@ -313,15 +311,13 @@ def _infer_in_child(queue: object) -> None:
     queue.put(out.sum().item())  # type: ignore[attr-defined]
 
 
+@pytest.mark.usefixtures("compiled_loops")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_compiled_loops_run_in_a_forked_child() -> None:
     """A process forked after the loops' worker threads ran (a DataLoader worker, a
     multiprocessing pool) gets worker threads of its own: the same inference completes
     there with the same result (a child given the parent's pool would wait forever on
     threads it does not have)."""
-    pytest.importorskip("seqlab.functional._cell_kernels")
-    if not _fused_step.usable(torch.zeros(1)):
-        pytest.skip("no brgemm kernel in this torch build")
     model, x = _one_layer()
     with torch.no_grad():
         want = _at_threads(2, lambda: [model(x)[0]])[0].sum().item()

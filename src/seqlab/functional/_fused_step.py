@@ -34,6 +34,7 @@ from seqlab.functional._gemm import linear, tracing
 
 __all__ = [
     "MIN_ROWS",
+    "fills_threads",
     "gru",
     "gru_grads",
     "gru_train",
@@ -59,6 +60,14 @@ def _kernels() -> ModuleType | None:
     except ImportError:  # numba missing or broken: the torch-op loop serves
         return None
     return _cell_kernels
+
+
+def _compiled() -> ModuleType:
+    """The numba module, where :func:`usable` said yes."""
+    kernels = _kernels()
+    if kernels is None:
+        raise RuntimeError("the compiled loops need numba and torch's brgemm (check usable())")
+    return kernels
 
 
 def usable(x: Tensor, *others: Tensor | None) -> bool:
@@ -101,6 +110,15 @@ def _parts(batch: int) -> int:
     return max(1, min(torch.get_num_threads(), batch // MIN_ROWS))
 
 
+def fills_threads(batch: int) -> bool:
+    """True where every torch thread gets a row range of its own (one thread, or at least
+    :data:`MIN_ROWS` sequences per thread): with fewer rows per thread, torch's fused
+    oneDNN LSTM, which splits columns among its threads, trains faster (2 threads, batch
+    16: 47 vs 58 ms a step)."""
+    threads = torch.get_num_threads()
+    return threads == 1 or batch >= MIN_ROWS * threads
+
+
 def _run_rows(kernel: Callable[..., None], batch: int, *args: object) -> None:
     """``kernel(*args, b0, b1)`` over row ranges covering the batch, on parallel threads."""
     parts = _parts(batch)
@@ -118,33 +136,32 @@ def _transposed(w: Tensor) -> np.ndarray:
     return w.detach().t().contiguous().numpy()
 
 
-def _operands(
-    x: Tensor, h0: Tensor, w_ih: Tensor, b: Tensor | None, mask: Tensor | None
-) -> tuple[tuple[object, ...], Tensor, Tensor]:
-    """What both loops take first (W_ih^T, the inputs, the bias, the step inputs and whether
-    they were made ahead), a<0> to update in place, and the output; and the valid flags.
+def _step_inputs(
+    x: Tensor, w_ih: Tensor, b: Tensor | None, hidden: int, keep: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Tensor, bool]:
+    """What every loop takes first: W_ih^T, the inputs, the bias, the steps'
+    pre-activation buffer, and whether it already holds the input projections.
 
     The input projections of all steps are made ahead where the input is wider than the
     state (E > H: a deep or bidirectional network's upper layers), whose W_ih would crowd
-    W_hh out of the core's cache if read at every step; else at each step.
+    W_hh out of the core's cache if read at every step: one large product on torch's
+    threads (its GEMM of choice, see _gemm). Else each step makes its own, into a buffer of
+    one step, or of every step where training ``keep``s the gate activations there.
 
     Shape:
-        x: (T, B, E), h0: (B, H), w_ih: (G, E) -> ((E, G), (T, B, E), (G,), (T or 1, B, G),
-        bool), h (B, H), out (T, B, H)
+        x: (T, B, E), w_ih: (G, E) -> (E, G), (T, B, E), (G,), (T or 1, B, G), bool
     """
-    steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
+    steps, batch = x.shape[0], x.shape[1]
     gates = w_ih.shape[0]
-    w_x = _transposed(w_ih)
-    xs = x.detach().contiguous().numpy()
     bias = np.zeros(gates, np.float32) if b is None else b.detach().contiguous().numpy()
     ahead = x.shape[-1] > hidden
-    if ahead:  # one large product on torch's threads (its GEMM of choice, see _gemm)
-        pre = linear(x.reshape(steps * batch, -1), w_ih).view(steps, batch, gates).numpy()
+    if ahead:
+        flat = x.detach().reshape(steps * batch, -1)
+        pre = linear(flat, w_ih.detach()).view(steps, batch, gates)
     else:
-        pre = np.empty((1, batch, gates), np.float32)
-    h = h0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
-    out = x.new_empty(steps, batch, hidden)
-    return (w_x, xs, bias, pre, ahead), h, out
+        pre = x.new_empty(steps if keep else 1, batch, gates)
+    xs = x.detach().contiguous().numpy()
+    return _transposed(w_ih), xs, bias, pre, ahead
 
 
 def _valid(mask: Tensor | None, batch: int) -> np.ndarray:
@@ -171,20 +188,15 @@ def lstm(
     Shape:
         x: (T, B, E), h0/c0: (B, H), mask: (T, B, 1) -> out (T, B, H), (B, H), (B, H)
     """
-    kernels = _kernels()
-    if kernels is None:
-        raise RuntimeError("the compiled LSTM needs numba and torch's brgemm (check usable())")
-    hidden = c0.shape[-1]
-    first, h, out = _operands(x, h0, w_ih, b, mask)
+    kernels = _compiled()
+    steps, batch, hidden = x.shape[0], x.shape[1], c0.shape[-1]
+    w_x, xs, bias, pre, ahead = _step_inputs(x, w_ih, b, hidden, keep=False)
+    h = h0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
     c = c0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
-    peep = (
-        np.zeros((0, hidden), np.float32)
-        if w_ch is None
-        else w_ch.detach().reshape(3, hidden).contiguous().numpy()
-    )  # (3, H): [p_i; p_f; p_o]
-    w_x, xs, bias, pre, ahead = first
-    args = (w_x, _transposed(w_hh), xs, bias, pre, ahead, h.numpy(), c.numpy(), out.numpy())
-    _run_rows(kernels.lstm_rows, x.shape[1], *args, peep, _valid(mask, x.shape[1]), reverse)
+    out = x.new_empty(steps, batch, hidden)
+    args = (w_x, _transposed(w_hh), xs, bias, pre.numpy(), ahead, h.numpy(), c.numpy())
+    peep = _peepholes(w_ch, hidden)
+    _run_rows(kernels.lstm_rows, batch, *args, out.numpy(), peep, _valid(mask, batch), reverse)
     return out, h, c  # (T, B, H), (B, H), (B, H)
 
 
@@ -205,15 +217,16 @@ def gru(
     Shape:
         x: (T, B, E), h0: (B, H), mask: (T, B, 1) -> out (T, B, H), (B, H)
     """
-    kernels = _kernels()
-    if kernels is None:
-        raise RuntimeError("the compiled GRU needs numba and torch's brgemm (check usable())")
-    two = 2 * h0.shape[-1]
-    (w_x, xs, bias, pre, ahead), h, out = _operands(x, h0, w_ih, b, mask)
+    kernels = _compiled()
+    steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
+    two = 2 * hidden
+    w_x, xs, bias, pre, ahead = _step_inputs(x, w_ih, b, hidden, keep=False)
+    h = h0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
+    out = x.new_empty(steps, batch, hidden)
     rh = np.empty(h.shape, np.float32)  # (B, H): Γr ⊙ c<t-1>
     w_rz, w_c = _transposed(w_hh[:two]), _transposed(w_hh[two:])
-    args = (w_x, w_rz, w_c, xs, bias, pre, ahead, h.numpy(), rh, out.numpy())
-    _run_rows(kernels.gru_rows, x.shape[1], *args, _valid(mask, x.shape[1]), reverse)
+    args = (w_x, w_rz, w_c, xs, bias, pre.numpy(), ahead, h.numpy(), rh, out.numpy())
+    _run_rows(kernels.gru_rows, batch, *args, _valid(mask, batch), reverse)
     return out, h  # (T, B, H), (B, H)
 
 
@@ -241,23 +254,14 @@ def lstm_train(
         x: (T, B, E), h0/c0: (B, H) -> a (T+1, B, H), c (T+1, B, H), gates [Γu, Γf, c̃, Γo]
         (T, B, 4H), tanh(c) (T, B, H)
     """
-    kernels = _kernels()
-    if kernels is None:
-        raise RuntimeError("the compiled LSTM needs numba and torch's brgemm (check usable())")
+    kernels = _compiled()
     steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
-    gsize = w_ih.shape[0]
-    ahead = x.shape[-1] > hidden  # as in _operands
-    if ahead:
-        flat = x.detach().reshape(steps * batch, -1)
-        gates = linear(flat, w_ih.detach()).view(steps, batch, gsize)
-    else:
-        gates = x.new_empty(steps, batch, gsize)
+    w_x, xs, bias, gates, ahead = _step_inputs(x, w_ih, b, hidden, keep=True)
     h = x.new_empty(steps + 1, batch, hidden)
     c = x.new_empty(steps + 1, batch, hidden)
     h[0], c[0] = h0.detach(), c0.detach()
     tanh_c = x.new_empty(steps, batch, hidden)
-    bias = np.zeros(gsize, np.float32) if b is None else b.detach().contiguous().numpy()
-    args = (_transposed(w_ih), _transposed(w_hh), x.detach().contiguous().numpy(), bias, ahead)
+    args = (w_x, _transposed(w_hh), xs, bias, ahead)
     arrays = (h.numpy(), c.numpy(), gates.numpy(), tanh_c.numpy())
     peep = _peepholes(w_ch, hidden)
     _run_rows(kernels.lstm_train_rows, batch, *args, *arrays, peep, _valid(mask, batch))
@@ -282,9 +286,7 @@ def lstm_grads(
         gates: (T, B, 4H), tanh_c: (T, B, H), c: (T+1, B, H), d_out: (T, B, H),
         d_hn/d_cn: (B, H) -> d pre (T, B, 4H), (B, H), (B, H), (3H,)
     """
-    kernels = _kernels()
-    if kernels is None:
-        raise RuntimeError("the compiled LSTM needs numba and torch's brgemm (check usable())")
+    kernels = _compiled()
     batch, hidden = tanh_c.shape[1:]
     dh = c.new_zeros(batch, hidden) if d_hn is None else d_hn.contiguous().clone()
     dc = c.new_zeros(batch, hidden) if d_cn is None else d_cn.contiguous().clone()
@@ -316,23 +318,15 @@ def gru_train(
         x: (T, B, E), h0: (B, H) -> c (T+1, B, H), gates [Γr, z, c̃] (T, B, 3H),
         Γr ⊙ c<t-1> (T, B, H)
     """
-    kernels = _kernels()
-    if kernels is None:
-        raise RuntimeError("the compiled GRU needs numba and torch's brgemm (check usable())")
+    kernels = _compiled()
     steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
-    gsize, two = w_ih.shape[0], 2 * hidden
-    ahead = x.shape[-1] > hidden  # as in _operands
-    if ahead:
-        flat = x.detach().reshape(steps * batch, -1)
-        gates = linear(flat, w_ih.detach()).view(steps, batch, gsize)
-    else:
-        gates = x.new_empty(steps, batch, gsize)
+    two = 2 * hidden
+    w_x, xs, bias, gates, ahead = _step_inputs(x, w_ih, b, hidden, keep=True)
     h = x.new_empty(steps + 1, batch, hidden)
     h[0] = h0.detach()
     rh = x.new_empty(steps, batch, hidden)
-    bias = np.zeros(gsize, np.float32) if b is None else b.detach().contiguous().numpy()
-    weights = (_transposed(w_ih), _transposed(w_hh[:two]), _transposed(w_hh[two:]))
-    args = (x.detach().contiguous().numpy(), bias, ahead, h.numpy(), gates.numpy(), rh.numpy())
+    weights = (w_x, _transposed(w_hh[:two]), _transposed(w_hh[two:]))
+    args = (xs, bias, ahead, h.numpy(), gates.numpy(), rh.numpy())
     _run_rows(kernels.gru_train_rows, batch, *weights, *args, _valid(mask, batch))
     return h, gates, rh
 
@@ -352,9 +346,7 @@ def gru_grads(
         gates: (T, B, 3H), h: (T+1, B, H), d_out: (T, B, H), d_hn: (B, H) ->
         d pre (T, B, 3H), (B, H)
     """
-    kernels = _kernels()
-    if kernels is None:
-        raise RuntimeError("the compiled GRU needs numba and torch's brgemm (check usable())")
+    kernels = _compiled()
     batch, hidden = h.shape[1:]
     dh = h.new_zeros(batch, hidden) if d_hn is None else d_hn.contiguous().clone()
     dpre = gates.new_empty(gates.shape)

@@ -86,77 +86,23 @@ class _Scan(torch.autograd.Function):
         w_ch: Tensor | None,
         mask: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
-        gsize = w_hh.shape[0]
+        steps = x.shape[0]
         saved: dict[str, Tensor | list[Tensor]] = {}
-        cells = None
         masks = [None] * steps if mask is None else mask.unbind(0)
-        # float32 on the CPU: the LSTM's loop in compiled code (seqlab.functional._fused_step)
+        # float32 on the CPU: the LSTM's and the original GRU's loops in compiled code
         ctx.compiled = (
             mode in _JOINT
             and steps > 0
             and _fused_step.usable(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch)
         )
-        if ctx.compiled and mode == "gru_reset_before":
-            states, gates, rh = _fused_step.gru_train(x, h0, w_ih, w_hh, _bias(b_ih, b_hh), mask)
-            saved.update(gates=gates, y=rh)
-        elif ctx.compiled:
-            b = _bias(b_ih, b_hh)
-            states, cells, gates, tanh_c = _fused_step.lstm_train(
-                x,
-                h0,
-                c0,
-                w_ih,
-                w_hh,
-                b,
-                w_ch,
-                mask,  # type: ignore[arg-type]
+        if ctx.compiled:
+            states, cells = _compiled_forward(
+                mode, x, h0, c0, w_ih, b_ih, w_hh, b_hh, w_ch, mask, saved
             )
-            saved.update(ifgo=gates, tanh_c=tanh_c)
-        elif mode in _JOINT:
-            # z[t] = [h<t-1>, x<t>]: the state written in place next to the input it meets
-            z = x.new_empty(steps + 1, batch, hidden + x.shape[-1])  # (T+1, B, H+E)
-            z[:steps, :, hidden:] = x
-            z[0, :, :hidden] = h0
-            states = z[:, :, :hidden]  # (T+1, B, H), a view
-            saved["z"] = z
         else:
-            # W_ih x<t> + b_ih for every step at once
-            xp = linear(x.reshape(steps * batch, -1), w_ih, b_ih).view(steps, batch, gsize)
-            saved["gates"] = xp
-            states = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
-            states[0] = h0
-        # the pre-activations of step t are accumulated in place in xp[t], which then holds
-        # the gate activations that backward needs: no second (T, B, G*H) buffer
-        if mode in ("rnn_tanh", "rnn_relu"):
-            whh = Weight(w_hh, batch)
-            for t, (a, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
-                # a<t> = g(W_aa a<t-1> + W_ax x<t> + b)
-                a.add_(whh(states[t], b_hh))  # (B, H)
-                _tanh_(a) if mode == "rnn_tanh" else a.relu_()
-                states[t + 1] = _carry(a, states[t], m)
-        elif mode == "gru":
-            # torch's GRU: the reset gate multiplies (W_hn h + b_hn)
-            whh = Weight(w_hh, batch)
-            hn_all = x.new_empty(steps, batch, hidden)  # (T, B, H): W_hn h + b_hn
-            for t, (g3, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
-                h = states[t]
-                hp = whh(h, b_hh)  # (B, 3H)
-                rz = g3[:, : 2 * hidden].add_(hp[:, : 2 * hidden]).sigmoid_()
-                r, z = rz[:, :hidden], rz[:, hidden:]  # r, z = σ(W_i x + W_h h + b)
-                hn = hn_all[t].copy_(hp[:, 2 * hidden :])
-                # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
-                n = _tanh_(g3[:, 2 * hidden :].addcmul_(r, hn))
-                # h' = (1 − z) ⊙ n + z ⊙ h
-                states[t + 1] = _carry(torch.lerp(n, h, z), h, m)
-            saved["hn"] = hn_all
-        elif ctx.compiled:
-            pass  # run above
-        elif mode == "gru_reset_before":
-            _gru_reset_before_forward(x, states, saved, w_ih, b_ih, w_hh, b_hh, masks)
-        else:  # lstm, lstm_peephole
-            assert c0 is not None
-            cells = _lstm_forward(x, states, c0, saved, w_ih, b_ih, w_hh, b_hh, w_ch, masks)
+            states, cells = _torch_op_forward(
+                mode, x, h0, c0, w_ih, b_ih, w_hh, b_hh, w_ch, masks, saved
+            )
         out = states[1:] if mask is None else states[1:] * mask  # (T, B, H)
         if mode in _JOINT and not ctx.compiled:
             out = out.contiguous()
@@ -309,6 +255,114 @@ class _Scan(torch.autograd.Function):
         if ctx.has_b_ih:
             d_bih = d_bhh.clone() if d_bhh is not None and dhp is dxp else dxp.sum((0, 1))
         return None, dx, dh, dc, d_wih, d_bih, d_whh, d_bhh, d_wch, None
+
+
+def _compiled_forward(
+    mode: Mode,
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    w_ih: Tensor,
+    b_ih: Tensor | None,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    w_ch: Tensor | None,
+    mask: Tensor | None,
+    saved: dict[str, Any],
+) -> tuple[Tensor, Tensor | None]:
+    """The forward of the LSTM modes and the original GRU in compiled code
+    (:mod:`seqlab.functional._fused_step`); returns the states and cells (None for the GRU)
+    and fills ``saved`` with what backward reads.
+
+    Shape:
+        x: (T, B, E), h0/c0: (B, H) -> (T+1, B, H), (T+1, B, H)
+    """
+    cells = None
+    if mode == "gru_reset_before":
+        states, gates, rh = _fused_step.gru_train(x, h0, w_ih, w_hh, _bias(b_ih, b_hh), mask)
+        saved.update(gates=gates, y=rh)
+    else:
+        b = _bias(b_ih, b_hh)
+        states, cells, gates, tanh_c = _fused_step.lstm_train(
+            x,
+            h0,
+            c0,
+            w_ih,
+            w_hh,
+            b,
+            w_ch,
+            mask,  # type: ignore[arg-type]
+        )
+        saved.update(ifgo=gates, tanh_c=tanh_c)
+    return states, cells
+
+
+def _torch_op_forward(
+    mode: Mode,
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    w_ih: Tensor,
+    b_ih: Tensor | None,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    w_ch: Tensor | None,
+    masks: Any,
+    saved: dict[str, Any],
+) -> tuple[Tensor, Tensor | None]:
+    """The forward in torch ops, one step at a time (float64, CUDA, no compiled loop, and
+    the modes without one); returns the states and cells (None without) and fills ``saved``
+    with what backward reads.
+
+    Shape:
+        x: (T, B, E), h0/c0: (B, H) -> (T+1, B, H), (T+1, B, H)
+    """
+    steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
+    gsize = w_hh.shape[0]
+    cells = None
+    if mode in _JOINT:
+        # z[t] = [h<t-1>, x<t>]: the state written in place next to the input it meets
+        z = x.new_empty(steps + 1, batch, hidden + x.shape[-1])  # (T+1, B, H+E)
+        z[:steps, :, hidden:] = x
+        z[0, :, :hidden] = h0
+        states = z[:, :, :hidden]  # (T+1, B, H), a view
+        saved["z"] = z
+    else:
+        # W_ih x<t> + b_ih for every step at once
+        xp = linear(x.reshape(steps * batch, -1), w_ih, b_ih).view(steps, batch, gsize)
+        saved["gates"] = xp
+        states = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
+        states[0] = h0
+    # the pre-activations of step t are accumulated in place in xp[t], which then holds
+    # the gate activations that backward needs: no second (T, B, G*H) buffer
+    if mode in ("rnn_tanh", "rnn_relu"):
+        whh = Weight(w_hh, batch)
+        for t, (a, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
+            # a<t> = g(W_aa a<t-1> + W_ax x<t> + b)
+            a.add_(whh(states[t], b_hh))  # (B, H)
+            _tanh_(a) if mode == "rnn_tanh" else a.relu_()
+            states[t + 1] = _carry(a, states[t], m)
+    elif mode == "gru":
+        # torch's GRU: the reset gate multiplies (W_hn h + b_hn)
+        whh = Weight(w_hh, batch)
+        hn_all = x.new_empty(steps, batch, hidden)  # (T, B, H): W_hn h + b_hn
+        for t, (g3, m) in enumerate(zip(xp.unbind(0), masks, strict=True)):
+            h = states[t]
+            hp = whh(h, b_hh)  # (B, 3H)
+            rz = g3[:, : 2 * hidden].add_(hp[:, : 2 * hidden]).sigmoid_()
+            r, z = rz[:, :hidden], rz[:, hidden:]  # r, z = σ(W_i x + W_h h + b)
+            hn = hn_all[t].copy_(hp[:, 2 * hidden :])
+            # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+            n = _tanh_(g3[:, 2 * hidden :].addcmul_(r, hn))
+            # h' = (1 − z) ⊙ n + z ⊙ h
+            states[t + 1] = _carry(torch.lerp(n, h, z), h, m)
+        saved["hn"] = hn_all
+    elif mode == "gru_reset_before":
+        _gru_reset_before_forward(x, states, saved, w_ih, b_ih, w_hh, b_hh, masks)
+    else:  # lstm, lstm_peephole
+        assert c0 is not None
+        cells = _lstm_forward(x, states, c0, saved, w_ih, b_ih, w_hh, b_hh, w_ch, masks)
+    return states, cells
 
 
 def _compiled_lstm_grads(

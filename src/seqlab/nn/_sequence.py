@@ -55,7 +55,8 @@ def to_time_major(
 def from_time_major(out: Tensor, lengths: Tensor | None, info: SeqInfo) -> Tensor | PackedSequence:
     """Lay ``out`` (T, B, ·) out as the caller's input was (padded, packed, unbatched)."""
     if info.packed is not None:
-        assert lengths is not None
+        if lengths is None:  # to_time_major gives a packed input's lengths
+            raise ValueError("from_time_major: a packed layout needs the sequences' lengths")
         p = info.packed
         if p.sorted_indices is not None:
             out = out.index_select(1, p.sorted_indices)  # (T, B, ·) in decreasing length

@@ -208,24 +208,20 @@ class RNNBase(nn.Module):
     def _trains_compiled(self, x: Tensor | None, batch: int | None) -> bool:
         """True where ``"auto"`` trains an LSTM with seqlab's compiled loop rather than
         torch's fused kernel: a gradient is wanted, in float32 on the CPU, eagerly (no
-        tracer, no autocast), the loop is there (:mod:`seqlab.functional._fused_step`), and
-        every thread gets a row range of its own (one thread, or at least ``MIN_ROWS``
-        sequences per thread). It computes the same function 5–19% faster than torch's
-        oneDNN LSTM on the Intel Xeon measured (docs/speed.md); with fewer rows per thread
-        torch's primitive, which splits columns among threads, is the faster (at 2 threads,
-        batch 16: 58 vs 47 ms a step), as it is at inference."""
+        tracer, no autocast), the loop is there and every thread gets rows of its own
+        (:mod:`seqlab.functional._fused_step`). It computes the same function 5–19% faster
+        than torch's oneDNN LSTM on the Intel Xeon measured (docs/speed.md); torch's is the
+        faster at inference and with fewer rows per thread."""
         if x is None or batch is None or self._mode() != "lstm" or self.proj_size:
             return False
         if tracing(x):  # (and before get_num_threads, which a tracer cannot record)
-            return False
-        threads = torch.get_num_threads()
-        if threads > 1 and batch < _fused_step.MIN_ROWS * threads:
             return False
         weight = self.weight_ih_l0
         wanted = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
         return (
             wanted
             and not torch.is_autocast_enabled(x.device.type)
+            and _fused_step.fills_threads(batch)
             and _fused_step.usable(x, weight)
         )
 
