@@ -98,3 +98,15 @@ def compiled_loops() -> None:
 
     if not _fused_step.usable(torch.zeros(1)):
         pytest.skip("numba or torch's brgemm kernel is not installed: no compiled loops")
+
+
+@pytest.fixture(params=["brgemm", "mkl"])
+def loop_gemm(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each GEMM the compiled loops can call, on any CPU: torch's brgemm, and MKL's packed
+    GEMM (which only Intel CPUs take by default)."""
+    from seqlab.functional import _mkl
+
+    if request.param == "mkl" and not _mkl.available():
+        pytest.skip("MKL's packed GEMM is not installed in this torch build")
+    monkeypatch.setattr(_mkl, "preferred", lambda: request.param == "mkl")
+    return request.param

@@ -25,7 +25,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 import seqlab.nn as snn
-from seqlab.functional import _fused_step, bptt
+from seqlab.functional import _fused_step, _mkl, bptt
 from tests.reference import numpy_rnn
 
 T, B, E, H = 12, 3, 5, 8
@@ -212,7 +212,7 @@ def _oracle(model: torch.nn.Module, x: Tensor, lengths: list[int], hx: object) -
     return [out, h_n, c_n] if lstm else [out, h_n]
 
 
-@pytest.mark.usefixtures("compiled_loops")
+@pytest.mark.usefixtures("compiled_loops", "loop_gemm")
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("variant", sorted(COMPILED))
 def test_compiled_loops_match_the_oracle(
@@ -238,7 +238,7 @@ def test_compiled_loops_match_the_oracle(
         torch.testing.assert_close(g, exp, rtol=1e-5, atol=3e-6)
 
 
-@pytest.mark.usefixtures("compiled_loops")
+@pytest.mark.usefixtures("compiled_loops", "loop_gemm")
 @pytest.mark.parametrize("variant", sorted(COMPILED))
 def test_compiled_loops_same_bits_at_any_thread_count(variant: str) -> None:
     """The rows of a batch are cut among threads, never a product: one thread or two give
@@ -274,7 +274,7 @@ def _train_grads(model: torch.nn.Module, x: Tensor, lengths: list[int], hx: obje
     return [y.detach() for y in results] + grads
 
 
-@pytest.mark.usefixtures("compiled_loops")
+@pytest.mark.usefixtures("compiled_loops", "loop_gemm")
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("variant", sorted(COMPILED))
 def test_compiled_training_matches_the_torch_op_loop(
@@ -332,3 +332,53 @@ def test_compiled_loops_run_in_a_forked_child() -> None:
         child.kill()
     assert not alive and child.exitcode == 0, "the forked child hung or failed"
     assert queue.get(timeout=5) == want
+
+
+@pytest.mark.usefixtures("compiled_loops")
+def test_mkl_threads_restored_after_a_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop on MKL sets MKL to one thread on the calling thread while it runs, and leaves
+    the thread's setting as it found it (0: none of its own), in inference and training."""
+    if not _mkl.available():
+        pytest.skip("MKL's packed GEMM is not installed in this torch build")
+    monkeypatch.setattr(_mkl, "preferred", lambda: True)
+    lib = _mkl._library()
+    assert lib is not None
+    model, x = _one_layer()
+    calls = _count_calls(monkeypatch, "lstm")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # one row range, run on this thread (torch sets MKL's here too)
+    try:
+        for setting in (0, 3):
+            lib.MKL_Set_Num_Threads_Local(setting)
+            with torch.no_grad():
+                model(x)
+            assert calls, "the compiled loop did not run"
+            model(x)[0].sum().backward()
+            assert lib.MKL_Set_Num_Threads_Local(setting) == setting
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_mkl_taken_on_intel_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loops take MKL on an Intel CPU and brgemm elsewhere, unless SEQLAB_MKL says."""
+    monkeypatch.setattr(_mkl, "available", lambda: True)
+    for intel, env, want in [
+        (True, None, True),
+        (False, None, False),
+        (False, "1", True),
+    ]:
+        monkeypatch.setattr(_mkl, "_intel", lambda intel=intel: intel)
+        if env is None:
+            monkeypatch.delenv("SEQLAB_MKL", raising=False)
+        else:
+            monkeypatch.setenv("SEQLAB_MKL", env)
+        _mkl.preferred.cache_clear()
+        assert _mkl.preferred() is want, (intel, env)
+    _mkl.preferred.cache_clear()
+    monkeypatch.undo()
+    monkeypatch.setenv("SEQLAB_MKL", "0")
+    _mkl.available.cache_clear()
+    assert not _mkl.available() and not _mkl.preferred.__wrapped__()
+    monkeypatch.undo()
+    _mkl.available.cache_clear()
+    _mkl.preferred.cache_clear()

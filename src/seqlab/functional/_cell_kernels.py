@@ -5,10 +5,11 @@ After its matrix product, an LSTM step is elementwise: three sigmoids, two tanh,
 update and the peepholes, about ten torch ops of (B, H) each, each a dispatch through
 torch's operator machinery (≈ 5 µs) and a pass over memory, and every step's product is one
 more oneDNN call (≈ 15 µs before any arithmetic). :func:`lstm_rows` and :func:`gru_rows` run
-the loop over time steps in numba: per step torch's brgemm kernel for the recurrent product
-(:mod:`seqlab.functional._brgemm`, the kernel oneDNN's own fused RNN uses) and one loop that
-LLVM vectorises for the host CPU (16-wide AVX-512 or 8-wide AVX2) for the gate math. They run
-a range of sequences (batch rows), so several threads can run one batch with no
+the loop over time steps in numba: per step one single-threaded GEMM call for the recurrent
+product (:func:`_mm`: MKL's packed GEMM on Intel CPUs, :mod:`seqlab.functional._mkl`, else
+torch's brgemm kernel, :mod:`seqlab.functional._brgemm`, the kernel oneDNN's own fused RNN
+uses) and one loop that LLVM vectorises for the host CPU (AVX-512 or AVX2) for the gate math.
+They run a range of sequences (batch rows), so several threads can run one batch with no
 synchronisation between steps (rows of a batch are independent).
 
 tanh is a rational function, the approximation Eigen (and through it TensorFlow) uses for
@@ -30,6 +31,7 @@ import numpy as np
 from numba import njit, types
 
 from seqlab.functional._brgemm import NAME
+from seqlab.functional._mkl import COMPUTE, THREADS
 
 __all__ = [
     "gru_grad_rows",
@@ -107,14 +109,46 @@ def _pq(x: float) -> tuple[float, float]:
     return p, q
 
 
-_I64 = types.int64
-# torch's float32 brgemm, C (+)= A B (see seqlab.functional._brgemm, which registers the name
-# with LLVM before any function below is compiled or loaded from numba's cache)
+_I32, _I64 = types.int32, types.int64
+# The products, C (+)= A B. seqlab.functional._brgemm and seqlab.functional._mkl register the
+# names with LLVM before any function below is compiled or loaded from numba's cache.
+# torch's float32 brgemm: B row-major (K, N)
 _gemm = types.ExternalFunction(NAME, types.void(*([_I64] * 11)))
+# MKL's cblas_sgemm_compute: B packed by cblas_sgemm_pack (seqlab.functional._mkl.pack)
+_mkl_compute = types.ExternalFunction(
+    COMPUTE, types.void(*([_I32] * 6), _I64, _I32, _I64, _I32, types.float32, _I64, _I32)
+)
+_mkl_threads = types.ExternalFunction(THREADS, types.int32(types.int32))
 
 
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True, inline="always")
-def _step_input(w_x, x, pre, ahead, t, b0, b1):  # type: ignore[no-untyped-def]
+def _mm(mkl, m, n, k, lda, ldb, ldc, add, a, b, c):  # type: ignore[no-untyped-def]
+    """C (+= if ``add``) A B at addresses a, b, c: A (m, k) and C (m, n) row-major with row
+    strides lda and ldc; B is the weight operand, packed by MKL where ``mkl`` (ldb unused),
+    else row-major (k, n) with row stride ldb for torch's brgemm."""
+    if mkl:
+        beta = _ONE if add else _ZERO
+        _mkl_compute(101, 111, 151, m, n, k, a, lda, b, ldb, beta, c, ldc)  # row-major, B packed
+    else:
+        _gemm(m, n, k, lda, ldb, ldc, add, a, b, c, 0)
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True, inline="always")
+def _mkl_alone(mkl):  # type: ignore[no-untyped-def]
+    """Where ``mkl``, MKL runs on this thread only (the loops split the batch themselves);
+    returns the thread's previous setting, for :func:`_mkl_restore`."""
+    return _mkl_threads(1) if mkl else 0
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True, inline="always")
+def _mkl_restore(mkl, before):  # type: ignore[no-untyped-def]
+    """Undo :func:`_mkl_alone` (0: the process-wide setting again)."""
+    if mkl:
+        _mkl_threads(before)
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True, inline="always")
+def _step_input(w_x, mkl, x, pre, ahead, t, b0, b1):  # type: ignore[no-untyped-def]
     """Step t's pre-activations (B, G): ``pre[t]`` where the input projections of all steps
     were made ``ahead`` (``pre`` (T, B, G)); else ``pre[0]`` (``pre`` (1, B, G)) with rows
     b0..b1 set to x<t> W_ih^T here, in cache where the recurrent product and the gate math
@@ -122,17 +156,18 @@ def _step_input(w_x, x, pre, ahead, t, b0, b1):  # type: ignore[no-untyped-def]
     if ahead:
         return pre[t]
     p = pre[0]
-    n, e = w_x.shape[1], x.shape[2]
+    n, e = pre.shape[2], x.shape[2]
     xt = x[t]
-    _gemm(b1 - b0, n, e, e, n, n, 0, xt[b0:].ctypes.data, w_x.ctypes.data,
-          p[b0:].ctypes.data, 0)  # fmt: skip
+    _mm(mkl, b1 - b0, n, e, e, n, n, False, xt[b0:].ctypes.data, w_x.ctypes.data,
+        p[b0:].ctypes.data)  # fmt: skip
     return p
 
 
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
 def lstm_rows(
-    w_x: np.ndarray,  # (E, 4H) float32: W_ih^T, gate columns [i, f, g, o]
-    w_h: np.ndarray,  # (H, 4H) float32: W_hh^T
+    w_x: np.ndarray,  # W_ih^T (E, 4H), gate columns [i, f, g, o], as a B operand (see _mm)
+    w_h: np.ndarray,  # W_hh^T (H, 4H) as a B operand
+    mkl: bool,  # the operands are packed for MKL (else row-major for brgemm)
     x: np.ndarray,  # (T, B, E) float32 inputs
     bias: np.ndarray,  # (4H,) float32: b_ih + b_hh (zeros without biases)
     pre: np.ndarray,  # (T, B, 4H) float32: x<t> W_ih^T made ahead, or (1, B, 4H) scratch
@@ -153,19 +188,20 @@ def lstm_rows(
         c̃ = tanh(W_c [a<t-1>, x<t>] + b_c),  c<t> = Γf ⊙ c<t-1> + Γu ⊙ c̃
         Γo = σ(W_o [a<t-1>, x<t>] + b_o + p_o ⊙ c<t>),  a<t> = Γo ⊙ tanh(c<t>)
 
-    Per step a brgemm call adds the recurrent product to the step's input projection (made
-    ahead, or here by another brgemm call), then one vectorised loop does the gate math.
+    Per step a GEMM call adds the recurrent product to the step's input projection (made
+    ahead, or here by another GEMM call), then one vectorised loop does the gate math.
     Where ``valid[t, b]`` is false, a and c keep their values and out is 0. Calls for
     disjoint row ranges touch disjoint memory and may run at once (nogil).
     """
-    hidden, n = h.shape[1], w_h.shape[1]
+    hidden, n = h.shape[1], bias.shape[0]
     two, three = 2 * hidden, 3 * hidden
     steps = x.shape[0]
+    before = _mkl_alone(mkl)
     for k in range(steps):
         t = steps - 1 - k if rev else k
-        p = _step_input(w_x, x, pre, ahead, t, b0, b1)  # (B, G)
-        _gemm(b1 - b0, n, hidden, hidden, n, n, 1, h[b0:].ctypes.data, w_h.ctypes.data,
-              p[b0:].ctypes.data, 0)  # fmt: skip
+        p = _step_input(w_x, mkl, x, pre, ahead, t, b0, b1)  # (B, G)
+        _mm(mkl, b1 - b0, n, hidden, hidden, n, n, True, h[b0:].ctypes.data, w_h.ctypes.data,
+            p[b0:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
             if valid.shape[0] > 0 and not valid[t, b]:
                 out[t, b, :] = _ZERO
@@ -196,13 +232,15 @@ def lstm_rows(
                     c[b, j] = cn
                     h[b, j] = a
                     out[t, b, j] = a
+    _mkl_restore(mkl, before)
 
 
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
 def gru_rows(
-    w_x: np.ndarray,  # (E, 3H) float32: W_ih^T, columns [Γr, z, c̃]
-    w_rz: np.ndarray,  # (H, 2H) float32: W_hh[:2H]^T
-    w_c: np.ndarray,  # (H, H) float32: W_hh[2H:]^T, the candidate's recurrent weight
+    w_x: np.ndarray,  # W_ih^T (E, 3H), columns [Γr, z, c̃], as a B operand (see _mm)
+    w_rz: np.ndarray,  # W_hh[:2H]^T (H, 2H) as a B operand
+    w_c: np.ndarray,  # W_hh[2H:]^T (H, H), the candidate's recurrent weight, as a B operand
+    mkl: bool,  # the operands are packed for MKL (else row-major for brgemm)
     x: np.ndarray,  # (T, B, E) float32 inputs
     bias: np.ndarray,  # (3H,) float32: b_ih + b_hh (zeros without biases)
     pre: np.ndarray,  # (T, B, 3H) float32: x<t> W_ih^T made ahead, or (1, B, 3H) scratch
@@ -221,8 +259,8 @@ def gru_rows(
         Γr, z = σ(W_rz [c<t-1>, x<t>] + b_rz),  c̃ = tanh(W_c [Γr ⊙ c<t-1>, x<t>] + b_c)
         c<t> = (1 − z) ⊙ c̃ + z ⊙ c<t-1>          (z = 1 − Γu)
 
-    Per step: a brgemm call adds the gates' recurrent product to the step's input projection
-    (made ahead, or here by another brgemm call), one loop does σ and Γr ⊙ c<t-1>, a brgemm
+    Per step: a GEMM call adds the gates' recurrent product to the step's input projection
+    (made ahead, or here by another GEMM call), one loop does σ and Γr ⊙ c<t-1>, a GEMM
     call adds the candidate's, one loop does the update.
     Where ``valid[t, b]`` is false, c keeps its value and out is 0. Calls for disjoint row
     ranges may run at once (nogil).
@@ -231,17 +269,18 @@ def gru_rows(
     two, three = 2 * hidden, 3 * hidden
     m = b1 - b0
     steps = x.shape[0]
+    before = _mkl_alone(mkl)
     for k in range(steps):
         t = steps - 1 - k if rev else k
-        p = _step_input(w_x, x, pre, ahead, t, b0, b1)  # (B, G)
-        _gemm(m, two, hidden, hidden, two, three, 1, h[b0:].ctypes.data, w_rz.ctypes.data,
-              p[b0:].ctypes.data, 0)  # fmt: skip
+        p = _step_input(w_x, mkl, x, pre, ahead, t, b0, b1)  # (B, G)
+        _mm(mkl, m, two, hidden, hidden, two, three, True, h[b0:].ctypes.data,
+            w_rz.ctypes.data, p[b0:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
             for j in range(hidden):
                 rh[b, j] = _sigmoid(p[b, j] + bias[j]) * h[b, j]
                 p[b, hidden + j] = _sigmoid(p[b, hidden + j] + bias[hidden + j])
-        _gemm(m, hidden, hidden, hidden, hidden, three, 1, rh[b0:].ctypes.data,
-              w_c.ctypes.data, p[b0:, two:].ctypes.data, 0)  # fmt: skip
+        _mm(mkl, m, hidden, hidden, hidden, hidden, three, True, rh[b0:].ctypes.data,
+            w_c.ctypes.data, p[b0:, two:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
             if valid.shape[0] > 0 and not valid[t, b]:
                 out[t, b, :] = _ZERO
@@ -251,12 +290,14 @@ def gru_rows(
                 new = cand + p[b, hidden + j] * (h[b, j] - cand)
                 h[b, j] = new
                 out[t, b, j] = new
+    _mkl_restore(mkl, before)
 
 
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
 def lstm_train_rows(
-    w_x: np.ndarray,  # (E, 4H) float32: W_ih^T
-    w_h: np.ndarray,  # (H, 4H) float32: W_hh^T
+    w_x: np.ndarray,  # W_ih^T (E, 4H) as a B operand (see _mm)
+    w_h: np.ndarray,  # W_hh^T (H, 4H) as a B operand
+    mkl: bool,  # the operands are packed for MKL (else row-major for brgemm)
     x: np.ndarray,  # (T, B, E) float32 inputs
     bias: np.ndarray,  # (4H,) float32: b_ih + b_hh (zeros without biases)
     ahead: bool,  # gates already holds every step's input projection x<t> W_ih^T
@@ -274,16 +315,17 @@ def lstm_train_rows(
 
     Where ``valid[t, b]`` is false, a<t> = a<t-1> and c<t> = c<t-1>.
     """
-    hidden, n, e = h.shape[2], w_h.shape[1], x.shape[2]
+    hidden, n, e = h.shape[2], bias.shape[0], x.shape[2]
     two, three = 2 * hidden, 3 * hidden
     m = b1 - b0
+    before = _mkl_alone(mkl)
     for t in range(x.shape[0]):
         p, xt, ht = gates[t], x[t], h[t]
         if not ahead:
-            _gemm(m, n, e, e, n, n, 0, xt[b0:].ctypes.data, w_x.ctypes.data,
-                  p[b0:].ctypes.data, 0)  # fmt: skip
-        _gemm(m, n, hidden, hidden, n, n, 1, ht[b0:].ctypes.data, w_h.ctypes.data,
-              p[b0:].ctypes.data, 0)  # fmt: skip
+            _mm(mkl, m, n, e, e, n, n, False, xt[b0:].ctypes.data, w_x.ctypes.data,
+                p[b0:].ctypes.data)  # fmt: skip
+        _mm(mkl, m, n, hidden, hidden, n, n, True, ht[b0:].ctypes.data, w_h.ctypes.data,
+            p[b0:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
             keep = valid.shape[0] > 0 and not valid[t, b]
             for j in range(hidden):
@@ -308,6 +350,7 @@ def lstm_train_rows(
                 else:
                     c[t + 1, b, j] = cn
                     h[t + 1, b, j] = o * tc
+    _mkl_restore(mkl, before)
 
 
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True, inline="always")
@@ -326,7 +369,8 @@ def _skipped(d_out, valid, dh, d, t, b):  # type: ignore[no-untyped-def]
 
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
 def lstm_grad_rows(
-    w_hh: np.ndarray,  # (4H, H) float32: W_hh as torch stores it
+    w_hh: np.ndarray,  # W_hh (4H, H) as torch stores it, as a B operand (see _mm)
+    mkl: bool,  # the operand is packed for MKL (else row-major for brgemm)
     gates: np.ndarray,  # (T, B, 4H) float32: the forward's [Γu, Γf, c̃, Γo]
     tanh_c: np.ndarray,  # (T, B, H) float32: tanh(c<t>)
     c: np.ndarray,  # (T+1, B, H) float32: c<0..T>
@@ -342,12 +386,13 @@ def lstm_grad_rows(
 ) -> None:
     """Backward through time of :func:`lstm_train_rows` for sequences b0..b1.
 
-    Per step, from the last: one loop for the gate derivatives, then one brgemm call
+    Per step, from the last: one loop for the gate derivatives, then one GEMM call
     dL/da<t-1> = d pre<t> W_hh. A step that was not valid passes dL/da and dL/dc straight
     to the step before and gets zero gate gradients.
     """
     hidden = dh.shape[1]
     n, two, three = 4 * hidden, 2 * hidden, 3 * hidden
+    before = _mkl_alone(mkl)
     for t in range(gates.shape[0] - 1, -1, -1):
         p, d = gates[t], dpre[t]
         for b in range(b0, b1):
@@ -375,15 +420,17 @@ def lstm_grad_rows(
                 d[b, j], d[b, hidden + j], d[b, two + j], d[b, three + j] = d_i, d_f, d_g, d_o
                 dc[b, j] = dcp
                 dh[b, j] = _ZERO  # replaced by d pre W_hh below (a skipped row keeps its dh)
-        _gemm(b1 - b0, hidden, n, n, hidden, hidden, 1, d[b0:].ctypes.data, w_hh.ctypes.data,
-              dh[b0:].ctypes.data, 0)  # fmt: skip
+        _mm(mkl, b1 - b0, hidden, n, n, hidden, hidden, True, d[b0:].ctypes.data,
+            w_hh.ctypes.data, dh[b0:].ctypes.data)  # fmt: skip
+    _mkl_restore(mkl, before)
 
 
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
 def gru_train_rows(
-    w_x: np.ndarray,  # (E, 3H) float32: W_ih^T
-    w_rz: np.ndarray,  # (H, 2H) float32: W_hh[:2H]^T
-    w_c: np.ndarray,  # (H, H) float32: W_hh[2H:]^T
+    w_x: np.ndarray,  # W_ih^T (E, 3H) as a B operand (see _mm)
+    w_rz: np.ndarray,  # W_hh[:2H]^T (H, 2H) as a B operand
+    w_c: np.ndarray,  # W_hh[2H:]^T (H, H) as a B operand
+    mkl: bool,  # the operands are packed for MKL (else row-major for brgemm)
     x: np.ndarray,  # (T, B, E) float32 inputs
     bias: np.ndarray,  # (3H,) float32: b_ih + b_hh (zeros without biases)
     ahead: bool,  # gates already holds every step's input projection x<t> W_ih^T
@@ -402,21 +449,22 @@ def gru_train_rows(
     hidden, e = h.shape[2], x.shape[2]
     two, three = 2 * hidden, 3 * hidden
     m = b1 - b0
+    before = _mkl_alone(mkl)
     for t in range(x.shape[0]):
         p, xt, ht, yt = gates[t], x[t], h[t], rh[t]
         if not ahead:
-            _gemm(m, three, e, e, three, three, 0, xt[b0:].ctypes.data, w_x.ctypes.data,
-                  p[b0:].ctypes.data, 0)  # fmt: skip
-        _gemm(m, two, hidden, hidden, two, three, 1, ht[b0:].ctypes.data, w_rz.ctypes.data,
-              p[b0:].ctypes.data, 0)  # fmt: skip
+            _mm(mkl, m, three, e, e, three, three, False, xt[b0:].ctypes.data,
+                w_x.ctypes.data, p[b0:].ctypes.data)  # fmt: skip
+        _mm(mkl, m, two, hidden, hidden, two, three, True, ht[b0:].ctypes.data,
+            w_rz.ctypes.data, p[b0:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
             for j in range(hidden):
                 r = _sigmoid(p[b, j] + bias[j])
                 p[b, j] = r
                 p[b, hidden + j] = _sigmoid(p[b, hidden + j] + bias[hidden + j])
                 yt[b, j] = r * ht[b, j]
-        _gemm(m, hidden, hidden, hidden, hidden, three, 1, yt[b0:].ctypes.data,
-              w_c.ctypes.data, p[b0:, two:].ctypes.data, 0)  # fmt: skip
+        _mm(mkl, m, hidden, hidden, hidden, hidden, three, True, yt[b0:].ctypes.data,
+            w_c.ctypes.data, p[b0:, two:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
             keep = valid.shape[0] > 0 and not valid[t, b]
             for j in range(hidden):
@@ -424,11 +472,14 @@ def gru_train_rows(
                 p[b, two + j] = cand
                 hp = ht[b, j]
                 h[t + 1, b, j] = hp if keep else cand + p[b, hidden + j] * (hp - cand)
+    _mkl_restore(mkl, before)
 
 
 @njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
 def gru_grad_rows(
-    w_hh: np.ndarray,  # (3H, H) float32: W_hh as torch stores it
+    w_rz: np.ndarray,  # W_hh[:2H] (2H, H) as torch stores it, as a B operand (see _mm)
+    w_c: np.ndarray,  # W_hh[2H:] (H, H) as a B operand
+    mkl: bool,  # the operands are packed for MKL (else row-major for brgemm)
     gates: np.ndarray,  # (T, B, 3H) float32: the forward's [Γr, z, c̃]
     h: np.ndarray,  # (T+1, B, H) float32: c<0..T>
     valid: np.ndarray,  # (T, B) bool, or (0, B): all steps valid
@@ -441,13 +492,14 @@ def gru_grad_rows(
 ) -> None:
     """Backward through time of :func:`gru_train_rows` for sequences b0..b1.
 
-    Per step, from the last: the candidate's gradient, a brgemm call for dL/d(Γr ⊙ c<t-1>),
-    the gates' gradients, and a brgemm call adding d pre_rz W_rz to dL/dc<t-1>. A step that
+    Per step, from the last: the candidate's gradient, a GEMM call for dL/d(Γr ⊙ c<t-1>),
+    the gates' gradients, and a GEMM call adding d pre_rz W_rz to dL/dc<t-1>. A step that
     was not valid passes dL/dc straight to the step before and gets zero gate gradients.
     """
     hidden = dh.shape[1]
     two, three = 2 * hidden, 3 * hidden
     m = b1 - b0
+    before = _mkl_alone(mkl)
     for t in range(gates.shape[0] - 1, -1, -1):
         p, d, ht = gates[t], dpre[t], h[t]
         for b in range(b0, b1):
@@ -457,8 +509,8 @@ def gru_grad_rows(
                 z, n = p[b, hidden + j], p[b, two + j]
                 # c<t> = (1 − z) c̃ + z c<t-1>, c̃ = tanh(·): dn_pre = dc (1 − z)(1 − c̃²)
                 d[b, two + j] = dh[b, j] * (_ONE - z) * (_ONE - n * n)
-        _gemm(m, hidden, hidden, three, hidden, hidden, 0, d[b0:, two:].ctypes.data,
-              w_hh[two:].ctypes.data, drh[b0:].ctypes.data, 0)  # fmt: skip
+        _mm(mkl, m, hidden, hidden, three, hidden, hidden, False, d[b0:, two:].ctypes.data,
+            w_c.ctypes.data, drh[b0:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
             if valid.shape[0] > 0 and not valid[t, b]:
                 continue
@@ -468,5 +520,6 @@ def gru_grad_rows(
                 d[b, j] = dy * hp * r * (_ONE - r)  # Γr ⊙ c<t-1>: dΓr = dy c<t-1>
                 d[b, hidden + j] = dc * (hp - n) * z * (_ONE - z)
                 dh[b, j] = dc * z + dy * r  # plus d pre_rz W_rz below
-        _gemm(m, hidden, two, three, hidden, hidden, 1, d[b0:].ctypes.data, w_hh.ctypes.data,
-              dh[b0:].ctypes.data, 0)  # fmt: skip
+        _mm(mkl, m, hidden, two, three, hidden, hidden, True, d[b0:].ctypes.data,
+            w_rz.ctypes.data, dh[b0:].ctypes.data)  # fmt: skip
+    _mkl_restore(mkl, before)

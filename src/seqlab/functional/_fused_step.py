@@ -1,11 +1,18 @@
-"""The float32 CPU inference loops of the LSTM and the original GRU, in compiled code.
+"""The float32 CPU loops of the LSTM and the original GRU, in compiled code.
 
-:mod:`seqlab.functional._cell_kernels` runs the whole sequence: per step brgemm calls for
+:mod:`seqlab.functional._cell_kernels` runs the whole sequence: per step GEMM calls for
 the input projection and the recurrent product (added to it) and a vectorised loop for the
-gate math, with no Python between steps. The step's projection is made where the
+gate math, with no Python between steps. The GEMM is MKL's packed one on Intel CPUs (the
+weights packed once per call, :mod:`seqlab.functional._mkl`), torch's brgemm elsewhere
+(:mod:`seqlab.functional._brgemm`). The step's projection is made where the
 recurrent product and the gate math read it, in cache; computing all steps' at once in one
 large GEMM (as the torch-op loop does) costs a (T, B, G) buffer in main memory and, at two
-threads, as much time as it saves (torch's idle OpenMP workers spin beside the loop's).
+threads, as much time as it saves.
+
+Nothing before a loop runs on torch's OpenMP threads (the weights are copied or packed on
+the calling thread): after a parallel region those threads spin-wait for the next one,
+and a spinning thread takes a core from one of the loop's (2 threads, 1-layer peephole LSTM:
+21.8 ms a call with the weights transposed by torch, 15.6 ms without).
 
 The batch is cut into row ranges run on parallel threads (the sequences of a batch are
 independent, so the threads never wait for each other):
@@ -13,8 +20,9 @@ independent, so the threads never wait for each other):
 gives every run the same result bit for bit.
 
 Used where the tensors are float32 on the CPU, run rather than traced, numba imports and
-torch's brgemm is found (:func:`usable`); ``SEQLAB_FUSED=0`` turns it off (the torch-op loop
-of ``_inference`` then runs, as it does for float64 and CUDA). numba is imported on first use.
+torch's brgemm is found (:func:`usable`; MKL is optional); ``SEQLAB_FUSED=0`` turns it off
+(the torch-op loop of ``_inference`` then runs, as it does for float64 and CUDA). numba is
+imported on first use.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from seqlab.functional import _brgemm
+from seqlab.functional import _brgemm, _mkl
 from seqlab.functional._gemm import linear, tracing
 
 __all__ = [
@@ -56,6 +64,7 @@ def _kernels() -> ModuleType | None:
     if not _brgemm.available():
         return None
     try:
+        _mkl.register()  # numba's code calls MKL by name: known to LLVM before it loads
         from seqlab.functional import _cell_kernels
     except ImportError:  # numba missing or broken: the torch-op loop serves
         return None
@@ -132,15 +141,36 @@ def _run_rows(kernel: Callable[..., None], batch: int, *args: object) -> None:
 
 
 def _transposed(w: Tensor) -> np.ndarray:
-    """W^T as a row-major array: brgemm's B operand.  (G, K) -> (K, G)"""
-    return w.detach().t().contiguous().numpy()
+    """W^T, a view: :func:`_operands` makes the operand from it on this thread (a torch copy
+    would run on torch's OpenMP threads, see the module's doc).  (G, K) -> (K, G)"""
+    return w.detach().numpy().T
+
+
+def _operands(batch: int, *weights: np.ndarray | None) -> tuple[bool | np.ndarray, ...]:
+    """The loops' B operands from row-major (K, N) weights: packed by MKL where it is
+    :func:`~seqlab.functional._mkl.preferred` (the i-th into this thread's slot i), else
+    flat for brgemm; None (a weight the loop does not read) gives an empty array.
+
+    Returns ``(*operands, mkl)``, the loops' first arguments.
+    """
+    mkl = _mkl.preferred()
+    out = []
+    for slot, w in enumerate(weights):
+        if w is None:
+            out.append(np.empty(0, np.float32))
+        elif mkl:
+            out.append(_mkl.pack(w, batch, slot))
+        else:
+            out.append(np.ascontiguousarray(w).reshape(-1))  # NumPy's copy: this thread
+    return (*out, mkl)
 
 
 def _step_inputs(
     x: Tensor, w_ih: Tensor, b: Tensor | None, hidden: int, keep: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, Tensor, bool]:
-    """What every loop takes first: W_ih^T, the inputs, the bias, the steps'
-    pre-activation buffer, and whether it already holds the input projections.
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, Tensor, bool]:
+    """What every loop takes first: W_ih^T (None where the loop does not read it), the
+    inputs, the bias, the steps' pre-activation buffer, and whether it already holds the
+    input projections.
 
     The input projections of all steps are made ahead where the input is wider than the
     state (E > H: a deep or bidirectional network's upper layers), whose W_ih would crowd
@@ -149,7 +179,7 @@ def _step_inputs(
     one step, or of every step where training ``keep``s the gate activations there.
 
     Shape:
-        x: (T, B, E), w_ih: (G, E) -> (E, G), (T, B, E), (G,), (T or 1, B, G), bool
+        x: (T, B, E), w_ih: (G, E) -> (E, G) or None, (T, B, E), (G,), (T or 1, B, G), bool
     """
     steps, batch = x.shape[0], x.shape[1]
     gates = w_ih.shape[0]
@@ -161,7 +191,7 @@ def _step_inputs(
     else:
         pre = x.new_empty(steps if keep else 1, batch, gates)
     xs = x.detach().contiguous().numpy()
-    return _transposed(w_ih), xs, bias, pre, ahead
+    return None if ahead else _transposed(w_ih), xs, bias, pre, ahead
 
 
 def _valid(mask: Tensor | None, batch: int) -> np.ndarray:
@@ -194,7 +224,8 @@ def lstm(
     h = h0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
     c = c0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
     out = x.new_empty(steps, batch, hidden)
-    args = (w_x, _transposed(w_hh), xs, bias, pre.numpy(), ahead, h.numpy(), c.numpy())
+    weights = _operands(batch, w_x, _transposed(w_hh))
+    args = (*weights, xs, bias, pre.numpy(), ahead, h.numpy(), c.numpy())
     peep = _peepholes(w_ch, hidden)
     _run_rows(kernels.lstm_rows, batch, *args, out.numpy(), peep, _valid(mask, batch), reverse)
     return out, h, c  # (T, B, H), (B, H), (B, H)
@@ -224,8 +255,8 @@ def gru(
     h = h0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
     out = x.new_empty(steps, batch, hidden)
     rh = np.empty(h.shape, np.float32)  # (B, H): Γr ⊙ c<t-1>
-    w_rz, w_c = _transposed(w_hh[:two]), _transposed(w_hh[two:])
-    args = (w_x, w_rz, w_c, xs, bias, pre.numpy(), ahead, h.numpy(), rh, out.numpy())
+    weights = _operands(batch, w_x, _transposed(w_hh[:two]), _transposed(w_hh[two:]))
+    args = (*weights, xs, bias, pre.numpy(), ahead, h.numpy(), rh, out.numpy())
     _run_rows(kernels.gru_rows, batch, *args, _valid(mask, batch), reverse)
     return out, h  # (T, B, H), (B, H)
 
@@ -261,7 +292,7 @@ def lstm_train(
     c = x.new_empty(steps + 1, batch, hidden)
     h[0], c[0] = h0.detach(), c0.detach()
     tanh_c = x.new_empty(steps, batch, hidden)
-    args = (w_x, _transposed(w_hh), xs, bias, ahead)
+    args = (*_operands(batch, w_x, _transposed(w_hh)), xs, bias, ahead)
     arrays = (h.numpy(), c.numpy(), gates.numpy(), tanh_c.numpy())
     peep = _peepholes(w_ch, hidden)
     _run_rows(kernels.lstm_train_rows, batch, *args, *arrays, peep, _valid(mask, batch))
@@ -295,8 +326,8 @@ def lstm_grads(
     acc = np.zeros((3 if w_ch is not None else 0, batch, hidden), np.float32)
     arrays = (gates.numpy(), tanh_c.numpy(), c.numpy(), _peepholes(w_ch, hidden))
     outs = (grads_out, dh.numpy(), dc.numpy(), dpre.numpy(), acc)
-    w = w_hh.detach().contiguous().numpy()
-    _run_rows(kernels.lstm_grad_rows, batch, w, *arrays, _valid(mask, batch), *outs)
+    weights = _operands(batch, w_hh.detach().contiguous().numpy())
+    _run_rows(kernels.lstm_grad_rows, batch, *weights, *arrays, _valid(mask, batch), *outs)
     d_wch = None if w_ch is None else torch.from_numpy(acc.sum(1).reshape(-1))
     return dpre, dh, dc, d_wch
 
@@ -325,7 +356,7 @@ def gru_train(
     h = x.new_empty(steps + 1, batch, hidden)
     h[0] = h0.detach()
     rh = x.new_empty(steps, batch, hidden)
-    weights = (w_x, _transposed(w_hh[:two]), _transposed(w_hh[two:]))
+    weights = _operands(batch, w_x, _transposed(w_hh[:two]), _transposed(w_hh[two:]))
     args = (xs, bias, ahead, h.numpy(), gates.numpy(), rh.numpy())
     _run_rows(kernels.gru_train_rows, batch, *weights, *args, _valid(mask, batch))
     return h, gates, rh
@@ -353,6 +384,8 @@ def gru_grads(
     drh = np.empty((batch, hidden), np.float32)
     grads_out = _grads_out(d_out, mask, batch, hidden)
     arrays = (gates.numpy(), h.numpy(), _valid(mask, batch), grads_out, dh.numpy(), drh)
-    w = w_hh.detach().contiguous().numpy()
-    _run_rows(kernels.gru_grad_rows, batch, w, *arrays, dpre.numpy())
+    w = w_hh.detach().contiguous().numpy()  # (3H, H)
+    hidden2 = 2 * hidden
+    weights = _operands(batch, w[:hidden2], w[hidden2:])
+    _run_rows(kernels.gru_grad_rows, batch, *weights, *arrays, dpre.numpy())
     return dpre, dh
