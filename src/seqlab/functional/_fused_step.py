@@ -190,7 +190,7 @@ def _step_inputs(
         pre = linear(flat, w_ih.detach()).view(steps, batch, gates)
     else:
         pre = x.new_empty(steps if keep else 1, batch, gates)
-    xs = x.detach().contiguous().numpy()
+    xs = np.ascontiguousarray(x.detach().numpy())  # a copy (batch_first) made by NumPy, here
     return None if ahead else _transposed(w_ih), xs, bias, pre, ahead
 
 
@@ -326,7 +326,7 @@ def lstm_grads(
     acc = np.zeros((3 if w_ch is not None else 0, batch, hidden), np.float32)
     arrays = (gates.numpy(), tanh_c.numpy(), c.numpy(), _peepholes(w_ch, hidden))
     outs = (grads_out, dh.numpy(), dc.numpy(), dpre.numpy(), acc)
-    weights = _operands(batch, w_hh.detach().contiguous().numpy())
+    weights = _operands(batch, w_hh.detach().numpy())
     _run_rows(kernels.lstm_grad_rows, batch, *weights, *arrays, _valid(mask, batch), *outs)
     d_wch = None if w_ch is None else torch.from_numpy(acc.sum(1).reshape(-1))
     return dpre, dh, dc, d_wch
@@ -336,7 +336,8 @@ def _grads_out(d_out: Tensor | None, mask: Tensor | None, batch: int, hidden: in
     """dL/d out as the backward loops read it: zero where not valid; (0, B, H) for none."""
     if d_out is None:
         return np.zeros((0, batch, hidden), np.float32)
-    return (d_out if mask is None else d_out * mask).contiguous().numpy()
+    d = d_out.detach().numpy()  # NumPy's ops: on this thread (see the module's doc)
+    return np.ascontiguousarray(d if mask is None else d * mask.detach().numpy())
 
 
 def gru_train(
@@ -384,7 +385,7 @@ def gru_grads(
     drh = np.empty((batch, hidden), np.float32)
     grads_out = _grads_out(d_out, mask, batch, hidden)
     arrays = (gates.numpy(), h.numpy(), _valid(mask, batch), grads_out, dh.numpy(), drh)
-    w = w_hh.detach().contiguous().numpy()  # (3H, H)
+    w = w_hh.detach().numpy()  # (3H, H)
     hidden2 = 2 * hidden
     weights = _operands(batch, w[:hidden2], w[hidden2:])
     _run_rows(kernels.gru_grad_rows, batch, *weights, *arrays, dpre.numpy())
