@@ -128,16 +128,18 @@ def scan_ops(mode: str, dtype: torch.dtype, steps: int) -> Counter[str]:
 
 
 @pytest.mark.usefixtures("default_gemm", "compiled_loops")
-def test_bptt_scan_float32_lstm_runs_no_op_per_step() -> None:
-    """The LSTM's float32 CPU scan runs its steps in compiled code (brgemm products inside
-    the loop): forward and backward dispatch the same torch ops for 5 steps as for 9."""
-    short, longer = scan_ops("lstm", torch.float32, steps=5), scan_ops("lstm", torch.float32, 9)
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_bptt_scan_float32_runs_no_op_per_step(mode: str) -> None:
+    """The LSTM's and torch's GRU's float32 CPU scans run their steps in compiled code (the
+    products inside the loop): forward and backward dispatch the same torch ops for 5 steps
+    as for 9."""
+    short, longer = scan_ops(mode, torch.float32, steps=5), scan_ops(mode, torch.float32, 9)
     assert short == longer, (short, longer)
     assert short[ONEDNN_OP] + sum(short[n] for n in TORCH_GEMMS) <= 6, short  # whole-sequence
 
 
 @pytest.mark.usefixtures("default_gemm")
-@pytest.mark.parametrize("mode", ["gru", "rnn_tanh"])
+@pytest.mark.parametrize("mode", ["rnn_tanh"])
 def test_bptt_scan_float32_runs_every_product_on_onednn(mode: str) -> None:
     """A whole scan, forward and backward, in float32 on the CPU: every per-step matrix
     product is a oneDNN call, torch's GEMM serves only the weight gradients (one or two per
@@ -183,12 +185,12 @@ def test_small_scans_neither_reorder_nor_call_onednn(
     mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A small network's scan (batch 3, hidden 6), forward and backward, makes no oneDNN call
-    and reorders no weight (the LSTM's compiled loop calls brgemm, no torch op): those fixed
-    costs (≈ 15 µs a call, 110–210 µs a reorder) made
+    and reorders no weight (the LSTM's and the GRU's compiled loops call their GEMM, no
+    torch op): those fixed costs (≈ 15 µs a call, 110–210 µs a reorder) made
     ``impl="bptt"`` 2x slower than the textbook loop on small networks."""
     monkeypatch.delenv("SEQLAB_GEMM", raising=False)
     ops = scan_ops(mode, torch.float32, steps=5)
     assert ops[ONEDNN_OP] == 0 and ops["mkldnn::_reorder_linear_weight"] == 0, ops
-    if mode == "lstm" and _fused_step.usable(torch.zeros(1)):
-        return  # its per-step products run inside the compiled loop (brgemm), no torch op
+    if mode in ("lstm", "gru") and _fused_step.usable(torch.zeros(1)):
+        return  # its per-step products run inside the compiled loop, no torch op
     assert ops["aten::mm"] + ops["aten::addmm"] >= 10, ops  # the products ran on addmm

@@ -149,6 +149,7 @@ COMPILED: dict[str, Callable[[], torch.nn.Module]] = {
     "LSTM(peephole=True)": lambda: snn.LSTM(E, H, 2, bidirectional=True, peephole=True),
     "LSTM impl=bptt": lambda: snn.LSTM(E, H, 2, bidirectional=True, impl="bptt"),
     "GRU(reset_after=False)": lambda: snn.GRU(E, H, 2, bidirectional=True, reset_after=False),
+    "GRU impl=bptt": lambda: snn.GRU(E, H, 2, bidirectional=True, impl="bptt"),
 }
 
 
@@ -165,6 +166,11 @@ def _compiled_case(variant: str) -> tuple[torch.nn.Module, Tensor, list[int], tu
     h0 = torch.randn(4, WIDE, H)
     hx = (h0, torch.randn(4, WIDE, H)) if "LSTM" in variant else h0
     return model, x, lengths, hx
+
+
+def _loop(variant: str) -> str:
+    """The ``_fused_step`` loop that runs ``variant``'s inference."""
+    return "lstm" if "LSTM" in variant else "gru" if "reset_after=False" in variant else "gru_after"
 
 
 def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
@@ -223,7 +229,7 @@ def test_compiled_loops_match_the_oracle(
     torch on one thread or two (the batch then cut into two row ranges), and agrees with the
     float64 NumPy oracle and with the torch-op loop (SEQLAB_FUSED=0)."""
     model, x, lengths, hx = _compiled_case(variant)
-    calls = _count_calls(monkeypatch, "lstm" if "LSTM" in variant else "gru")
+    calls = _count_calls(monkeypatch, _loop(variant))
     got = _at_threads(threads, lambda: _run(model, x, lengths, hx))
     assert len(calls) == 4, f"the compiled loop ran {len(calls)} times, not once a layer and way"
     for what, g, exp in zip(
@@ -286,7 +292,7 @@ def test_compiled_training_matches_the_torch_op_loop(
     agree with the torch-op kernel (SEQLAB_FUSED=0, itself tested against the oracle), at
     one thread or two (the batch then cut into two row ranges)."""
     model, x, lengths, hx = _compiled_case(variant)
-    calls = _count_calls(monkeypatch, "lstm_train" if "LSTM" in variant else "gru_train")
+    calls = _count_calls(monkeypatch, _loop(variant) + "_train")
     got = _at_threads(threads, lambda: _train_grads(model, x, lengths, hx))
     assert len(calls) == 4, f"the compiled forward ran {len(calls)} times, not 4"
     monkeypatch.setenv("SEQLAB_FUSED", "0")
@@ -406,7 +412,9 @@ _GRAIN = 32768  # torch's parallel grain: an op over more elements runs on its O
 
 
 @pytest.mark.usefixtures("compiled_loops", "loop_gemm")
-@pytest.mark.parametrize("loop", ["lstm", "lstm_train", "gru", "gru_train"])
+@pytest.mark.parametrize(
+    "loop", ["lstm", "lstm_train", "gru", "gru_train", "gru_after", "gru_after_train"]
+)
 def test_compiled_loops_start_with_no_wide_torch_op(loop: str) -> None:
     """Before a compiled loop starts, no torch op over a weight or the input runs: it would
     run on torch's OpenMP threads, which then spin-wait beside the loop's threads and take a
@@ -425,8 +433,38 @@ def test_compiled_loops_start_with_no_wide_torch_op(loop: str) -> None:
         "lstm_train": lambda: _fused_step.lstm_train(x, h0, c0, w_ih, w_hh, b, None, None),
         "gru": lambda: _fused_step.gru(x, h0, w_ih, w_hh, b, None),
         "gru_train": lambda: _fused_step.gru_train(x, h0, w_ih, w_hh, b, None),
+        "gru_after": lambda: _fused_step.gru_after(x, h0, w_ih, w_hh, b, b, None),
+        "gru_after_train": lambda: _fused_step.gru_after_train(x, h0, w_ih, w_hh, b, b, None),
     }
     with _Ops() as ops:
         run[loop]()
     wide = [op for op, n in ops.ops if n > _GRAIN and not any(w in op for w in _NO_WORK)]
     assert not wide, f"torch ops over more than {_GRAIN} elements before the loop: {wide}"
+
+
+@pytest.mark.usefixtures("compiled_loops")
+def test_auto_gru_runs_the_compiled_loop_as_torch_nn_gru(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GRU()`` ("auto", torch's equations) runs the compiled loop in float32 on the CPU,
+    in inference and in training, and computes what torch.nn.GRU computes; in float64 it
+    runs torch's own kernel."""
+    torch.manual_seed(0)
+    ours, theirs = snn.GRU(E, H, 2, bidirectional=True), torch.nn.GRU(E, H, 2, bidirectional=True)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(T, WIDE, E)
+    inference, training = (
+        _count_calls(monkeypatch, "gru_after"),
+        _count_calls(monkeypatch, "gru_after_train"),
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[0], theirs(x)[0], rtol=1e-5, atol=2e-6)
+    assert len(inference) == 4, "inference did not run the compiled loop once a layer and way"
+    got, want = ours(x)[0], theirs(x)[0]
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-6)
+    got.square().sum().backward()
+    want.square().sum().backward()
+    assert len(training) == 4, "training did not run the compiled loop once a layer and way"
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=2e-5, msg=name)
+    with torch.no_grad():
+        ours.double()(x.double())
+    assert len(inference) == 4, "float64 ran the compiled loop"

@@ -34,6 +34,9 @@ from seqlab.functional._brgemm import NAME
 from seqlab.functional._mkl import COMPUTE, THREADS
 
 __all__ = [
+    "gru_after_grad_rows",
+    "gru_after_rows",
+    "gru_after_train_rows",
     "gru_grad_rows",
     "gru_rows",
     "gru_train_rows",
@@ -247,6 +250,7 @@ def gru_rows(
     ahead: bool,  # pre holds every step's input projection
     h: np.ndarray,  # (B, H) float32: c<0>, overwritten with c<T>
     rh: np.ndarray,  # (B, H) float32 scratch: Γr ⊙ c<t-1>
+    zs: np.ndarray,  # (B, H) float32 scratch: z
     out: np.ndarray,  # (T, B, H) float32: c<t> (zero where not valid)
     valid: np.ndarray,  # (T, B) bool: step t of sequence b is valid, or (0, B): all are
     rev: bool,  # run from the last step to the first (outputs stay in input order)
@@ -276,9 +280,9 @@ def gru_rows(
         _mm(mkl, m, two, hidden, hidden, two, three, True, h[b0:].ctypes.data,
             w_rz.ctypes.data, p[b0:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
-            for j in range(hidden):
+            for j in range(hidden):  # z into its own buffer: in p, LLVM does not vectorise it
                 rh[b, j] = _sigmoid(p[b, j] + bias[j]) * h[b, j]
-                p[b, hidden + j] = _sigmoid(p[b, hidden + j] + bias[hidden + j])
+                zs[b, j] = _sigmoid(p[b, hidden + j] + bias[hidden + j])
         _mm(mkl, m, hidden, hidden, hidden, hidden, three, True, rh[b0:].ctypes.data,
             w_c.ctypes.data, p[b0:, two:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
@@ -287,7 +291,7 @@ def gru_rows(
                 continue
             for j in range(hidden):
                 cand = _tanh(p[b, two + j] + bias[two + j])
-                new = cand + p[b, hidden + j] * (h[b, j] - cand)
+                new = cand + zs[b, j] * (h[b, j] - cand)
                 h[b, j] = new
                 out[t, b, j] = new
     _mkl_restore(mkl, before)
@@ -458,20 +462,20 @@ def gru_train_rows(
         _mm(mkl, m, two, hidden, hidden, two, three, True, ht[b0:].ctypes.data,
             w_rz.ctypes.data, p[b0:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
-            for j in range(hidden):
+            for j in range(hidden):  # z waits for the loop below (here LLVM would not vectorise)
                 r = _sigmoid(p[b, j] + bias[j])
                 p[b, j] = r
-                p[b, hidden + j] = _sigmoid(p[b, hidden + j] + bias[hidden + j])
                 yt[b, j] = r * ht[b, j]
         _mm(mkl, m, hidden, hidden, hidden, hidden, three, True, yt[b0:].ctypes.data,
             w_c.ctypes.data, p[b0:, two:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
             keep = valid.shape[0] > 0 and not valid[t, b]
             for j in range(hidden):
+                z = _sigmoid(p[b, hidden + j] + bias[hidden + j])
                 cand = _tanh(p[b, two + j] + bias[two + j])
-                p[b, two + j] = cand
+                p[b, hidden + j], p[b, two + j] = z, cand
                 hp = ht[b, j]
-                h[t + 1, b, j] = hp if keep else cand + p[b, hidden + j] * (hp - cand)
+                h[t + 1, b, j] = hp if keep else cand + z * (hp - cand)
     _mkl_restore(mkl, before)
 
 
@@ -506,20 +510,165 @@ def gru_grad_rows(
             if _skipped(d_out, valid, dh, d, t, b):
                 continue
             for j in range(hidden):
-                z, n = p[b, hidden + j], p[b, two + j]
+                z, n, dc, hp = p[b, hidden + j], p[b, two + j], dh[b, j], ht[b, j]
                 # c<t> = (1 − z) c̃ + z c<t-1>, c̃ = tanh(·): dn_pre = dc (1 − z)(1 − c̃²)
-                d[b, two + j] = dh[b, j] * (_ONE - z) * (_ONE - n * n)
+                d[b, hidden + j] = dc * (hp - n) * z * (_ONE - z)
+                d[b, two + j] = dc * (_ONE - z) * (_ONE - n * n)
         _mm(mkl, m, hidden, hidden, three, hidden, hidden, False, d[b0:, two:].ctypes.data,
             w_c.ctypes.data, drh[b0:].ctypes.data)  # fmt: skip
         for b in range(b0, b1):
             if valid.shape[0] > 0 and not valid[t, b]:
                 continue
             for j in range(hidden):
-                r, z, n = p[b, j], p[b, hidden + j], p[b, two + j]
+                r, z = p[b, j], p[b, hidden + j]
                 hp, dc, dy = ht[b, j], dh[b, j], drh[b, j]
                 d[b, j] = dy * hp * r * (_ONE - r)  # Γr ⊙ c<t-1>: dΓr = dy c<t-1>
-                d[b, hidden + j] = dc * (hp - n) * z * (_ONE - z)
                 dh[b, j] = dc * z + dy * r  # plus d pre_rz W_rz below
         _mm(mkl, m, hidden, two, three, hidden, hidden, True, d[b0:].ctypes.data,
             w_rz.ctypes.data, dh[b0:].ctypes.data)  # fmt: skip
+    _mkl_restore(mkl, before)
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
+def gru_after_rows(
+    w_x: np.ndarray,  # W_ih^T (E, 3H), columns [r, z, n], as a B operand (see _mm)
+    w_h: np.ndarray,  # W_hh^T (H, 3H) as a B operand
+    mkl: bool,  # the operands are packed for MKL (else row-major for brgemm)
+    x: np.ndarray,  # (T, B, E) float32 inputs
+    bias: np.ndarray,  # (3H,) float32: [b_ir + b_hr, b_iz + b_hz, b_in]
+    bias_hn: np.ndarray,  # (H,) float32: b_hn
+    pre: np.ndarray,  # (T, B, 3H) float32: x<t> W_ih^T made ahead, or (1, B, 3H) scratch
+    ahead: bool,  # pre holds every step's input projection
+    hp: np.ndarray,  # (B, 3H) float32 scratch: h<t-1> W_hh^T
+    h: np.ndarray,  # (B, H) float32: h<0>, overwritten with h<T>
+    out: np.ndarray,  # (T, B, H) float32: h<t> (zero where not valid)
+    valid: np.ndarray,  # (T, B) bool: step t of sequence b is valid, or (0, B): all are
+    rev: bool,  # run from the last step to the first (outputs stay in input order)
+    b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
+    b1: int,
+) -> None:
+    """torch's GRU (``reset_after``: the reset gate multiplies W_hn h + b_hn) over every
+    step, for sequences b0..b1::
+
+        r = σ(W_ir x + b_ir + W_hr h + b_hr),  z = σ(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),  h' = (1 − z) ⊙ n + z ⊙ h
+
+    Per step: the input projection (made ahead, or here by a GEMM call), one GEMM call for
+    h W_hh^T, one loop for the gates and the update. Where ``valid[t, b]`` is false, h
+    keeps its value and out is 0. Calls for disjoint row ranges may run at once (nogil).
+    """
+    hidden, n3 = h.shape[1], bias.shape[0]
+    two = 2 * hidden
+    steps = x.shape[0]
+    before = _mkl_alone(mkl)
+    for k in range(steps):
+        t = steps - 1 - k if rev else k
+        p = _step_input(w_x, mkl, x, pre, ahead, t, b0, b1)  # (B, 3H)
+        _mm(mkl, b1 - b0, n3, hidden, hidden, n3, n3, False, h[b0:].ctypes.data,
+            w_h.ctypes.data, hp[b0:].ctypes.data)  # fmt: skip
+        for b in range(b0, b1):
+            if valid.shape[0] > 0 and not valid[t, b]:
+                out[t, b, :] = _ZERO
+                continue
+            for j in range(hidden):
+                r = _sigmoid(p[b, j] + hp[b, j] + bias[j])
+                z = _sigmoid(p[b, hidden + j] + hp[b, hidden + j] + bias[hidden + j])
+                n = _tanh(p[b, two + j] + bias[two + j] + r * (hp[b, two + j] + bias_hn[j]))
+                new = n + z * (h[b, j] - n)
+                h[b, j] = new
+                out[t, b, j] = new
+    _mkl_restore(mkl, before)
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
+def gru_after_train_rows(
+    w_x: np.ndarray,  # W_ih^T (E, 3H) as a B operand (see _mm)
+    w_h: np.ndarray,  # W_hh^T (H, 3H) as a B operand
+    mkl: bool,  # the operands are packed for MKL (else row-major for brgemm)
+    x: np.ndarray,  # (T, B, E) float32 inputs
+    bias: np.ndarray,  # (3H,) float32: [b_ir + b_hr, b_iz + b_hz, b_in]
+    bias_hn: np.ndarray,  # (H,) float32: b_hn
+    ahead: bool,  # gates already holds every step's input projection x<t> W_ih^T
+    hp: np.ndarray,  # (B, 3H) float32 scratch: h<t-1> W_hh^T
+    h: np.ndarray,  # (T+1, B, H) float32: h<0> given; writes h<1..T>
+    gates: np.ndarray,  # (T, B, 3H) float32: writes the activations [r, z, n]
+    hns: np.ndarray,  # (T, B, H) float32: writes W_hn h<t-1> + b_hn
+    valid: np.ndarray,  # (T, B) bool, or (0, B): all steps valid
+    b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
+    b1: int,
+) -> None:
+    """torch's GRU's training forward for sequences b0..b1: :func:`gru_after_rows`'
+    equations, keeping what backward needs (every state, gate activation and W_hn h + b_hn).
+
+    Where ``valid[t, b]`` is false, h<t> = h<t-1>.
+    """
+    hidden, n3, e = h.shape[2], bias.shape[0], x.shape[2]
+    two = 2 * hidden
+    m = b1 - b0
+    before = _mkl_alone(mkl)
+    for t in range(x.shape[0]):
+        p, ht = gates[t], h[t]
+        if not ahead:
+            _mm(mkl, m, n3, e, e, n3, n3, False, x[t, b0:].ctypes.data, w_x.ctypes.data,
+                p[b0:].ctypes.data)  # fmt: skip
+        _mm(mkl, m, n3, hidden, hidden, n3, n3, False, ht[b0:].ctypes.data, w_h.ctypes.data,
+            hp[b0:].ctypes.data)  # fmt: skip
+        for b in range(b0, b1):
+            keep = valid.shape[0] > 0 and not valid[t, b]
+            for j in range(hidden):
+                r = _sigmoid(p[b, j] + hp[b, j] + bias[j])
+                z = _sigmoid(p[b, hidden + j] + hp[b, hidden + j] + bias[hidden + j])
+                hn = hp[b, two + j] + bias_hn[j]
+                n = _tanh(p[b, two + j] + bias[two + j] + r * hn)
+                p[b, j], p[b, hidden + j], p[b, two + j] = r, z, n
+                hns[t, b, j] = hn
+                prev = ht[b, j]
+                h[t + 1, b, j] = prev if keep else n + z * (prev - n)
+    _mkl_restore(mkl, before)
+
+
+@njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
+def gru_after_grad_rows(
+    w_hh: np.ndarray,  # W_hh (3H, H) as torch stores it, as a B operand (see _mm)
+    mkl: bool,  # the operand is packed for MKL (else row-major for brgemm)
+    gates: np.ndarray,  # (T, B, 3H) float32: the forward's [r, z, n]
+    hns: np.ndarray,  # (T, B, H) float32: W_hn h<t-1> + b_hn
+    h: np.ndarray,  # (T+1, B, H) float32: h<0..T>
+    valid: np.ndarray,  # (T, B) bool, or (0, B): all steps valid
+    d_out: np.ndarray,  # (T, B, H) float32: dL/d out (zero where not valid), or (0, B, H)
+    dh: np.ndarray,  # (B, H) float32: dL/dh<T> in, dL/dh<0> out
+    dxp: np.ndarray,  # (T, B, 3H) float32: writes dL/d(W_ih x + b_ih)
+    dhp: np.ndarray,  # (T, B, 3H) float32: writes dL/d(W_hh h + b_hh)
+    b0: int,  # the rows (sequences) b0 <= b < b1 this call runs
+    b1: int,
+) -> None:
+    """Backward through time of :func:`gru_after_train_rows` for sequences b0..b1.
+
+    Per step, from the last: one loop for the gate derivatives (the input side's and the
+    recurrent side's differ in n, which r multiplies on the recurrent side only), then one
+    GEMM call adding dhp<t> W_hh to dL/dh<t-1>. A step that was not valid passes dL/dh
+    straight to the step before and gets zero gate gradients.
+    """
+    hidden = dh.shape[1]
+    n3, two = 3 * hidden, 2 * hidden
+    before = _mkl_alone(mkl)
+    for t in range(gates.shape[0] - 1, -1, -1):
+        p, dx, dr, ht = gates[t], dxp[t], dhp[t], h[t]
+        for b in range(b0, b1):
+            if _skipped(d_out, valid, dh, dx, t, b):
+                dr[b, :] = _ZERO
+                continue
+            for j in range(hidden):
+                r, z, n = p[b, j], p[b, hidden + j], p[b, two + j]
+                dc, prev = dh[b, j], ht[b, j]
+                # h' = (1 − z) n + z h, n = tanh(·): dn_pre = dh' (1 − z)(1 − n²)
+                d_n = dc * (_ONE - z) * (_ONE - n * n)
+                d_z = dc * (prev - n) * z * (_ONE - z)
+                # n's pre-activation holds r ⊙ hn: dr_pre = dn_pre hn r (1 − r)
+                d_r = d_n * hns[t, b, j] * r * (_ONE - r)
+                dx[b, j], dx[b, hidden + j], dx[b, two + j] = d_r, d_z, d_n
+                dr[b, j], dr[b, hidden + j], dr[b, two + j] = d_r, d_z, d_n * r
+                dh[b, j] = dc * z  # plus dhp W_hh below
+        _mm(mkl, b1 - b0, hidden, n3, n3, hidden, hidden, True, dr[b0:].ctypes.data,
+            w_hh.ctypes.data, dh[b0:].ctypes.data)  # fmt: skip
     _mkl_restore(mkl, before)

@@ -44,6 +44,9 @@ __all__ = [
     "MIN_ROWS",
     "fills_threads",
     "gru",
+    "gru_after",
+    "gru_after_grads",
+    "gru_after_train",
     "gru_grads",
     "gru_train",
     "lstm",
@@ -255,8 +258,9 @@ def gru(
     h = h0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
     out = x.new_empty(steps, batch, hidden)
     rh = np.empty(h.shape, np.float32)  # (B, H): Γr ⊙ c<t-1>
+    zs = np.empty(h.shape, np.float32)  # (B, H): z
     weights = _operands(batch, w_x, _transposed(w_hh[:two]), _transposed(w_hh[two:]))
-    args = (*weights, xs, bias, pre.numpy(), ahead, h.numpy(), rh, out.numpy())
+    args = (*weights, xs, bias, pre.numpy(), ahead, h.numpy(), rh, zs, out.numpy())
     _run_rows(kernels.gru_rows, batch, *args, _valid(mask, batch), reverse)
     return out, h  # (T, B, H), (B, H)
 
@@ -390,3 +394,108 @@ def gru_grads(
     weights = _operands(batch, w[:hidden2], w[hidden2:])
     _run_rows(kernels.gru_grad_rows, batch, *weights, *arrays, dpre.numpy())
     return dpre, dh
+
+
+def _gru_after_biases(
+    b_ih: Tensor | None, b_hh: Tensor | None, hidden: int
+) -> tuple[Tensor | None, np.ndarray]:
+    """torch's GRU's biases as its loops take them: b_ih + b_hh with b_hn left out (r
+    multiplies it), for :func:`_step_inputs`, and b_hn alone.  (3H,), (3H,) -> (3H,), (H,)"""
+    two = 2 * hidden
+    if b_ih is None and b_hh is None:
+        return None, np.zeros(hidden, np.float32)
+    b = torch.zeros(3 * hidden)  # (3H,)
+    if b_ih is not None:
+        b += b_ih.detach()
+    if b_hh is None:
+        return b, np.zeros(hidden, np.float32)
+    b[:two] += b_hh[:two].detach()
+    return b, np.ascontiguousarray(b_hh[two:].detach().numpy())
+
+
+def gru_after(
+    x: Tensor,
+    h0: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+    mask: Tensor | None,
+    reverse: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """Run torch's GRU (the reset gate after the product) over ``x``; ``reverse``: from the
+    last step to the first.
+
+    Returns ``(out, h<T>)``, ``out`` zero where ``mask`` is false.
+
+    Shape:
+        x: (T, B, E), h0: (B, H), mask: (T, B, 1) -> out (T, B, H), (B, H)
+    """
+    kernels = _compiled()
+    steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
+    b, b_hn = _gru_after_biases(b_ih, b_hh, hidden)
+    w_x, xs, bias, pre, ahead = _step_inputs(x, w_ih, b, hidden, keep=False)
+    h = h0.detach().clone(memory_format=torch.contiguous_format)  # (B, H), updated in place
+    out = x.new_empty(steps, batch, hidden)
+    hp = np.empty((batch, 3 * hidden), np.float32)  # (B, 3H): h<t-1> W_hh^T
+    weights = _operands(batch, w_x, _transposed(w_hh))
+    args = (*weights, xs, bias, b_hn, pre.numpy(), ahead, hp, h.numpy(), out.numpy())
+    _run_rows(kernels.gru_after_rows, batch, *args, _valid(mask, batch), reverse)
+    return out, h  # (T, B, H), (B, H)
+
+
+def gru_after_train(
+    x: Tensor,
+    h0: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+    mask: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """torch's GRU's training forward, keeping what :func:`gru_after_grads` needs.
+
+    Shape:
+        x: (T, B, E), h0: (B, H) -> h (T+1, B, H), gates [r, z, n] (T, B, 3H),
+        W_hn h<t-1> + b_hn (T, B, H)
+    """
+    kernels = _compiled()
+    steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
+    b, b_hn = _gru_after_biases(b_ih, b_hh, hidden)
+    w_x, xs, bias, gates, ahead = _step_inputs(x, w_ih, b, hidden, keep=True)
+    h = x.new_empty(steps + 1, batch, hidden)
+    h[0] = h0.detach()
+    hns = x.new_empty(steps, batch, hidden)
+    hp = np.empty((batch, 3 * hidden), np.float32)  # (B, 3H): h<t-1> W_hh^T
+    weights = _operands(batch, w_x, _transposed(w_hh))
+    args = (xs, bias, b_hn, ahead, hp, h.numpy(), gates.numpy(), hns.numpy())
+    _run_rows(kernels.gru_after_train_rows, batch, *weights, *args, _valid(mask, batch))
+    return h, gates, hns
+
+
+def gru_after_grads(
+    w_hh: Tensor,
+    gates: Tensor,
+    hns: Tensor,
+    h: Tensor,
+    mask: Tensor | None,
+    d_out: Tensor | None,
+    d_hn: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Backward through time of :func:`gru_after_train`: the gradients of the input side's
+    pre-activations (W_ih x + b_ih), of the recurrent side's (W_hh h + b_hh), and of h<0>.
+
+    Shape:
+        gates: (T, B, 3H), hns: (T, B, H), h: (T+1, B, H), d_out: (T, B, H),
+        d_hn: (B, H) -> (T, B, 3H), (T, B, 3H), (B, H)
+    """
+    kernels = _compiled()
+    batch, hidden = h.shape[1:]
+    dh = h.new_zeros(batch, hidden) if d_hn is None else d_hn.contiguous().clone()
+    dxp, dhp = gates.new_empty(gates.shape), gates.new_empty(gates.shape)
+    grads_out = _grads_out(d_out, mask, batch, hidden)
+    arrays = (gates.numpy(), hns.numpy(), h.numpy(), _valid(mask, batch), grads_out)
+    weights = _operands(batch, w_hh.detach().numpy())
+    _run_rows(kernels.gru_after_grad_rows, batch, *weights, *arrays, dh.numpy(),
+              dxp.numpy(), dhp.numpy())  # fmt: skip
+    return dxp, dhp, dh

@@ -89,9 +89,9 @@ class _Scan(torch.autograd.Function):
         steps = x.shape[0]
         saved: dict[str, Tensor | list[Tensor]] = {}
         masks = [None] * steps if mask is None else mask.unbind(0)
-        # float32 on the CPU: the LSTM's and the original GRU's loops in compiled code
+        # float32 on the CPU: the LSTM's and the GRUs' loops in compiled code
         ctx.compiled = (
-            mode in _JOINT
+            mode in _COMPILED
             and steps > 0
             and _fused_step.usable(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch)
         )
@@ -138,6 +138,9 @@ class _Scan(torch.autograd.Function):
         mode: Mode = ctx.mode
         if ctx.compiled and mode == "gru_reset_before":
             return _compiled_gru_grads(ctx, saved, x, states, w_ih, w_hh, mask, d_out, d_hn)
+        if ctx.compiled and mode == "gru":
+            return _compiled_gru_after_grads(ctx, saved, x, states, w_ih, w_hh, mask, d_out,
+                                             d_hn)  # fmt: skip
         if ctx.compiled:
             return _compiled_lstm_grads(ctx, saved, x, states, cells, w_ih, w_hh, w_ch, mask,
                                         d_out, d_hn, d_cn)  # fmt: skip
@@ -270,8 +273,8 @@ def _compiled_forward(
     mask: Tensor | None,
     saved: dict[str, Any],
 ) -> tuple[Tensor, Tensor | None]:
-    """The forward of the LSTM modes and the original GRU in compiled code
-    (:mod:`seqlab.functional._fused_step`); returns the states and cells (None for the GRU)
+    """The forward of the LSTM modes and the GRUs in compiled code
+    (:mod:`seqlab.functional._fused_step`); returns the states and cells (None for a GRU)
     and fills ``saved`` with what backward reads.
 
     Shape:
@@ -281,6 +284,9 @@ def _compiled_forward(
     if mode == "gru_reset_before":
         states, gates, rh = _fused_step.gru_train(x, h0, w_ih, w_hh, _bias(b_ih, b_hh), mask)
         saved.update(gates=gates, y=rh)
+    elif mode == "gru":
+        states, gates, hns = _fused_step.gru_after_train(x, h0, w_ih, w_hh, b_ih, b_hh, mask)
+        saved.update(gates=gates, hn=hns)
     else:
         b = _bias(b_ih, b_hh)
         states, cells, gates, tanh_c = _fused_step.lstm_train(
@@ -394,20 +400,25 @@ def _compiled_lstm_grads(
 
 
 def _input_grads(
-    ctx: Any, dxp: Tensor, x: Tensor, w_ih: Tensor
+    ctx: Any, dxp: Tensor, x: Tensor, w_ih: Tensor, dhp: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """From the pre-activations' gradients: those of the input, W_ih, b_ih and b_hh
-    (one large GEMM each; the biases add alike).
+    (one large GEMM each; the biases add alike, unless the recurrent side's gradients
+    ``dhp`` differ, as in torch's GRU).
 
     Shape:
-        dxp: (T, B, G), x: (T, B, E) -> (T, B, E), (G, E), (G,), (G,)
+        dxp: (T, B, G), x: (T, B, E), dhp: (T, B, G) -> (T, B, E), (G, E), (G,), (G,)
     """
     rows = x.shape[0] * x.shape[1]
     flat = dxp.view(rows, -1)  # (T*B, G)
     d_wih = grad_weight(flat, x.reshape(rows, -1))  # (G, E)
     d_b = dxp.sum((0, 1))
-    d_bhh = d_b if ctx.has_b_hh else None
-    d_bih = (d_b.clone() if ctx.has_b_hh else d_b) if ctx.has_b_ih else None
+    if dhp is not None:
+        d_bhh = dhp.sum((0, 1)) if ctx.has_b_hh else None
+        d_bih = d_b if ctx.has_b_ih else None
+    else:
+        d_bhh = d_b if ctx.has_b_hh else None
+        d_bih = (d_b.clone() if ctx.has_b_hh else d_b) if ctx.has_b_ih else None
     dx = linear(flat, w_ih.t()).view(x.shape)  # (T*B, G) x (G, E) -> (T, B, E)
     return dx, d_wih, d_bih, d_bhh
 
@@ -436,6 +447,32 @@ def _compiled_gru_grads(
     d_whh = torch.cat([_weight_grads(dxp[:, :, :two], states[:-1]),
                        _weight_grads(dxp[:, :, two:], saved["y"])])  # fmt: skip
     dx, d_wih, d_bih, d_bhh = _input_grads(ctx, dxp, x, w_ih)
+    return None, dx, dh, None, d_wih, d_bih, d_whh, d_bhh, None, None
+
+
+def _compiled_gru_after_grads(
+    ctx: Any,
+    saved: dict[str, Any],
+    x: Tensor,
+    states: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    mask: Tensor | None,
+    d_out: Tensor | None,
+    d_hn: Tensor | None,
+) -> tuple[Tensor | None, ...]:
+    """The gradients of the compiled torch GRU's forward: backward through time in
+    compiled code (:func:`seqlab.functional._fused_step.gru_after_grads`), then one large
+    GEMM per weight.
+
+    Shape:
+        x: (T, B, E), states: (T+1, B, H) -> the gradients of forward's inputs
+    """
+    dxp, dhp, dh = _fused_step.gru_after_grads(
+        w_hh, saved["gates"], saved["hn"], states, mask, d_out, d_hn
+    )
+    d_whh = _weight_grads(dhp, states[:-1])  # (3H, H)
+    dx, d_wih, d_bih, d_bhh = _input_grads(ctx, dxp, x, w_ih, dhp)
     return None, dx, dh, None, d_wih, d_bih, d_whh, d_bhh, None, None
 
 
@@ -471,6 +508,7 @@ def _gru_reset_before_grads(
 
 
 _JOINT = ("gru_reset_before", "lstm", "lstm_peephole")  # modes run on z[t] = [h<t-1>, x<t>]
+_COMPILED = (*_JOINT, "gru")  # modes with compiled loops (float32, CPU)
 
 
 def _gru_reset_before_forward(
