@@ -65,7 +65,9 @@ def entries() -> list[Entry]:
         ),
         Entry("GRU", "torch.nn.GRU", lambda e, h, n, b: nn.GRU(e, h, n, bidirectional=b), True),
         Entry(
-            "GRU", "seqlab GRU (auto: fused)", lambda e, h, n, b: snn.GRU(e, h, n, bidirectional=b)
+            "GRU",
+            "seqlab GRU (auto: compiled loop)",
+            lambda e, h, n, b: snn.GRU(e, h, n, bidirectional=b),
         ),
         Entry(
             "GRU",
@@ -206,6 +208,7 @@ def print_row(row: dict) -> None:
 
 PROFILED = (
     "torch.nn.GRU",
+    "seqlab GRU (auto: compiled loop)",
     "seqlab GRU reset_after=False (bptt)",
     "torch.nn.LSTM",
     "seqlab LSTM peephole=True (bptt)",

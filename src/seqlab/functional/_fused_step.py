@@ -1,4 +1,4 @@
-"""The float32 CPU loops of the LSTM and the original GRU, in compiled code.
+"""The float32 CPU loops of the LSTM, the original GRU and torch's GRU, in compiled code.
 
 :mod:`seqlab.functional._cell_kernels` runs the whole sequence: per step GEMM calls for
 the input projection and the recurrent product (added to it) and a vectorised loop for the
