@@ -42,6 +42,7 @@ from seqlab.functional._gemm import linear, tracing
 
 __all__ = [
     "MIN_ROWS",
+    "MODES",
     "fills_threads",
     "gru",
     "gru_after",
@@ -59,6 +60,9 @@ __all__ = [
 # efficiency on few rows outweigh a second core (B = 16 per thread runs at ≈ 75 GFLOP/s
 # where 64 runs at ≈ 150, 1 core of an Intel Xeon).
 MIN_ROWS = 16
+
+# the scan modes with compiled loops: the LSTM (peepholes or not), the original GRU, torch's
+MODES = ("lstm", "lstm_peephole", "gru_reset_before", "gru")
 
 
 @functools.cache

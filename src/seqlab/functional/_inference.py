@@ -77,7 +77,7 @@ def infer(
     steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[-1]
     with torch.no_grad():
         tensors = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch)
-        compiled = mode in ("lstm", "lstm_peephole", "gru_reset_before", "gru") and steps > 0
+        compiled = mode in _fused_step.MODES and steps > 0
         if compiled and _fused_step.usable(*tensors):
             if mode == "gru":
                 out, h_last = _fused_step.gru_after(x, h0, w_ih, w_hh, b_ih, b_hh, mask, reverse)

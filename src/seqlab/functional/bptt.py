@@ -91,7 +91,7 @@ class _Scan(torch.autograd.Function):
         masks = [None] * steps if mask is None else mask.unbind(0)
         # float32 on the CPU: the LSTM's and the GRUs' loops in compiled code
         ctx.compiled = (
-            mode in _COMPILED
+            mode in _fused_step.MODES
             and steps > 0
             and _fused_step.usable(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch)
         )
@@ -508,7 +508,6 @@ def _gru_reset_before_grads(
 
 
 _JOINT = ("gru_reset_before", "lstm", "lstm_peephole")  # modes run on z[t] = [h<t-1>, x<t>]
-_COMPILED = (*_JOINT, "gru")  # modes with compiled loops (float32, CPU)
 
 
 def _gru_reset_before_forward(
