@@ -100,13 +100,31 @@ def compiled_loops() -> None:
         pytest.skip("numba or torch's brgemm kernel is not installed: no compiled loops")
 
 
+def _mkl_library():  # type: ignore[no-untyped-def]
+    """torch's MKL library with the packed GEMM, checked against NumPy; a skip where this
+    torch build has none (CI=true turns it into a failure: the pinned x86 torch ships it)."""
+    from seqlab.functional import _mkl
+
+    lib = _mkl._library()
+    if lib is None:
+        pytest.skip("MKL's packed GEMM is not installed in this torch build")
+    assert _mkl.available(), "MKL's packed GEMM disagrees with NumPy (or SEQLAB_MKL=0 is set)"
+    return lib
+
+
+@pytest.fixture
+def mkl_library():  # type: ignore[no-untyped-def]
+    """torch's MKL library (ctypes), for tests of MKL's packed GEMM (see _mkl_library)."""
+    return _mkl_library()
+
+
 @pytest.fixture(params=["brgemm", "mkl"])
 def loop_gemm(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each GEMM the compiled loops can call, on any CPU: torch's brgemm, and MKL's packed
     GEMM (which only Intel CPUs take by default)."""
     from seqlab.functional import _mkl
 
-    if request.param == "mkl" and not _mkl.available():
-        pytest.skip("MKL's packed GEMM is not installed in this torch build")
+    if request.param == "mkl":
+        _mkl_library()
     monkeypatch.setattr(_mkl, "preferred", lambda: request.param == "mkl")
     return request.param

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -341,14 +342,13 @@ def test_compiled_loops_run_in_a_forked_child() -> None:
 
 
 @pytest.mark.usefixtures("compiled_loops")
-def test_mkl_threads_restored_after_a_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mkl_threads_restored_after_a_loop(
+    monkeypatch: pytest.MonkeyPatch, mkl_library: Any
+) -> None:
     """A loop on MKL sets MKL to one thread on the calling thread while it runs, and leaves
     the thread's setting as it found it (0: none of its own), in inference and training."""
-    if not _mkl.available():
-        pytest.skip("MKL's packed GEMM is not installed in this torch build")
     monkeypatch.setattr(_mkl, "preferred", lambda: True)
-    lib = _mkl._library()
-    assert lib is not None
+    lib = mkl_library
     model, x = _one_layer()
     calls = _count_calls(monkeypatch, "lstm")
     old = torch.get_num_threads()

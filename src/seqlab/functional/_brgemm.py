@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-__all__ = ["NAME", "available"]
+__all__ = ["NAME", "available", "check_problem"]
 
 # at::native::cpublas::brgemm(int64 M, N, K, ld_a, ld_b, ld_c, bool add_C,
 #                             const float* A, const float* B, float* C, bool is_vnni)
@@ -52,14 +52,23 @@ def _function() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     return fn
 
 
+def check_problem() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The product the GEMM self checks (here and in :mod:`seqlab.functional._mkl`) run:
+    A (5, 20) of which 16 columns are read, B (16, 30) of which 24 columns are read, C zeros
+    (5, 40) of which 24 columns may be written, and A B in float64 (5, 24)."""
+    rng = np.random.default_rng(0)
+    m, n, k = 5, 24, 16
+    a = rng.standard_normal((m, 20)).astype(np.float32)
+    b = rng.standard_normal((k, 30)).astype(np.float32)
+    c = np.zeros((m, 40), np.float32)
+    return a, b, c, a[:, :k].astype(np.float64) @ b[:, :n].astype(np.float64)
+
+
 def _agrees(fn: ctypes._CFuncPtr) -> bool:  # type: ignore[name-defined]
     """The kernel against float64 NumPy: C = A B, then C += A B, on strided operands."""
-    rng = np.random.default_rng(0)
-    m, n, k, ld_a, ld_b, ld_c = 5, 24, 16, 20, 30, 40
-    a = rng.standard_normal((m, ld_a)).astype(np.float32)
-    b = rng.standard_normal((k, ld_b)).astype(np.float32)
-    c = np.zeros((m, ld_c), np.float32)
-    want = a[:, :k].astype(np.float64) @ b[:, :n].astype(np.float64)
+    a, b, c, want = check_problem()
+    (m, n), k = want.shape, 16
+    ld_a, ld_b, ld_c = a.shape[1], b.shape[1], c.shape[1]
     ptr = [x.ctypes.data for x in (a, b, c)]
     fn(m, n, k, ld_a, ld_b, ld_c, 0, *ptr, 0)
     first = np.abs(c[:, :n] - want).max() <= 1e-4 and not c[:, n:].any()

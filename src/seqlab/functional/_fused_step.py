@@ -402,12 +402,10 @@ def gru_grads(
 
 def _gru_after_biases(
     b_ih: Tensor | None, b_hh: Tensor | None, hidden: int
-) -> tuple[Tensor | None, np.ndarray]:
+) -> tuple[Tensor, np.ndarray]:
     """torch's GRU's biases as its loops take them: b_ih + b_hh with b_hn left out (r
     multiplies it), for :func:`_step_inputs`, and b_hn alone.  (3H,), (3H,) -> (3H,), (H,)"""
     two = 2 * hidden
-    if b_ih is None and b_hh is None:
-        return None, np.zeros(hidden, np.float32)
     b = torch.zeros(3 * hidden)  # (3H,)
     if b_ih is not None:
         b += b_ih.detach()

@@ -102,19 +102,19 @@ def pack(w: np.ndarray, rows: int, slot: int) -> np.ndarray:
 
 
 def _agrees(lib: ctypes.CDLL) -> bool:
-    """Pack and compute against float64 NumPy: C = A B, then C += A B, strided A and C."""
-    rng = np.random.default_rng(0)
-    m, n, k, ld_a, ld_c = 5, 24, 16, 20, 40
-    a = rng.standard_normal((m, ld_a)).astype(np.float32)
-    b = rng.standard_normal((k, n)).astype(np.float32)
-    c = np.zeros((m, ld_c), np.float32)
-    want = a[:, :k].astype(np.float64) @ b.astype(np.float64)
+    """Pack and compute against float64 NumPy (:func:`~seqlab.functional._brgemm.check_problem`):
+    C = A B from a strided B, then C += A B from a transposed one, strided A and C."""
+    from seqlab.functional._brgemm import check_problem
+
+    a, b, c, want = check_problem()
+    (m, n), k = want.shape, b.shape[0]
+    strided, transposed = b[:, :n], np.ascontiguousarray(b[:, :n].T).T  # (K, N) both
     before = lib.MKL_Set_Num_Threads_Local(1)
     try:
-        for beta, packed in ((0.0, pack(b, m, slot=-1)), (1.0, pack(b.T.copy().T, m, slot=-2))):
+        for beta, packed in ((0.0, pack(strided, m, slot=-1)), (1.0, pack(transposed, m, -2))):
             lib.cblas_sgemm_compute(
-                ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, ld_a, packed.ctypes.data,
-                n, beta, c.ctypes.data, ld_c,
+                ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, a.shape[1],
+                packed.ctypes.data, n, beta, c.ctypes.data, c.shape[1],
             )  # fmt: skip
             if np.abs(c[:, :n] - (1 + beta) * want).max() > 2e-4 or c[:, n:].any():
                 return False
