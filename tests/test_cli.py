@@ -28,6 +28,25 @@ def test_info_json_reports_versions_and_threads(capsys: pytest.CaptureFixture[st
     )
 
 
+def test_info_says_what_runs_the_recurrent_loops(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``rnn_loops``: the compiled loops and their GEMM (MKL on Intel, brgemm elsewhere), or
+    torch ops where they are off."""
+    from seqlab.functional import _fused_step, _mkl
+
+    assert main(["info", "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)["rnn_loops"]
+    if _fused_step.usable(torch.zeros(1)):
+        gemm = "MKL packed GEMM" if _mkl.preferred() else "oneDNN brgemm"
+        assert said == f"compiled, {gemm}"
+    else:
+        assert said.startswith("torch ops")
+    monkeypatch.setenv("SEQLAB_FUSED", "0")
+    assert main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rnn_loops"] == "torch ops (SEQLAB_FUSED=0)"
+
+
 def test_info_human_output_names_every_fact(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out

@@ -28,6 +28,7 @@ def collect() -> dict[str, object]:
     import torch
 
     from seqlab._version import __version__
+    from seqlab.functional import _fused_step
     from seqlab.functional._gemm import onednn_enabled
 
     devices: list[dict[str, object]] = [
@@ -56,6 +57,8 @@ def collect() -> dict[str, object]:
         "cuda": torch.version.cuda,
         # the GEMM library seqlab's BPTT kernels use for float32 on the CPU
         "cpu_gemm": "oneDNN" if onednn_enabled(torch.empty(0)) else "torch (addmm)",
+        # what runs the LSTM and GRU loops in float32 on the CPU
+        "rnn_loops": _fused_step.describe(),
     }
 
 

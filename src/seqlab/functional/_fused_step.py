@@ -43,6 +43,7 @@ from seqlab.functional._gemm import linear, tracing
 __all__ = [
     "MIN_ROWS",
     "MODES",
+    "describe",
     "fills_threads",
     "gru",
     "gru_after",
@@ -96,6 +97,18 @@ def usable(x: Tensor, *others: Tensor | None) -> bool:
         and os.environ.get("SEQLAB_FUSED", "1") != "0"
         and _kernels() is not None
     )
+
+
+def describe() -> str:
+    """What runs the float32 CPU LSTM and GRU loops here, in words (for ``seqlab info``),
+    without importing numba."""
+    import importlib.util
+
+    if os.environ.get("SEQLAB_FUSED", "1") == "0":
+        return "torch ops (SEQLAB_FUSED=0)"
+    if importlib.util.find_spec("numba") is None or not _brgemm.available():
+        return "torch ops (numba or torch's brgemm missing)"
+    return "compiled, " + ("MKL packed GEMM" if _mkl.preferred() else "oneDNN brgemm")
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
